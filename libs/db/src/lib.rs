@@ -1,0 +1,283 @@
+//! PostgreSQL for flightmesh services.
+//!
+//! - [`DbConfig`] reads `DATABASE_URL` and the pool settings.
+//! - [`pool`] builds a diesel-async bb8 pool that *verifies* every connection it hands out (the
+//!   analogue of SQLAlchemy's `pool_pre_ping`): after a database restart or a killed backend the
+//!   next checkout replaces the dead connection, so a service never needs restarting.
+//! - [`migrate`] runs a service's embedded migrations in its own schema, under an advisory lock
+//!   so that replicas starting together do not race.
+//! - [`DbError`] tells a dependency outage (→ gRPC UNAVAILABLE, HTTP 503) from a real failure, and
+//!   [`constraint_violation`] turns SQLSTATE 23505/23503 into something a domain error can match.
+
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+
+/// A pool of verified PostgreSQL connections.
+pub type PgPool = Pool<AsyncPgConnection>;
+/// A connection checked out of a [`PgPool`].
+pub type PgConn<'a> = PooledConnection<'a, AsyncPgConnection>;
+
+/// `DATABASE_URL`.
+pub const DATABASE_URL: Var = Var::new(
+    "DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/flightmesh",
+    "PostgreSQL connection URL",
+)
+.secret();
+/// `DATABASE_MAX_CONNECTIONS`.
+pub const DATABASE_MAX_CONNECTIONS: Var = Var::new(
+    "DATABASE_MAX_CONNECTIONS",
+    "10",
+    "Pool size (connections per replica)",
+);
+/// `DATABASE_CONNECT_TIMEOUT`.
+pub const DATABASE_CONNECT_TIMEOUT: Var = Var::new(
+    "DATABASE_CONNECT_TIMEOUT",
+    "3s",
+    "How long a request waits for a connection before failing with 503",
+);
+
+/// Database settings shared by every service that owns a schema.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Connection URL (may hold a password).
+    pub url: Secret<String>,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Wait for a connection at most this long.
+    pub connect_timeout: Duration,
+}
+
+impl DbConfig {
+    /// The variables this config reads.
+    pub const VARS: &'static [Var] = &[
+        DATABASE_URL,
+        DATABASE_MAX_CONNECTIONS,
+        DATABASE_CONNECT_TIMEOUT,
+    ];
+
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and `DATABASE_CONNECT_TIMEOUT`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let max_connections: u32 = env.get(&DATABASE_MAX_CONNECTIONS)?;
+        if max_connections == 0 {
+            return Err(ConfigError::invalid(
+                &DATABASE_MAX_CONNECTIONS,
+                "0",
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            url: env.get(&DATABASE_URL)?,
+            max_connections,
+            connect_timeout: env.get::<Dur>(&DATABASE_CONNECT_TIMEOUT)?.0,
+        })
+    }
+}
+
+/// Why a database operation failed, as far as callers need to know.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or dropped the connection: retry later (503).
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A query failed for another reason (a bug, a violated constraint nobody mapped).
+    #[error("database query failed")]
+    Query(#[source] DieselError),
+    /// Migrations could not be applied.
+    #[error("database migrations for schema {schema} failed: {reason}")]
+    Migration {
+        /// The schema.
+        schema: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl From<bb8::RunError<PoolError>> for DbError {
+    fn from(err: bb8::RunError<PoolError>) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
+impl From<DieselError> for DbError {
+    fn from(err: DieselError) -> Self {
+        if is_connection_failure(&err) {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Query(err)
+        }
+    }
+}
+
+/// True when the error means "the connection is gone", not "the query is wrong".
+fn is_connection_failure(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        )
+        | DieselError::BrokenTransactionManager => true,
+        // SQLSTATE class 57 (operator intervention: admin shutdown, crash shutdown, cannot
+        // connect now) reaches us as an "unknown" error; its messages are stable.
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            message.starts_with("terminating connection")
+                || message.starts_with("the database system is")
+                || message.contains("connection closed")
+        }
+        _ => false,
+    }
+}
+
+/// Which constraint a write violated, for turning it into a domain error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation<'a> {
+    /// SQLSTATE 23505 on the named constraint or index.
+    Unique(&'a str),
+    /// SQLSTATE 23503 on the named constraint.
+    ForeignKey(&'a str),
+    /// SQLSTATE 23514 on the named constraint.
+    Check(&'a str),
+}
+
+/// The constraint `err` violated, if it is a constraint violation.
+#[must_use]
+pub fn constraint_violation(err: &DieselError) -> Option<Violation<'_>> {
+    let DieselError::DatabaseError(kind, info) = err else {
+        return None;
+    };
+    let name = info.constraint_name().unwrap_or_default();
+    match kind {
+        DatabaseErrorKind::UniqueViolation => Some(Violation::Unique(name)),
+        DatabaseErrorKind::ForeignKeyViolation => Some(Violation::ForeignKey(name)),
+        DatabaseErrorKind::CheckViolation => Some(Violation::Check(name)),
+        _ => None,
+    }
+}
+
+/// A pool that verifies connections on checkout and waits at most `connect_timeout` for one.
+/// It connects lazily: building it never fails because the database is down.
+#[must_use]
+pub fn pool(config: &DbConfig) -> PgPool {
+    let mut manager_config = ManagerConfig::default();
+    // Runs a trivial query on every checkout; a dead connection is dropped and replaced.
+    manager_config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Verified;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        config.url.expose().clone(),
+        manager_config,
+    );
+    Pool::builder()
+        .max_size(config.max_connections)
+        .min_idle(Some(1))
+        .test_on_check_out(true)
+        .connection_timeout(config.connect_timeout)
+        .retry_connection(true)
+        .build_unchecked(manager)
+}
+
+/// One round trip, for readiness checks.
+pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}
+
+/// Applies `migrations` in `schema` (created if missing), recording them in
+/// `{schema}.__diesel_schema_migrations` so that services sharing a database never see each
+/// other's migrations. Returns the versions applied now. Must run on a multi-threaded runtime
+/// (diesel's migration harness is synchronous and uses `block_in_place`).
+pub async fn migrate(
+    url: &Secret<String>,
+    schema: &str,
+    migrations: EmbeddedMigrations,
+) -> Result<Vec<String>, DbError> {
+    let failed = |reason: String| DbError::Migration {
+        schema: schema.to_owned(),
+        reason,
+    };
+    if !schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Err(failed("schema names are lower-case letters and '_'".into()));
+    }
+    let mut conn = AsyncPgConnection::establish(url.expose())
+        .await
+        .map_err(|err| DbError::Unavailable(Box::new(err)))?;
+    // Replicas starting together queue here instead of applying the same migration twice.
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_lock(hashtext('flightmesh.migrations.{schema}'))"
+    ))
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(&mut conn)
+        .await?;
+    diesel::sql_query(format!("SET search_path TO {schema}"))
+        .execute(&mut conn)
+        .await?;
+
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(migrations)
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|err| failed(err.to_string()));
+    let mut conn = harness.into_inner();
+    // Session-level lock: released explicitly, and by the server if the connection dies.
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_unlock(hashtext('flightmesh.migrations.{schema}'))"
+    ))
+    .execute(&mut conn)
+    .await?;
+    let applied = applied?;
+    if !applied.is_empty() {
+        tracing::info!(schema, versions = ?applied, "migrations applied");
+    }
+    Ok(applied)
+}
+
+/// Creates the database named in `url` if it does not exist (the dev stack's first run).
+/// Connects to the `postgres` database of the same server to do so.
+pub async fn ensure_database(url: &Secret<String>) -> Result<bool, DbError> {
+    let url = url.expose();
+    let (server, name) = url
+        .rsplit_once('/')
+        .ok_or_else(|| DbError::Unavailable("DATABASE_URL has no database name".into()))?;
+    let name = name.split('?').next().unwrap_or(name);
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(DbError::Unavailable(
+            format!("database name {name:?} must be letters, digits and '_'").into(),
+        ));
+    }
+    let mut admin = AsyncPgConnection::establish(&format!("{server}/postgres"))
+        .await
+        .map_err(|err| DbError::Unavailable(Box::new(err)))?;
+    let exists: Vec<i32> = diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .load::<One>(&mut admin)
+        .await?
+        .into_iter()
+        .map(|row| row.one)
+        .collect();
+    if !exists.is_empty() {
+        return Ok(false);
+    }
+    match diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => Ok(true),
+        // Created meanwhile by someone else: fine.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct One {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    one: i32,
+}

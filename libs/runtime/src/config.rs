@@ -1,0 +1,347 @@
+//! Typed configuration from environment variables (12-factor), validated at start.
+//!
+//! Each service declares its variables once, as a list of [`Var`]s: the same list reads the
+//! values ([`Env::get`]) and documents them ([`markdown_table`]), so the README's configuration
+//! tables cannot drift from the code. Every error names the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// One environment variable a service reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var {
+    /// The variable's name, e.g. `DATABASE_URL`.
+    pub name: &'static str,
+    /// Used when the variable is unset; `None` makes the variable required.
+    pub default: Option<&'static str>,
+    /// One line for the docs.
+    pub doc: &'static str,
+    /// Never printed: errors and docs show `<redacted>` instead of the value.
+    pub secret: bool,
+}
+
+impl Var {
+    /// A variable with a default value.
+    #[must_use]
+    pub const fn new(name: &'static str, default: &'static str, doc: &'static str) -> Self {
+        Self {
+            name,
+            default: Some(default),
+            doc,
+            secret: false,
+        }
+    }
+
+    /// A variable with no default: unset means absent (see [`Env::get_opt`]) or an error.
+    #[must_use]
+    pub const fn optional(name: &'static str, doc: &'static str) -> Self {
+        Self {
+            name,
+            default: None,
+            doc,
+            secret: false,
+        }
+    }
+
+    /// Marks the variable's value as secret.
+    #[must_use]
+    pub const fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+}
+
+/// A configuration value that was missing or unreadable; the message names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset.
+    #[error("environment variable {name} is required but not set")]
+    Missing {
+        /// The variable.
+        name: String,
+    },
+    /// A variable is set to something that cannot be used.
+    #[error("environment variable {name}={value} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: String,
+        /// Its value, or `<redacted>` for secrets.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// An invalid value of `var`, redacted if the variable is secret.
+    pub fn invalid(var: &Var, value: &str, reason: impl fmt::Display) -> Self {
+        Self::Invalid {
+            name: var.name.to_owned(),
+            value: if var.secret {
+                "<redacted>".to_owned()
+            } else {
+                value.to_owned()
+            },
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Where values come from: the process environment or a fixed map (tests), with explicit
+/// overrides, an optional per-service prefix and replaced defaults layered on top.
+///
+/// Lookup order for a variable `NAME`: an override set with [`Env::set`] → `{prefix}NAME` →
+/// `NAME` → a default replaced with [`Env::with_default`] for `{prefix}NAME`, then for `NAME` →
+/// the variable's own default.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `None` reads the process environment.
+    source: Option<HashMap<String, String>>,
+    /// Values that win over the source (the dev stack wires upstream URLs this way).
+    overrides: HashMap<String, String>,
+    /// Tried before the plain name, e.g. `FLIGHTS_` makes `FLIGHTS_GRPC_ADDR` win over `GRPC_ADDR`.
+    prefix: Option<String>,
+    /// Replaces a variable's built-in default (the dev stack binds to 127.0.0.1, for example).
+    defaults: HashMap<String, String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    #[must_use]
+    pub fn process() -> Self {
+        Self::default()
+    }
+
+    /// Reads only the given pairs (nothing from the process environment).
+    #[must_use]
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            source: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+            ..Self::default()
+        }
+    }
+
+    /// Looks up `{prefix}{NAME}` before `NAME`.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Uses `value` when `name` is unset, instead of the variable's own default.
+    #[must_use]
+    pub fn with_default(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.defaults.insert(name.into(), value.into());
+        self
+    }
+
+    /// Forces `name` to `value`, whatever the source says.
+    #[must_use]
+    pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.insert(name.into(), value.into());
+        self
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        match &self.source {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+        .filter(|value| !value.is_empty())
+    }
+
+    /// The raw value of `var`, following the lookup order above.
+    #[must_use]
+    pub fn raw(&self, var: &Var) -> Option<String> {
+        self.overrides
+            .get(var.name)
+            .cloned()
+            .or_else(|| {
+                self.prefix
+                    .as_ref()
+                    .and_then(|prefix| self.lookup(&format!("{prefix}{}", var.name)))
+            })
+            .or_else(|| self.lookup(var.name))
+            .or_else(|| {
+                self.prefix
+                    .as_ref()
+                    .and_then(|prefix| self.defaults.get(&format!("{prefix}{}", var.name)))
+                    .cloned()
+            })
+            .or_else(|| self.defaults.get(var.name).cloned())
+            .or_else(|| var.default.map(str::to_owned))
+    }
+
+    /// The value of a required variable (one with a default is never missing).
+    pub fn get<T>(&self, var: &Var) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.get_opt(var)?.ok_or_else(|| ConfigError::Missing {
+            name: var.name.to_owned(),
+        })
+    }
+
+    /// The value of a variable, or `None` when it is unset and has no default.
+    pub fn get_opt<T>(&self, var: &Var) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.raw(var)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|err| ConfigError::invalid(var, &value, err))
+            })
+            .transpose()
+    }
+}
+
+/// A value that must never be printed (passwords, API keys, URLs with credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub const fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub const fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T: FromStr> FromStr for Secret<T> {
+    type Err = T::Err;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// A duration written as `250ms`, `5s`, `2m` or `1h` (a bare number means seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("expected a duration like 500ms, 5s or 2m, got {s:?}"))?;
+        let duration = match unit {
+            "ms" => Duration::from_millis(number),
+            "" | "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number * 60),
+            "h" => Duration::from_secs(number * 3600),
+            _ => {
+                return Err(format!(
+                    "unknown duration unit {unit:?} (use ms, s, m or h)"
+                ));
+            }
+        };
+        Ok(Self(duration))
+    }
+}
+
+/// The variables as a Markdown table (Variable, Default, Description), for the README.
+#[must_use]
+pub fn markdown_table(vars: &[Var]) -> String {
+    let mut out = String::from("| Variable | Default | Description |\n|---|---|---|\n");
+    for var in vars {
+        let default = match var.default {
+            Some("") | None => "—".to_owned(),
+            Some(value) => format!("`{value}`"),
+        };
+        let doc = if var.secret {
+            format!("{} (secret)", var.doc)
+        } else {
+            var.doc.to_owned()
+        };
+        out.push_str(&format!("| `{}` | {default} | {doc} |\n", var.name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PORT: Var = Var::new("PORT", "8080", "the port");
+    const KEY: Var = Var::optional("API_KEY", "a key").secret();
+
+    #[test]
+    fn layers_override_prefix_plain_default() {
+        let env = Env::from_pairs([("PORT", "1"), ("SVC_PORT", "2")]);
+        assert_eq!(env.get::<u16>(&PORT), Ok(1));
+        let env = env.with_prefix("SVC_");
+        assert_eq!(env.get::<u16>(&PORT), Ok(2));
+        let env = env.set("PORT", "4");
+        assert_eq!(env.get::<u16>(&PORT), Ok(4));
+        let env = Env::from_pairs::<&str, &str>([]).with_default("PORT", "3");
+        assert_eq!(env.get::<u16>(&PORT), Ok(3));
+        assert_eq!(
+            Env::from_pairs::<&str, &str>([]).get::<u16>(&PORT),
+            Ok(8080)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_hide_secrets() {
+        let err = Env::from_pairs([("PORT", "eighty")])
+            .get::<u16>(&PORT)
+            .unwrap_err();
+        assert!(err.to_string().contains("PORT=eighty is invalid"), "{err}");
+
+        let err = Env::from_pairs::<&str, &str>([])
+            .get::<String>(&KEY)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable API_KEY is required but not set"
+        );
+
+        let err = Env::from_pairs([("API_KEY", "hunter2")])
+            .get::<u16>(&KEY)
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!("250ms".parse(), Ok(Dur(Duration::from_millis(250))));
+        assert_eq!("5".parse(), Ok(Dur(Duration::from_secs(5))));
+        assert_eq!("2m".parse(), Ok(Dur(Duration::from_secs(120))));
+        assert!("5 parsecs".parse::<Dur>().is_err());
+    }
+
+    #[test]
+    fn secrets_never_debug_print() {
+        let secret: Secret<String> = "hunter2".parse().unwrap();
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

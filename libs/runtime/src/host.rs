@@ -1,0 +1,436 @@
+//! The process shell every gRPC service runs in.
+//!
+//! A [`Host`] binds the gRPC port and the admin HTTP port, serves the service's gRPC handlers
+//! together with `grpc.health.v1` and server reflection, records RED metrics for every call, runs
+//! the service's background tasks (outbox relays, consumers), and shuts all of it down in order:
+//!
+//! 1. the shutdown token is cancelled (SIGTERM);
+//! 2. health turns NOT_SERVING and `/readyz` 503 while the listener still accepts, for
+//!    `DRAIN_DELAY`, so load balancers stop sending before connections are refused;
+//! 3. the listener closes and in-flight calls finish;
+//! 4. background tasks (which saw the same token) are awaited; then the admin port closes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::{ConfigError, Dur, Env, Var};
+use crate::metrics::GrpcMetricsLayer;
+
+/// Health-check service name that stays SERVING for as long as the process can answer: the
+/// liveness probe asks for it, so a database outage makes pods unready, never restarts them.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
+/// How often readiness checks run to update gRPC health.
+const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How long one readiness check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long background tasks get to finish after the gRPC server has drained.
+const TASK_GRACE: Duration = Duration::from_secs(20);
+
+/// `DRAIN_DELAY`: how long a stopping service reports NOT_SERVING before closing its listener.
+pub const DRAIN_DELAY: Var = Var::new(
+    "DRAIN_DELAY",
+    "5s",
+    "How long health reports NOT_SERVING before the listener closes on shutdown",
+);
+
+/// Where a service listens.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Admin HTTP (`/livez`, `/readyz`, `/metrics`) listen address.
+    pub admin_addr: SocketAddr,
+    /// See [`DRAIN_DELAY`].
+    pub drain_delay: Duration,
+}
+
+impl HostConfig {
+    /// The variables a host reads, with this service's default addresses.
+    #[must_use]
+    pub const fn vars(grpc_default: &'static str, admin_default: &'static str) -> [Var; 3] {
+        [
+            Var::new("GRPC_ADDR", grpc_default, "gRPC listen address"),
+            Var::new(
+                "ADMIN_ADDR",
+                admin_default,
+                "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
+            ),
+            DRAIN_DELAY,
+        ]
+    }
+
+    /// Reads the variables returned by [`HostConfig::vars`].
+    pub fn from_env(env: &Env, vars: &[Var; 3]) -> Result<Self, ConfigError> {
+        Ok(Self {
+            grpc_addr: env.get(&vars[0])?,
+            admin_addr: env.get(&vars[1])?,
+            drain_delay: env.get::<Dur>(&vars[2])?.0,
+        })
+    }
+}
+
+/// Why a host could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server failed")]
+    Grpc(#[from] tonic::transport::Error),
+    /// Reflection could not read the descriptor set.
+    #[error("cannot build the reflection service")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+type TaskFn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
+
+/// What the readiness endpoints look at: the drain flag and the dependency checks.
+struct Readiness {
+    draining: AtomicBool,
+    checks: Vec<(&'static str, CheckFn)>,
+}
+
+impl Readiness {
+    /// Failed checks by name; empty means ready.
+    async fn failures(&self) -> BTreeMap<&'static str, String> {
+        let mut failed = BTreeMap::new();
+        if self.draining.load(Ordering::SeqCst) {
+            failed.insert("shutdown", "draining".to_owned());
+            return failed;
+        }
+        for (name, check) in &self.checks {
+            let outcome = tokio::time::timeout(CHECK_TIMEOUT, check()).await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    failed.insert(*name, err);
+                }
+                Err(_) => {
+                    failed.insert(*name, "timed out".to_owned());
+                }
+            }
+        }
+        failed
+    }
+}
+
+/// A service process: gRPC + admin HTTP + background tasks. See the module docs.
+pub struct Host {
+    name: &'static str,
+    grpc: TcpListener,
+    admin: TcpListener,
+    drain_delay: Duration,
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+    checks: Vec<(&'static str, CheckFn)>,
+    tasks: Vec<(&'static str, TaskFn)>,
+}
+
+impl Host {
+    /// Binds both ports (port 0 picks a free one: tests use that).
+    pub async fn bind(name: &'static str, config: &HostConfig) -> Result<Self, HostError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| HostError::Bind { addr, source })
+        };
+        Ok(Self {
+            name,
+            grpc: bind(config.grpc_addr).await?,
+            admin: bind(config.admin_addr).await?,
+            drain_delay: config.drain_delay,
+            routes: RoutesBuilder::default(),
+            service_names: Vec::new(),
+            checks: Vec::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// The bound gRPC address.
+    #[must_use]
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The bound admin HTTP address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves a generated tonic server; its health status follows the host's readiness.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(service);
+        self.service_names.push(S::NAME);
+        self
+    }
+
+    /// A dependency the service cannot work without (its database, say): while the check fails,
+    /// health is NOT_SERVING and `/readyz` answers 503 naming it.
+    pub fn readiness_check<F, Fut>(&mut self, name: &'static str, check: F) -> &mut Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push((
+            name,
+            Arc::new(move || Box::pin(check()) as BoxFuture<'static, _>),
+        ));
+        self
+    }
+
+    /// A background task (outbox relay, consumer). It gets the shutdown token and should finish
+    /// its current unit of work and return once the token is cancelled.
+    pub fn spawn<F, Fut>(&mut self, name: &'static str, task: F) -> &mut Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push((
+            name,
+            Box::new(move |token| Box::pin(task(token)) as BoxFuture<'static, ()>),
+        ));
+        self
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops in order (see the module docs).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), HostError> {
+        let Self {
+            name,
+            grpc,
+            admin,
+            drain_delay,
+            mut routes,
+            service_names,
+            checks,
+            tasks,
+        } = self;
+        let grpc_addr = grpc.local_addr().ok();
+        let admin_addr = admin.local_addr().ok();
+
+        let readiness = Arc::new(Readiness {
+            draining: AtomicBool::new(false),
+            checks,
+        });
+
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        routes.add_service(health_service);
+        routes.add_service(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(flightmesh_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        );
+        reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        let mut readiness_names = vec![""];
+        readiness_names.extend(service_names.iter().copied());
+        let initially = if readiness.failures().await.is_empty() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        set_status(&reporter, &readiness_names, initially).await;
+
+        // Admin port: stays up until everything else has stopped, so probes see the drain.
+        let admin_stop = CancellationToken::new();
+        let admin_task = tokio::spawn(serve_admin(admin, readiness.clone(), admin_stop.clone()));
+
+        // Health follows the readiness checks while running.
+        let monitor_stop = CancellationToken::new();
+        let monitor = tokio::spawn(monitor_health(
+            reporter.clone(),
+            readiness_names.clone(),
+            readiness.clone(),
+            initially,
+            monitor_stop.clone(),
+        ));
+
+        let mut background = JoinSet::new();
+        for (task_name, task) in tasks {
+            let token = shutdown.clone();
+            background.spawn(async move {
+                task(token).await;
+                tracing::debug!(task = task_name, "background task stopped");
+            });
+        }
+
+        tracing::info!(service = name, grpc = ?grpc_addr, admin = ?admin_addr, "serving");
+
+        let drain = {
+            let shutdown = shutdown.clone();
+            let readiness = readiness.clone();
+            let reporter = reporter.clone();
+            async move {
+                shutdown.cancelled().await;
+                readiness.draining.store(true, Ordering::SeqCst);
+                monitor_stop.cancel();
+                set_status(&reporter, &readiness_names, ServingStatus::NotServing).await;
+                tracing::info!(
+                    service = name,
+                    ?drain_delay,
+                    "draining: health is NOT_SERVING"
+                );
+                tokio::time::sleep(drain_delay).await;
+                tracing::info!(service = name, "closing the gRPC listener");
+            }
+        };
+
+        let served = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(GrpcMetricsLayer)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), drain)
+            .await;
+
+        // The server returns early only on error; make sure everything else stops too.
+        shutdown.cancel();
+        let _ = monitor.await;
+        let finished = tokio::time::timeout(TASK_GRACE, async {
+            while background.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(
+                service = name,
+                "background tasks did not stop in time; aborting them"
+            );
+            background.abort_all();
+        }
+        admin_stop.cancel();
+        let _ = admin_task.await;
+        tracing::info!(service = name, "stopped");
+        served.map_err(HostError::from)
+    }
+}
+
+async fn set_status(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+async fn monitor_health(
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+    readiness: Arc<Readiness>,
+    mut current: ServingStatus,
+    stop: CancellationToken,
+) {
+    if readiness.checks.is_empty() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+        }
+        let failures = readiness.failures().await;
+        if stop.is_cancelled() {
+            return;
+        }
+        let status = if failures.is_empty() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if status != current {
+            tracing::warn!(?status, ?failures, "readiness changed");
+            set_status(&reporter, &names, status).await;
+            current = status;
+        }
+    }
+}
+
+async fn serve_admin(listener: TcpListener, readiness: Arc<Readiness>, stop: CancellationToken) {
+    let app = axum::Router::new()
+        .route("/livez", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let readiness = readiness.clone();
+                async move {
+                    let failed = readiness.failures().await;
+                    if failed.is_empty() {
+                        (StatusCode::OK, Json(serde_ready(None))).into_response()
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(serde_ready(Some(failed))),
+                        )
+                            .into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    crate::metrics::render(),
+                )
+            }),
+        );
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %err, "admin server failed");
+    }
+}
+
+/// `{"status": "ready"}` or `{"status": "not ready", "failed": {...}}`.
+fn serde_ready(failed: Option<BTreeMap<&'static str, String>>) -> serde_json::Value {
+    match failed {
+        None => serde_json::json!({ "status": "ready" }),
+        Some(failed) => serde_json::json!({ "status": "not ready", "failed": failed }),
+    }
+}

@@ -1,0 +1,24 @@
+//! What every flightmesh service runs on.
+//!
+//! - [`config`]: typed environment configuration; errors name the variable.
+//! - [`telemetry`]: the process's tracing subscriber (JSON or text logs).
+//! - [`shutdown`]: a cancellation token tripped by SIGTERM/SIGINT.
+//! - [`host`]: binds the gRPC and admin ports, adds health (NOT_SERVING while draining) and
+//!   reflection, runs background tasks and stops everything in order.
+//! - [`metrics`]: the Prometheus recorder and per-RPC RED metrics.
+//! - [`channel`]: gRPC client channels with deadlines and keep-alives.
+//! - [`backoff`]: capped exponential backoff for retries.
+
+pub mod backoff;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod metrics;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env, Secret, Var};
+pub use host::{Host, HostConfig, HostError};
+pub use shutdown::CancellationToken;

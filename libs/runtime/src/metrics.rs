@@ -1,0 +1,132 @@
+//! Prometheus metrics: one recorder per process (rendered by every admin port's `/metrics`), and
+//! RED metrics (rate, errors, duration) for every gRPC call a service answers.
+
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Money buckets for `*_amount` histograms (prices).
+const AMOUNT_BUCKETS: &[f64] = &[
+    10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Suffix("_amount".into()), AMOUNT_BUCKETS)
+            })
+            .expect("bucket lists are non-empty constants");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed; then ours renders nothing, which the
+        // admin port's tests would show at once.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+/// The Prometheus text exposition of every metric recorded so far.
+pub fn render() -> String {
+    let handle = handle();
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Tower layer recording `grpc_server_handled_total` and `grpc_server_handling_seconds` by
+/// service, method and status code (the names the Go gRPC ecosystem uses).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+/// See [`GrpcMetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let (service, method) = split_grpc_path(request.uri().path());
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            // A failed call answers trailers-only, with grpc-status in the headers; a successful
+            // unary call sends it in trailers after the body, so "absent here" means OK.
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .map_or(tonic::Code::Ok, |v| tonic::Code::from_bytes(v.as_bytes())),
+                Err(_) => tonic::Code::Unknown,
+            };
+            let labels = [
+                ("grpc_service", service),
+                ("grpc_method", method),
+                ("grpc_code", format!("{code:?}")),
+            ];
+            metrics::counter!("grpc_server_handled_total", &labels).increment(1);
+            metrics::histogram!("grpc_server_handling_seconds", &labels[..2])
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+/// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
+fn split_grpc_path(path: &str) -> (String, String) {
+    let path = path.trim_start_matches('/');
+    match path.split_once('/') {
+        Some((service, method)) => (service.to_owned(), method.to_owned()),
+        None => (path.to_owned(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_grpc_paths() {
+        assert_eq!(
+            split_grpc_path("/flightmesh.flights.v1.FlightService/GetFlight"),
+            (
+                "flightmesh.flights.v1.FlightService".to_owned(),
+                "GetFlight".to_owned()
+            )
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Building gRPC statuses the way every flightmesh service answers them.
+//!
+//! Field validation is INVALID_ARGUMENT with a `google.rpc.BadRequest` detail listing every
+//! violated field and its (Spanish) message; the gateway turns that into the contract's 422 list.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The message for UNAVAILABLE answers (a dependency is down; the client may retry).
+pub const UNAVAILABLE_MESSAGE: &str = "Servicio temporalmente no disponible. Intente de nuevo.";
+/// The message for INTERNAL answers; the cause is logged, never sent.
+pub const INTERNAL_MESSAGE: &str = "Error interno del servidor.";
+
+/// Violations collected while validating one request (all of them, not just the first).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldViolations(Vec<(String, String)>);
+
+impl FieldViolations {
+    /// No violations yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` is invalid, with the message the client will see.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push((field.into(), message.into()));
+    }
+
+    /// Records a violation unless `ok`.
+    pub fn require(&mut self, ok: bool, field: &str, message: impl Into<String>) {
+        if !ok {
+            self.add(field, message);
+        }
+    }
+
+    /// `(field, message)` pairs in the order found.
+    #[must_use]
+    pub fn violations(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn finish(self) -> Result<(), Self> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    /// INVALID_ARGUMENT with a `BadRequest` detail.
+    #[must_use]
+    pub fn into_status(self) -> Status {
+        let message = self
+            .0
+            .iter()
+            .map(|(_, message)| message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let violations: Vec<FieldViolation> = self
+            .0
+            .into_iter()
+            .map(|(field, message)| FieldViolation::new(field, message))
+            .collect();
+        Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request(violations),
+        )
+    }
+}
+
+/// Validated `skip`/`limit` paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to return.
+    pub limit: i64,
+}
+
+/// Checks `skip >= 0` and `1 <= limit <= max_limit`, applying defaults for absent values.
+pub fn page(
+    skip: Option<i32>,
+    limit: Option<i32>,
+    default_limit: i32,
+    max_limit: i32,
+    violations: &mut FieldViolations,
+) -> Page {
+    let skip = skip.unwrap_or(0);
+    let limit = limit.unwrap_or(default_limit);
+    violations.require(skip >= 0, "skip", "skip no puede ser negativo");
+    violations.require(
+        (1..=max_limit).contains(&limit),
+        "limit",
+        format!("limit debe estar entre 1 y {max_limit}"),
+    );
+    Page {
+        offset: i64::from(skip.max(0)),
+        limit: i64::from(limit.clamp(1, max_limit)),
+    }
+}
+
+/// UNAVAILABLE with the generic retry message, logging the cause.
+pub fn unavailable(cause: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::warn!(error = %crate::telemetry::error_chain(cause), "dependency unavailable");
+    Status::unavailable(UNAVAILABLE_MESSAGE)
+}
+
+/// INTERNAL with the generic message, logging the cause with its whole chain.
+pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::error!(error = %crate::telemetry::error_chain(cause), "internal error");
+    Status::internal(INTERNAL_MESSAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_travel_as_bad_request_details() {
+        let mut violations = FieldViolations::new();
+        violations.add("tax_amount", "tax_amount no puede ser negativo");
+        violations.add("name", "name no puede estar vacio");
+        let status = violations.into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_details_bad_request().unwrap();
+        let fields: Vec<_> = details
+            .field_violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.description.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("tax_amount", "tax_amount no puede ser negativo"),
+                ("name", "name no puede estar vacio")
+            ]
+        );
+    }
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        let mut v = FieldViolations::new();
+        assert_eq!(
+            page(None, None, 100, 1000, &mut v),
+            Page {
+                offset: 0,
+                limit: 100
+            }
+        );
+        assert!(v.finish().is_ok());
+
+        let mut v = FieldViolations::new();
+        page(Some(-1), Some(0), 100, 1000, &mut v);
+        let fields: Vec<_> = v.violations().iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["skip", "limit"]);
+    }
+}

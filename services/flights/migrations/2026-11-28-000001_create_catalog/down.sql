@@ -1,0 +1,2 @@
+DROP TABLE flights.flights;
+DROP TABLE flights.destinations;

@@ -1,0 +1,76 @@
+//! The catalog's errors, and their one mapping to gRPC statuses.
+
+use flightmesh_db::DbError;
+use flightmesh_runtime::status::{self, FieldViolations};
+use tonic::Status;
+
+/// Everything that can go wrong answering a catalog request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request breaks input rules; every violated field is listed.
+    #[error("invalid request: {0:?}")]
+    Invalid(FieldViolations),
+    /// No destination with that id (or name).
+    #[error("destination not found")]
+    DestinationNotFound,
+    /// No flight with that id.
+    #[error("flight not found")]
+    FlightNotFound,
+    /// A destination with that name (in any case) exists.
+    #[error("destination {name} already exists")]
+    DestinationExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// A flight with that number exists.
+    #[error("flight {flight_number} already exists")]
+    FlightExists {
+        /// The number asked for.
+        flight_number: String,
+    },
+    /// A dependency (the database, the bookings service) cannot be reached.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug or a broken invariant.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<FieldViolations> for Error {
+    fn from(violations: FieldViolations) -> Self {
+        Self::Invalid(violations)
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            DbError::Query(_) | DbError::Migration { .. } => Self::Internal(Box::new(err)),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        DbError::from(err).into()
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid(violations) => violations.into_status(),
+            Error::DestinationNotFound => Status::not_found("Destino no encontrado."),
+            Error::FlightNotFound => Status::not_found("Vuelo no encontrado."),
+            Error::DestinationExists { name } => {
+                Status::already_exists(format!("El destino {name} ya existe."))
+            }
+            Error::FlightExists { flight_number } => {
+                Status::already_exists(format!("El vuelo {flight_number} ya existe."))
+            }
+            Error::Unavailable(cause) => status::unavailable(cause.as_ref()),
+            Error::Internal(cause) => status::internal(cause.as_ref()),
+        }
+    }
+}

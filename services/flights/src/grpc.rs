@@ -1,0 +1,200 @@
+//! The `flightmesh.flights.v1.FlightService` gRPC handlers: validate, call the store, convert.
+
+use flightmesh_proto::flights::{self as pb, flight_service_server::FlightService};
+use flightmesh_proto::money::money;
+use flightmesh_runtime::status::{FieldViolations, page};
+use rust_decimal::RoundingStrategy;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::store::{DestinationRow, FlightRow, Store};
+use crate::validate;
+
+const DEFAULT_FLIGHT_PAGE: i32 = 100;
+const DEFAULT_DESTINATION_PAGE: i32 = 1000;
+const MAX_PAGE: i32 = 1000;
+const DEFAULT_SEARCH_LIMIT: i32 = 20;
+const MAX_SEARCH_LIMIT: i32 = 100;
+
+/// The catalog's gRPC face.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Store,
+}
+
+impl Catalog {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The flight as the API shows it, with the seats its bookings leave free.
+    fn flight(flight: FlightRow, destination: DestinationRow) -> pb::Flight {
+        // The bookings service keeps the seat ledger; until it is part of the mesh no seat is
+        // taken, so every seat is available.
+        let seats_available = flight.capacity;
+        pb::Flight {
+            id: flight.id,
+            flight_number: flight.flight_number,
+            origin: flight.origin,
+            base_price: money(flight.base_price),
+            destination_id: flight.destination_id,
+            capacity: flight.capacity,
+            seats_available,
+            destination: Some(destination_message(destination)),
+        }
+    }
+}
+
+fn destination_message(row: DestinationRow) -> pb::Destination {
+    pb::Destination {
+        id: row.id,
+        name: row.name,
+        tax_amount: money(row.tax_amount),
+        is_promotion: row.is_promotion,
+        allows_pets: row.allows_pets,
+    }
+}
+
+fn invalid(violations: FieldViolations) -> Status {
+    Error::from(violations).into()
+}
+
+#[tonic::async_trait]
+impl FlightService for Catalog {
+    async fn create_destination(
+        &self,
+        request: Request<pb::CreateDestinationRequest>,
+    ) -> Result<Response<pb::Destination>, Status> {
+        let new = validate::new_destination(request.get_ref()).map_err(invalid)?;
+        let row = self.store.create_destination(&new).await?;
+        tracing::info!(destination_id = row.id, name = %row.name, "destination created");
+        Ok(Response::new(destination_message(row)))
+    }
+
+    async fn list_destinations(
+        &self,
+        request: Request<pb::ListDestinationsRequest>,
+    ) -> Result<Response<pb::ListDestinationsResponse>, Status> {
+        let req = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page = page(
+            req.skip,
+            req.limit,
+            DEFAULT_DESTINATION_PAGE,
+            MAX_PAGE,
+            &mut violations,
+        );
+        violations.finish().map_err(invalid)?;
+        let rows = self.store.list_destinations(page).await?;
+        Ok(Response::new(pb::ListDestinationsResponse {
+            destinations: rows.into_iter().map(destination_message).collect(),
+        }))
+    }
+
+    async fn get_destination(
+        &self,
+        request: Request<pb::GetDestinationRequest>,
+    ) -> Result<Response<pb::Destination>, Status> {
+        let row = self.store.destination(request.get_ref().id).await?;
+        Ok(Response::new(destination_message(row)))
+    }
+
+    async fn create_flight(
+        &self,
+        request: Request<pb::CreateFlightRequest>,
+    ) -> Result<Response<pb::Flight>, Status> {
+        let new = validate::new_flight(request.get_ref()).map_err(invalid)?;
+        let (flight, destination) = self.store.create_flight(&new).await?;
+        tracing::info!(flight_id = flight.id, flight_number = %flight.flight_number, "flight created");
+        Ok(Response::new(Self::flight(flight, destination)))
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<pb::ListFlightsRequest>,
+    ) -> Result<Response<pb::ListFlightsResponse>, Status> {
+        let req = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page = page(
+            req.skip,
+            req.limit,
+            DEFAULT_FLIGHT_PAGE,
+            MAX_PAGE,
+            &mut violations,
+        );
+        violations.finish().map_err(invalid)?;
+        let rows = self.store.list_flights(page).await?;
+        Ok(Response::new(pb::ListFlightsResponse {
+            flights: rows
+                .into_iter()
+                .map(|(flight, destination)| Self::flight(flight, destination))
+                .collect(),
+        }))
+    }
+
+    async fn get_flight(
+        &self,
+        request: Request<pb::GetFlightRequest>,
+    ) -> Result<Response<pb::Flight>, Status> {
+        let (flight, destination) = self.store.flight(request.get_ref().id).await?;
+        Ok(Response::new(Self::flight(flight, destination)))
+    }
+
+    async fn find_destination_by_name(
+        &self,
+        request: Request<pb::FindDestinationByNameRequest>,
+    ) -> Result<Response<pb::Destination>, Status> {
+        let row = self
+            .store
+            .destination_by_name(&request.get_ref().name)
+            .await?;
+        Ok(Response::new(destination_message(row)))
+    }
+
+    async fn get_destination_market(
+        &self,
+        request: Request<pb::GetDestinationMarketRequest>,
+    ) -> Result<Response<pb::DestinationMarket>, Status> {
+        let destination = self
+            .store
+            .destination_by_name(&request.get_ref().destination_name)
+            .await?;
+        let market = self.store.market(destination.id).await?;
+        Ok(Response::new(pb::DestinationMarket {
+            destination: Some(destination_message(destination)),
+            flight_count: i32::try_from(market.flight_count).unwrap_or(i32::MAX),
+            average_base_price: market
+                .average_base_price
+                .map(|avg| avg.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+                .and_then(money),
+            total_capacity: market.total_capacity,
+            // As in `flight`: no seat is taken while bookings is not part of the mesh.
+            seats_available: market.total_capacity,
+        }))
+    }
+
+    async fn search_flights(
+        &self,
+        request: Request<pb::SearchFlightsRequest>,
+    ) -> Result<Response<pb::ListFlightsResponse>, Status> {
+        let req = request.get_ref();
+        let limit = req.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+        let mut violations = FieldViolations::new();
+        violations.require(
+            (1..=MAX_SEARCH_LIMIT).contains(&limit),
+            "limit",
+            format!("limit debe estar entre 1 y {MAX_SEARCH_LIMIT}"),
+        );
+        violations.finish().map_err(invalid)?;
+        let rows = self
+            .store
+            .search_flights(&req.origin, &req.destination_name, i64::from(limit))
+            .await?;
+        Ok(Response::new(pb::ListFlightsResponse {
+            flights: rows
+                .into_iter()
+                .map(|(flight, destination)| Self::flight(flight, destination))
+                .collect(),
+        }))
+    }
+}

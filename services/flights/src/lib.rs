@@ -1,0 +1,85 @@
+//! The flights service: the catalog of destinations and flights.
+//!
+//! It owns the PostgreSQL schema `flights` (migrations embedded from `migrations/`) and serves
+//! `flightmesh.flights.v1.FlightService` over gRPC. Modules, in the order a request meets them:
+//! [`grpc`] (handlers) → [`validate`] (input rules, Spanish messages) → [`store`] (SQL) →
+//! [`error`] (the one mapping of domain errors to gRPC statuses). [`config`] reads the env.
+//!
+//! `serve(config, shutdown)` is what both the binary and the tests run.
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod schema;
+pub mod store;
+pub mod validate;
+
+use std::net::SocketAddr;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use flightmesh_db::{DbConfig, DbError};
+use flightmesh_proto::flights::flight_service_server::FlightServiceServer;
+use flightmesh_runtime::{CancellationToken, Host};
+
+pub use config::Config;
+
+/// The service's name in logs and health.
+pub const SERVICE_NAME: &str = "flights";
+/// The PostgreSQL schema this service owns.
+pub const SCHEMA: &str = "flights";
+/// The schema's migrations, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Start-up and run-time failures, with their cause chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Applies pending migrations of the `flights` schema.
+pub async fn migrate(db: &DbConfig) -> Result<Vec<String>, DbError> {
+    flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
+}
+
+/// A flights service whose ports are bound and ready to [`run`](Flights::run).
+pub struct Flights {
+    host: Host,
+}
+
+impl Flights {
+    /// Migrates (if configured), connects the pool and binds the ports.
+    pub async fn build(config: Config) -> Result<Self, BoxError> {
+        if config.migrate_on_start {
+            migrate(&config.db).await?;
+        }
+        let pool = flightmesh_db::pool(&config.db);
+        let catalog = grpc::Catalog::new(store::Store::new(pool.clone()));
+
+        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+        host.add_service(FlightServiceServer::new(catalog))
+            .readiness_check("database", move || {
+                let pool = pool.clone();
+                async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
+            });
+        Ok(Self { host })
+    }
+
+    /// The bound gRPC address.
+    #[must_use]
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.host.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
+        Ok(self.host.run(shutdown).await?)
+    }
+}
+
+/// Builds and runs the service until `shutdown` is cancelled.
+pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
+    Flights::build(config).await?.run(shutdown).await
+}

@@ -1,0 +1,252 @@
+//! The catalog in PostgreSQL. Uniqueness and existence are left to constraints (no
+//! check-then-insert races): a violated constraint becomes the matching domain error.
+
+use diesel::dsl::{avg, count_star, sum};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
+use flightmesh_runtime::status::Page;
+use rust_decimal::Decimal;
+
+use crate::error::Error;
+use crate::schema::{destinations, flights};
+use crate::validate::{NewDestination, NewFlight};
+
+/// A destination row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = destinations)]
+pub struct DestinationRow {
+    pub id: i64,
+    pub name: String,
+    pub tax_amount: Decimal,
+    pub is_promotion: bool,
+    pub allows_pets: bool,
+}
+
+/// A flight row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = flights)]
+pub struct FlightRow {
+    pub id: i64,
+    pub flight_number: String,
+    pub origin: String,
+    pub base_price: Decimal,
+    pub destination_id: i64,
+    pub capacity: i32,
+}
+
+/// Aggregates over the flights to one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketRow {
+    pub flight_count: i64,
+    pub average_base_price: Option<Decimal>,
+    pub total_capacity: i64,
+    pub flight_ids: Vec<i64>,
+}
+
+/// Data access for the catalog.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn conn(&self) -> Result<PgConn<'_>, Error> {
+        Ok(self.pool.get().await.map_err(DbError::from)?)
+    }
+
+    pub async fn create_destination(&self, new: &NewDestination) -> Result<DestinationRow, Error> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(destinations::table)
+            .values((
+                destinations::name.eq(&new.name),
+                destinations::tax_amount.eq(new.tax_amount),
+                destinations::is_promotion.eq(new.is_promotion),
+                destinations::allows_pets.eq(new.allows_pets),
+            ))
+            .returning(DestinationRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(|err| match constraint_violation(&err) {
+                Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
+                    name: new.name.clone(),
+                },
+                _ => err.into(),
+            })
+    }
+
+    pub async fn list_destinations(&self, page: Page) -> Result<Vec<DestinationRow>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(destinations::table
+            .select(DestinationRow::as_select())
+            .order(destinations::id)
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(&mut conn)
+            .await?)
+    }
+
+    pub async fn destination(&self, id: i64) -> Result<DestinationRow, Error> {
+        let mut conn = self.conn().await?;
+        destinations::table
+            .find(id)
+            .select(DestinationRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or(Error::DestinationNotFound)
+    }
+
+    /// The destination whose name equals `name` ignoring case (the unique index's rule).
+    pub async fn destination_by_name(&self, name: &str) -> Result<DestinationRow, Error> {
+        let mut conn = self.conn().await?;
+        destinations::table
+            .filter(lower(destinations::name).eq(name.trim().to_lowercase()))
+            .select(DestinationRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or(Error::DestinationNotFound)
+    }
+
+    pub async fn create_flight(
+        &self,
+        new: &NewFlight,
+    ) -> Result<(FlightRow, DestinationRow), Error> {
+        let mut conn = self.conn().await?;
+        let flight = diesel::insert_into(flights::table)
+            .values((
+                flights::flight_number.eq(&new.flight_number),
+                flights::origin.eq(&new.origin),
+                flights::base_price.eq(new.base_price),
+                flights::destination_id.eq(new.destination_id),
+                flights::capacity.eq(new.capacity),
+            ))
+            .returning(FlightRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(|err| match constraint_violation(&err) {
+                Some(Violation::Unique("flights_flight_number_key")) => Error::FlightExists {
+                    flight_number: new.flight_number.clone(),
+                },
+                Some(Violation::ForeignKey("flights_destination_id_fkey")) => {
+                    Error::DestinationNotFound
+                }
+                _ => err.into(),
+            })?;
+        drop(conn);
+        // Destinations are never deleted, so the one the foreign key just checked is there.
+        let destination = self.destination(flight.destination_id).await?;
+        Ok((flight, destination))
+    }
+
+    pub async fn list_flights(
+        &self,
+        page: Page,
+    ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(flights::table
+            .inner_join(destinations::table)
+            .select((FlightRow::as_select(), DestinationRow::as_select()))
+            .order(flights::id)
+            .offset(page.offset)
+            .limit(page.limit)
+            .load(&mut conn)
+            .await?)
+    }
+
+    pub async fn flight(&self, id: i64) -> Result<(FlightRow, DestinationRow), Error> {
+        let mut conn = self.conn().await?;
+        flights::table
+            .inner_join(destinations::table)
+            .filter(flights::id.eq(id))
+            .select((FlightRow::as_select(), DestinationRow::as_select()))
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or(Error::FlightNotFound)
+    }
+
+    /// Flight count, mean base price and seats of the flights to `destination_id`.
+    pub async fn market(&self, destination_id: i64) -> Result<MarketRow, Error> {
+        let mut conn = self.conn().await?;
+        let to_destination = flights::table.filter(flights::destination_id.eq(destination_id));
+        let (flight_count, average_base_price, total_capacity): (
+            i64,
+            Option<Decimal>,
+            Option<i64>,
+        ) = to_destination
+            .select((
+                count_star(),
+                avg(flights::base_price),
+                sum(flights::capacity),
+            ))
+            .first(&mut conn)
+            .await?;
+        let flight_ids = to_destination
+            .select(flights::id)
+            .order(flights::id)
+            .load(&mut conn)
+            .await?;
+        Ok(MarketRow {
+            flight_count,
+            average_base_price,
+            total_capacity: total_capacity.unwrap_or(0),
+            flight_ids,
+        })
+    }
+
+    /// Flights whose origin and destination name contain the given texts (ignoring case).
+    pub async fn search_flights(
+        &self,
+        origin: &str,
+        destination_name: &str,
+        limit: i64,
+    ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(flights::table
+            .inner_join(destinations::table)
+            .filter(flights::origin.ilike(contains_pattern(origin)))
+            .filter(destinations::name.ilike(contains_pattern(destination_name)))
+            .select((FlightRow::as_select(), DestinationRow::as_select()))
+            .order(flights::id)
+            .limit(limit)
+            .load(&mut conn)
+            .await?)
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `%text%` for ILIKE, with the pattern characters of `text` escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.trim().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern(" Bog "), "%Bog%");
+        assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
+}

@@ -1,0 +1,217 @@
+//! Every error answer of the gateway, and the one mapping from gRPC status codes to HTTP.
+//!
+//! | gRPC | HTTP |
+//! |---|---|
+//! | INVALID_ARGUMENT | 422 (`BadRequest` field violations become the FastAPI-style list) |
+//! | FAILED_PRECONDITION | 400 |
+//! | NOT_FOUND | 404 |
+//! | ALREADY_EXISTS, ABORTED | 409 |
+//! | UNAUTHENTICATED | 401 (+ `WWW-Authenticate: Bearer`) |
+//! | PERMISSION_DENIED | 403 |
+//! | RESOURCE_EXHAUSTED | 429 |
+//! | UNAVAILABLE, UNIMPLEMENTED | 503 |
+//! | DEADLINE_EXCEEDED | 504 |
+//! | anything else | 500 with a generic message |
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::routes::{BodyRule, Route};
+
+/// Generic 500 message: internal details are logged, never sent.
+pub const INTERNAL: &str = "Error interno del servidor.";
+/// 504 message.
+pub const TIMEOUT: &str = "La solicitud excedio el tiempo de espera.";
+/// 429 message (the contract's).
+pub const RATE_LIMITED: &str = "Demasiadas solicitudes. Intente de nuevo mas tarde.";
+
+/// One element of a field error's location: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loc {
+    /// An object key or a request part (`body`, `query`, `path`).
+    Key(String),
+    /// An array index or a character position.
+    Index(usize),
+}
+
+impl Loc {
+    /// A key location.
+    pub fn key(key: impl Into<String>) -> Self {
+        Self::Key(key.into())
+    }
+}
+
+/// One entry of a 422 answer: `{"loc": [...], "msg": "...", "type": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where: `["body", "tax_amount"]`.
+    pub loc: Vec<Loc>,
+    /// What is wrong (Spanish).
+    pub msg: String,
+    /// A machine-readable kind, as pydantic names them (`missing`, `value_error`, …).
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(loc: Vec<Loc>, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc,
+            msg: msg.into(),
+            kind,
+        }
+    }
+
+    /// A required field that is absent.
+    #[must_use]
+    pub fn missing(loc: &[Loc]) -> Self {
+        Self::new(loc.to_vec(), "Campo obligatorio", "missing")
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let loc: Vec<serde_json::Value> = self
+            .loc
+            .iter()
+            .map(|part| match part {
+                Loc::Key(key) => key.as_str().into(),
+                Loc::Index(i) => (*i).into(),
+            })
+            .collect();
+        serde_json::json!({ "loc": loc, "msg": self.msg, "type": self.kind })
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 422 with the list of field errors.
+    Validation(Vec<FieldError>),
+    /// Any status with `{"detail": "..."}`.
+    Detail {
+        /// HTTP status.
+        status: StatusCode,
+        /// Message (Spanish).
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// `{"detail": detail}` with `status`.
+    pub fn detail(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::Detail {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Detail { status, .. } => *status,
+        }
+    }
+
+    /// Maps an upstream gRPC status for `route` (see the module table).
+    #[must_use]
+    pub fn from_grpc(status: &tonic::Status, route: &Route) -> Self {
+        // A status produced by the client side (connection refused, deadline hit before an
+        // answer) carries its cause in `source`; its message is not for clients.
+        let from_transport = std::error::Error::source(status).is_some();
+        let message = status.message().to_owned();
+        let service = route.domain();
+        match status.code() {
+            Code::InvalidArgument => {
+                let violations = status
+                    .get_details_bad_request()
+                    .map(|details| details.field_violations)
+                    .unwrap_or_default();
+                if violations.is_empty() {
+                    Self::detail(StatusCode::UNPROCESSABLE_ENTITY, message)
+                } else {
+                    Self::Validation(
+                        violations
+                            .into_iter()
+                            .map(|v| {
+                                FieldError::new(
+                                    field_location(route, &v.field),
+                                    v.description,
+                                    "value_error",
+                                )
+                            })
+                            .collect(),
+                    )
+                }
+            }
+            Code::FailedPrecondition => Self::detail(StatusCode::BAD_REQUEST, message),
+            Code::NotFound => Self::detail(StatusCode::NOT_FOUND, message),
+            Code::AlreadyExists | Code::Aborted => Self::detail(StatusCode::CONFLICT, message),
+            Code::Unauthenticated => Self::detail(StatusCode::UNAUTHORIZED, message),
+            Code::PermissionDenied => Self::detail(StatusCode::FORBIDDEN, message),
+            Code::ResourceExhausted => Self::detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                if from_transport {
+                    RATE_LIMITED.to_owned()
+                } else {
+                    message
+                },
+            ),
+            Code::Unimplemented => Self::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("El servicio {service} aun no ofrece esta operacion."),
+            ),
+            Code::Unavailable if !from_transport && !message.is_empty() => {
+                Self::detail(StatusCode::SERVICE_UNAVAILABLE, message)
+            }
+            Code::Unavailable => Self::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("El servicio {service} no esta disponible. Intente de nuevo mas tarde."),
+            ),
+            Code::DeadlineExceeded => Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT),
+            Code::Internal if !from_transport && !message.is_empty() => {
+                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, message)
+            }
+            _ => {
+                tracing::error!(code = ?status.code(), %message, service, "upstream failed");
+                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+            }
+        }
+    }
+}
+
+/// Where a field named by a service (`tax_amount`, `passenger.age`) came from in the request.
+fn field_location(route: &Route, field: &str) -> Vec<Loc> {
+    let top = field.split('.').next().unwrap_or(field);
+    let part = if route.path_fields.iter().any(|f| f.name() == top) {
+        "path"
+    } else if matches!(route.body, BodyRule::None) {
+        "query"
+    } else {
+        "body"
+    };
+    std::iter::once(Loc::key(part))
+        .chain(field.split('.').filter(|s| !s.is_empty()).map(Loc::key))
+        .collect()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::Validation(errors) => serde_json::json!({
+                "detail": errors.iter().map(FieldError::to_json).collect::<Vec<_>>()
+            }),
+            Self::Detail { detail, .. } => serde_json::json!({ "detail": detail }),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,320 @@
+//! Response message → JSON text, written directly (no intermediate tree):
+//! proto field names, every field present (unset proto3 `optional` and message fields as
+//! `null`), 64-bit integers as JSON numbers (the contract's ids are numbers),
+//! `flightmesh.type.v1.Decimal` as a JSON number written from its digits, timestamps as
+//! RFC 3339 strings and `google.protobuf.Struct`/`Value` as plain JSON.
+
+use std::fmt::Write as _;
+
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value};
+
+use crate::json_in::{DECIMAL, STRUCT, TIMESTAMP};
+
+const VALUE: &str = "google.protobuf.Value";
+const LIST_VALUE: &str = "google.protobuf.ListValue";
+
+/// The JSON for `message`, or for only its `field` (how list routes answer bare arrays).
+#[must_use]
+pub fn encode(message: &DynamicMessage, field: Option<&FieldDescriptor>) -> String {
+    let mut out = String::with_capacity(256);
+    match field {
+        Some(field) => write_field_value(&mut out, message, field),
+        None => write_message(&mut out, message),
+    }
+    out
+}
+
+fn write_message(out: &mut String, message: &DynamicMessage) {
+    let descriptor = message.descriptor();
+    match descriptor.full_name() {
+        DECIMAL => return write_decimal(out, message),
+        TIMESTAMP => return write_timestamp(out, message),
+        STRUCT => return write_struct(out, message),
+        VALUE => return write_json_value(out, message),
+        LIST_VALUE => return write_list_value(out, message),
+        _ => {}
+    }
+    out.push('{');
+    for (i, field) in descriptor.fields().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, field.name());
+        out.push(':');
+        write_field_value(out, message, &field);
+    }
+    out.push('}');
+}
+
+fn write_field_value(out: &mut String, message: &DynamicMessage, field: &FieldDescriptor) {
+    if field.supports_presence() && !field.is_list() && !message.has_field(field) {
+        out.push_str("null");
+        return;
+    }
+    let value = message.get_field(field);
+    if field.is_map() {
+        let Value::Map(map) = value.as_ref() else {
+            out.push_str("{}");
+            return;
+        };
+        let value_kind = match field.kind() {
+            Kind::Message(entry) => entry.map_entry_value_field().kind(),
+            other => other,
+        };
+        // Sorted keys: stable output for clients and tests.
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort_by_key(|(key, _)| map_key_text(key));
+        out.push('{');
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(out, &map_key_text(key));
+            out.push(':');
+            write_value(out, value, &value_kind);
+        }
+        out.push('}');
+        return;
+    }
+    write_value(out, value.as_ref(), &field.kind());
+}
+
+fn write_value(out: &mut String, value: &Value, kind: &Kind) {
+    match value {
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::I32(n) => push_display(out, n),
+        Value::I64(n) => push_display(out, n),
+        Value::U32(n) => push_display(out, n),
+        Value::U64(n) => push_display(out, n),
+        Value::F32(f) => write_float(out, f64::from(*f)),
+        Value::F64(f) => write_float(out, *f),
+        Value::String(s) => write_string(out, s),
+        Value::Bytes(bytes) => write_string(out, &base64(bytes)),
+        Value::EnumNumber(number) => match kind {
+            Kind::Enum(enumeration) => match enumeration.get_value(*number) {
+                Some(v) => write_string(out, v.name()),
+                None => push_display(out, number),
+            },
+            _ => push_display(out, number),
+        },
+        Value::Message(message) => write_message(out, message),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item, kind);
+            }
+            out.push(']');
+        }
+        Value::Map(_) => out.push_str("{}"),
+    }
+}
+
+/// A Decimal as a JSON number: its own digits, trailing fractional zeros trimmed to one
+/// (950.00 → 950.0, 19.90 → 19.9, 120 → 120.0), which is how the old system's floats looked.
+fn write_decimal(out: &mut String, message: &DynamicMessage) {
+    let text = match message.get_field_by_name("value").as_deref() {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    match json_number_from_decimal(&text) {
+        Some(number) => out.push_str(&number),
+        None => {
+            if !text.is_empty() {
+                tracing::error!(value = %text, "upstream sent a malformed decimal");
+            }
+            out.push_str("null");
+        }
+    }
+}
+
+/// `"950.00"` → `"950.0"`; `None` unless the text is a plain decimal number.
+#[must_use]
+pub fn json_number_from_decimal(text: &str) -> Option<String> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let well_formed = !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    let frac = frac.trim_end_matches('0');
+    let sign = if text.starts_with('-') { "-" } else { "" };
+    let frac = if frac.is_empty() { "0" } else { frac };
+    Some(format!("{sign}{int}.{frac}"))
+}
+
+fn write_timestamp(out: &mut String, message: &DynamicMessage) {
+    let seconds = match message.get_field_by_name("seconds").as_deref() {
+        Some(Value::I64(s)) => *s,
+        _ => 0,
+    };
+    let nanos = match message.get_field_by_name("nanos").as_deref() {
+        Some(Value::I32(n)) => u32::try_from(*n).unwrap_or(0),
+        _ => 0,
+    };
+    match chrono::DateTime::from_timestamp(seconds, nanos) {
+        Some(at) => write_string(
+            out,
+            &at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ),
+        None => out.push_str("null"),
+    }
+}
+
+fn write_struct(out: &mut String, message: &DynamicMessage) {
+    let Some(fields) = message.get_field_by_name("fields") else {
+        out.push_str("{}");
+        return;
+    };
+    let Value::Map(map) = fields.as_ref() else {
+        out.push_str("{}");
+        return;
+    };
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by_key(|(key, _)| map_key_text(key));
+    out.push('{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, &map_key_text(key));
+        out.push(':');
+        match value {
+            Value::Message(value) => write_json_value(out, value),
+            _ => out.push_str("null"),
+        }
+    }
+    out.push('}');
+}
+
+fn write_json_value(out: &mut String, message: &DynamicMessage) {
+    let set = message
+        .descriptor()
+        .fields()
+        .find(|field| message.has_field(field));
+    let Some(field) = set else {
+        out.push_str("null");
+        return;
+    };
+    match (field.name(), message.get_field(&field).as_ref()) {
+        ("number_value", Value::F64(f)) => write_float(out, *f),
+        ("string_value", Value::String(s)) => write_string(out, s),
+        ("bool_value", Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+        ("struct_value", Value::Message(m)) => write_struct(out, m),
+        ("list_value", Value::Message(m)) => write_list_value(out, m),
+        _ => out.push_str("null"),
+    }
+}
+
+fn write_list_value(out: &mut String, message: &DynamicMessage) {
+    out.push('[');
+    if let Some(values) = message.get_field_by_name("values")
+        && let Value::List(items) = values.as_ref()
+    {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match item {
+                Value::Message(m) => write_json_value(out, m),
+                _ => out.push_str("null"),
+            }
+        }
+    }
+    out.push(']');
+}
+
+fn write_float(out: &mut String, f: f64) {
+    if f.is_finite() {
+        // serde_json prints floats the way JSON readers expect (950.0, 0.1, 1e300).
+        out.push_str(
+            &serde_json::Number::from_f64(f).map_or_else(|| "null".into(), |n| n.to_string()),
+        );
+    } else {
+        out.push_str("null");
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push_str(&serde_json::Value::from(s).to_string());
+}
+
+fn push_display(out: &mut String, value: impl std::fmt::Display) {
+    let _ = write!(out, "{value}");
+}
+
+fn map_key_text(key: &MapKey) -> String {
+    match key {
+        MapKey::Bool(b) => b.to_string(),
+        MapKey::I32(n) => n.to_string(),
+        MapKey::I64(n) => n.to_string(),
+        MapKey::U32(n) => n.to_string(),
+        MapKey::U64(n) => n.to_string(),
+        MapKey::String(s) => s.clone(),
+    }
+}
+
+/// Standard base64 with padding, as proto3 JSON writes `bytes`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_become_numbers_with_their_own_digits() {
+        for (text, json) in [
+            ("950.00", "950.0"),
+            ("18.00", "18.0"),
+            ("19.99", "19.99"),
+            ("120.50", "120.5"),
+            ("0", "0.0"),
+            ("-0.01", "-0.01"),
+            ("9999999999.99", "9999999999.99"),
+        ] {
+            assert_eq!(
+                json_number_from_decimal(text).as_deref(),
+                Some(json),
+                "{text}"
+            );
+        }
+        assert_eq!(json_number_from_decimal("1e3"), None);
+        assert_eq!(json_number_from_decimal(""), None);
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), output);
+        }
+    }
+}

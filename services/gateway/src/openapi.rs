@@ -1,0 +1,346 @@
+//! The OpenAPI 3.0 document, generated from the same route table and descriptors the gateway
+//! transcodes with — so it always lists exactly the routes that exist, with their parameters,
+//! request bodies and response shapes as the JSON mapping (`json_in`/`json_out`) writes them.
+
+use std::collections::BTreeMap;
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Value, json};
+
+use crate::json_in::{DECIMAL, STRUCT, TIMESTAMP};
+use crate::routes::{BodyRule, Route, is_required};
+
+/// The document for `routes`, as JSON.
+#[must_use]
+pub fn document(routes: &[Route]) -> Value {
+    let mut schemas = BTreeMap::new();
+    let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for route in routes {
+        let operation = operation(route, &mut schemas);
+        paths
+            .entry(route.template.clone())
+            .or_default()
+            .insert(route.http_method.as_str().to_ascii_lowercase(), operation);
+    }
+    paths.insert(
+        "/health".into(),
+        gateway_operation(
+            "Liveness of the gateway",
+            json!({
+                "type": "object",
+                "required": ["status", "message"],
+                "properties": { "status": {"type": "string"}, "message": {"type": "string"} }
+            }),
+        ),
+    );
+    paths.insert(
+        "/readyz".into(),
+        gateway_operation(
+            "200 when every service is reachable, else 503 naming those that are not",
+            json!({
+                "type": "object",
+                "required": ["status", "services"],
+                "properties": {
+                    "status": {"type": "string"},
+                    "services": {"type": "object", "additionalProperties": {"type": "string"}}
+                }
+            }),
+        ),
+    );
+
+    schemas.insert(
+        "ErrorDetail".into(),
+        json!({
+            "type": "object",
+            "required": ["detail"],
+            "properties": { "detail": {"type": "string"} }
+        }),
+    );
+    schemas.insert("ValidationError".into(), json!({
+        "type": "object",
+        "required": ["loc", "msg", "type"],
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"}
+        }
+    }));
+    schemas.insert(
+        "HTTPValidationError".into(),
+        json!({
+            "type": "object",
+            "required": ["detail"],
+            "properties": {
+                "detail": {"anyOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                    {"type": "string"}
+                ]}
+            }
+        }),
+    );
+
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "flightmesh",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Flight reservations: catalog, bookings, statistics and an AI agent. \
+                Generated from the gRPC contract (proto/) by the gateway that serves it."
+        },
+        "paths": paths,
+        "components": { "schemas": schemas }
+    })
+}
+
+fn gateway_operation(summary: &str, schema: Value) -> serde_json::Map<String, Value> {
+    let mut path = serde_json::Map::new();
+    path.insert("get".into(), json!({
+        "tags": ["gateway"],
+        "summary": summary,
+        "operationId": format!("gateway_{}", summary.split_whitespace().next().unwrap_or("op").to_ascii_lowercase()),
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+            "503": {"description": "Not ready", "content": {"application/json": {"schema": {"type": "object"}}}}
+        }
+    }));
+    path
+}
+
+fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
+    let method = &route.method;
+    let service = method.parent_service();
+    let mut parameters = Vec::new();
+    for field in &route.path_fields {
+        parameters.push(json!({
+            "name": field.name(),
+            "in": "path",
+            "required": true,
+            "schema": scalar_schema(&field.kind()),
+        }));
+    }
+    for field in route.query_fields() {
+        let mut schema = if field.is_list() {
+            json!({"type": "array", "items": scalar_schema(&field.kind())})
+        } else {
+            scalar_schema(&field.kind())
+        };
+        if let Some(bounds) = query_bounds(field.name()) {
+            schema
+                .as_object_mut()
+                .expect("scalar schemas are objects")
+                .extend(bounds);
+        }
+        parameters.push(json!({
+            "name": field.name(),
+            "in": "query",
+            "required": is_required(&field),
+            "schema": schema,
+        }));
+    }
+
+    let request_body = match &route.body {
+        BodyRule::None => None,
+        BodyRule::Whole => {
+            let skip: Vec<u32> = route
+                .path_fields
+                .iter()
+                .map(FieldDescriptor::number)
+                .collect();
+            Some(input_schema(&method.input(), &skip, 0))
+        }
+        BodyRule::Field(field) => Some(input_field_schema(field, 0)),
+    };
+
+    let output = method.output();
+    let response_schema = match &route.response_body {
+        Some(field) => output_field_schema(field, schemas),
+        None => output_ref(&output, schemas),
+    };
+
+    let mut op = json!({
+        "tags": [service.name()],
+        "operationId": method.name(),
+        "summary": comment(method).unwrap_or_else(|| method.name().to_owned()),
+        "description": format!("gRPC `{}`.", method.full_name()),
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
+            "422": {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}}
+        }
+    });
+    if let Some(body) = request_body {
+        let required = matches!(route.body, BodyRule::Whole)
+            && method.input().fields().any(|f| is_required(&f));
+        op["requestBody"] = json!({
+            "required": required,
+            "content": {"application/json": {"schema": body}}
+        });
+    }
+    op
+}
+
+/// Paging bounds the services enforce, so that generated clients (and schemathesis) know them.
+fn query_bounds(name: &str) -> Option<serde_json::Map<String, Value>> {
+    let bounds = match name {
+        "skip" => json!({"minimum": 0}),
+        "limit" => json!({"minimum": 1, "maximum": 1000}),
+        _ => return None,
+    };
+    bounds.as_object().cloned()
+}
+
+/// The leading comment of an RPC in its .proto file, if the descriptor set kept source info.
+fn comment(method: &prost_reflect::MethodDescriptor) -> Option<String> {
+    let service = method.parent_service();
+    let file = method.parent_file();
+    let info = file.file_descriptor_proto().source_code_info.as_ref()?;
+    // Path to a method: [6 (service), service index, 2 (method), method index].
+    let path = [
+        6,
+        i32::try_from(service.index()).ok()?,
+        2,
+        i32::try_from(method.index()).ok()?,
+    ];
+    let text = info
+        .location
+        .iter()
+        .find(|loc| loc.path == path)?
+        .leading_comments
+        .as_deref()?
+        .trim()
+        .replace('\n', " ");
+    (!text.is_empty()).then_some(text)
+}
+
+/// Schema of a scalar kind (and of the well-known messages that are scalars in JSON).
+fn scalar_schema(kind: &Kind) -> Value {
+    match kind {
+        Kind::String => json!({"type": "string"}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            json!({"type": "integer", "format": "int64"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int32", "minimum": 0}),
+        Kind::Uint64 | Kind::Fixed64 => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        Kind::Double | Kind::Float => json!({"type": "number"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(e) => {
+            json!({"type": "string", "enum": e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>()})
+        }
+        Kind::Message(m) => match m.full_name() {
+            DECIMAL => json!({"type": "number"}),
+            TIMESTAMP => json!({"type": "string", "format": "date-time"}),
+            STRUCT => json!({"type": "object", "additionalProperties": true}),
+            _ => json!({"type": "object"}),
+        },
+    }
+}
+
+fn is_well_known_scalar(message: &MessageDescriptor) -> bool {
+    matches!(message.full_name(), DECIMAL | TIMESTAMP | STRUCT)
+}
+
+/// A request message, inlined: required fields are those annotated REQUIRED.
+fn input_schema(message: &MessageDescriptor, skip: &[u32], depth: usize) -> Value {
+    if is_well_known_scalar(message) || depth > 8 {
+        return scalar_schema(&Kind::Message(message.clone()));
+    }
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for field in message.fields().filter(|f| !skip.contains(&f.number())) {
+        if is_required(&field) {
+            required.push(field.name().to_owned());
+        }
+        properties.insert(
+            field.name().to_owned(),
+            input_field_schema(&field, depth + 1),
+        );
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn input_field_schema(field: &FieldDescriptor, depth: usize) -> Value {
+    let single = match field.kind() {
+        Kind::Message(m) if !field.is_map() => input_schema(&m, &[], depth),
+        Kind::Message(entry) if field.is_map() => {
+            return json!({"type": "object", "additionalProperties": input_single(&entry.map_entry_value_field().kind(), depth)});
+        }
+        other => scalar_schema(&other),
+    };
+    if field.is_list() {
+        json!({"type": "array", "items": single})
+    } else {
+        single
+    }
+}
+
+fn input_single(kind: &Kind, depth: usize) -> Value {
+    match kind {
+        Kind::Message(m) => input_schema(m, &[], depth + 1),
+        other => scalar_schema(other),
+    }
+}
+
+/// A `$ref` to the response schema of `message`, registering it (and what it uses).
+fn output_ref(message: &MessageDescriptor, schemas: &mut BTreeMap<String, Value>) -> Value {
+    if is_well_known_scalar(message) {
+        return scalar_schema(&Kind::Message(message.clone()));
+    }
+    let name = message.full_name().to_owned();
+    if !schemas.contains_key(&name) {
+        // Placeholder first: recursive messages terminate.
+        schemas.insert(name.clone(), Value::Null);
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for field in message.fields() {
+            // The gateway writes every field; unset optional/message fields are null.
+            required.push(field.name().to_owned());
+            properties.insert(
+                field.name().to_owned(),
+                output_field_schema(&field, schemas),
+            );
+        }
+        schemas.insert(
+            name.clone(),
+            json!({"type": "object", "required": required, "properties": properties}),
+        );
+    }
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn output_field_schema(field: &FieldDescriptor, schemas: &mut BTreeMap<String, Value>) -> Value {
+    let single = |kind: Kind, schemas: &mut BTreeMap<String, Value>| match kind {
+        Kind::Message(m) => output_ref(&m, schemas),
+        other => scalar_schema(&other),
+    };
+    if field.is_map() {
+        let Kind::Message(entry) = field.kind() else {
+            return json!({"type": "object"});
+        };
+        return json!({"type": "object", "additionalProperties": single(entry.map_entry_value_field().kind(), schemas)});
+    }
+    if field.is_list() {
+        return json!({"type": "array", "items": single(field.kind(), schemas)});
+    }
+    let schema = single(field.kind(), schemas);
+    if field.supports_presence() {
+        // OpenAPI 3.0 cannot put `nullable` next to a $ref; wrap it.
+        if schema.get("$ref").is_some() {
+            json!({"allOf": [schema], "nullable": true})
+        } else {
+            let mut schema = schema;
+            schema["nullable"] = json!(true);
+            schema
+        }
+    } else {
+        schema
+    }
+}

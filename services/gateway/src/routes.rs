@@ -1,0 +1,272 @@
+//! The route table: every RPC with a `google.api.http` annotation becomes one REST route per
+//! binding. Nothing here knows about flights or bookings — an annotated RPC needs no new code.
+
+use http::Method;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MethodDescriptor, Value,
+};
+
+/// `google.api.field_behavior` value meaning "required".
+const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
+
+/// What part of the request message the HTTP body fills.
+#[derive(Debug, Clone)]
+pub enum BodyRule {
+    /// No body: fields not bound by the path come from the query string.
+    None,
+    /// `body: "*"`: the body is the request message (minus path fields).
+    Whole,
+    /// `body: "<field>"`: the body is that field.
+    Field(FieldDescriptor),
+}
+
+/// One REST route of one RPC.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// GET, POST, …
+    pub http_method: Method,
+    /// The path template with `{field}` variables, as in the annotation (no trailing slash).
+    pub template: String,
+    /// Fields bound by path variables, in template order.
+    pub path_fields: Vec<FieldDescriptor>,
+    /// What the body carries.
+    pub body: BodyRule,
+    /// `response_body`: answer with this field of the response instead of the whole message
+    /// (how list routes answer bare arrays).
+    pub response_body: Option<FieldDescriptor>,
+    /// The RPC.
+    pub method: MethodDescriptor,
+}
+
+impl Route {
+    /// `flightmesh.flights.v1.FlightService` → `flights` (the mesh service owning the RPC).
+    #[must_use]
+    pub fn domain(&self) -> &str {
+        domain_of(self.method.parent_service().full_name())
+    }
+
+    /// Query-string fields: those neither in the path nor in the body.
+    #[must_use]
+    pub fn query_fields(&self) -> Vec<FieldDescriptor> {
+        if matches!(self.body, BodyRule::Whole) {
+            return Vec::new();
+        }
+        self.method
+            .input()
+            .fields()
+            .filter(|field| {
+                !self
+                    .path_fields
+                    .iter()
+                    .any(|p| p.number() == field.number())
+                    && !matches!(&self.body, BodyRule::Field(b) if b.number() == field.number())
+            })
+            .collect()
+    }
+}
+
+/// The second segment of a package-qualified name: `flightmesh.<domain>.v1.Service`.
+#[must_use]
+pub fn domain_of(full_name: &str) -> &str {
+    full_name.split('.').nth(1).unwrap_or(full_name)
+}
+
+/// A route that cannot be served; reported at start-up, never at request time.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The descriptor set has no `google.api.http` extension.
+    #[error("the descriptor set does not define google.api.http")]
+    NoHttpExtension,
+    /// An annotation this gateway does not support.
+    #[error("{method}: {reason}")]
+    Unsupported {
+        /// The RPC.
+        method: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether `field` is annotated `(google.api.field_behavior) = REQUIRED`.
+#[must_use]
+pub fn is_required(field: &FieldDescriptor) -> bool {
+    let Some(ext) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return false;
+    };
+    let options = field.options();
+    if !options.has_extension(&ext) {
+        return false;
+    }
+    match options.get_extension(&ext).as_ref() {
+        Value::List(values) => values
+            .iter()
+            .any(|v| matches!(v, Value::EnumNumber(n) if *n == FIELD_BEHAVIOR_REQUIRED)),
+        Value::EnumNumber(n) => *n == FIELD_BEHAVIOR_REQUIRED,
+        _ => false,
+    }
+}
+
+/// Every route of every annotated unary RPC in `pool`, sorted by path then method.
+pub fn routes(pool: &DescriptorPool) -> Result<Vec<Route>, RouteError> {
+    let http = pool
+        .get_extension_by_name("google.api.http")
+        .ok_or(RouteError::NoHttpExtension)?;
+    let mut routes = Vec::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            let options = method.options();
+            if !options.has_extension(&http) {
+                continue;
+            }
+            let unsupported = |reason: &str| RouteError::Unsupported {
+                method: method.full_name().to_owned(),
+                reason: reason.to_owned(),
+            };
+            if method.is_client_streaming() || method.is_server_streaming() {
+                return Err(unsupported("streaming RPCs cannot have REST routes"));
+            }
+            let rule = options.get_extension(&http);
+            let Value::Message(rule) = rule.as_ref() else {
+                return Err(unsupported("google.api.http is not a message"));
+            };
+            routes.push(route(&method, rule)?);
+            if let Some(Value::List(extra)) =
+                rule.get_field_by_name("additional_bindings").as_deref()
+            {
+                for binding in extra {
+                    if let Value::Message(binding) = binding {
+                        routes.push(route(&method, binding)?);
+                    }
+                }
+            }
+        }
+    }
+    routes.sort_by(|a, b| {
+        (a.template.as_str(), a.http_method.as_str())
+            .cmp(&(b.template.as_str(), b.http_method.as_str()))
+    });
+    Ok(routes)
+}
+
+fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, RouteError> {
+    let unsupported = |reason: String| RouteError::Unsupported {
+        method: method.full_name().to_owned(),
+        reason,
+    };
+    let text = |name: &str| match rule.get_field_by_name(name).as_deref() {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let (http_method, template) = [
+        (Method::GET, "get"),
+        (Method::POST, "post"),
+        (Method::PUT, "put"),
+        (Method::DELETE, "delete"),
+        (Method::PATCH, "patch"),
+    ]
+    .into_iter()
+    .find_map(|(verb, field)| {
+        let path = text(field);
+        (!path.is_empty()).then_some((verb, path))
+    })
+    .ok_or_else(|| unsupported("only get/post/put/delete/patch bindings are supported".into()))?;
+
+    let input = method.input();
+    let mut path_fields = Vec::new();
+    for segment in template.trim_start_matches('/').split('/') {
+        if let Some(var) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let name = var.strip_suffix("=*").unwrap_or(var);
+            let field = input.get_field_by_name(name).ok_or_else(|| {
+                unsupported(format!(
+                    "path variable {{{name}}} is not a field of {}",
+                    input.full_name()
+                ))
+            })?;
+            if field.is_list() || field.is_map() || matches!(field.kind(), Kind::Message(_)) {
+                return Err(unsupported(format!(
+                    "path variable {{{name}}} must be a scalar field"
+                )));
+            }
+            path_fields.push(field);
+        } else if segment.contains(['{', '}', '*', ':']) {
+            return Err(unsupported(format!(
+                "path segment {segment:?} is not supported"
+            )));
+        }
+    }
+
+    let body = match text("body").as_str() {
+        "" => BodyRule::None,
+        "*" => BodyRule::Whole,
+        name => BodyRule::Field(
+            input
+                .get_field_by_name(name)
+                .ok_or_else(|| unsupported(format!("body field {name} does not exist")))?,
+        ),
+    };
+    let response_body =
+        match text("response_body").as_str() {
+            "" => None,
+            name => Some(method.output().get_field_by_name(name).ok_or_else(|| {
+                unsupported(format!("response_body field {name} does not exist"))
+            })?),
+        };
+    Ok(Route {
+        http_method,
+        template: template.trim_end_matches('/').to_owned(),
+        path_fields,
+        body,
+        response_body,
+        method: method.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> DescriptorPool {
+        DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET).unwrap()
+    }
+
+    #[test]
+    fn reads_bindings_from_annotations() {
+        let routes = routes(&pool()).unwrap();
+        let get_flight = routes
+            .iter()
+            .find(|r| r.template == "/api/v1/flights/{id}" && r.http_method == Method::GET)
+            .unwrap();
+        assert_eq!(get_flight.method.name(), "GetFlight");
+        assert_eq!(get_flight.domain(), "flights");
+        assert_eq!(get_flight.path_fields[0].name(), "id");
+
+        let list = routes
+            .iter()
+            .find(|r| r.template == "/api/v1/flights" && r.http_method == Method::GET)
+            .unwrap();
+        assert_eq!(list.response_body.as_ref().unwrap().name(), "flights");
+        let query: Vec<_> = list
+            .query_fields()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert_eq!(query, ["skip", "limit"]);
+    }
+
+    #[test]
+    fn reads_required_fields() {
+        let pool = pool();
+        let create = pool
+            .get_message_by_name("flightmesh.flights.v1.CreateDestinationRequest")
+            .unwrap();
+        let required: Vec<_> = create
+            .fields()
+            .filter(is_required)
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert_eq!(required, ["name", "tax_amount"]);
+    }
+}

@@ -1,0 +1,155 @@
+//! The whole mesh in one process, each service on its own port exactly as when deployed apart.
+//!
+//! [`Stack::start`] is what `flightmesh up` runs and what end-to-end tests start (on port 0).
+//! [`deps`] checks that PostgreSQL, Redis and RabbitMQ answer before anything starts, and
+//! [`demo`] loads a small catalog. [`config_docs`] renders every service's configuration table.
+
+pub mod demo;
+pub mod deps;
+
+use std::net::SocketAddr;
+
+use flightmesh_runtime::CancellationToken;
+use flightmesh_runtime::config::{Env, markdown_table};
+use flightmesh_runtime::telemetry::TelemetryConfig;
+use tokio::task::JoinSet;
+
+/// Start-up and run-time failures, with their cause chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where each service of a running stack listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    /// REST gateway.
+    pub gateway: SocketAddr,
+    /// gRPC of the flights service.
+    pub flights: SocketAddr,
+    /// gRPC of the bookings service.
+    pub bookings: SocketAddr,
+    /// gRPC of the stats worker.
+    pub stats: SocketAddr,
+    /// gRPC of the AI agent.
+    pub ai: SocketAddr,
+}
+
+/// A running mesh.
+pub struct Stack {
+    /// The bound addresses.
+    pub addrs: Addresses,
+    shutdown: CancellationToken,
+    tasks: JoinSet<(&'static str, Result<(), BoxError>)>,
+}
+
+impl Stack {
+    /// Builds every service from `env` (service-specific variables may be prefixed with the
+    /// service name: `FLIGHTS_GRPC_ADDR`, `GATEWAY_HTTP_ADDR`, …), wires the gateway to the
+    /// addresses the services actually bound, and starts them all.
+    pub async fn start(env: &Env) -> Result<Self, BoxError> {
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        let flights = flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(
+            &env.clone().with_prefix("FLIGHTS_"),
+        )?)
+        .await?;
+        let bookings = flightmesh_bookings::Service::build(flightmesh_bookings::Config::from_env(
+            &env.clone().with_prefix("BOOKINGS_"),
+        )?)
+        .await?;
+        let stats = flightmesh_stats_worker::Service::build(
+            flightmesh_stats_worker::Config::from_env(&env.clone().with_prefix("STATS_"))?,
+        )
+        .await?;
+        let ai = flightmesh_ai_agent::Service::build(flightmesh_ai_agent::Config::from_env(
+            &env.clone().with_prefix("AI_"),
+        )?)
+        .await?;
+
+        let url = |addr: SocketAddr| format!("http://{addr}");
+        let gateway_env = env
+            .clone()
+            .with_prefix("GATEWAY_")
+            .set("FLIGHTS_URL", url(flights.grpc_addr()))
+            .set("BOOKINGS_URL", url(bookings.grpc_addr()))
+            .set("STATS_URL", url(stats.grpc_addr()))
+            .set("AI_URL", url(ai.grpc_addr()));
+        let gateway =
+            flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&gateway_env)?)
+                .await?;
+
+        let addrs = Addresses {
+            gateway: gateway.local_addr(),
+            flights: flights.grpc_addr(),
+            bookings: bookings.grpc_addr(),
+            stats: stats.grpc_addr(),
+            ai: ai.grpc_addr(),
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("flights", flights.run(token).await) });
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("bookings", bookings.run(token).await) });
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("stats-worker", stats.run(token).await) });
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("ai-agent", ai.run(token).await) });
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("gateway", gateway.run(token).await) });
+        Ok(Self {
+            addrs,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// A token that stops the stack when cancelled.
+    #[must_use]
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until every service stopped (after the token is cancelled, or one fails — then the
+    /// others are stopped too). Returns the first failure.
+    pub async fn wait(mut self) -> Result<(), BoxError> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (name, result) = match joined {
+                Ok(done) => done,
+                Err(err) => ("a service", Err(Box::new(err) as BoxError)),
+            };
+            if let Err(err) = result {
+                tracing::error!(service = name, error = %err, "service failed; stopping the stack");
+                self.shutdown.cancel();
+                first_error.get_or_insert_with(|| format!("{name}: {err}").into());
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// The README's configuration section: one table per service, generated from the config
+/// structs (a test keeps the README equal to this).
+#[must_use]
+pub fn config_docs() -> String {
+    let sections = [
+        ("gateway", flightmesh_gateway::Config::vars()),
+        ("flights", flightmesh_flights::Config::vars()),
+        ("bookings", flightmesh_bookings::Config::vars()),
+        ("stats-worker", flightmesh_stats_worker::Config::vars()),
+        ("ai-agent", flightmesh_ai_agent::Config::vars()),
+    ];
+    let mut out = String::new();
+    for (name, vars) in sections {
+        out.push_str(&format!("#### {name}\n\n{}\n", markdown_table(&vars)));
+    }
+    out.push_str(&format!(
+        "#### every service\n\n{}",
+        markdown_table(TelemetryConfig::VARS)
+    ));
+    out
+}

@@ -1,0 +1,92 @@
+//! `flightmesh up [--demo]`: the whole mesh on this machine, in one process.
+//! `flightmesh config-docs`: the configuration tables of every service (for the README).
+
+use std::process::ExitCode;
+
+use flightmesh::{BoxError, Stack, config_docs, demo, deps};
+use flightmesh_runtime::config::Env;
+use flightmesh_runtime::telemetry::{self, TelemetryConfig};
+use flightmesh_runtime::{channel, shutdown};
+
+const USAGE: &str = "usage: flightmesh up [--demo] | flightmesh config-docs";
+
+#[tokio::main]
+#[allow(clippy::print_stdout)]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("up") => {
+            let demo = args.iter().any(|a| a == "--demo");
+            match up(demo).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("flightmesh: {}", telemetry::error_chain(err.as_ref()));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("config-docs") => {
+            print!("{}", config_docs());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn up(demo: bool) -> Result<(), BoxError> {
+    // Developers read logs as text; everything binds to loopback unless told otherwise.
+    let env = Env::process()
+        .with_default("LOG_FORMAT", "text")
+        .with_default("HTTP_ADDR", "127.0.0.1:8080")
+        .with_default("DRAIN_DELAY", "0s");
+    let env = ["FLIGHTS", "BOOKINGS", "STATS", "AI"]
+        .iter()
+        .zip([50051, 50052, 50053, 50054])
+        .fold(env, |env, (service, port)| {
+            env.with_default(format!("{service}_GRPC_ADDR"), format!("127.0.0.1:{port}"))
+                .with_default(
+                    format!("{service}_ADMIN_ADDR"),
+                    format!("127.0.0.1:{}", port + 1000),
+                )
+        });
+    telemetry::init(&TelemetryConfig::from_env(&env)?);
+
+    if let Some(dep) = deps::first_unreachable(&deps::dependencies(&env)).await {
+        return Err(format!(
+            "{} is not reachable at {} (set {} or start it: see README, \"Running it\")",
+            dep.name, dep.address, dep.variable
+        )
+        .into());
+    }
+    let db = flightmesh_db::DbConfig::from_env(&env)?;
+    if flightmesh_db::ensure_database(&db.url).await? {
+        println!("flightmesh: created the database");
+    }
+
+    let stack = Stack::start(&env).await?;
+    let addrs = stack.addrs;
+    if demo {
+        let created =
+            demo::load(channel::lazy_channel(&format!("http://{}", addrs.flights))?).await?;
+        println!("flightmesh: demo catalog loaded ({created} new rows)");
+    }
+    println!(
+        "flightmesh is up: REST http://{gw}/api/v1 (docs http://{gw}/docs) · gRPC flights {} bookings {} stats {} ai {} · Ctrl-C stops it",
+        addrs.flights,
+        addrs.bookings,
+        addrs.stats,
+        addrs.ai,
+        gw = addrs.gateway
+    );
+    let token = stack.shutdown_token();
+    let signal = shutdown::on_signal();
+    tokio::spawn(async move {
+        signal.cancelled().await;
+        token.cancel();
+    });
+    stack.wait().await
+}
