@@ -154,6 +154,8 @@ pub struct Host {
 impl Host {
     /// Binds both ports (port 0 picks a free one: tests use that).
     pub async fn bind(name: &'static str, config: &HostConfig) -> Result<Self, HostError> {
+        // Install the recorder before the first call is counted.
+        crate::metrics::handle();
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await

@@ -8,7 +8,7 @@ use flightmesh_runtime::status::FieldViolations;
 use rust_decimal::Decimal;
 
 /// Largest amount NUMERIC(12,2) holds.
-const MAX_MONEY: Decimal = Decimal::from_parts(1_410_065_407, 2, 0, false, 2); // 9_999_999_999.99
+const MAX_MONEY: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2); // 9_999_999_999.99
 const MAX_NAME_CHARS: usize = 200;
 const MAX_FLIGHT_NUMBER_CHARS: usize = 20;
 const DEFAULT_CAPACITY: i32 = 180;

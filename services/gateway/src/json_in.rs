@@ -458,24 +458,9 @@ fn number_text(json: &Json) -> Option<String> {
         }),
         Json::String(s) => {
             let s = s.trim();
-            let valid = !s.is_empty()
-                && s.strip_prefix('-')
-                    .unwrap_or(s)
-                    .split_once('.')
-                    .map_or_else(
-                        || {
-                            s.trim_start_matches('-')
-                                .bytes()
-                                .all(|b| b.is_ascii_digit())
-                        },
-                        |(i, f)| {
-                            !i.is_empty()
-                                && !f.is_empty()
-                                && i.bytes().all(|b| b.is_ascii_digit())
-                                && f.bytes().all(|b| b.is_ascii_digit())
-                        },
-                    );
-            valid.then(|| s.to_owned())
+            flightmesh_proto::money::parse_decimal(s)
+                .is_ok()
+                .then(|| s.to_owned())
         }
         _ => None,
     }

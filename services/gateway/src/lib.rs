@@ -80,6 +80,7 @@ pub struct Gateway {
 impl Gateway {
     /// Reads the route table from the descriptors, connects (lazily) to the services and binds.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
+        flightmesh_runtime::metrics::handle();
         let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::routes(&pool)?;
         let state = Arc::new(AppState {

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command (README): everything CI checks, in the order that fails fastest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services-up.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

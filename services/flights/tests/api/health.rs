@@ -1,0 +1,81 @@
+//! grpc.health.v1, reflection and the admin port; health turns NOT_SERVING while draining.
+
+use std::time::Duration;
+
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+use crate::TestApp;
+
+async fn check(addr: std::net::SocketAddr, service: &str) -> Result<ServingStatus, String> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|err| err.to_string())?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .map_err(|status| status.to_string())?;
+    Ok(response.into_inner().status())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_serving_for_the_server_and_each_service() {
+    let app = TestApp::spawn().await;
+    for service in ["", "flightmesh.flights.v1.FlightService", "liveness"] {
+        assert_eq!(
+            check(app.grpc, service).await,
+            Ok(ServingStatus::Serving),
+            "{service:?}"
+        );
+    }
+    let admin = format!("http://{}", app.admin);
+    assert_eq!(http_get(&format!("{admin}/livez")).await.0, 200);
+    let readyz = http_get(&format!("{admin}/readyz")).await;
+    assert_eq!(readyz, (200, r#"{"status":"ready"}"#.to_owned()));
+    let (_, metrics) = http_get(&format!("{admin}/metrics")).await;
+    assert!(metrics.contains("grpc_server_handled_total"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_turns_health_not_serving_before_the_listener_closes() {
+    let app = TestApp::spawn_with(|env, _| env.set("DRAIN_DELAY", "2s")).await;
+    assert_eq!(check(app.grpc, "").await, Ok(ServingStatus::Serving));
+
+    app.shutdown.cancel();
+    // The drain window: a *new* connection is still accepted and is told NOT_SERVING.
+    let draining = async {
+        loop {
+            if let Ok(ServingStatus::NotServing) = check(app.grpc, "").await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(1), draining)
+        .await
+        .expect("health turns NOT_SERVING while the listener still accepts");
+    assert_eq!(
+        check(app.grpc, "flightmesh.flights.v1.FlightService").await,
+        Ok(ServingStatus::NotServing)
+    );
+
+    // After the drain delay the listener closes and the service stops.
+    let grpc = app.grpc;
+    tokio::time::timeout(Duration::from_secs(10), app.task)
+        .await
+        .expect("stops after draining")
+        .unwrap()
+        .unwrap();
+    assert!(check(grpc, "").await.is_err(), "the listener is closed");
+}
+
+/// GET → (status, body).
+pub async fn http_get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}

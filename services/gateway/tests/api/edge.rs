@@ -1,0 +1,143 @@
+//! What the edge does for every route: correlation ids, 404/405, body limits, CORS, health.
+
+use serde_json::json;
+
+use crate::{TestStack, status_and_json};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn correlation_id_is_echoed_or_minted() {
+    let stack = TestStack::spawn().await;
+    let response = stack
+        .http
+        .get(stack.url("/api/v1/flights/"))
+        .header("X-Correlation-ID", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-correlation-id"], "abc-123");
+
+    let response = stack
+        .http
+        .get(stack.url("/api/v1/flights/"))
+        .header("X-Request-ID", "req-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-correlation-id"], "req-9");
+
+    // Errors carry one too, and a minted one is a UUID.
+    let response = stack.http.get(stack.url("/nope")).send().await.unwrap();
+    let minted = response.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(minted.len(), 36, "{minted}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_routes_and_methods_and_big_bodies() {
+    let stack = TestStack::spawn().await;
+    assert_eq!(
+        stack.get("/api/v1/nothing").await,
+        (404, json!({"detail": "Ruta no encontrada."}))
+    );
+
+    let response = stack
+        .http
+        .delete(stack.url("/api/v1/flights/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_json(response).await,
+        (405, json!({"detail": "Metodo no permitido."}))
+    );
+
+    let big = "x".repeat(5000); // the test stack allows 4096 bytes
+    let response = stack
+        .http
+        .post(stack.url("/api/v1/flights/destinations/"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"name": "{big}", "tax_amount": 1}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_json(response).await,
+        (
+            413,
+            json!({"detail": "El cuerpo de la solicitud es demasiado grande."})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_the_configured_origins_with_credentials() {
+    let stack = TestStack::spawn().await;
+    let response = stack
+        .http
+        .request(reqwest::Method::OPTIONS, stack.url("/api/v1/flights/"))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type,idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let headers = response.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+
+    let response = stack
+        .http
+        .get(stack.url("/api/v1/flights/"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_docs_and_metrics() {
+    let stack = TestStack::spawn().await;
+    assert_eq!(
+        stack.get("/health").await,
+        (
+            200,
+            json!({"status": "ok", "message": "Sistema con Agente de IA Operativo"})
+        )
+    );
+    let docs = stack.http.get(stack.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let page = docs.text().await.unwrap();
+    assert!(page.contains("/openapi.json"));
+    assert!(
+        !page.contains("https://"),
+        "the docs page loads nothing from the internet"
+    );
+
+    stack.get("/api/v1/flights/").await;
+    let metrics = stack
+        .http
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_server_requests_total"), "{metrics}");
+    assert!(metrics.contains(r#"route="/api/v1/flights""#), "{metrics}");
+}

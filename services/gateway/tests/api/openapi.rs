@@ -1,0 +1,143 @@
+//! `/openapi.json` is a valid OpenAPI 3 document listing every contract route.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::TestStack;
+use crate::contract::contract_routes;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_lists_every_contract_route_with_its_parameters() {
+    let stack = TestStack::spawn().await;
+    let (status, doc) = stack.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let paths = doc["paths"].as_object().unwrap();
+
+    for route in contract_routes() {
+        if !route.path.starts_with("/api/v1/")
+            && !["/health", "/readyz"].contains(&route.path.as_str())
+        {
+            continue; // /metrics, /openapi.json and /docs are not JSON API operations
+        }
+        let item = paths.get(&route.path).unwrap_or_else(|| {
+            panic!("{} {} missing from /openapi.json", route.method, route.path)
+        });
+        let operation = &item[route.method.to_ascii_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{} {} has no operation",
+            route.method,
+            route.path
+        );
+        assert!(operation["responses"]["200"].is_object());
+
+        let declared: BTreeSet<String> = operation["parameters"]
+            .as_array()
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}:{}",
+                            p["in"].as_str().unwrap(),
+                            p["name"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in &route.path_params {
+            assert!(
+                declared.contains(&format!("path:{name}")),
+                "{}: path parameter {name}",
+                route.path
+            );
+        }
+        for name in &route.query_params {
+            assert!(
+                declared.contains(&format!("query:{name}")),
+                "{}: query parameter {name}",
+                route.path
+            );
+        }
+        if route.method == "POST" && !route.body_fields.is_empty() {
+            let schema = resolve(
+                &doc,
+                &operation["requestBody"]["content"]["application/json"]["schema"],
+            );
+            for field in &route.body_fields {
+                assert!(
+                    schema["properties"].get(field).is_some(),
+                    "{}: body field {field}",
+                    route.path
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_document_is_structurally_valid() {
+    let stack = TestStack::spawn().await;
+    let (_, doc) = stack.get("/openapi.json").await;
+    // Every $ref resolves, every operation has an id (unique) and responses, every path
+    // parameter appears in its path template.
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        assert!(path.starts_with('/'));
+        for (method, op) in item.as_object().unwrap() {
+            assert!(["get", "post", "put", "delete", "patch"].contains(&method.as_str()));
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            assert!(ids.insert(id.clone()), "duplicate operationId {id}");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                match param["in"].as_str().unwrap() {
+                    "path" => {
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{path} lacks {{{name}}}"
+                        );
+                        assert_eq!(param["required"], Value::Bool(true));
+                    }
+                    "query" => {}
+                    other => panic!("unexpected parameter location {other}"),
+                }
+                assert!(param["schema"]["type"].is_string());
+            }
+        }
+    }
+    check_refs(&doc, &doc);
+}
+
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap();
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+fn check_refs(doc: &Value, node: &Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                let name = reference
+                    .strip_prefix("#/components/schemas/")
+                    .expect("local refs only");
+                assert!(
+                    doc["components"]["schemas"][name].is_object(),
+                    "dangling $ref {reference}"
+                );
+            }
+            map.values().for_each(|v| check_refs(doc, v));
+        }
+        Value::Array(items) => items.iter().for_each(|v| check_refs(doc, v)),
+        _ => {}
+    }
+}

@@ -1,0 +1,140 @@
+//! The whole mesh as `flightmesh up` runs it: every service in one process on its own port.
+
+use std::time::Duration;
+
+use flightmesh::{Stack, config_docs};
+use flightmesh_runtime::Env;
+use flightmesh_testkit::TestDatabase;
+use serde_json::json;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn test_env(db: &TestDatabase) -> Env {
+    let mut env = Env::from_pairs([("DATABASE_URL", db.url()), ("DRAIN_DELAY", "0s")])
+        .set("HTTP_ADDR", "127.0.0.1:0");
+    for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
+        env = env
+            .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
+            .with_default(format!("{service}_ADMIN_ADDR"), "127.0.0.1:0");
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_service_answers_health_serving_and_the_gateway_is_ready() {
+    let db = TestDatabase::create().await;
+    let stack = Stack::start(&test_env(&db)).await.unwrap();
+    let addrs = stack.addrs;
+    for (name, addr) in [
+        ("flights", addrs.flights),
+        ("bookings", addrs.bookings),
+        ("stats-worker", addrs.stats),
+        ("ai-agent", addrs.ai),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let status = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{name}");
+    }
+
+    let base = format!("http://{}", addrs.gateway);
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], json!("ready"));
+
+    // A route whose service does not implement it yet answers 503 with a clear message.
+    let response = reqwest::get(format!("{base}/api/v1/stats/general"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["detail"],
+        json!("El servicio stats aun no ofrece esta operacion.")
+    );
+
+    tokio::time::timeout(Duration::from_secs(15), stack.stop())
+        .await
+        .expect("the stack stops")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_catalog_loads_once() {
+    let db = TestDatabase::create().await;
+    let stack = Stack::start(&test_env(&db)).await.unwrap();
+    let channel =
+        flightmesh_runtime::channel::lazy_channel(&format!("http://{}", stack.addrs.flights))
+            .unwrap();
+    let created = flightmesh::demo::load(channel.clone()).await.unwrap();
+    assert!(created >= 8, "{created}");
+    assert_eq!(
+        flightmesh::demo::load(channel).await.unwrap(),
+        0,
+        "loading twice adds nothing"
+    );
+
+    let flights: serde_json::Value =
+        reqwest::get(format!("http://{}/api/v1/flights/", stack.addrs.gateway))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(flights[0]["flight_number"], json!("CT-123"));
+    stack.stop().await.unwrap();
+}
+
+#[test]
+fn readme_configuration_tables_match_the_config_structs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("<!-- config:start -->")
+        .expect("config:start marker")
+        + "<!-- config:start -->".len();
+    let end = readme
+        .find("<!-- config:end -->")
+        .expect("config:end marker");
+    assert_eq!(
+        readme[start..end].trim(),
+        config_docs().trim(),
+        "README configuration is stale: replace it with `cargo run -p flightmesh -- config-docs`"
+    );
+}
+
+#[test]
+fn up_fails_with_one_line_naming_a_missing_dependency() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flightmesh"))
+        .arg("up")
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@{closed}/flightmesh"),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("PostgreSQL is not reachable") && lines[0].contains("DATABASE_URL"),
+        "{stderr}"
+    );
+}
