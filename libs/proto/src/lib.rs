@@ -5,6 +5,7 @@
 //! [`money`] converts the proto `Decimal` to and from [`rust_decimal::Decimal`]; [`time`] does the
 //! same for `google.protobuf.Timestamp` and `chrono`.
 
+pub mod json;
 pub mod money;
 pub mod time;
 

@@ -92,9 +92,9 @@ impl ConfigError {
 /// Where values come from: the process environment or a fixed map (tests), with explicit
 /// overrides, an optional per-service prefix and replaced defaults layered on top.
 ///
-/// Lookup order for a variable `NAME`: an override set with [`Env::set`] → `{prefix}NAME` →
-/// `NAME` → a default replaced with [`Env::with_default`] for `{prefix}NAME`, then for `NAME` →
-/// the variable's own default.
+/// Lookup order for a variable `NAME`, each layer trying `{prefix}NAME` before `NAME`: overrides
+/// set with [`Env::set`] → the source → defaults replaced with [`Env::with_default`] → the
+/// variable's own default.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     /// `None` reads the process environment.
@@ -144,7 +144,8 @@ impl Env {
         self
     }
 
-    /// Forces `name` to `value`, whatever the source says.
+    /// Forces `name` to `value`, whatever the source says (a prefixed name targets only the
+    /// service reading with that prefix).
     #[must_use]
     pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.insert(name.into(), value.into());
@@ -162,22 +163,16 @@ impl Env {
     /// The raw value of `var`, following the lookup order above.
     #[must_use]
     pub fn raw(&self, var: &Var) -> Option<String> {
-        self.overrides
-            .get(var.name)
-            .cloned()
-            .or_else(|| {
-                self.prefix
-                    .as_ref()
-                    .and_then(|prefix| self.lookup(&format!("{prefix}{}", var.name)))
-            })
-            .or_else(|| self.lookup(var.name))
-            .or_else(|| {
-                self.prefix
-                    .as_ref()
-                    .and_then(|prefix| self.defaults.get(&format!("{prefix}{}", var.name)))
-                    .cloned()
-            })
-            .or_else(|| self.defaults.get(var.name).cloned())
+        let prefixed = self
+            .prefix
+            .as_ref()
+            .map(|prefix| format!("{prefix}{}", var.name));
+        let layer = |get: &dyn Fn(&str) -> Option<String>| {
+            prefixed.as_deref().and_then(get).or_else(|| get(var.name))
+        };
+        layer(&|name| self.overrides.get(name).cloned())
+            .or_else(|| layer(&|name| self.lookup(name)))
+            .or_else(|| layer(&|name| self.defaults.get(name).cloned()))
             .or_else(|| var.default.map(str::to_owned))
     }
 
@@ -301,6 +296,8 @@ mod tests {
         assert_eq!(env.get::<u16>(&PORT), Ok(2));
         let env = env.set("PORT", "4");
         assert_eq!(env.get::<u16>(&PORT), Ok(4));
+        let env = env.set("SVC_PORT", "5");
+        assert_eq!(env.get::<u16>(&PORT), Ok(5));
         let env = Env::from_pairs::<&str, &str>([]).with_default("PORT", "3");
         assert_eq!(env.get::<u16>(&PORT), Ok(3));
         assert_eq!(

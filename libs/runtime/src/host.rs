@@ -59,6 +59,44 @@ pub struct HostConfig {
     pub admin_addr: SocketAddr,
     /// See [`DRAIN_DELAY`].
     pub drain_delay: Duration,
+    /// Already bound sockets to serve on instead of binding the addresses. Lets a process that
+    /// runs several services (the dev stack, tests) learn every address before wiring services
+    /// that call each other (flights ⇄ bookings).
+    pub listeners: Option<Listeners>,
+}
+
+/// A pair of bound sockets for a [`Host`]: gRPC and admin.
+#[derive(Debug, Clone)]
+pub struct Listeners {
+    grpc: Arc<std::net::TcpListener>,
+    admin: Arc<std::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds both addresses now (port 0 picks a free port).
+    pub fn bind(grpc: SocketAddr, admin: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            grpc: Arc::new(std::net::TcpListener::bind(grpc)?),
+            admin: Arc::new(std::net::TcpListener::bind(admin)?),
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
+    }
+}
+
+/// A tokio listener sharing a bound std socket.
+fn adopt(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
+    let listener = listener.try_clone()?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
 }
 
 impl HostConfig {
@@ -82,6 +120,7 @@ impl HostConfig {
             grpc_addr: env.get(&vars[0])?,
             admin_addr: env.get(&vars[1])?,
             drain_delay: env.get::<Dur>(&vars[2])?.0,
+            listeners: None,
         })
     }
 }
@@ -161,10 +200,23 @@ impl Host {
                 .await
                 .map_err(|source| HostError::Bind { addr, source })
         };
+        let (grpc, admin) = match &config.listeners {
+            Some(listeners) => {
+                let failed = |addr| move |source| HostError::Bind { addr, source };
+                (
+                    adopt(&listeners.grpc).map_err(failed(config.grpc_addr))?,
+                    adopt(&listeners.admin).map_err(failed(config.admin_addr))?,
+                )
+            }
+            None => (
+                bind(config.grpc_addr).await?,
+                bind(config.admin_addr).await?,
+            ),
+        };
         Ok(Self {
             name,
-            grpc: bind(config.grpc_addr).await?,
-            admin: bind(config.admin_addr).await?,
+            grpc,
+            admin,
             drain_delay: config.drain_delay,
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),

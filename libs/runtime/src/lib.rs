@@ -20,5 +20,5 @@ pub mod status;
 pub mod telemetry;
 
 pub use config::{ConfigError, Env, Secret, Var};
-pub use host::{Host, HostConfig, HostError};
+pub use host::{Host, HostConfig, HostError, Listeners};
 pub use shutdown::CancellationToken;

@@ -1,53 +1,99 @@
-//! flightmesh the bookings service: pricing, seats, bookings and their events.
+//! The bookings service: prices a booking from the flight it is for, takes a seat, and stores
+//! the booking with its event in one transaction (transactional outbox); a relay in the same
+//! process publishes the events to RabbitMQ.
 //!
-//! Not built yet: the process serves `grpc.health.v1`, reflection and the admin port, and
-//! nothing else — the gateway answers its routes with 503.
+//! Modules, in the order a booking meets them: [`grpc`] (handlers, validation) → [`flights`]
+//! (the flight snapshot from the catalog) → [`pricing`] (the exact formula) → [`store`] (the one
+//! transaction: seat ledger, booking row, outbox row, idempotency key) → [`events`] (the
+//! `BookingEvent` written to the outbox). [`error`] maps failures to gRPC statuses once.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod flights;
+pub mod grpc;
+pub mod pricing;
+pub mod schema;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use flightmesh_runtime::config::{ConfigError, Env, Var};
-use flightmesh_runtime::{CancellationToken, Host, HostConfig};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use flightmesh_db::{DbConfig, DbError};
+use flightmesh_events::{Relay, RelayConfig};
+use flightmesh_proto::bookings::booking_service_server::BookingServiceServer;
+use flightmesh_runtime::{CancellationToken, Host};
+
+pub use config::Config;
 
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "bookings";
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50052", "0.0.0.0:51052");
+/// The PostgreSQL schema this service owns.
+pub const SCHEMA: &str = "bookings";
+/// The schema's migrations, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// How often expired Idempotency-Keys are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Start-up and run-time failures, with their cause chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The service's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Ports and drain.
-    pub host: HostConfig,
+/// Applies pending migrations of the `bookings` schema.
+pub async fn migrate(db: &DbConfig) -> Result<Vec<String>, DbError> {
+    flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
 }
 
-impl Config {
-    /// Every variable the service reads.
-    #[must_use]
-    pub fn vars() -> Vec<Var> {
-        HOST_VARS.to_vec()
-    }
-
-    /// Reads and validates the configuration.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            host: HostConfig::from_env(env, &HOST_VARS)?,
-        })
-    }
-}
-
-/// The service with its ports bound.
+/// A bookings service whose ports are bound and ready to [`run`](Service::run).
 pub struct Service {
     host: Host,
 }
 
 impl Service {
-    /// Binds the ports.
+    /// Migrates (if configured), connects the pool, prepares the relay and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
-        Ok(Self {
-            host: Host::bind(SERVICE_NAME, &config.host).await?,
-        })
+        if config.migrate_on_start {
+            migrate(&config.db).await?;
+        }
+        let pool = flightmesh_db::pool(&config.db);
+        let store = store::Store::new(pool.clone(), config.exchange.clone());
+        let catalog = Arc::new(flights::FlightCatalog::new(
+            flightmesh_runtime::channel::lazy_channel(&config.flights_url)?,
+            config.flights_timeout,
+            config.flight_cache_ttl,
+        ));
+
+        let mut relay_config = RelayConfig::new(
+            store::OUTBOX,
+            config.amqp_url.clone(),
+            vec![config.exchange.clone()],
+        );
+        relay_config.batch_size = config.relay_batch_size;
+        let relay = Relay::new(pool.clone(), relay_config);
+        let waker = relay.waker();
+
+        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+        host.add_service(BookingServiceServer::new(grpc::Bookings::new(
+            store.clone(),
+            catalog,
+            waker,
+        )))
+        .readiness_check("database", {
+            let pool = pool.clone();
+            move || {
+                let pool = pool.clone();
+                async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
+            }
+        });
+        if config.relay {
+            host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+        }
+        let retention = config.idempotency_retention;
+        host.spawn("idempotency key purge", move |shutdown| {
+            purge_keys(store, retention, shutdown)
+        });
+        Ok(Self { host })
     }
 
     /// The bound gRPC address.
@@ -56,7 +102,13 @@ impl Service {
         self.host.grpc_addr()
     }
 
-    /// Serves until `shutdown` is cancelled.
+    /// The bound admin HTTP address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled (the relay flushes what is pending before stopping).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
         Ok(self.host.run(shutdown).await?)
     }
@@ -65,4 +117,18 @@ impl Service {
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
     Service::build(config).await?.run(shutdown).await
+}
+
+async fn purge_keys(store: store::Store, retention: Duration, shutdown: CancellationToken) {
+    loop {
+        match store.purge_idempotency_keys(retention).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed; will retry"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+    }
 }

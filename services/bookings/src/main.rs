@@ -1,8 +1,8 @@
-//! `bookings [serve]`.
+//! `bookings [serve|migrate]`: the bookings service binary.
 
 use std::process::ExitCode;
 
-use flightmesh_bookings::{Config, serve};
+use flightmesh_bookings::{Config, migrate, serve};
 use flightmesh_runtime::cli::{self, Command};
 use flightmesh_runtime::{Env, shutdown};
 
@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
             let config = Config::from_env(&Env::process())?;
             match command {
                 Command::Serve => serve(config, shutdown::on_signal()).await,
-                Command::Migrate => Ok(()),
+                Command::Migrate => Ok(migrate(&config.db).await.map(drop)?),
             }
         }
         .await,

@@ -1,7 +1,9 @@
 //! The flights service's configuration, read once from the environment.
 
 use flightmesh_db::DbConfig;
-use flightmesh_runtime::config::{ConfigError, Env, Var};
+use std::time::Duration;
+
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Var};
 use flightmesh_runtime::host::HostConfig;
 
 /// gRPC and admin addresses with this service's default ports.
@@ -14,6 +16,19 @@ const MIGRATE_ON_START: Var = Var::new(
     "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
 );
 
+/// `BOOKINGS_URL`.
+const BOOKINGS_URL: Var = Var::new(
+    "BOOKINGS_URL",
+    "http://127.0.0.1:50052",
+    "gRPC URL of the bookings service (it keeps the seat ledger behind `seats_available`)",
+);
+/// `BOOKINGS_TIMEOUT`.
+const BOOKINGS_TIMEOUT: Var = Var::new(
+    "BOOKINGS_TIMEOUT",
+    "2s",
+    "Deadline of a seat-usage lookup in the bookings service",
+);
+
 /// Everything the flights service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -23,6 +38,10 @@ pub struct Config {
     pub db: DbConfig,
     /// Apply migrations before serving.
     pub migrate_on_start: bool,
+    /// Where the bookings service is.
+    pub bookings_url: String,
+    /// Deadline of a seat-usage lookup.
+    pub bookings_timeout: Duration,
 }
 
 impl Config {
@@ -31,7 +50,7 @@ impl Config {
     pub fn vars() -> Vec<Var> {
         let mut vars = HOST_VARS.to_vec();
         vars.extend_from_slice(DbConfig::VARS);
-        vars.push(MIGRATE_ON_START);
+        vars.extend([MIGRATE_ON_START, BOOKINGS_URL, BOOKINGS_TIMEOUT]);
         vars
     }
 
@@ -41,6 +60,8 @@ impl Config {
             host: HostConfig::from_env(env, &HOST_VARS)?,
             db: DbConfig::from_env(env)?,
             migrate_on_start: env.get(&MIGRATE_ON_START)?,
+            bookings_url: env.get(&BOOKINGS_URL)?,
+            bookings_timeout: env.get::<Dur>(&BOOKINGS_TIMEOUT)?.0,
         })
     }
 }

@@ -28,7 +28,10 @@ pub enum Error {
         /// The number asked for.
         flight_number: String,
     },
-    /// A dependency (the database, the bookings service) cannot be reached.
+    /// The bookings service (the seat ledger) cannot be reached.
+    #[error("seat usage is unavailable")]
+    SeatsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A dependency (the database) cannot be reached.
     #[error("a dependency is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Anything else: a bug or a broken invariant.
@@ -68,6 +71,12 @@ impl From<Error> for Status {
             }
             Error::FlightExists { flight_number } => {
                 Status::already_exists(format!("El vuelo {flight_number} ya existe."))
+            }
+            Error::SeatsUnavailable(cause) => {
+                tracing::warn!(error = %flightmesh_runtime::telemetry::error_chain(cause.as_ref()), "seat usage unavailable");
+                Status::unavailable(
+                    "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.",
+                )
             }
             Error::Unavailable(cause) => status::unavailable(cause.as_ref()),
             Error::Internal(cause) => status::internal(cause.as_ref()),

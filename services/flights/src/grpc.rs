@@ -7,6 +7,7 @@ use rust_decimal::RoundingStrategy;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::seats::SeatLedger;
 use crate::store::{DestinationRow, FlightRow, Store};
 use crate::validate;
 
@@ -20,28 +21,45 @@ const MAX_SEARCH_LIMIT: i32 = 100;
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
+    seats: SeatLedger,
 }
 
 impl Catalog {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, seats: SeatLedger) -> Self {
+        Self { store, seats }
     }
 
-    /// The flight as the API shows it, with the seats its bookings leave free.
-    fn flight(flight: FlightRow, destination: DestinationRow) -> pb::Flight {
-        // The bookings service keeps the seat ledger; until it is part of the mesh no seat is
-        // taken, so every seat is available.
-        let seats_available = flight.capacity;
-        pb::Flight {
-            id: flight.id,
-            flight_number: flight.flight_number,
-            origin: flight.origin,
-            base_price: money(flight.base_price),
-            destination_id: flight.destination_id,
-            capacity: flight.capacity,
-            seats_available,
-            destination: Some(destination_message(destination)),
-        }
+    /// The flights as the API shows them, with the seats their bookings leave free (one call to
+    /// the bookings service for the whole list).
+    async fn flights(
+        &self,
+        rows: Vec<(FlightRow, DestinationRow)>,
+    ) -> Result<Vec<pb::Flight>, Error> {
+        let taken = self
+            .seats
+            .taken(rows.iter().map(|(f, _)| f.id).collect())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(flight, destination)| {
+                let taken = taken.get(&flight.id).copied().unwrap_or(0);
+                flight_message(flight, destination, taken)
+            })
+            .collect())
+    }
+}
+
+/// The flight as the API shows it, given the seats taken on it.
+fn flight_message(flight: FlightRow, destination: DestinationRow, seats_taken: i32) -> pb::Flight {
+    pb::Flight {
+        id: flight.id,
+        flight_number: flight.flight_number,
+        origin: flight.origin,
+        base_price: money(flight.base_price),
+        destination_id: flight.destination_id,
+        capacity: flight.capacity,
+        seats_available: (flight.capacity - seats_taken).max(0),
+        destination: Some(destination_message(destination)),
     }
 }
 
@@ -106,7 +124,8 @@ impl FlightService for Catalog {
         let new = validate::new_flight(request.get_ref()).map_err(invalid)?;
         let (flight, destination) = self.store.create_flight(&new).await?;
         tracing::info!(flight_id = flight.id, flight_number = %flight.flight_number, "flight created");
-        Ok(Response::new(Self::flight(flight, destination)))
+        // A flight that did not exist a moment ago has no bookings.
+        Ok(Response::new(flight_message(flight, destination, 0)))
     }
 
     async fn list_flights(
@@ -125,10 +144,7 @@ impl FlightService for Catalog {
         violations.finish().map_err(invalid)?;
         let rows = self.store.list_flights(page).await?;
         Ok(Response::new(pb::ListFlightsResponse {
-            flights: rows
-                .into_iter()
-                .map(|(flight, destination)| Self::flight(flight, destination))
-                .collect(),
+            flights: self.flights(rows).await?,
         }))
     }
 
@@ -136,8 +152,13 @@ impl FlightService for Catalog {
         &self,
         request: Request<pb::GetFlightRequest>,
     ) -> Result<Response<pb::Flight>, Status> {
-        let (flight, destination) = self.store.flight(request.get_ref().id).await?;
-        Ok(Response::new(Self::flight(flight, destination)))
+        let row = self.store.flight(request.get_ref().id).await?;
+        let flight = self
+            .flights(vec![row])
+            .await?
+            .pop()
+            .ok_or(Error::FlightNotFound)?;
+        Ok(Response::new(flight))
     }
 
     async fn find_destination_by_name(
@@ -160,6 +181,13 @@ impl FlightService for Catalog {
             .destination_by_name(&request.get_ref().destination_name)
             .await?;
         let market = self.store.market(destination.id).await?;
+        let taken: i64 = self
+            .seats
+            .taken(market.flight_ids.clone())
+            .await?
+            .values()
+            .map(|&seats| i64::from(seats))
+            .sum();
         Ok(Response::new(pb::DestinationMarket {
             destination: Some(destination_message(destination)),
             flight_count: i32::try_from(market.flight_count).unwrap_or(i32::MAX),
@@ -168,8 +196,7 @@ impl FlightService for Catalog {
                 .map(|avg| avg.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
                 .and_then(money),
             total_capacity: market.total_capacity,
-            // As in `flight`: no seat is taken while bookings is not part of the mesh.
-            seats_available: market.total_capacity,
+            seats_available: (market.total_capacity - taken).max(0),
         }))
     }
 
@@ -191,10 +218,7 @@ impl FlightService for Catalog {
             .search_flights(&req.origin, &req.destination_name, i64::from(limit))
             .await?;
         Ok(Response::new(pb::ListFlightsResponse {
-            flights: rows
-                .into_iter()
-                .map(|(flight, destination)| Self::flight(flight, destination))
-                .collect(),
+            flights: self.flights(rows).await?,
         }))
     }
 }

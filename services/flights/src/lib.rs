@@ -3,7 +3,8 @@
 //! It owns the PostgreSQL schema `flights` (migrations embedded from `migrations/`) and serves
 //! `flightmesh.flights.v1.FlightService` over gRPC. Modules, in the order a request meets them:
 //! [`grpc`] (handlers) → [`validate`] (input rules, Spanish messages) → [`store`] (SQL) →
-//! [`error`] (the one mapping of domain errors to gRPC statuses). [`config`] reads the env.
+//! [`error`] (the one mapping of domain errors to gRPC statuses). [`seats`] asks the bookings
+//! service how many seats are taken (it keeps the ledger). [`config`] reads the env.
 //!
 //! `serve(config, shutdown)` is what both the binary and the tests run.
 
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod schema;
+pub mod seats;
 pub mod store;
 pub mod validate;
 
@@ -50,7 +52,11 @@ impl Flights {
             migrate(&config.db).await?;
         }
         let pool = flightmesh_db::pool(&config.db);
-        let catalog = grpc::Catalog::new(store::Store::new(pool.clone()));
+        let seats = seats::SeatLedger::new(
+            flightmesh_runtime::channel::lazy_channel(&config.bookings_url)?,
+            config.bookings_timeout,
+        );
+        let catalog = grpc::Catalog::new(store::Store::new(pool.clone()), seats);
 
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(FlightServiceServer::new(catalog))

@@ -6,12 +6,14 @@
 
 pub mod demo;
 pub mod deps;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::net::SocketAddr;
 
-use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::config::{Env, markdown_table};
 use flightmesh_runtime::telemetry::TelemetryConfig;
+use flightmesh_runtime::{CancellationToken, HostConfig, Listeners};
 use tokio::task::JoinSet;
 
 /// Start-up and run-time failures, with their cause chain.
@@ -30,6 +32,8 @@ pub struct Addresses {
     pub stats: SocketAddr,
     /// gRPC of the AI agent.
     pub ai: SocketAddr,
+    /// Admin HTTP ports, same order: flights, bookings, stats, ai.
+    pub admin: [SocketAddr; 4],
 }
 
 /// A running mesh.
@@ -40,49 +44,66 @@ pub struct Stack {
     tasks: JoinSet<(&'static str, Result<(), BoxError>)>,
 }
 
+/// Binds a service's ports now, so that its address is known before anything is built.
+fn prebind(host: &mut HostConfig) -> Result<(SocketAddr, SocketAddr), BoxError> {
+    let listeners = Listeners::bind(host.grpc_addr, host.admin_addr).map_err(|err| {
+        format!(
+            "cannot listen on {} / {}: {err}",
+            host.grpc_addr, host.admin_addr
+        )
+    })?;
+    let addrs = (listeners.grpc_addr()?, listeners.admin_addr()?);
+    host.listeners = Some(listeners);
+    Ok(addrs)
+}
+
 impl Stack {
     /// Builds every service from `env` (service-specific variables may be prefixed with the
-    /// service name: `FLIGHTS_GRPC_ADDR`, `GATEWAY_HTTP_ADDR`, …), wires the gateway to the
-    /// addresses the services actually bound, and starts them all.
+    /// service name: `FLIGHTS_GRPC_ADDR`, `GATEWAY_HTTP_ADDR`, …), wires each service to the
+    /// addresses the others actually bound, and starts them all.
     pub async fn start(env: &Env) -> Result<Self, BoxError> {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
-        let flights = flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(
-            &env.clone().with_prefix("FLIGHTS_"),
-        )?)
-        .await?;
-        let bookings = flightmesh_bookings::Service::build(flightmesh_bookings::Config::from_env(
-            &env.clone().with_prefix("BOOKINGS_"),
-        )?)
-        .await?;
-        let stats = flightmesh_stats_worker::Service::build(
-            flightmesh_stats_worker::Config::from_env(&env.clone().with_prefix("STATS_"))?,
-        )
-        .await?;
-        let ai = flightmesh_ai_agent::Service::build(flightmesh_ai_agent::Config::from_env(
-            &env.clone().with_prefix("AI_"),
-        )?)
-        .await?;
+        let mut flights_config =
+            flightmesh_flights::Config::from_env(&env.clone().with_prefix("FLIGHTS_"))?;
+        let mut bookings_config =
+            flightmesh_bookings::Config::from_env(&env.clone().with_prefix("BOOKINGS_"))?;
+        let mut stats_config =
+            flightmesh_stats_worker::Config::from_env(&env.clone().with_prefix("STATS_"))?;
+        let mut ai_config = flightmesh_ai_agent::Config::from_env(&env.clone().with_prefix("AI_"))?;
+        let (flights_addr, flights_admin) = prebind(&mut flights_config.host)?;
+        let (bookings_addr, bookings_admin) = prebind(&mut bookings_config.host)?;
+        let (stats_addr, stats_admin) = prebind(&mut stats_config.host)?;
+        let (ai_addr, ai_admin) = prebind(&mut ai_config.host)?;
 
         let url = |addr: SocketAddr| format!("http://{addr}");
+        flights_config.bookings_url = url(bookings_addr);
+        bookings_config.flights_url = url(flights_addr);
+
+        let flights = flightmesh_flights::Flights::build(flights_config).await?;
+        let bookings = flightmesh_bookings::Service::build(bookings_config).await?;
+        let stats = flightmesh_stats_worker::Service::build(stats_config).await?;
+        let ai = flightmesh_ai_agent::Service::build(ai_config).await?;
+
         let gateway_env = env
             .clone()
             .with_prefix("GATEWAY_")
-            .set("FLIGHTS_URL", url(flights.grpc_addr()))
-            .set("BOOKINGS_URL", url(bookings.grpc_addr()))
-            .set("STATS_URL", url(stats.grpc_addr()))
-            .set("AI_URL", url(ai.grpc_addr()));
+            .set("FLIGHTS_URL", url(flights_addr))
+            .set("BOOKINGS_URL", url(bookings_addr))
+            .set("STATS_URL", url(stats_addr))
+            .set("AI_URL", url(ai_addr));
         let gateway =
             flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&gateway_env)?)
                 .await?;
 
         let addrs = Addresses {
             gateway: gateway.local_addr(),
-            flights: flights.grpc_addr(),
-            bookings: bookings.grpc_addr(),
-            stats: stats.grpc_addr(),
-            ai: ai.grpc_addr(),
+            flights: flights_addr,
+            bookings: bookings_addr,
+            stats: stats_addr,
+            ai: ai_addr,
+            admin: [flights_admin, bookings_admin, stats_admin, ai_admin],
         };
         let token = shutdown.clone();
         tasks.spawn(async move { ("flights", flights.run(token).await) });

@@ -8,7 +8,9 @@ use flightmesh_proto::flights::{
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::{TestApp, create_destination, create_flight, dec, destination_request, flight_request};
+use flightmesh::testing::TestMesh;
+
+use crate::{client, create_destination, create_flight, dec, destination_request, flight_request};
 
 /// `(field, description)` of every BadRequest violation in a status.
 fn violations(status: &tonic::Status) -> Vec<(String, String)> {
@@ -29,8 +31,8 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creates_lists_and_gets_destinations_and_flights() {
-    let app = TestApp::spawn().await;
-    let mut client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let mut client = client(&mesh).await;
 
     let cartagena = client
         .create_destination(destination_request("Cartagena", "50", true, true))
@@ -109,13 +111,13 @@ async fn creates_lists_and_gets_destinations_and_flights() {
             .collect::<Vec<_>>(),
         ["LON-99"]
     );
-    app.stop().await;
+    mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_input_is_invalid_argument_with_every_field_violation() {
-    let app = TestApp::spawn().await;
-    let mut client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let mut client = client(&mesh).await;
 
     let status = client
         .create_destination(destination_request("  ", "-1", false, true))
@@ -177,13 +179,13 @@ async fn invalid_input_is_invalid_argument_with_every_field_violation() {
             ("limit", "limit debe estar entre 1 y 1000")
         ])
     );
-    app.stop().await;
+    mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_are_already_exists_and_unknown_ids_not_found() {
-    let app = TestApp::spawn().await;
-    let mut client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let mut client = client(&mesh).await;
     let destination = create_destination(&mut client, "Cartagena", "50").await;
     create_flight(&mut client, "CT-123", "1000", destination.id).await;
 
@@ -225,13 +227,13 @@ async fn duplicates_are_already_exists_and_unknown_ids_not_found() {
         (status.code(), status.message()),
         (Code::NotFound, "Destino no encontrado.")
     );
-    app.stop().await;
+    mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_duplicate_creations_make_one_row() {
-    let app = TestApp::spawn().await;
-    let client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let client = client(&mesh).await;
     let attempts = (0..8).map(|_| {
         let mut client = client.clone();
         tokio::spawn(async move {
@@ -248,13 +250,13 @@ async fn concurrent_duplicate_creations_make_one_row() {
         }
     }
     assert_eq!(created, 1);
-    app.stop().await;
+    mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn internal_lookups_for_the_other_services() {
-    let app = TestApp::spawn().await;
-    let mut client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let mut client = client(&mesh).await;
     let cartagena = create_destination(&mut client, "Cartagena", "50").await;
     create_flight(&mut client, "CT-1", "1000", cartagena.id).await;
     create_flight(&mut client, "CT-2", "500.01", cartagena.id).await;
@@ -310,5 +312,5 @@ async fn internal_lookups_for_the_other_services() {
         .into_inner()
         .flights;
     assert_eq!(found.len(), 2);
-    app.stop().await;
+    mesh.stop().await;
 }

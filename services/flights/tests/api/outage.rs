@@ -3,27 +3,28 @@
 
 use std::time::Duration;
 
+use flightmesh::testing::{TestMesh, eventually};
 use flightmesh_proto::flights::ListDestinationsRequest;
 use flightmesh_testkit::TcpProxy;
 use tonic::Code;
 
-use crate::TestApp;
+use crate::client;
 use crate::health::http_get;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_unavailable_then_recovers_without_restart() {
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let proxied = proxy.addr();
-    // The test's database, reached through a proxy the test controls.
-    let app = TestApp::spawn_with(move |env, db| {
+    let proxied = proxy.addr().to_string();
+    // The flights service reaches the test's database through a proxy the test controls.
+    let mesh = TestMesh::start_with(move |env, db| {
         env.set(
-            "DATABASE_URL",
-            db.url().replace("127.0.0.1:5432", &proxied.to_string()),
+            "FLIGHTS_DATABASE_URL",
+            db.url().replace("127.0.0.1:5432", &proxied),
         )
-        .set("DATABASE_CONNECT_TIMEOUT", "500ms")
+        .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
     })
     .await;
-    let mut client = app.client().await;
+    let mut client = client(&mesh).await;
     client
         .list_destinations(ListDestinationsRequest::default())
         .await
@@ -41,44 +42,39 @@ async fn database_outage_is_unavailable_then_recovers_without_restart() {
             "Servicio temporalmente no disponible. Intente de nuevo."
         );
     }
-    let (code, body) = http_get(&format!("http://{}/readyz", app.admin)).await;
+    let (code, body) = http_get(&format!("http://{}/readyz", mesh.addrs.admin[0])).await;
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("database"), "{body}");
 
     proxy.restore();
-    let recovered = async {
-        loop {
-            if client
+    eventually(Duration::from_secs(10), || {
+        let mut client = client.clone();
+        async move {
+            client
                 .list_destinations(ListDestinationsRequest::default())
                 .await
                 .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    };
-    tokio::time::timeout(Duration::from_secs(10), recovered)
-        .await
-        .expect("the service recovers once the database is back");
-    app.stop().await;
+    })
+    .await;
+    mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_backends_are_replaced_on_the_next_checkout() {
-    let app = TestApp::spawn().await;
-    let mut client = app.client().await;
+    let mesh = TestMesh::start().await;
+    let mut client = client(&mesh).await;
     client
         .list_destinations(ListDestinationsRequest::default())
         .await
         .unwrap();
 
-    let killed = app.db.terminate_backends().await;
+    let killed = mesh.db.terminate_backends().await;
     assert!(killed >= 1, "the pool had a connection to kill");
     // The pool verifies connections on checkout: the very next request already succeeds.
     client
         .list_destinations(ListDestinationsRequest::default())
         .await
         .unwrap();
-    app.stop().await;
+    mesh.stop().await;
 }

@@ -6,7 +6,7 @@ use crate::TestStack;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn old_clients_catalog_flow() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
 
     let (status, cartagena) = stack
         .post(
@@ -78,7 +78,7 @@ async fn old_clients_catalog_flow() {
             "destination": cartagena,
         })
     );
-    let second = stack.flight("CT-124", 19.99, id).await;
+    let second = stack.flight("CT-124", 19.99, id, 180).await;
     let (_, second) = stack.get(&format!("/api/v1/flights/{second}")).await;
     assert_eq!(second["base_price"], json!(19.99));
     assert_eq!(second["capacity"], json!(180));
@@ -105,9 +105,9 @@ async fn old_clients_catalog_flow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conflicts_and_missing_things() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     let id = stack.destination("Cartagena", 50.0, true, true).await;
-    stack.flight("CT-123", 1000.0, id).await;
+    stack.flight("CT-123", 1000.0, id, 180).await;
 
     let (status, body) = stack
         .post(

@@ -6,7 +6,7 @@ use crate::{TestStack, status_and_json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn correlation_id_is_echoed_or_minted() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     let response = stack
         .http
         .get(stack.url("/api/v1/flights/"))
@@ -36,7 +36,7 @@ async fn correlation_id_is_echoed_or_minted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_routes_and_methods_and_big_bodies() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start_with(|env, _| env.set("GATEWAY_MAX_BODY_BYTES", "4096")).await;
     assert_eq!(
         stack.get("/api/v1/nothing").await,
         (404, json!({"detail": "Ruta no encontrada."}))
@@ -53,7 +53,7 @@ async fn unknown_routes_and_methods_and_big_bodies() {
         (405, json!({"detail": "Metodo no permitido."}))
     );
 
-    let big = "x".repeat(5000); // the test stack allows 4096 bytes
+    let big = "x".repeat(5000); // this stack allows 4096 bytes
     let response = stack
         .http
         .post(stack.url("/api/v1/flights/destinations/"))
@@ -73,7 +73,7 @@ async fn unknown_routes_and_methods_and_big_bodies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_allows_the_configured_origins_with_credentials() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     let response = stack
         .http
         .request(reqwest::Method::OPTIONS, stack.url("/api/v1/flights/"))
@@ -111,7 +111,7 @@ async fn cors_allows_the_configured_origins_with_credentials() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_docs_and_metrics() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     assert_eq!(
         stack.get("/health").await,
         (

@@ -9,7 +9,7 @@ use crate::contract::contract_routes;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_lists_every_contract_route_with_its_parameters() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     let (status, doc) = stack.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -81,7 +81,7 @@ async fn openapi_lists_every_contract_route_with_its_parameters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_document_is_structurally_valid() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     let (_, doc) = stack.get("/openapi.json").await;
     // Every $ref resolves, every operation has an id (unique) and responses, every path
     // parameter appears in its path template.

@@ -6,15 +6,18 @@ use std::time::Duration;
 use flightmesh_testkit::TcpProxy;
 use serde_json::json;
 
-use crate::{TestStack, eventually};
+use crate::{TestStack, eventually, status_and_json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_restart_gives_503_then_recovers_without_restarting_anything() {
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let proxied = proxy.addr().to_string();
-    let stack = TestStack::spawn_with(move |env, db| {
-        env.set("DATABASE_URL", db.url().replace("127.0.0.1:5432", &proxied))
-            .set("DATABASE_CONNECT_TIMEOUT", "500ms")
+    let stack = TestStack::start_with(move |env, db| {
+        env.set(
+            "FLIGHTS_DATABASE_URL",
+            db.url().replace("127.0.0.1:5432", &proxied),
+        )
+        .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
     })
     .await;
     let id = stack.destination("Cartagena", 50.0, true, true).await;
@@ -54,7 +57,7 @@ async fn database_restart_gives_503_then_recovers_without_restarting_anything() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terminated_backends_cost_nothing_after_the_fact() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     stack.destination("Cartagena", 50.0, true, true).await;
     assert!(stack.db.terminate_backends().await >= 1);
     let (status, list) = stack.get("/api/v1/flights/destinations/").await;
@@ -64,26 +67,52 @@ async fn terminated_backends_cost_nothing_after_the_fact() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_that_are_down_answer_503_and_readyz_names_them() {
-    let stack = TestStack::spawn().await;
-    // Bookings, stats and AI point at a closed port in this stack.
-    let (status, body) = stack
-        .post(
-            "/api/v1/bookings/",
-            &json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": 1}),
-        )
-        .await;
+    // A gateway whose services are all unreachable (nothing listens on their port).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = flightmesh_runtime::Env::from_pairs([
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("FLIGHTS_URL", format!("http://{closed}")),
+        ("BOOKINGS_URL", format!("http://{closed}")),
+        ("STATS_URL", format!("http://{closed}")),
+        ("AI_URL", format!("http://{closed}")),
+    ]);
+    let gateway =
+        flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&env).unwrap())
+            .await
+            .unwrap();
+    let base = format!("http://{}", gateway.local_addr());
+    let shutdown = flightmesh_runtime::CancellationToken::new();
+    tokio::spawn(gateway.run(shutdown.clone()));
+    let http = reqwest::Client::new();
+
+    let response = http
+        .post(format!("{base}/api/v1/bookings/"))
+        .json(&json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
         body["detail"],
         json!("El servicio bookings no esta disponible. Intente de nuevo mas tarde.")
     );
-    let (status, _) = stack.get("/api/v1/stats/general").await;
+    let (status, _) = status_and_json(
+        http.get(format!("{base}/api/v1/stats/general"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 503);
 
-    let (status, body) = stack.get("/readyz").await;
+    let (status, body) =
+        status_and_json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 503);
-    assert_eq!(body["services"]["flights"], json!("SERVING"));
-    for down in ["bookings", "stats", "ai"] {
+    for down in ["flights", "bookings", "stats", "ai"] {
         assert!(
             body["services"][down]
                 .as_str()
@@ -93,4 +122,5 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
         );
         assert!(body["status"].as_str().unwrap().contains(down), "{body}");
     }
+    shutdown.cancel();
 }

@@ -19,7 +19,7 @@ fn errors(body: &Value) -> Vec<(Value, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn field_rules_answer_422_with_the_contract_messages() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
 
     let (status, body) = stack
         .post(
@@ -80,7 +80,7 @@ async fn field_rules_answer_422_with_the_contract_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_json_missing_fields_and_wrong_types_are_422() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
 
     let (status, body) = stack
         .post_raw(
@@ -164,14 +164,14 @@ async fn malformed_json_missing_fields_and_wrong_types_are_422() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn money_is_exact_through_the_json_mapping() {
-    let stack = TestStack::spawn().await;
+    let stack = TestStack::start().await;
     // Amounts that binary floats cannot hold come back with the digits sent.
     let id = stack.destination("Cartagena", 0.1, false, true).await;
     let (_, destination) = stack
         .get(&format!("/api/v1/flights/destinations/{id}"))
         .await;
     assert_eq!(destination["tax_amount"].to_string(), "0.1");
-    let flight = stack.flight("CT-1", 9_999_999_999.99, id).await;
+    let flight = stack.flight("CT-1", 9_999_999_999.99, id, 180).await;
     let (_, flight) = stack.get(&format!("/api/v1/flights/{flight}")).await;
     assert_eq!(flight["base_price"].to_string(), "9999999999.99");
 

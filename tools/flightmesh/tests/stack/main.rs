@@ -3,22 +3,14 @@
 use std::time::Duration;
 
 use flightmesh::{Stack, config_docs};
-use flightmesh_runtime::Env;
 use flightmesh_testkit::TestDatabase;
 use serde_json::json;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn test_env(db: &TestDatabase) -> Env {
-    let mut env = Env::from_pairs([("DATABASE_URL", db.url()), ("DRAIN_DELAY", "0s")])
-        .set("HTTP_ADDR", "127.0.0.1:0");
-    for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
-        env = env
-            .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
-            .with_default(format!("{service}_ADMIN_ADDR"), "127.0.0.1:0");
-    }
-    env
+fn test_env(db: &TestDatabase) -> flightmesh_runtime::Env {
+    flightmesh::testing::test_env(db, "flightmesh.bookings.stack_tests")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,7 +103,7 @@ fn readme_configuration_tables_match_the_config_structs() {
     assert_eq!(
         readme[start..end].trim(),
         config_docs().trim(),
-        "README configuration is stale: replace it with `cargo run -p flightmesh -- config-docs`"
+        "README configuration is stale: run scripts/readme-config.sh"
     );
 }
 

@@ -1,0 +1,63 @@
+//! RabbitMQ connections and the properties every flightmesh event carries.
+
+use flightmesh_runtime::config::{Secret, Var};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+/// `AMQP_URL`.
+pub const AMQP_URL: Var = Var::new(
+    "AMQP_URL",
+    "amqp://guest:guest@127.0.0.1:5672/%2f",
+    "RabbitMQ URL (vhost at the end, `%2f` is `/`)",
+)
+.secret();
+
+/// Content type of event bodies: a protobuf message (`BookingEvent`, `DestinationEvent`).
+pub const CONTENT_TYPE: &str = "application/protobuf";
+/// AMQP header carrying the W3C trace context of the change that caused the event.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Opens a connection named after its user, so operators can tell connections apart.
+pub async fn connect(url: &Secret<String>, name: &str) -> Result<Connection, lapin::Error> {
+    Connection::connect(
+        url.expose(),
+        ConnectionProperties::default().with_connection_name(LongString::from(name)),
+    )
+    .await
+}
+
+/// Properties of an event message: persistent, typed, identified by its event id, with the
+/// trace context as a header.
+#[must_use]
+pub fn event_properties(
+    event_id: &str,
+    event_type: &str,
+    timestamp: u64,
+    traceparent: Option<&str>,
+) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(traceparent) = traceparent {
+        headers.insert(
+            ShortString::from(TRACEPARENT),
+            AMQPValue::LongString(LongString::from(traceparent)),
+        );
+    }
+    BasicProperties::default()
+        .with_message_id(ShortString::from(event_id))
+        .with_type(ShortString::from(event_type))
+        .with_content_type(ShortString::from(CONTENT_TYPE))
+        .with_delivery_mode(2)
+        .with_timestamp(timestamp)
+        .with_headers(headers)
+}
+
+/// A header's text value, if the message has it.
+#[must_use]
+pub fn header_text(properties: &BasicProperties, name: &str) -> Option<String> {
+    let headers = properties.headers().as_ref()?;
+    match headers.inner().get(&ShortString::from(name))? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,123 @@
+//! Writing and reading outbox rows. The table lives in the emitting service's schema; its shape
+//! (every service's migrations create it the same way):
+//!
+//! ```sql
+//! CREATE TABLE <schema>.outbox (
+//!     id            BIGSERIAL PRIMARY KEY,
+//!     event_id      UUID        NOT NULL UNIQUE,
+//!     event_type    TEXT        NOT NULL,
+//!     aggregate_id  BIGINT      NOT NULL,
+//!     exchange      TEXT        NOT NULL,
+//!     routing_key   TEXT        NOT NULL,
+//!     payload       BYTEA       NOT NULL,  -- the protobuf message published
+//!     payload_json  JSONB       NOT NULL,  -- the same event for people and REST listings
+//!     traceparent   TEXT,
+//!     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+//!     claimed_until TIMESTAMPTZ,           -- a relay is publishing it until then
+//!     attempts      INTEGER     NOT NULL DEFAULT 0,
+//!     published_at  TIMESTAMPTZ            -- confirmed by the broker
+//! );
+//! CREATE INDEX outbox_pending_idx ON <schema>.outbox (id) WHERE published_at IS NULL;
+//! ```
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// An event to store in the outbox, inside the caller's transaction.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Unique id; becomes the AMQP message id.
+    pub event_id: Uuid,
+    /// e.g. `booking.created`.
+    pub event_type: String,
+    /// The entity the event is about (booking id, destination id).
+    pub aggregate_id: i64,
+    /// Where to publish.
+    pub exchange: String,
+    /// Routing key (flightmesh uses the event type).
+    pub routing_key: String,
+    /// The encoded protobuf message.
+    pub payload: Vec<u8>,
+    /// The same event as JSON.
+    pub payload_json: serde_json::Value,
+    /// W3C trace context of the request that caused it.
+    pub traceparent: Option<String>,
+}
+
+/// Appends `event` to `table` (e.g. `bookings.outbox`). Call it inside the transaction that
+/// makes the change the event describes; returns the row id.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    event: &NewEvent,
+) -> diesel::QueryResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let row: Id = diesel::sql_query(format!(
+        "INSERT INTO {table} (event_id, event_type, aggregate_id, exchange, routing_key, payload, payload_json, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+    ))
+    .bind::<SqlUuid, _>(event.event_id)
+    .bind::<Text, _>(&event.event_type)
+    .bind::<BigInt, _>(event.aggregate_id)
+    .bind::<Text, _>(&event.exchange)
+    .bind::<Text, _>(&event.routing_key)
+    .bind::<Bytea, _>(&event.payload)
+    .bind::<Jsonb, _>(&event.payload_json)
+    .bind::<Nullable<Text>, _>(event.traceparent.as_deref())
+    .get_result(conn)
+    .await?;
+    Ok(row.id)
+}
+
+/// One outbox row as listings show it.
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
+pub struct OutboxRecord {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = BigInt)]
+    pub aggregate_id: i64,
+    #[diesel(sql_type = Jsonb)]
+    pub payload_json: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// The newest `limit` events of `table` (optionally of one type), and how many match in all.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    event_type: Option<&str>,
+    limit: i64,
+) -> diesel::QueryResult<(i64, Vec<OutboxRecord>)> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+    }
+    let filter = "WHERE ($1::text IS NULL OR event_type = $1)";
+    let total: Count = diesel::sql_query(format!("SELECT count(*) AS total FROM {table} {filter}"))
+        .bind::<Nullable<Text>, _>(event_type)
+        .get_result(conn)
+        .await?;
+    let rows = diesel::sql_query(format!(
+        "SELECT id, event_id, event_type, aggregate_id, payload_json, created_at, published_at \
+         FROM {table} {filter} ORDER BY id DESC LIMIT $2"
+    ))
+    .bind::<Nullable<Text>, _>(event_type)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok((total.total, rows))
+}

@@ -1,0 +1,418 @@
+//! The outbox relay: publishes pending outbox rows to RabbitMQ and marks them sent once the broker
+//! confirms them.
+//!
+//! Each round:
+//! 1. **claim** up to `batch_size` pending rows in one short statement
+//!    (`FOR UPDATE SKIP LOCKED`, then a lease `claimed_until = now() + lease`), so several relays
+//!    (replicas) share the work without waiting on each other and no transaction stays open while
+//!    the broker is slow;
+//! 2. **publish** them all (`mandatory`, persistent) on a confirm channel, then await the
+//!    confirms together — pipelined, not one round trip per event;
+//! 3. **mark** the acknowledged rows `published_at = now()`; rows that were nacked, returned
+//!    (unroutable) or not confirmed are released for the next round.
+//!
+//! When the broker is unreachable the relay reconnects with capped exponential backoff, forever.
+//! A relay that dies after publishing and before marking leaves the lease to expire: the rows are
+//! published again, and consumers drop the duplicates by event id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{
+    Array, BigInt, Bytea, Double, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::RunQueryDsl;
+use flightmesh_db::{DbError, PgPool};
+use flightmesh_runtime::CancellationToken;
+use flightmesh_runtime::backoff::Backoff;
+use flightmesh_runtime::config::Secret;
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{Channel, Connection, ExchangeKind};
+use tokio::sync::Notify;
+
+use crate::amqp;
+
+/// How a relay behaves.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Schema-qualified outbox table, e.g. `bookings.outbox`.
+    pub table: String,
+    /// RabbitMQ URL.
+    pub amqp_url: Secret<String>,
+    /// Topic exchanges to declare (idempotently) before publishing.
+    pub exchanges: Vec<String>,
+    /// Rows per round.
+    pub batch_size: i64,
+    /// How long a claimed row is reserved for this relay.
+    pub lease: Duration,
+    /// How often to look for rows when nobody wakes the relay.
+    pub idle_poll: Duration,
+    /// How long to wait for the broker's confirms of one batch.
+    pub confirm_timeout: Duration,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+    /// On shutdown, keep publishing what is pending for at most this long.
+    pub flush_timeout: Duration,
+    /// Name of the AMQP connection (shown by RabbitMQ).
+    pub connection_name: String,
+}
+
+impl RelayConfig {
+    /// Defaults for `table`, publishing to `exchanges`.
+    #[must_use]
+    pub fn new(table: &str, amqp_url: Secret<String>, exchanges: Vec<String>) -> Self {
+        Self {
+            table: table.to_owned(),
+            amqp_url,
+            exchanges,
+            batch_size: 500,
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(200),
+            confirm_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(5),
+            connection_name: format!("{table} relay"),
+        }
+    }
+}
+
+/// A claimed outbox row, ready to publish.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    event_id: uuid::Uuid,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = Text)]
+    exchange: String,
+    #[diesel(sql_type = Text)]
+    routing_key: String,
+    #[diesel(sql_type = Bytea)]
+    payload: Vec<u8>,
+    #[diesel(sql_type = Nullable<Text>)]
+    traceparent: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+/// Why a relay round did not publish everything.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("{0} of the batch were not confirmed")]
+    Unconfirmed(usize),
+}
+
+/// Publishes a service's outbox. Cheap to clone the [`waker`](Relay::waker) into request
+/// handlers: notifying it after a commit publishes the new event without waiting for a poll.
+pub struct Relay {
+    pool: PgPool,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+}
+
+/// An open confirm channel and its connection.
+struct Publisher {
+    connection: Connection,
+    channel: Channel,
+}
+
+impl Relay {
+    /// A relay over `pool` (the emitting service's pool).
+    #[must_use]
+    pub fn new(pool: PgPool, config: RelayConfig) -> Self {
+        Self {
+            pool,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notify it after committing an event to publish it at once.
+    #[must_use]
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `shutdown`, then publishes what is pending for at most `flush_timeout`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let table = self.config.table.clone();
+        let gauges = tokio::spawn(report_backlog(
+            self.pool.clone(),
+            table.clone(),
+            shutdown.clone(),
+        ));
+        let mut publisher: Option<Publisher> = None;
+        let mut backoff = Backoff::new(Duration::from_millis(100), self.config.max_backoff);
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.round(&mut publisher).await {
+                Ok(0) => {
+                    backoff.reset();
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.config.idle_poll) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+                Ok(_) => backoff.reset(),
+                Err(err) => {
+                    if matches!(err, RoundError::Broker(_)) {
+                        publisher = None; // reconnect next round
+                    }
+                    let delay = backoff.next_delay();
+                    tracing::warn!(table = %table, error = %err, ?delay, "outbox relay round failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+            }
+        }
+        // Flush: whatever is pending now gets one last bounded chance.
+        let flushed = tokio::time::timeout(self.config.flush_timeout, async {
+            loop {
+                match self.round(&mut publisher).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::warn!(table = %table, "outbox flush timed out; pending events stay for the next relay");
+        }
+        if let Some(publisher) = publisher {
+            let _ = publisher
+                .channel
+                .close(200, ShortString::from("relay stopping"))
+                .await;
+            let _ = publisher
+                .connection
+                .close(200, ShortString::from("relay stopping"))
+                .await;
+        }
+        gauges.abort();
+    }
+
+    /// One claim → publish → mark round; returns how many rows were published.
+    async fn round(&self, publisher: &mut Option<Publisher>) -> Result<usize, RoundError> {
+        if publisher
+            .as_ref()
+            .is_none_or(|p| !p.channel.status().connected())
+        {
+            *publisher = Some(self.connect().await?);
+        }
+        let rows = self.claim().await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let channel = &publisher.as_ref().expect("connected above").channel;
+        let (sent, failed, broker_error) = self.publish(channel, &rows).await;
+        self.settle(&sent, &failed).await?;
+        metrics::counter!("outbox_published_total", "table" => self.config.table.clone())
+            .increment(sent.len() as u64);
+        if !failed.is_empty() {
+            metrics::counter!("outbox_publish_failures_total", "table" => self.config.table.clone())
+                .increment(failed.len() as u64);
+        }
+        match broker_error {
+            Some(err) => Err(err.into()),
+            None if failed.is_empty() => Ok(sent.len()),
+            None => Err(RoundError::Unconfirmed(failed.len())),
+        }
+    }
+
+    async fn connect(&self) -> Result<Publisher, lapin::Error> {
+        let connection = amqp::connect(&self.config.amqp_url, &self.config.connection_name).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        for exchange in &self.config.exchanges {
+            channel
+                .exchange_declare(
+                    ShortString::from(exchange.as_str()),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        tracing::info!(table = %self.config.table, "outbox relay connected to RabbitMQ");
+        Ok(Publisher {
+            connection,
+            channel,
+        })
+    }
+
+    /// Reserves up to `batch_size` unclaimed pending rows, oldest first.
+    async fn claim(&self) -> Result<Vec<PendingRow>, DbError> {
+        let table = &self.config.table;
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(format!(
+            "UPDATE {table} SET claimed_until = now() + $2, attempts = attempts + 1 \
+             WHERE id IN ( \
+                 SELECT id FROM {table} \
+                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, event_id, event_type, exchange, routing_key, payload, traceparent, created_at"
+        ))
+        .bind::<BigInt, _>(self.config.batch_size)
+        .bind::<Interval, _>(pg_interval(self.config.lease))
+        .load::<PendingRow>(&mut conn)
+        .await
+        .map(|mut rows| {
+            rows.sort_by_key(|r| r.id);
+            rows
+        })?)
+    }
+
+    /// Publishes every row, then awaits the confirms. Returns (confirmed ids, failed ids, the
+    /// broker error that stopped publishing, if any).
+    async fn publish(
+        &self,
+        channel: &Channel,
+        rows: &[PendingRow],
+    ) -> (Vec<i64>, Vec<i64>, Option<lapin::Error>) {
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut failed = Vec::new();
+        let mut broker_error = None;
+        for row in rows {
+            if broker_error.is_some() {
+                failed.push(row.id);
+                continue;
+            }
+            let properties = amqp::event_properties(
+                &row.event_id.to_string(),
+                &row.event_type,
+                u64::try_from(row.created_at.timestamp()).unwrap_or(0),
+                row.traceparent.as_deref(),
+            );
+            let published = channel
+                .basic_publish(
+                    ShortString::from(row.exchange.as_str()),
+                    ShortString::from(row.routing_key.as_str()),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &row.payload,
+                    properties,
+                )
+                .await;
+            match published {
+                Ok(confirm) => pending.push((row.id, confirm)),
+                Err(err) => {
+                    failed.push(row.id);
+                    broker_error = Some(err);
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(pending.len());
+        let confirms =
+            futures::future::join_all(pending.into_iter().map(|(id, confirm)| async move {
+                (
+                    id,
+                    tokio::time::timeout(self.config.confirm_timeout, confirm).await,
+                )
+            }))
+            .await;
+        for (id, outcome) in confirms {
+            match outcome {
+                // Acked and not returned: the broker routed and stored it.
+                Ok(Ok(Confirmation::Ack(None))) => sent.push(id),
+                Ok(Ok(Confirmation::Ack(Some(returned)))) => {
+                    tracing::warn!(id, reply = %returned.reply_text, "event returned unroutable; will retry");
+                    failed.push(id);
+                }
+                Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => failed.push(id),
+                Ok(Err(err)) => {
+                    failed.push(id);
+                    broker_error.get_or_insert(err);
+                }
+                Err(_) => failed.push(id),
+            }
+        }
+        (sent, failed, broker_error)
+    }
+
+    /// Marks confirmed rows published and releases the others for another attempt.
+    async fn settle(&self, sent: &[i64], failed: &[i64]) -> Result<(), DbError> {
+        let table = &self.config.table;
+        let mut conn = self.pool.get().await?;
+        if !sent.is_empty() {
+            diesel::sql_query(format!(
+                "UPDATE {table} SET published_at = now(), claimed_until = NULL WHERE id = ANY($1)"
+            ))
+            .bind::<Array<BigInt>, _>(sent)
+            .execute(&mut conn)
+            .await?;
+        }
+        if !failed.is_empty() {
+            diesel::sql_query(format!(
+                "UPDATE {table} SET claimed_until = NULL WHERE id = ANY($1)"
+            ))
+            .bind::<Array<BigInt>, _>(failed)
+            .execute(&mut conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A `std` duration as a PostgreSQL interval.
+fn pg_interval(duration: Duration) -> diesel::pg::data_types::PgInterval {
+    diesel::pg::data_types::PgInterval::from_microseconds(
+        i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+    )
+}
+
+/// Every 5 s: `outbox_pending_events` and `outbox_oldest_pending_seconds` for `table`.
+async fn report_backlog(pool: PgPool, table: String, shutdown: CancellationToken) {
+    #[derive(diesel::QueryableByName)]
+    struct Backlog {
+        #[diesel(sql_type = BigInt)]
+        pending: i64,
+        #[diesel(sql_type = Double)]
+        oldest_seconds: f64,
+    }
+    loop {
+        let backlog = async {
+            let mut conn = pool.get().await.ok()?;
+            diesel::sql_query(format!(
+                "SELECT count(*) AS pending, \
+                 COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_seconds \
+                 FROM {table} WHERE published_at IS NULL"
+            ))
+            .get_result::<Backlog>(&mut conn)
+            .await
+            .ok()
+        }
+        .await;
+        if let Some(backlog) = backlog {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("outbox_pending_events", "table" => table.clone())
+                .set(backlog.pending as f64);
+            metrics::gauge!("outbox_oldest_pending_seconds", "table" => table.clone())
+                .set(backlog.oldest_seconds);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}

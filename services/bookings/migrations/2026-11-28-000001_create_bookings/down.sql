@@ -1,0 +1,4 @@
+DROP TABLE bookings.outbox;
+DROP TABLE bookings.idempotency_keys;
+DROP TABLE bookings.bookings;
+DROP TABLE bookings.flight_seats;

@@ -1,0 +1,69 @@
+-- Bookings, the seat ledger, idempotency keys and the outbox: everything a booking writes, so
+-- that one local transaction covers it (ADR 0003).
+
+-- Seats taken per flight. A flight's row is created by its first booking, from the capacity the
+-- flights service reported; the CHECK makes overbooking impossible even for a buggy writer.
+CREATE TABLE bookings.flight_seats (
+    flight_id   BIGINT  PRIMARY KEY,
+    capacity    INTEGER NOT NULL CHECK (capacity > 0),
+    seats_taken INTEGER NOT NULL DEFAULT 0,
+    CONSTRAINT flight_seats_within_capacity CHECK (seats_taken BETWEEN 0 AND capacity)
+);
+
+-- A booking keeps the snapshot it was sold with: flight, destination and the price breakdown.
+CREATE TABLE bookings.bookings (
+    id               BIGSERIAL      PRIMARY KEY,
+    passenger_name   TEXT           NOT NULL,
+    passenger_age    INTEGER        NOT NULL CHECK (passenger_age BETWEEN 0 AND 150),
+    has_pet          BOOLEAN        NOT NULL,
+    flight_id        BIGINT         NOT NULL REFERENCES bookings.flight_seats (flight_id),
+    flight_number    TEXT           NOT NULL,
+    destination_id   BIGINT         NOT NULL,
+    destination_name TEXT           NOT NULL,
+    base_price       NUMERIC(12, 2) NOT NULL,
+    discount         NUMERIC(12, 2) NOT NULL,
+    tax_amount       NUMERIC(12, 2) NOT NULL,
+    total_price      NUMERIC(12, 2) NOT NULL,
+    status           TEXT           NOT NULL DEFAULT 'confirmed'
+        CHECK (status IN ('confirmed', 'cancelled')),
+    user_id          TEXT,
+    created_at       TIMESTAMPTZ    NOT NULL DEFAULT now(),
+    cancelled_at     TIMESTAMPTZ,
+    CONSTRAINT bookings_price_adds_up CHECK (total_price = base_price - discount + tax_amount)
+);
+
+CREATE INDEX bookings_flight_id_idx ON bookings.bookings (flight_id);
+
+-- Idempotency-Key → the booking it created. `scope` is the user id ('' when anonymous) so that
+-- two users' keys never collide. Kept at least IDEMPOTENCY_RETENTION.
+CREATE TABLE bookings.idempotency_keys (
+    scope       TEXT        NOT NULL,
+    key         TEXT        NOT NULL,
+    fingerprint TEXT        NOT NULL,
+    booking_id  BIGINT      REFERENCES bookings.bookings (id),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, key)
+);
+
+CREATE INDEX idempotency_keys_created_at_idx ON bookings.idempotency_keys (created_at);
+
+-- The transactional outbox (shape documented in flightmesh-events::outbox); also the event log
+-- served by GET /bookings/events.
+CREATE TABLE bookings.outbox (
+    id            BIGSERIAL   PRIMARY KEY,
+    event_id      UUID        NOT NULL UNIQUE,
+    event_type    TEXT        NOT NULL,
+    aggregate_id  BIGINT      NOT NULL,
+    exchange      TEXT        NOT NULL,
+    routing_key   TEXT        NOT NULL,
+    payload       BYTEA       NOT NULL,
+    payload_json  JSONB       NOT NULL,
+    traceparent   TEXT,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    claimed_until TIMESTAMPTZ,
+    attempts      INTEGER     NOT NULL DEFAULT 0,
+    published_at  TIMESTAMPTZ
+);
+
+CREATE INDEX outbox_pending_idx ON bookings.outbox (id) WHERE published_at IS NULL;
+CREATE INDEX outbox_event_type_idx ON bookings.outbox (event_type, id);

@@ -1,0 +1,122 @@
+//! The bookings service's configuration, read once from the environment.
+
+use std::time::Duration;
+
+use flightmesh_db::DbConfig;
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+use flightmesh_runtime::host::HostConfig;
+
+const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50052", "0.0.0.0:51052");
+const MIGRATE_ON_START: Var = Var::new(
+    "MIGRATE_ON_START",
+    "true",
+    "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
+);
+const FLIGHTS_URL: Var = Var::new(
+    "FLIGHTS_URL",
+    "http://127.0.0.1:50051",
+    "gRPC URL of the flights service",
+);
+const FLIGHTS_TIMEOUT: Var = Var::new(
+    "FLIGHTS_TIMEOUT",
+    "2s",
+    "Deadline of one flight lookup (retried up to 3 times while flights is unavailable)",
+);
+const FLIGHT_CACHE_TTL: Var = Var::new(
+    "FLIGHT_CACHE_TTL",
+    "2s",
+    "How long a fetched flight is reused for pricing (`0s` disables the cache)",
+);
+const BOOKINGS_EXCHANGE: Var = Var::new(
+    "BOOKINGS_EXCHANGE",
+    "flightmesh.bookings",
+    "Topic exchange booking events are published to",
+);
+const OUTBOX_RELAY: Var = Var::new(
+    "OUTBOX_RELAY",
+    "true",
+    "Run the outbox relay in this process (several replicas may; they share the work)",
+);
+const OUTBOX_BATCH_SIZE: Var = Var::new(
+    "OUTBOX_BATCH_SIZE",
+    "500",
+    "Events the relay publishes per round",
+);
+const IDEMPOTENCY_RETENTION: Var = Var::new(
+    "IDEMPOTENCY_RETENTION",
+    "48h",
+    "How long Idempotency-Keys are remembered (the contract asks for at least 24h)",
+);
+
+/// Everything the bookings service needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Ports and drain.
+    pub host: HostConfig,
+    /// PostgreSQL.
+    pub db: DbConfig,
+    /// Apply migrations before serving.
+    pub migrate_on_start: bool,
+    /// Where the flights service is.
+    pub flights_url: String,
+    /// Deadline per flight lookup.
+    pub flights_timeout: Duration,
+    /// Flight snapshot reuse.
+    pub flight_cache_ttl: Duration,
+    /// RabbitMQ.
+    pub amqp_url: Secret<String>,
+    /// Where events go.
+    pub exchange: String,
+    /// Whether this process relays the outbox.
+    pub relay: bool,
+    /// Relay batch size.
+    pub relay_batch_size: i64,
+    /// Idempotency-Key retention.
+    pub idempotency_retention: Duration,
+}
+
+impl Config {
+    /// Every variable the service reads, for docs and checks.
+    #[must_use]
+    pub fn vars() -> Vec<Var> {
+        let mut vars = HOST_VARS.to_vec();
+        vars.extend_from_slice(DbConfig::VARS);
+        vars.extend([
+            MIGRATE_ON_START,
+            FLIGHTS_URL,
+            FLIGHTS_TIMEOUT,
+            FLIGHT_CACHE_TTL,
+            flightmesh_events::amqp::AMQP_URL,
+            BOOKINGS_EXCHANGE,
+            OUTBOX_RELAY,
+            OUTBOX_BATCH_SIZE,
+            IDEMPOTENCY_RETENTION,
+        ]);
+        vars
+    }
+
+    /// Reads and validates the configuration.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let relay_batch_size: i64 = env.get(&OUTBOX_BATCH_SIZE)?;
+        if !(1..=10_000).contains(&relay_batch_size) {
+            return Err(ConfigError::invalid(
+                &OUTBOX_BATCH_SIZE,
+                &relay_batch_size.to_string(),
+                "must be 1..=10000",
+            ));
+        }
+        Ok(Self {
+            host: HostConfig::from_env(env, &HOST_VARS)?,
+            db: DbConfig::from_env(env)?,
+            migrate_on_start: env.get(&MIGRATE_ON_START)?,
+            flights_url: env.get(&FLIGHTS_URL)?,
+            flights_timeout: env.get::<Dur>(&FLIGHTS_TIMEOUT)?.0,
+            flight_cache_ttl: env.get::<Dur>(&FLIGHT_CACHE_TTL)?.0,
+            amqp_url: env.get(&flightmesh_events::amqp::AMQP_URL)?,
+            exchange: env.get(&BOOKINGS_EXCHANGE)?,
+            relay: env.get(&OUTBOX_RELAY)?,
+            relay_batch_size,
+            idempotency_retention: env.get::<Dur>(&IDEMPOTENCY_RETENTION)?.0,
+        })
+    }
+}

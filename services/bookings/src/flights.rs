@@ -1,0 +1,144 @@
+//! What bookings needs from the catalog: a flight with its destination, fetched from the flights
+//! service over gRPC with a per-attempt deadline, retried with backoff while flights is
+//! UNAVAILABLE, and remembered for `FLIGHT_CACHE_TTL` (the catalog has no update API, so a short
+//! cache never serves a price that changed; it saves a gRPC hop per booking on hot flights).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flightmesh_proto::flights::GetFlightRequest;
+use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
+use flightmesh_proto::money::decimal_field;
+use flightmesh_runtime::backoff::Backoff;
+use rust_decimal::Decimal;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::error::Error;
+
+/// Attempts per lookup while flights answers UNAVAILABLE.
+const ATTEMPTS: u32 = 3;
+/// Past this many cached flights, expired entries are swept.
+const CACHE_SWEEP_AT: usize = 10_000;
+
+/// The flight and destination facts a booking is priced and recorded with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlightSnapshot {
+    pub flight_id: i64,
+    pub flight_number: String,
+    pub capacity: i32,
+    pub base_price: Decimal,
+    pub destination_id: i64,
+    pub destination_name: String,
+    pub tax_amount: Decimal,
+    pub is_promotion: bool,
+    pub allows_pets: bool,
+}
+
+/// Looks flights up in the catalog.
+pub struct FlightCatalog {
+    client: FlightServiceClient<Channel>,
+    timeout: Duration,
+    ttl: Duration,
+    cache: Mutex<HashMap<i64, (Instant, FlightSnapshot)>>,
+}
+
+impl FlightCatalog {
+    pub fn new(channel: Channel, timeout: Duration, ttl: Duration) -> Self {
+        Self {
+            client: FlightServiceClient::new(channel),
+            timeout,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The flight `id`, or `FlightNotFound` / `FlightsUnavailable`.
+    pub async fn flight(&self, id: i64) -> Result<FlightSnapshot, Error> {
+        if id <= 0 {
+            return Err(Error::FlightNotFound);
+        }
+        if let Some(hit) = self.cached(id) {
+            return Ok(hit);
+        }
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
+        let mut last = None;
+        for attempt in 1..=ATTEMPTS {
+            let mut request = tonic::Request::new(GetFlightRequest { id });
+            request.set_timeout(self.timeout);
+            match self.client.clone().get_flight(request).await {
+                Ok(response) => {
+                    let snapshot = snapshot(response.into_inner())?;
+                    self.remember(&snapshot);
+                    return Ok(snapshot);
+                }
+                Err(status) if status.code() == Code::NotFound => {
+                    return Err(Error::FlightNotFound);
+                }
+                Err(status)
+                    if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) =>
+                {
+                    tracing::debug!(attempt, code = ?status.code(), "flights unavailable; retrying");
+                    last = Some(status);
+                    if attempt < ATTEMPTS {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+                Err(status) => return Err(Error::Internal(Box::new(status))),
+            }
+        }
+        Err(Error::FlightsUnavailable(Box::new(
+            last.unwrap_or_else(|| tonic::Status::unavailable("flights")),
+        )))
+    }
+
+    fn cached(&self, id: i64) -> Option<FlightSnapshot> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, snapshot)| snapshot.clone())
+    }
+
+    fn remember(&self, snapshot: &FlightSnapshot) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHE_SWEEP_AT {
+            let ttl = self.ttl;
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        }
+        cache.insert(snapshot.flight_id, (Instant::now(), snapshot.clone()));
+    }
+}
+
+/// Reads the flight message; a malformed one is the flights service's bug, not the client's.
+fn snapshot(flight: flightmesh_proto::flights::Flight) -> Result<FlightSnapshot, Error> {
+    let malformed =
+        |what: &str| Error::Internal(format!("flights sent a flight without {what}").into());
+    let destination = flight.destination.ok_or_else(|| malformed("destination"))?;
+    Ok(FlightSnapshot {
+        flight_id: flight.id,
+        flight_number: flight.flight_number,
+        capacity: flight.capacity,
+        base_price: decimal_field(flight.base_price.as_ref())
+            .map_err(|_| malformed("base_price"))?,
+        destination_id: destination.id,
+        destination_name: destination.name,
+        tax_amount: decimal_field(destination.tax_amount.as_ref())
+            .map_err(|_| malformed("tax_amount"))?,
+        is_promotion: destination.is_promotion,
+        allows_pets: destination.allows_pets,
+    })
+}

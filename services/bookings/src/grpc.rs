@@ -1,0 +1,307 @@
+//! The `flightmesh.bookings.v1.BookingService` gRPC handlers.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use flightmesh_proto::bookings::{self as pb, booking_service_server::BookingService};
+use flightmesh_proto::money::money;
+use flightmesh_proto::time::timestamp;
+use flightmesh_runtime::status::{FieldViolations, page};
+use tokio::sync::Notify;
+use tokio_stream::Stream;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::events::snapshot;
+use crate::flights::FlightCatalog;
+use crate::pricing::Price;
+use crate::store::{Booked, BookingRow, IdempotencyKey, NewBooking, Store};
+
+const DEFAULT_PAGE: i32 = 100;
+const MAX_PAGE: i32 = 1000;
+const DEFAULT_EVENTS: i32 = 50;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_KEY_LEN: usize = 255;
+/// Bookings read per page while streaming snapshots.
+const STREAM_PAGE: i64 = 500;
+
+/// Metadata the gateway sets for an authenticated caller (issue: identity).
+pub const USER_ID_HEADER: &str = "x-user-id";
+/// Metadata carrying the client's Idempotency-Key header.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// The bookings service's gRPC face.
+pub struct Bookings {
+    store: Store,
+    catalog: Arc<FlightCatalog>,
+    /// Wakes the outbox relay after a commit, so events leave at once.
+    relay: Arc<Notify>,
+}
+
+impl Bookings {
+    pub fn new(store: Store, catalog: Arc<FlightCatalog>, relay: Arc<Notify>) -> Self {
+        Self {
+            store,
+            catalog,
+            relay,
+        }
+    }
+}
+
+/// The booking as the API shows it.
+#[must_use]
+pub fn booking_message(row: BookingRow) -> pb::Booking {
+    pb::Booking {
+        id: row.id,
+        passenger_age: row.passenger_age,
+        has_pet: row.has_pet,
+        flight_id: row.flight_id,
+        total_price: money(row.total_price),
+        created_at: Some(timestamp(row.created_at)),
+        status: row.status,
+        price: Some(pb::PriceBreakdown {
+            base_price: money(row.base_price),
+            discount: money(row.discount),
+            tax_amount: money(row.tax_amount),
+            total: money(row.total_price),
+        }),
+        passenger_name: row.passenger_name,
+    }
+}
+
+fn text_metadata(metadata: &MetadataMap, name: &str) -> Option<String> {
+    metadata
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The request's Idempotency-Key, scoped to the caller; `None` without the header.
+fn idempotency_key(
+    metadata: &MetadataMap,
+    user_id: Option<&str>,
+    req: &pb::CreateBookingRequest,
+    passenger_name: &str,
+) -> Result<Option<IdempotencyKey>, Error> {
+    let Some(key) = metadata.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let key = key
+        .to_str()
+        .map_err(|_| Error::InvalidIdempotencyKey)?
+        .trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::InvalidIdempotencyKey);
+    }
+    Ok(Some(IdempotencyKey {
+        scope: user_id.unwrap_or_default().to_owned(),
+        key: key.to_owned(),
+        fingerprint: serde_json::json!([
+            passenger_name,
+            req.passenger_age,
+            req.has_pet,
+            req.flight_id
+        ])
+        .to_string(),
+    }))
+}
+
+fn validate(req: &pb::CreateBookingRequest) -> Result<String, Error> {
+    let mut violations = FieldViolations::new();
+    let name = req.passenger_name.trim();
+    if name.is_empty() {
+        violations.add("passenger_name", "passenger_name no puede estar vacio");
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        violations.add(
+            "passenger_name",
+            format!("passenger_name no puede superar {MAX_NAME_CHARS} caracteres"),
+        );
+    }
+    violations.require(
+        (0..=150).contains(&req.passenger_age),
+        "passenger_age",
+        "passenger_age debe estar entre 0 y 150",
+    );
+    violations.finish()?;
+    Ok(name.to_owned())
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::BookingSnapshot, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl BookingService for Bookings {
+    async fn create_booking(
+        &self,
+        request: Request<pb::CreateBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let req = request.get_ref();
+        // Input rules first: a bad request is a 422 whatever the flight.
+        let passenger_name = validate(req)?;
+        let metadata = request.metadata();
+        let user_id = text_metadata(metadata, USER_ID_HEADER);
+        let key = idempotency_key(metadata, user_id.as_deref(), req, &passenger_name)?;
+        if let Some(key) = &key
+            && let Some(row) = self.store.replay(key).await?
+        {
+            return Ok(Response::new(booking_message(row)));
+        }
+
+        let flight = self.catalog.flight(req.flight_id).await?;
+        if req.has_pet && !flight.allows_pets {
+            return Err(Error::PetsNotAllowed {
+                destination: flight.destination_name,
+            }
+            .into());
+        }
+        let price = Price::compute(flight.base_price, flight.tax_amount, flight.is_promotion);
+        let new = NewBooking {
+            passenger_name,
+            passenger_age: req.passenger_age,
+            has_pet: req.has_pet,
+            user_id,
+            flight,
+            price,
+        };
+        let traceparent = text_metadata(metadata, "traceparent");
+        // The transaction runs to its end even if the caller goes away meanwhile: a dropped
+        // future would leave the connection mid-transaction and the client without its answer
+        // on retry (the Idempotency-Key then finds the committed booking).
+        let store = self.store.clone();
+        let booked = tokio::spawn(async move { store.book(new, key, traceparent).await })
+            .await
+            .map_err(|err| Error::Internal(Box::new(err)))??;
+        let row = match booked {
+            Booked::Created(row) => {
+                self.relay.notify_one();
+                metrics::counter!("bookings_total", "destination" => row.destination_name.clone())
+                    .increment(1);
+                metrics::histogram!("booking_price_amount")
+                    .record(row.total_price.try_into().unwrap_or(0.0));
+                tracing::info!(booking_id = row.id, flight_id = row.flight_id, total = %row.total_price, "booking created");
+                row
+            }
+            Booked::Replayed(row) => row,
+        };
+        Ok(Response::new(booking_message(row)))
+    }
+
+    async fn list_bookings(
+        &self,
+        request: Request<pb::ListBookingsRequest>,
+    ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+        let req = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page = page(req.skip, req.limit, DEFAULT_PAGE, MAX_PAGE, &mut violations);
+        violations.finish().map_err(Error::from)?;
+        let rows = self.store.list(page).await?;
+        Ok(Response::new(pb::ListBookingsResponse {
+            bookings: rows.into_iter().map(booking_message).collect(),
+        }))
+    }
+
+    async fn list_booking_events(
+        &self,
+        request: Request<pb::ListBookingEventsRequest>,
+    ) -> Result<Response<pb::ListBookingEventsResponse>, Status> {
+        let req = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let limit = page(None, req.limit, DEFAULT_EVENTS, MAX_PAGE, &mut violations).limit;
+        violations.finish().map_err(Error::from)?;
+        let event_type = req
+            .event_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let (total, rows) = self.store.events(event_type, limit).await?;
+        Ok(Response::new(pb::ListBookingEventsResponse {
+            total,
+            events: rows
+                .into_iter()
+                .map(|row| pb::BookingEventRecord {
+                    id: row.id,
+                    event_type: row.event_type,
+                    booking_id: row.aggregate_id,
+                    payload: Some(flightmesh_proto::json::to_struct(&row.payload_json)),
+                    created_at: Some(timestamp(row.created_at)),
+                    event_id: row.event_id.to_string(),
+                    published_at: row.published_at.map(timestamp),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_booking(
+        &self,
+        request: Request<pb::GetBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let row = self.store.booking(request.get_ref().id).await?;
+        Ok(Response::new(booking_message(row)))
+    }
+
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let id = request.get_ref().id;
+        let traceparent = text_metadata(request.metadata(), "traceparent");
+        let store = self.store.clone();
+        let (row, changed) = tokio::spawn(async move { store.cancel(id, traceparent).await })
+            .await
+            .map_err(|err| Error::Internal(Box::new(err)))??;
+        if changed {
+            self.relay.notify_one();
+            metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone()).increment(1);
+            tracing::info!(booking_id = row.id, "booking cancelled");
+        }
+        Ok(Response::new(booking_message(row)))
+    }
+
+    async fn get_seat_usage(
+        &self,
+        request: Request<pb::GetSeatUsageRequest>,
+    ) -> Result<Response<pb::GetSeatUsageResponse>, Status> {
+        let ids = &request.get_ref().flight_ids;
+        if ids.len() > 10_000 {
+            let mut violations = FieldViolations::new();
+            violations.add("flight_ids", "flight_ids admite como maximo 10000 vuelos");
+            return Err(Error::from(violations).into());
+        }
+        let usage = self.store.seat_usage(ids).await?;
+        Ok(Response::new(pb::GetSeatUsageResponse {
+            seats_taken: usage.into_iter().collect(),
+        }))
+    }
+
+    type StreamBookingSnapshotsStream = SnapshotStream;
+
+    async fn stream_booking_snapshots(
+        &self,
+        request: Request<pb::StreamBookingSnapshotsRequest>,
+    ) -> Result<Response<Self::StreamBookingSnapshotsStream>, Status> {
+        let mut after = request.get_ref().after_id;
+        let store = self.store.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_PAGE as usize);
+        tokio::spawn(async move {
+            loop {
+                let rows = match store.bookings_after(after, STREAM_PAGE).await {
+                    Ok(rows) => rows,
+                    Err(err) => {
+                        let _ = tx.send(Err(Status::from(err))).await;
+                        return;
+                    }
+                };
+                let Some(last) = rows.last() else { return };
+                after = last.id;
+                for row in &rows {
+                    if tx.send(Ok(snapshot(row))).await.is_err() {
+                        return; // the caller went away
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

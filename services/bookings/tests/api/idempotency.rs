@@ -1,0 +1,121 @@
+//! Idempotency-Key: one booking and one event per key, whatever the retries.
+
+use flightmesh::testing::TestMesh;
+use serde_json::{Value, json};
+
+use crate::{count, sql};
+
+async fn book_with_key(mesh: &TestMesh, key: &str, body: &Value) -> (u16, Value) {
+    let response = mesh
+        .http
+        .post(mesh.url("/api/v1/bookings/"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    flightmesh::testing::status_and_json(response).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
+    let mesh = TestMesh::start().await;
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let body = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight});
+
+    let (status, first) = book_with_key(&mesh, "retry-1", &body).await;
+    assert_eq!(status, 200);
+    let (status, second) = book_with_key(&mesh, "retry-1", &body).await;
+    assert_eq!((status, &second), (200, &first));
+
+    // Concurrent duplicates: all get the same booking.
+    let concurrent: Vec<_> = (0..12)
+        .map(|_| {
+            let http = mesh.http.clone();
+            let url = mesh.url("/api/v1/bookings/");
+            let body = json!({"passenger_name": "Luis", "passenger_age": 8, "flight_id": flight});
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .header("Idempotency-Key", "race-1")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                flightmesh::testing::status_and_json(response).await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for attempt in concurrent {
+        let (status, booking) = attempt.await.unwrap();
+        assert_eq!(status, 200, "{booking}");
+        ids.push(booking["id"].as_i64().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every duplicate got the one booking: {ids:?}");
+
+    let mut conn = sql(&mesh).await;
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        2
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM bookings.outbox").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT seats_taken::bigint FROM bookings.flight_seats"
+        )
+        .await,
+        2
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_key_with_another_body_is_422() {
+    let mesh = TestMesh::start().await;
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let (status, _) = book_with_key(
+        &mesh,
+        "k-1",
+        &json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = book_with_key(
+        &mesh,
+        "k-1",
+        &json!({"passenger_name": "Ana", "passenger_age": 31, "flight_id": flight}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"detail": "Idempotency-Key reutilizada con otra solicitud."})
+        )
+    );
+
+    // Without a key, two identical requests are two bookings (the old behaviour).
+    for _ in 0..2 {
+        let (status, _) = mesh
+            .post(
+                "/api/v1/bookings/",
+                &json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut conn = sql(&mesh).await;
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        3
+    );
+    mesh.stop().await;
+}

@@ -1,0 +1,247 @@
+//! The transactional outbox: events reach RabbitMQ whatever the broker does meanwhile, exactly
+//! as stored, each once in the outbox, none lost — with several relays running.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Bytea, Text};
+use diesel_async::RunQueryDsl;
+use flightmesh::testing::{TestMesh, eventually};
+use flightmesh_proto::bookings::BookingEvent;
+use flightmesh_testkit::TcpProxy;
+use prost::Message;
+use serde_json::json;
+
+use crate::consumer::consume;
+use crate::{book, count, sql};
+
+#[derive(QueryableByName)]
+struct StoredEvent {
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = Bytea)]
+    payload: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let amqp = format!("amqp://guest:guest@{}/%2f", proxy.addr());
+    let mesh = TestMesh::start_with(move |env, _| env.set("BOOKINGS_AMQP_URL", amqp)).await;
+    let inbox = consume(&mesh.exchange).await;
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+
+    proxy.cut();
+    let (status, booking) = book(&mesh, "Ana", 8, true, flight).await;
+    assert_eq!(
+        status, 200,
+        "the booking does not wait for the broker: {booking}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        inbox.len(),
+        0,
+        "nothing can be published while the broker is unreachable"
+    );
+    let mut conn = sql(&mesh).await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
+        )
+        .await,
+        1
+    );
+
+    proxy.restore();
+    eventually(Duration::from_secs(20), || async { inbox.len() == 1 }).await;
+
+    let stored: StoredEvent =
+        diesel::sql_query("SELECT event_id::text, event_type, payload FROM bookings.outbox")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    let received = inbox.messages.lock().unwrap()[0].clone();
+    assert_eq!(received.data, stored.payload, "published exactly as stored");
+    assert_eq!(received.routing_key, "booking.created");
+    let properties = &received.properties;
+    assert_eq!(
+        properties.message_id().as_ref().unwrap().as_str(),
+        stored.event_id
+    );
+    assert_eq!(
+        properties.kind().as_ref().unwrap().as_str(),
+        stored.event_type
+    );
+    assert_eq!(
+        properties.content_type().as_ref().unwrap().as_str(),
+        "application/protobuf"
+    );
+    assert_eq!(*properties.delivery_mode(), Some(2));
+
+    let event = BookingEvent::decode(received.data.as_slice()).unwrap();
+    let snapshot = event.booking.unwrap();
+    assert_eq!(event.event_id, stored.event_id);
+    assert_eq!(snapshot.booking_id, booking["id"].as_i64().unwrap());
+    assert_eq!((snapshot.passenger_age, snapshot.has_pet), (8, true));
+    assert_eq!(snapshot.total_price.unwrap().value, "950.00");
+    assert_eq!(
+        (
+            snapshot.destination_name.as_str(),
+            snapshot.flight_number.as_str()
+        ),
+        ("Cartagena", "CT-1")
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
+    const BOOKINGS: usize = 1000;
+    const CLIENTS: usize = 32;
+    let mesh = TestMesh::start().await;
+    let inbox = consume(&mesh.exchange).await;
+
+    // A second bookings replica on the same database: two relays share the outbox.
+    let env = flightmesh::testing::test_env(&mesh.db, &mesh.exchange)
+        .set("GRPC_ADDR", "127.0.0.1:0")
+        .set("ADMIN_ADDR", "127.0.0.1:0")
+        .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
+        .set("OUTBOX_BATCH_SIZE", "50");
+    let second =
+        flightmesh_bookings::Service::build(flightmesh_bookings::Config::from_env(&env).unwrap())
+            .await
+            .unwrap();
+    let second_stop = flightmesh_runtime::CancellationToken::new();
+    let second_task = tokio::spawn(second.run(second_stop.clone()));
+
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flights: Vec<i64> = futures::future::join_all((0..10).map(|i| {
+        mesh.flight(
+            Box::leak(format!("CT-{i}").into_boxed_str()),
+            100.0,
+            destination,
+            500,
+        )
+    }))
+    .await;
+    let clients = (0..CLIENTS).map(|c| {
+        let http = mesh.http.clone();
+        let url = mesh.url("/api/v1/bookings/");
+        let flights = flights.clone();
+        tokio::spawn(async move {
+            for i in (c..BOOKINGS).step_by(CLIENTS) {
+                let body = json!({"passenger_name": format!("P{i}"), "passenger_age": 30, "flight_id": flights[i % flights.len()]});
+                let response = http.post(&url).json(&body).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        })
+    });
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    eventually(Duration::from_secs(60), || async {
+        inbox.by_id().len() >= BOOKINGS
+    })
+    .await;
+    let mut conn = sql(&mesh).await;
+    let stored: Vec<StoredEvent> =
+        diesel::sql_query("SELECT event_id::text, event_type, payload FROM bookings.outbox")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), BOOKINGS);
+    let received: HashSet<String> = inbox.by_id().into_keys().collect();
+    let missing: Vec<_> = stored
+        .iter()
+        .filter(|e| !received.contains(&e.event_id))
+        .collect();
+    assert!(missing.is_empty(), "{} events never arrived", missing.len());
+    // Both relays worked (each claimed rows: attempts recorded on rows they published).
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+
+    second_stop.cancel();
+    second_task.await.unwrap().unwrap();
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_booking_whose_transaction_fails_after_the_outbox_insert_leaves_nothing() {
+    let mesh = TestMesh::start().await;
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    assert_eq!(book(&mesh, "Before", 30, false, flight).await.0, 200);
+
+    // A deferred trigger fails the COMMIT of any transaction that wrote this passenger's event:
+    // the failure happens after every statement of the booking, outbox insert included.
+    let mut conn = sql(&mesh).await;
+    diesel::sql_query(
+        "CREATE FUNCTION bookings.fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.payload_json->>'passenger_name' = 'Doomed' THEN \
+         RAISE EXCEPTION 'injected failure at commit'; END IF; RETURN NEW; END $$",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON bookings.outbox \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bookings.fail_commit()",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let (status, body) = book(&mesh, "Doomed", 30, false, flight).await;
+    assert_eq!(
+        (status, body),
+        (500, json!({"detail": "Error interno del servidor."}))
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.bookings WHERE passenger_name = 'Doomed'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.outbox WHERE payload_json->>'passenger_name' = 'Doomed'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT seats_taken::bigint FROM bookings.flight_seats"
+        )
+        .await,
+        1,
+        "the seat is not taken"
+    );
+    // The service is fine afterwards.
+    assert_eq!(book(&mesh, "After", 30, false, flight).await.0, 200);
+    mesh.stop().await;
+}

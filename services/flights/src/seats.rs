@@ -1,0 +1,42 @@
+//! Seats taken per flight, asked of the bookings service (which keeps the ledger; ADR 0003).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flightmesh_proto::bookings::GetSeatUsageRequest;
+use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
+use tonic::transport::Channel;
+
+use crate::error::Error;
+
+/// A client of `BookingService.GetSeatUsage`.
+#[derive(Clone)]
+pub struct SeatLedger {
+    client: BookingServiceClient<Channel>,
+    timeout: Duration,
+}
+
+impl SeatLedger {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self {
+            client: BookingServiceClient::new(channel),
+            timeout,
+        }
+    }
+
+    /// Seats taken on each of `flight_ids` (absent = none taken).
+    pub async fn taken(&self, flight_ids: Vec<i64>) -> Result<HashMap<i64, i32>, Error> {
+        if flight_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut request = tonic::Request::new(GetSeatUsageRequest { flight_ids });
+        request.set_timeout(self.timeout);
+        let response = self
+            .client
+            .clone()
+            .get_seat_usage(request)
+            .await
+            .map_err(|status| Error::SeatsUnavailable(Box::new(status)))?;
+        Ok(response.into_inner().seats_taken)
+    }
+}

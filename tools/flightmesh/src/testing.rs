@@ -1,0 +1,227 @@
+//! The mesh for integration tests: every service on an ephemeral port, a fresh database, and a
+//! unique RabbitMQ exchange, all dropped when the test ends. Enabled by the `testing` feature.
+
+use std::future::Future;
+use std::time::Duration;
+
+use flightmesh_runtime::Env;
+use flightmesh_testkit::{TestDatabase, unique_name};
+use serde_json::Value;
+use tonic::transport::Channel;
+
+use crate::{Addresses, Stack};
+
+/// The default local RabbitMQ, as the services default to it.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A running mesh owned by one test.
+pub struct TestMesh {
+    /// The test's database (dropped after the mesh stops).
+    pub db: TestDatabase,
+    /// Where everything listens.
+    pub addrs: Addresses,
+    /// `http://<gateway>`.
+    pub base: String,
+    /// A client for the gateway.
+    pub http: reqwest::Client,
+    /// The booking events exchange of this test.
+    pub exchange: String,
+    stack: Option<Stack>,
+}
+
+/// The environment a test mesh runs with: loopback ephemeral ports, the test database, a unique
+/// exchange, no drain delay.
+#[must_use]
+pub fn test_env(db: &TestDatabase, exchange: &str) -> Env {
+    let mut env = Env::from_pairs([
+        ("DATABASE_URL", db.url()),
+        ("DRAIN_DELAY", "0s"),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+        ("BOOKINGS_EXCHANGE", exchange),
+        ("AMQP_URL", AMQP_URL),
+        ("LOG_FORMAT", "text"),
+    ]);
+    for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
+        env = env
+            .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
+            .with_default(format!("{service}_ADMIN_ADDR"), "127.0.0.1:0");
+    }
+    env
+}
+
+impl TestMesh {
+    /// Starts the whole mesh with the test defaults.
+    pub async fn start() -> Self {
+        Self::start_with(|env, _| env).await
+    }
+
+    /// Starts the mesh with `configure` applied to the test environment (prefix a variable with
+    /// the service to target one: `FLIGHTS_DATABASE_URL`).
+    ///
+    /// # Panics
+    /// If the mesh cannot start: the test cannot run without it.
+    pub async fn start_with(configure: impl FnOnce(Env, &TestDatabase) -> Env) -> Self {
+        let db = TestDatabase::create().await;
+        let exchange = unique_name("test.bookings");
+        let env = configure(test_env(&db, &exchange), &db);
+        let stack = Stack::start(&env).await.expect("the test mesh starts");
+        Self {
+            addrs: stack.addrs,
+            base: format!("http://{}", stack.addrs.gateway),
+            http: reqwest::Client::new(),
+            db,
+            exchange,
+            stack: Some(stack),
+        }
+    }
+
+    /// `http://<gateway><path>`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET through the gateway → (status, JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        status_and_json(self.http.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    /// POST JSON through the gateway → (status, JSON).
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        status_and_json(
+            self.http
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// POST a raw body through the gateway → (status, JSON).
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        status_and_json(response).await
+    }
+
+    /// A connected channel to a service's gRPC address.
+    pub async fn channel(&self, addr: std::net::SocketAddr) -> Channel {
+        Channel::from_shared(format!("http://{addr}"))
+            .expect("a valid URL")
+            .connect()
+            .await
+            .expect("connect to the service")
+    }
+
+    /// Creates a destination through the gateway; returns its id.
+    pub async fn destination(&self, name: &str, tax: f64, promotion: bool, pets: bool) -> i64 {
+        let (status, body) = self
+            .post(
+                "/api/v1/flights/destinations/",
+                &serde_json::json!({"name": name, "tax_amount": tax, "is_promotion": promotion, "allows_pets": pets}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_i64().expect("an id")
+    }
+
+    /// Creates a flight through the gateway; returns its id.
+    pub async fn flight(
+        &self,
+        number: &str,
+        price: f64,
+        destination_id: i64,
+        capacity: i32,
+    ) -> i64 {
+        let (status, body) = self
+            .post(
+                "/api/v1/flights/",
+                &serde_json::json!({
+                    "flight_number": number, "origin": "Bogota", "base_price": price,
+                    "destination_id": destination_id, "capacity": capacity
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_i64().expect("an id")
+    }
+
+    /// Stops every service and waits for them.
+    ///
+    /// # Panics
+    /// If a service stopped with an error.
+    pub async fn stop(mut self) {
+        if let Some(stack) = self.stack.take() {
+            tokio::time::timeout(Duration::from_secs(30), stack.stop())
+                .await
+                .expect("the mesh stops in time")
+                .expect("every service stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestMesh {
+    fn drop(&mut self) {
+        if let Some(stack) = &self.stack {
+            stack.shutdown_token().cancel();
+        }
+        let exchange = self.exchange.clone();
+        // Leave the shared broker as we found it.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
+                let connection = flightmesh_events::amqp::connect(&url, "test cleanup")
+                    .await
+                    .ok()?;
+                let channel = connection.create_channel().await.ok()?;
+                channel
+                    .exchange_delete(
+                        exchange.as_str().into(),
+                        lapin::options::ExchangeDeleteOptions::default(),
+                    )
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// (status, JSON body) of a response; panics with the body if it is not JSON.
+pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, json)
+}
+
+/// Polls `check` until it holds, for at most `limit`.
+///
+/// # Panics
+/// When `limit` passes first.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    tokio::time::timeout(limit, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("condition reached in time");
+}
