@@ -1,9 +1,11 @@
 //! PostgreSQL for flightmesh services.
 //!
 //! - [`DbConfig`] reads `DATABASE_URL` and the pool settings.
-//! - [`pool`] builds a diesel-async bb8 pool that *verifies* every connection it hands out (the
+//! - [`pool`] builds a diesel-async bb8 pool that checks every connection it hands out (the
 //!   analogue of SQLAlchemy's `pool_pre_ping`): after a database restart or a killed backend the
-//!   next checkout replaces the dead connection, so a service never needs restarting.
+//!   next checkout replaces the dead connection, so a service never needs restarting. The check
+//!   is the connection's socket state by default (free), or a `SELECT 1` round trip
+//!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
 //! - [`migrate`] runs a service's embedded migrations in its own schema, under an advisory lock
 //!   so that replicas starting together do not race.
 //! - [`DbError`] tells a dependency outage (→ gRPC UNAVAILABLE, HTTP 503) from a real failure, and
@@ -13,7 +15,9 @@ use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
@@ -43,6 +47,35 @@ pub const DATABASE_CONNECT_TIMEOUT: Var = Var::new(
     "How long a request waits for a connection before failing with 503",
 );
 
+/// `DATABASE_CHECKOUT_CHECK`.
+pub const DATABASE_CHECKOUT_CHECK: Var = Var::new(
+    "DATABASE_CHECKOUT_CHECK",
+    "socket",
+    "How a pooled connection is checked before use: `socket` (closed or broken? free) or `query` (a `SELECT 1` round trip)",
+);
+
+/// How the pool checks a connection before handing it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutCheck {
+    /// The socket is open and no transaction was left broken: no round trip. A backend that
+    /// was killed or a server that restarted closes the socket, which this sees.
+    Socket,
+    /// `SELECT 1` on every checkout: also catches connections a middlebox dropped silently.
+    Query,
+}
+
+impl std::str::FromStr for CheckoutCheck {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "socket" => Ok(Self::Socket),
+            "query" => Ok(Self::Query),
+            _ => Err("expected socket or query"),
+        }
+    }
+}
+
 /// Database settings shared by every service that owns a schema.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -52,6 +85,8 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// Wait for a connection at most this long.
     pub connect_timeout: Duration,
+    /// How connections are checked before use.
+    pub checkout_check: CheckoutCheck,
 }
 
 impl DbConfig {
@@ -76,6 +111,7 @@ impl DbConfig {
             url: env.get(&DATABASE_URL)?,
             max_connections,
             connect_timeout: env.get::<Dur>(&DATABASE_CONNECT_TIMEOUT)?.0,
+            checkout_check: env.get(&DATABASE_CHECKOUT_CHECK)?,
         })
     }
 }
@@ -161,13 +197,30 @@ pub fn constraint_violation(err: &DieselError) -> Option<Violation<'_>> {
     }
 }
 
-/// A pool that verifies connections on checkout and waits at most `connect_timeout` for one.
+/// A pool that checks connections on checkout and waits at most `connect_timeout` for one.
 /// It connects lazily: building it never fails because the database is down.
 #[must_use]
 pub fn pool(config: &DbConfig) -> PgPool {
     let mut manager_config = ManagerConfig::default();
-    // Runs a trivial query on every checkout; a dead connection is dropped and replaced.
-    manager_config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Verified;
+    // A connection that fails the check is dropped and replaced before anyone uses it.
+    manager_config.recycling_method = match config.checkout_check {
+        CheckoutCheck::Query => RecyclingMethod::Verified,
+        CheckoutCheck::Socket => {
+            RecyclingMethod::CustomFunction(Box::new(|conn: &mut AsyncPgConnection| {
+                let broken = conn.is_broken();
+                Box::pin(async move {
+                    if broken {
+                        Err(DieselError::DatabaseError(
+                            DatabaseErrorKind::ClosedConnection,
+                            Box::new("connection closed".to_owned()),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                })
+            }))
+        }
+    };
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         config.url.expose().clone(),
         manager_config,

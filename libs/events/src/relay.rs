@@ -11,6 +11,10 @@
 //! 3. **mark** the acknowledged rows `published_at = now()`; rows that were nacked, returned
 //!    (unroutable) or not confirmed are released for the next round.
 //!
+//! Rounds run back to back while batches come full; otherwise the relay waits to be woken (a
+//! commit in this process) or for `idle_poll` (rows from other replicas), then lets events gather
+//! for `batch_window` — a few milliseconds of lag for far fewer statements under load.
+//!
 //! When the broker is unreachable the relay reconnects with capped exponential backoff, forever.
 //! A relay that dies after publishing and before marking leaves the lease to expire: the rows are
 //! published again, and consumers drop the duplicates by event id.
@@ -50,6 +54,9 @@ pub struct RelayConfig {
     pub lease: Duration,
     /// How often to look for rows when nobody wakes the relay.
     pub idle_poll: Duration,
+    /// After a wake-up, how long to let events gather before claiming them: under load, rounds
+    /// of many events instead of many rounds of one (two statements and a confirm wait each).
+    pub batch_window: Duration,
     /// How long to wait for the broker's confirms of one batch.
     pub confirm_timeout: Duration,
     /// Longest wait between reconnection attempts.
@@ -71,6 +78,7 @@ impl RelayConfig {
             batch_size: 500,
             lease: Duration::from_secs(30),
             idle_poll: Duration::from_millis(200),
+            batch_window: Duration::from_millis(5),
             confirm_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(10),
             flush_timeout: Duration::from_secs(5),
@@ -157,15 +165,21 @@ impl Relay {
                 break;
             }
             match self.round(&mut publisher).await {
-                Ok(0) => {
+                // A full batch: more are probably waiting.
+                Ok(n) if i64::try_from(n).unwrap_or(i64::MAX) >= self.config.batch_size => {
+                    backoff.reset();
+                }
+                Ok(_) => {
                     backoff.reset();
                     tokio::select! {
                         () = self.wake.notified() => {}
                         () = tokio::time::sleep(self.config.idle_poll) => {}
                         () = shutdown.cancelled() => {}
                     }
+                    if !shutdown.is_cancelled() {
+                        tokio::time::sleep(self.config.batch_window).await;
+                    }
                 }
-                Ok(_) => backoff.reset(),
                 Err(err) => {
                     if matches!(err, RoundError::Broker(_)) {
                         publisher = None; // reconnect next round

@@ -178,7 +178,7 @@ impl BookingService for Bookings {
                     .increment(1);
                 metrics::histogram!("booking_price_amount")
                     .record(row.total_price.try_into().unwrap_or(0.0));
-                tracing::info!(booking_id = row.id, flight_id = row.flight_id, total = %row.total_price, "booking created");
+                tracing::debug!(booking_id = row.id, flight_id = row.flight_id, total = %row.total_price, "booking created");
                 row
             }
             Booked::Replayed(row) => row,

@@ -1,13 +1,18 @@
 //! Bookings in PostgreSQL. A booking — seat, row, outbox event and idempotency key — is ONE
-//! transaction; so is a cancellation. No lock is held across a call to another service.
+//! statement (so one transaction and one round trip); a cancellation is one transaction. No lock
+//! is held across a call to another service.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz,
+    Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use flightmesh_db::{DbError, PgConn, PgPool};
+use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
 use flightmesh_events::outbox::{self, OutboxRecord};
 use flightmesh_runtime::status::Page;
 use rust_decimal::Decimal;
@@ -77,17 +82,116 @@ pub enum Booked {
     Replayed(BookingRow),
 }
 
+/// The booking statement: seat → booking → event → key, each step selecting from the one before,
+/// so that a sold-out seat writes nothing at all. Parameters, in order: flight id, capacity,
+/// booking id, passenger name, age, pet, flight number, destination id and name, base price,
+/// discount, tax, total, user id, created at, event id, event type, exchange, routing key,
+/// payload, payload JSON, traceparent, key scope, key, fingerprint. The outbox columns are those
+/// of `flightmesh-events::outbox`.
+const BOOK_SQL: &str = "\
+WITH seat AS (
+    INSERT INTO bookings.flight_seats AS s (flight_id, capacity, seats_taken) VALUES ($1, $2, 1)
+    ON CONFLICT (flight_id) DO UPDATE SET seats_taken = s.seats_taken + 1
+    WHERE s.seats_taken < s.capacity
+    RETURNING s.flight_id
+), booking AS (
+    INSERT INTO bookings.bookings (id, passenger_name, passenger_age, has_pet, flight_id, flight_number,
+        destination_id, destination_name, base_price, discount, tax_amount, total_price, user_id, created_at)
+    SELECT $3, $4, $5, $6, seat.flight_id, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM seat
+    RETURNING id
+), event AS (
+    INSERT INTO bookings.outbox (event_id, event_type, aggregate_id, exchange, routing_key, payload,
+        payload_json, traceparent, created_at)
+    SELECT $16, $17, booking.id, $18, $19, $20, $21, $22, $15 FROM booking
+    RETURNING id
+), claim AS (
+    INSERT INTO bookings.idempotency_keys (scope, key, fingerprint, booking_id)
+    SELECT $23, $24, $25, booking.id FROM booking WHERE $24::text IS NOT NULL
+    RETURNING booking_id
+)
+SELECT count(*) AS booked FROM event";
+
+/// What the booking statement answers: 1 booked, 0 sold out.
+#[derive(QueryableByName)]
+struct BookCount {
+    #[diesel(sql_type = BigInt)]
+    booked: i64,
+}
+
+/// Ids per block; the migration documents the scheme.
+const ID_BLOCK: i64 = 100;
+
+/// Booking ids, taken from `bookings.booking_id_blocks` a block at a time.
+pub struct IdBlocks {
+    /// The next id and the end of the current block (exclusive).
+    range: Mutex<(i64, i64)>,
+}
+
+impl IdBlocks {
+    fn new() -> Self {
+        Self {
+            range: Mutex::new((0, 0)),
+        }
+    }
+
+    /// The next unused booking id.
+    async fn next(&self, conn: &mut AsyncPgConnection) -> Result<i64, Error> {
+        if let Some(id) = self.take() {
+            return Ok(id);
+        }
+        #[derive(QueryableByName)]
+        struct Block {
+            #[diesel(sql_type = BigInt)]
+            block: i64,
+        }
+        let block: Block =
+            diesel::sql_query("SELECT nextval('bookings.booking_id_blocks') AS block")
+                .get_result(conn)
+                .await?;
+        let start = (block.block - 1) * ID_BLOCK + 1;
+        let mut range = self
+            .range
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another task may have fetched a block meanwhile: the newer block wins, ids are skipped.
+        *range = (start + 1, start + ID_BLOCK);
+        Ok(start)
+    }
+
+    fn take(&self) -> Option<i64> {
+        let mut range = self
+            .range
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (range.0 < range.1).then(|| {
+            range.0 += 1;
+            range.0 - 1
+        })
+    }
+}
+
+/// Now, at PostgreSQL's precision.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// Data access for bookings.
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     exchange: String,
+    ids: Arc<IdBlocks>,
 }
 
 impl Store {
     /// Events go to `exchange`.
     pub fn new(pool: PgPool, exchange: String) -> Self {
-        Self { pool, exchange }
+        Self {
+            pool,
+            exchange,
+            ids: Arc::new(IdBlocks::new()),
+        }
     }
 
     async fn conn(&self) -> Result<PgConn<'_>, Error> {
@@ -100,80 +204,99 @@ impl Store {
         replay(&mut conn, key).await
     }
 
-    /// Takes a seat and stores the booking with its `booking.created` event, in one
-    /// transaction. With a key, a concurrent or earlier request with the same key gets that
-    /// request's booking instead (the unique key makes the second insert wait for the first).
+    /// Takes a seat and stores the booking with its `booking.created` event (and its
+    /// Idempotency-Key) in ONE statement — one round trip, atomic by itself. A sold-out flight
+    /// writes nothing; a key that a concurrent or earlier request holds makes the whole statement
+    /// fail on the key's primary key (the insert waits for the other transaction first), and the
+    /// earlier request's booking is answered instead.
     pub async fn book(
         &self,
         new: NewBooking,
         key: Option<IdempotencyKey>,
         traceparent: Option<String>,
     ) -> Result<Booked, Error> {
-        let mut pooled = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        let exchange = self.exchange.clone();
-        let attempt = conn
-            .transaction(async |conn: &mut AsyncPgConnection| {
-                if let Some(key) = &key {
-                    let claimed = diesel::insert_into(idempotency_keys::table)
-                        .values((
-                            idempotency_keys::scope.eq(&key.scope),
-                            idempotency_keys::key.eq(&key.key),
-                            idempotency_keys::fingerprint.eq(&key.fingerprint),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(conn)
-                        .await?;
-                    if claimed == 0 {
-                        // Someone else's key: resolved outside the transaction.
-                        return Ok(None);
-                    }
-                }
-                take_seat(conn, &new.flight).await?;
-                let row: BookingRow = diesel::insert_into(bookings::table)
-                    .values((
-                        bookings::passenger_name.eq(&new.passenger_name),
-                        bookings::passenger_age.eq(new.passenger_age),
-                        bookings::has_pet.eq(new.has_pet),
-                        bookings::flight_id.eq(new.flight.flight_id),
-                        bookings::flight_number.eq(&new.flight.flight_number),
-                        bookings::destination_id.eq(new.flight.destination_id),
-                        bookings::destination_name.eq(&new.flight.destination_name),
-                        bookings::base_price.eq(new.price.base_price),
-                        bookings::discount.eq(new.price.discount),
-                        bookings::tax_amount.eq(new.price.tax_amount),
-                        bookings::total_price.eq(new.price.total),
-                        bookings::user_id.eq(&new.user_id),
-                    ))
-                    .returning(BookingRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                outbox::insert(
-                    conn,
-                    OUTBOX,
-                    &outbox_event(BOOKING_CREATED, &row, &exchange, traceparent),
-                )
-                .await?;
-                if let Some(key) = &key {
-                    diesel::update(idempotency_keys::table.find((&key.scope, &key.key)))
-                        .set(idempotency_keys::booking_id.eq(row.id))
-                        .execute(conn)
-                        .await?;
-                }
-                Ok::<_, Error>(Some(row))
-            })
-            .await?;
-        match attempt {
-            Some(row) => Ok(Booked::Created(row)),
-            None => {
-                let key = key.expect("only a keyed request finds its key taken");
-                replay(conn, &key)
+        let mut conn = self.conn().await?;
+        let id = self.ids.next(&mut conn).await?;
+        let row = BookingRow {
+            id,
+            passenger_name: new.passenger_name,
+            passenger_age: new.passenger_age,
+            has_pet: new.has_pet,
+            flight_id: new.flight.flight_id,
+            flight_number: new.flight.flight_number.clone(),
+            destination_id: new.flight.destination_id,
+            destination_name: new.flight.destination_name.clone(),
+            base_price: new.price.base_price,
+            discount: new.price.discount,
+            tax_amount: new.price.tax_amount,
+            total_price: new.price.total,
+            status: CONFIRMED.to_owned(),
+            user_id: new.user_id,
+            // PostgreSQL keeps microseconds: the row read back later equals this one.
+            created_at: now_micros(),
+            cancelled_at: None,
+        };
+        let event = outbox_event(BOOKING_CREATED, &row, &self.exchange, traceparent);
+        let (scope, key_text, fingerprint) = match &key {
+            Some(k) => (
+                Some(k.scope.as_str()),
+                Some(k.key.as_str()),
+                Some(k.fingerprint.as_str()),
+            ),
+            None => (None, None, None),
+        };
+        // `load`, not `get_result`: it reads the answer to the end, and in autocommit the COMMIT's
+        // own error (a deferred constraint, say) arrives after the row.
+        let booked: Result<Vec<BookCount>, _> = diesel::sql_query(BOOK_SQL)
+            .bind::<BigInt, _>(new.flight.flight_id)
+            .bind::<Integer, _>(new.flight.capacity)
+            .bind::<BigInt, _>(row.id)
+            .bind::<Text, _>(&row.passenger_name)
+            .bind::<Integer, _>(row.passenger_age)
+            .bind::<Bool, _>(row.has_pet)
+            .bind::<Text, _>(&row.flight_number)
+            .bind::<BigInt, _>(row.destination_id)
+            .bind::<Text, _>(&row.destination_name)
+            .bind::<Numeric, _>(row.base_price)
+            .bind::<Numeric, _>(row.discount)
+            .bind::<Numeric, _>(row.tax_amount)
+            .bind::<Numeric, _>(row.total_price)
+            .bind::<Nullable<Text>, _>(row.user_id.as_deref())
+            .bind::<Timestamptz, _>(row.created_at)
+            .bind::<SqlUuid, _>(event.event_id)
+            .bind::<Text, _>(&event.event_type)
+            .bind::<Text, _>(&event.exchange)
+            .bind::<Text, _>(&event.routing_key)
+            .bind::<Bytea, _>(&event.payload)
+            .bind::<Jsonb, _>(&event.payload_json)
+            .bind::<Nullable<Text>, _>(event.traceparent.as_deref())
+            .bind::<Nullable<Text>, _>(scope)
+            .bind::<Nullable<Text>, _>(key_text)
+            .bind::<Nullable<Text>, _>(fingerprint)
+            .load(&mut conn)
+            .await;
+        let booked = match booked {
+            Ok(rows) => rows.iter().any(|r| r.booked == 1),
+            Err(err)
+                if constraint_violation(&err)
+                    == Some(Violation::Unique("idempotency_keys_pkey")) =>
+            {
+                let key = key.expect("only a keyed booking writes a key");
+                return replay(&mut conn, &key)
                     .await?
                     .map(Booked::Replayed)
                     .ok_or_else(|| {
                         Error::Internal("idempotency key committed without a booking".into())
-                    })
+                    });
             }
+            Err(err) => return Err(err.into()),
+        };
+        if booked {
+            Ok(Booked::Created(row))
+        } else {
+            Err(Error::SoldOut {
+                flight_number: new.flight.flight_number,
+            })
         }
     }
 
@@ -297,34 +420,6 @@ impl Store {
                 .execute(&mut conn)
                 .await?,
         )
-    }
-}
-
-/// Takes one seat of the flight, creating its ledger row on the first booking. One statement:
-/// the row lock it takes is the only serialization concurrent bookings of a flight see.
-async fn take_seat(conn: &mut AsyncPgConnection, flight: &FlightSnapshot) -> Result<(), Error> {
-    #[derive(QueryableByName)]
-    struct Taken {
-        #[diesel(sql_type = Integer)]
-        #[allow(dead_code)]
-        seats_taken: i32,
-    }
-    let taken: Option<Taken> = diesel::sql_query(
-        "INSERT INTO bookings.flight_seats AS s (flight_id, capacity, seats_taken) VALUES ($1, $2, 1) \
-         ON CONFLICT (flight_id) DO UPDATE SET seats_taken = s.seats_taken + 1 \
-         WHERE s.seats_taken < s.capacity \
-         RETURNING s.seats_taken",
-    )
-    .bind::<BigInt, _>(flight.flight_id)
-    .bind::<Integer, _>(flight.capacity)
-    .get_result(conn)
-    .await
-    .optional()?;
-    match taken {
-        Some(_) => Ok(()),
-        None => Err(Error::SoldOut {
-            flight_number: flight.flight_number.clone(),
-        }),
     }
 }
 

@@ -69,14 +69,18 @@ impl Store {
                 destinations::allows_pets.eq(new.allows_pets),
             ))
             .returning(DestinationRow::as_returning())
-            .get_result(&mut conn)
+            // `get_results` reads the answer to its end: an autocommit's COMMIT error (say, from
+            // a deferred constraint) comes after the row, and `get_result` would miss it.
+            .get_results(&mut conn)
             .await
             .map_err(|err| match constraint_violation(&err) {
                 Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
                     name: new.name.clone(),
                 },
                 _ => err.into(),
-            })
+            })?
+            .pop()
+            .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
     }
 
     pub async fn list_destinations(&self, page: Page) -> Result<Vec<DestinationRow>, Error> {
@@ -127,7 +131,7 @@ impl Store {
                 flights::capacity.eq(new.capacity),
             ))
             .returning(FlightRow::as_returning())
-            .get_result(&mut conn)
+            .get_results(&mut conn)
             .await
             .map_err(|err| match constraint_violation(&err) {
                 Some(Violation::Unique("flights_flight_number_key")) => Error::FlightExists {
@@ -137,7 +141,9 @@ impl Store {
                     Error::DestinationNotFound
                 }
                 _ => err.into(),
-            })?;
+            })?
+            .pop()
+            .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))?;
         drop(conn);
         // Destinations are never deleted, so the one the foreign key just checked is there.
         let destination = self.destination(flight.destination_id).await?;

@@ -10,9 +10,15 @@ CREATE TABLE bookings.flight_seats (
     CONSTRAINT flight_seats_within_capacity CHECK (seats_taken BETWEEN 0 AND capacity)
 );
 
+-- Booking ids come in blocks of 100 (block n holds ids (n-1)*100+1 … n*100), taken by each
+-- replica as it needs them: a booking's id is known before it is written, so the booking, its
+-- seat and its event go to the database as ONE statement (store.rs). Ids are unique and grow,
+-- but two replicas interleave and a restart leaves a gap.
+CREATE SEQUENCE bookings.booking_id_blocks;
+
 -- A booking keeps the snapshot it was sold with: flight, destination and the price breakdown.
 CREATE TABLE bookings.bookings (
-    id               BIGSERIAL      PRIMARY KEY,
+    id               BIGINT         PRIMARY KEY,
     passenger_name   TEXT           NOT NULL,
     passenger_age    INTEGER        NOT NULL CHECK (passenger_age BETWEEN 0 AND 150),
     has_pet          BOOLEAN        NOT NULL,

@@ -1,0 +1,180 @@
+//! One call of a scenario, over REST (through the gateway) or gRPC (straight to the services).
+//! Every call reports an outcome label: the HTTP status, or the gRPC code name.
+
+use std::time::Duration;
+
+use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
+use flightmesh_proto::bookings::{CreateBookingRequest, ListBookingsRequest};
+use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
+use flightmesh_proto::flights::{GetFlightRequest, ListFlightsRequest};
+use tonic::transport::{Channel, Endpoint};
+
+/// What a call was: its label is counted, and only `ok` calls count as throughput.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `200`, `409`, `OK`, `Aborted`, `transport` …
+    pub label: String,
+    /// Whether the call did what was asked (a sold-out 409 is an answer, not a success).
+    pub ok: bool,
+}
+
+impl Outcome {
+    fn http(status: u16) -> Self {
+        Self {
+            label: status.to_string(),
+            ok: status == 200,
+        }
+    }
+
+    fn grpc(result: Result<(), tonic::Status>) -> Self {
+        match result {
+            Ok(()) => Self {
+                label: "OK".into(),
+                ok: true,
+            },
+            Err(status) => Self {
+                label: format!("{:?}", status.code()),
+                ok: false,
+            },
+        }
+    }
+
+    fn transport(err: &dyn std::fmt::Display) -> Self {
+        Self {
+            label: format!("transport: {err}"),
+            ok: false,
+        }
+    }
+}
+
+/// Where the load goes.
+#[derive(Clone)]
+pub enum Client {
+    /// Through the REST gateway.
+    Rest {
+        /// `http://host:port`.
+        base: String,
+        /// Pooled HTTP/1.1 client.
+        http: reqwest::Client,
+    },
+    /// Straight to the services over gRPC.
+    Grpc {
+        /// Bookings service.
+        bookings: BookingServiceClient<Channel>,
+        /// Flights service.
+        flights: FlightServiceClient<Channel>,
+    },
+}
+
+impl Client {
+    /// A REST client for the gateway at `base`.
+    #[must_use]
+    pub fn rest(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self::Rest {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// A gRPC client; `channels` HTTP/2 connections are opened per service and used round-robin
+    /// by the workers (one connection multiplexes many calls, but a few spread the work).
+    pub async fn grpc(
+        bookings_url: &str,
+        flights_url: &str,
+    ) -> Result<Self, tonic::transport::Error> {
+        let connect = |url: &str| {
+            Endpoint::from_shared(url.to_owned())
+                .map(|e| e.tcp_nodelay(true).timeout(Duration::from_secs(30)))
+        };
+        Ok(Self::Grpc {
+            bookings: BookingServiceClient::new(connect(bookings_url)?.connect().await?),
+            flights: FlightServiceClient::new(connect(flights_url)?.connect().await?),
+        })
+    }
+
+    /// Books a seat.
+    pub async fn book(&self, flight_id: i64, passenger: &str, age: i32, has_pet: bool) -> Outcome {
+        match self {
+            Self::Rest { base, http } => {
+                let body = serde_json::json!({
+                    "passenger_name": passenger, "passenger_age": age, "has_pet": has_pet, "flight_id": flight_id
+                });
+                match http
+                    .post(format!("{base}/api/v1/bookings/"))
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        // Read the body: the connection is reused only once it is drained.
+                        let _ = response.bytes().await;
+                        Outcome::http(status)
+                    }
+                    Err(err) => Outcome::transport(&err),
+                }
+            }
+            Self::Grpc { bookings, .. } => Outcome::grpc(
+                bookings
+                    .clone()
+                    .create_booking(CreateBookingRequest {
+                        passenger_name: passenger.to_owned(),
+                        passenger_age: age,
+                        has_pet,
+                        flight_id,
+                    })
+                    .await
+                    .map(drop),
+            ),
+        }
+    }
+
+    /// Reads: a flight, or a page of flights, or a page of bookings, picked by `which`.
+    pub async fn read(&self, which: u64, flight_id: i64) -> Outcome {
+        match self {
+            Self::Rest { base, http } => {
+                let path = match which % 3 {
+                    0 => format!("/api/v1/flights/{flight_id}"),
+                    1 => "/api/v1/flights/?limit=20".to_owned(),
+                    _ => "/api/v1/bookings/?limit=20".to_owned(),
+                };
+                match http.get(format!("{base}{path}")).send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        Outcome::http(status)
+                    }
+                    Err(err) => Outcome::transport(&err),
+                }
+            }
+            Self::Grpc { bookings, flights } => Outcome::grpc(match which % 3 {
+                0 => flights
+                    .clone()
+                    .get_flight(GetFlightRequest { id: flight_id })
+                    .await
+                    .map(drop),
+                1 => flights
+                    .clone()
+                    .list_flights(ListFlightsRequest {
+                        skip: None,
+                        limit: Some(20),
+                    })
+                    .await
+                    .map(drop),
+                _ => bookings
+                    .clone()
+                    .list_bookings(ListBookingsRequest {
+                        skip: None,
+                        limit: Some(20),
+                    })
+                    .await
+                    .map(drop),
+            }),
+        }
+    }
+}
