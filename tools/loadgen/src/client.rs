@@ -58,12 +58,16 @@ pub enum Client {
         http: reqwest::Client,
     },
     /// Straight to the services over gRPC.
-    Grpc {
-        /// Bookings service.
-        bookings: BookingServiceClient<Channel>,
-        /// Flights service.
-        flights: FlightServiceClient<Channel>,
-    },
+    Grpc(Box<GrpcClients>),
+}
+
+/// gRPC clients of the services a scenario calls.
+#[derive(Clone)]
+pub struct GrpcClients {
+    /// Bookings service.
+    pub bookings: BookingServiceClient<Channel>,
+    /// Flights service.
+    pub flights: FlightServiceClient<Channel>,
 }
 
 impl Client {
@@ -91,10 +95,10 @@ impl Client {
             Endpoint::from_shared(url.to_owned())
                 .map(|e| e.tcp_nodelay(true).timeout(Duration::from_secs(30)))
         };
-        Ok(Self::Grpc {
+        Ok(Self::Grpc(Box::new(GrpcClients {
             bookings: BookingServiceClient::new(connect(bookings_url)?.connect().await?),
             flights: FlightServiceClient::new(connect(flights_url)?.connect().await?),
-        })
+        })))
     }
 
     /// Books a seat.
@@ -119,8 +123,8 @@ impl Client {
                     Err(err) => Outcome::transport(&err),
                 }
             }
-            Self::Grpc { bookings, .. } => Outcome::grpc(
-                bookings
+            Self::Grpc(grpc) => Outcome::grpc(
+                grpc.bookings
                     .clone()
                     .create_booking(CreateBookingRequest {
                         passenger_name: passenger.to_owned(),
@@ -152,13 +156,14 @@ impl Client {
                     Err(err) => Outcome::transport(&err),
                 }
             }
-            Self::Grpc { bookings, flights } => Outcome::grpc(match which % 3 {
+            Self::Grpc(grpc) => Outcome::grpc(match which % 3 {
                 0 => flights
                     .clone()
                     .get_flight(GetFlightRequest { id: flight_id })
                     .await
                     .map(drop),
-                1 => flights
+                1 => grpc
+                    .flights
                     .clone()
                     .list_flights(ListFlightsRequest {
                         skip: None,
@@ -166,7 +171,8 @@ impl Client {
                     })
                     .await
                     .map(drop),
-                _ => bookings
+                _ => grpc
+                    .bookings
                     .clone()
                     .list_bookings(ListBookingsRequest {
                         skip: None,
