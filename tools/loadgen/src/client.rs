@@ -157,7 +157,8 @@ impl Client {
                 }
             }
             Self::Grpc(grpc) => Outcome::grpc(match which % 3 {
-                0 => flights
+                0 => grpc
+                    .flights
                     .clone()
                     .get_flight(GetFlightRequest { id: flight_id })
                     .await
