@@ -13,16 +13,34 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit (Kubernetes hook Jobs run this).
     Migrate,
+    /// A command of this service's own (see [`start_with`]).
+    Other(&'static str),
 }
 
 /// Parses the command line and installs logging. `Err` carries the exit code for `--help`,
 /// `config` (prints the configuration table) or a usage error.
-#[allow(clippy::print_stdout)]
 pub fn start(name: &str, vars: &[Var]) -> Result<Command, ExitCode> {
+    start_with(name, vars, &[])
+}
+
+/// [`start`] for a service with commands of its own: `(command, one-line help)`.
+#[allow(clippy::print_stdout)]
+pub fn start_with(
+    name: &str,
+    vars: &[Var],
+    extra: &[(&'static str, &'static str)],
+) -> Result<Command, ExitCode> {
     let arg = std::env::args().nth(1);
     let command = match arg.as_deref() {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some(other) if extra.iter().any(|(command, _)| *command == other) => {
+            let (command, _) = extra
+                .iter()
+                .find(|(command, _)| *command == other)
+                .expect("found above");
+            Command::Other(command)
+        }
         Some("config") => {
             let mut all = vars.to_vec();
             all.extend_from_slice(TelemetryConfig::VARS);
@@ -30,10 +48,19 @@ pub fn start(name: &str, vars: &[Var]) -> Result<Command, ExitCode> {
             return Err(ExitCode::SUCCESS);
         }
         Some("-h" | "--help" | "help") => {
-            println!("usage: {name} [serve|migrate|config]");
+            println!(
+                "usage: {name} [serve|migrate|config{}]",
+                extra
+                    .iter()
+                    .map(|(c, _)| format!("|{c}"))
+                    .collect::<String>()
+            );
             println!("  serve    run the service (default)");
             println!("  migrate  apply database migrations and exit");
             println!("  config   print the environment variables it reads");
+            for (command, help) in extra {
+                println!("  {command:<8} {help}");
+            }
             return Err(ExitCode::SUCCESS);
         }
         Some(other) => {

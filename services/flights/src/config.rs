@@ -3,7 +3,7 @@
 use flightmesh_db::DbConfig;
 use std::time::Duration;
 
-use flightmesh_runtime::config::{ConfigError, Dur, Env, Var};
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
 /// gRPC and admin addresses with this service's default ports.
@@ -29,6 +29,19 @@ const BOOKINGS_TIMEOUT: Var = Var::new(
     "Deadline of a seat-usage lookup in the bookings service",
 );
 
+/// `CATALOG_EXCHANGE`.
+const CATALOG_EXCHANGE: Var = Var::new(
+    "CATALOG_EXCHANGE",
+    "flightmesh.catalog",
+    "Topic exchange catalog events (`destination.created`) are published to",
+);
+/// `OUTBOX_RELAY`.
+const OUTBOX_RELAY: Var = Var::new(
+    "OUTBOX_RELAY",
+    "true",
+    "Run the outbox relay in this process (several replicas may; they share the work)",
+);
+
 /// Everything the flights service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +55,12 @@ pub struct Config {
     pub bookings_url: String,
     /// Deadline of a seat-usage lookup.
     pub bookings_timeout: Duration,
+    /// RabbitMQ.
+    pub amqp_url: Secret<String>,
+    /// Where catalog events go.
+    pub exchange: String,
+    /// Whether this process relays the outbox.
+    pub relay: bool,
 }
 
 impl Config {
@@ -50,7 +69,14 @@ impl Config {
     pub fn vars() -> Vec<Var> {
         let mut vars = HOST_VARS.to_vec();
         vars.extend_from_slice(DbConfig::VARS);
-        vars.extend([MIGRATE_ON_START, BOOKINGS_URL, BOOKINGS_TIMEOUT]);
+        vars.extend([
+            MIGRATE_ON_START,
+            BOOKINGS_URL,
+            BOOKINGS_TIMEOUT,
+            flightmesh_events::amqp::AMQP_URL,
+            CATALOG_EXCHANGE,
+            OUTBOX_RELAY,
+        ]);
         vars
     }
 
@@ -62,6 +88,9 @@ impl Config {
             migrate_on_start: env.get(&MIGRATE_ON_START)?,
             bookings_url: env.get(&BOOKINGS_URL)?,
             bookings_timeout: env.get::<Dur>(&BOOKINGS_TIMEOUT)?.0,
+            amqp_url: env.get(&flightmesh_events::amqp::AMQP_URL)?,
+            exchange: env.get(&CATALOG_EXCHANGE)?,
+            relay: env.get(&OUTBOX_RELAY)?,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod schema;
 pub mod seats;
@@ -56,7 +57,18 @@ impl Flights {
             flightmesh_runtime::channel::lazy_channel(&config.bookings_url)?,
             config.bookings_timeout,
         );
-        let catalog = grpc::Catalog::new(store::Store::new(pool.clone()), seats);
+        let catalog = grpc::Catalog::new(
+            store::Store::new(pool.clone(), config.exchange.clone()),
+            seats,
+        );
+        let relay = flightmesh_events::Relay::new(
+            pool.clone(),
+            flightmesh_events::RelayConfig::new(
+                events::OUTBOX,
+                config.amqp_url.clone(),
+                vec![config.exchange.clone()],
+            ),
+        );
 
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(FlightServiceServer::new(catalog))
@@ -64,6 +76,9 @@ impl Flights {
                 let pool = pool.clone();
                 async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
             });
+        if config.relay {
+            host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+        }
         Ok(Self { host })
     }
 

@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
             match command {
                 Command::Serve => serve(config, shutdown::on_signal()).await,
                 Command::Migrate => Ok(migrate(&config.db).await.map(drop)?),
+                Command::Other(other) => Err(format!("unknown command {other}").into()),
             }
         }
         .await,

@@ -3,12 +3,14 @@
 
 use diesel::dsl::{avg, count_star, sum};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
+use flightmesh_events::outbox;
 use flightmesh_runtime::status::Page;
 use rust_decimal::Decimal;
 
 use crate::error::Error;
+use crate::events::{OUTBOX, destination_created};
 use crate::schema::{destinations, flights};
 use crate::validate::{NewDestination, NewFlight};
 
@@ -48,39 +50,30 @@ pub struct MarketRow {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Where catalog events go.
+    exchange: String,
 }
 
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, exchange: String) -> Self {
+        Self { pool, exchange }
     }
 
     async fn conn(&self) -> Result<PgConn<'_>, Error> {
         Ok(self.pool.get().await.map_err(DbError::from)?)
     }
 
+    /// Creates a destination and its `destination.created` event in one transaction.
     pub async fn create_destination(&self, new: &NewDestination) -> Result<DestinationRow, Error> {
-        let mut conn = self.conn().await?;
-        diesel::insert_into(destinations::table)
-            .values((
-                destinations::name.eq(&new.name),
-                destinations::tax_amount.eq(new.tax_amount),
-                destinations::is_promotion.eq(new.is_promotion),
-                destinations::allows_pets.eq(new.allows_pets),
-            ))
-            .returning(DestinationRow::as_returning())
-            // `get_results` reads the answer to its end: an autocommit's COMMIT error (say, from
-            // a deferred constraint) comes after the row, and `get_result` would miss it.
-            .get_results(&mut conn)
-            .await
-            .map_err(|err| match constraint_violation(&err) {
-                Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
-                    name: new.name.clone(),
-                },
-                _ => err.into(),
-            })?
-            .pop()
-            .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let exchange = self.exchange.clone();
+        conn.transaction(async |conn: &mut AsyncPgConnection| {
+            let row = insert_destination(conn, new).await?;
+            outbox::insert(conn, OUTBOX, &destination_created(&row, &exchange)).await?;
+            Ok::<_, Error>(row)
+        })
+        .await
     }
 
     pub async fn list_destinations(&self, page: Page) -> Result<Vec<DestinationRow>, Error> {
@@ -224,6 +217,31 @@ impl Store {
             .load(&mut conn)
             .await?)
     }
+}
+
+/// Inserts a destination; a taken name (any case) is `DestinationExists`.
+async fn insert_destination(
+    conn: &mut AsyncPgConnection,
+    new: &NewDestination,
+) -> Result<DestinationRow, Error> {
+    diesel::insert_into(destinations::table)
+        .values((
+            destinations::name.eq(&new.name),
+            destinations::tax_amount.eq(new.tax_amount),
+            destinations::is_promotion.eq(new.is_promotion),
+            destinations::allows_pets.eq(new.allows_pets),
+        ))
+        .returning(DestinationRow::as_returning())
+        .get_results(conn)
+        .await
+        .map_err(|err| match constraint_violation(&err) {
+            Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
+                name: new.name.clone(),
+            },
+            _ => err.into(),
+        })?
+        .pop()
+        .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
 }
 
 diesel::define_sql_function! {

@@ -201,6 +201,14 @@ fn write_json_value(out: &mut String, message: &DynamicMessage) {
         return;
     };
     match (field.name(), message.get_field(&field).as_ref()) {
+        // JSON has one number type; an integral value reads best as an integer (`"retries": 0`),
+        // as JavaScript and protojson print it.
+        ("number_value", Value::F64(f))
+            if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 =>
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            push_display(out, *f as i64);
+        }
         ("number_value", Value::F64(f)) => write_float(out, *f),
         ("string_value", Value::String(s)) => write_string(out, s),
         ("bool_value", Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),

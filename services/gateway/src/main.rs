@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
                 Command::Serve => serve(config, shutdown::on_signal()).await,
                 // The gateway owns no schema yet; migrating is a no-op that succeeds.
                 Command::Migrate => Ok(()),
+                Command::Other(other) => Err(format!("unknown command {other}").into()),
             }
         }
         .await,

@@ -1,53 +1,85 @@
-//! flightmesh the stats worker: booking events into statistics in Redis, and the read API over them.
+//! The stats worker: keeps the statistics of the old system in Redis, from the booking and
+//! catalog events, exactly once in effect whatever the broker redelivers; and serves them.
 //!
-//! Not built yet: the process serves `grpc.health.v1`, reflection and the admin port, and
-//! nothing else — the gateway answers its routes with 503.
+//! [`consumer`] reads events from RabbitMQ (retries, dead letters, reconnection) and hands each
+//! to [`apply`], which turns it into a plan of Redis operations applied atomically and at most
+//! once by one Lua script. [`api`] serves `flightmesh.stats.v1.StatsService` from the same
+//! keys ([`keys`]); [`rebuild`] recomputes them from the bookings service. [`redis_store`] holds
+//! the process's Redis connection.
+
+pub mod api;
+pub mod apply;
+pub mod config;
+pub mod consumer;
+pub mod keys;
+pub mod rebuild;
+pub mod redis_store;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use flightmesh_runtime::config::{ConfigError, Env, Var};
-use flightmesh_runtime::{CancellationToken, Host, HostConfig};
+use flightmesh_proto::stats::stats_service_server::StatsServiceServer;
+use flightmesh_runtime::channel::lazy_channel;
+use flightmesh_runtime::{CancellationToken, Host};
+
+pub use config::Config;
+use consumer::{Consumer, ConsumerConfig};
+use keys::Keys;
+use redis_store::Redis;
 
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "stats-worker";
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50053", "0.0.0.0:51053");
 
 /// Start-up and run-time failures, with their cause chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The service's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Ports and drain.
-    pub host: HostConfig,
-}
-
 impl Config {
-    /// Every variable the service reads.
+    /// The consumer's part of the configuration.
     #[must_use]
-    pub fn vars() -> Vec<Var> {
-        HOST_VARS.to_vec()
-    }
-
-    /// Reads and validates the configuration.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            host: HostConfig::from_env(env, &HOST_VARS)?,
-        })
+    pub fn consumer(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            amqp_url: self.amqp_url.clone(),
+            bookings_exchange: self.bookings_exchange.clone(),
+            catalog_exchange: self.catalog_exchange.clone(),
+            queue: self.queue.clone(),
+            quorum: self.quorum,
+            prefetch: self.prefetch,
+            retry_budget: self.retry_budget,
+            retry_base_delay: self.retry_base_delay,
+        }
     }
 }
 
-/// The service with its ports bound.
+/// A stats worker whose ports are bound and ready to [`run`](Service::run).
 pub struct Service {
     host: Host,
 }
 
 impl Service {
-    /// Binds the ports.
+    /// Prepares Redis (connected on first use), the consumer and the API, and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
-        Ok(Self {
-            host: Host::bind(SERVICE_NAME, &config.host).await?,
-        })
+        let redis = Arc::new(Redis::new(&config.redis_url, config.redis_timeout)?);
+        let keys = Keys::new(&config.key_prefix);
+        let api = api::Stats::new(
+            redis.clone(),
+            keys.clone(),
+            lazy_channel(&config.flights_url)?,
+            lazy_channel(&config.bookings_url)?,
+        );
+        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+        host.add_service(StatsServiceServer::new(api))
+            .readiness_check("redis", {
+                let redis = redis.clone();
+                move || {
+                    let redis = redis.clone();
+                    async move { redis.ping().await.map_err(|e| e.to_string()) }
+                }
+            });
+        if config.consumer {
+            let consumer = Consumer::new(config.consumer(), redis, keys);
+            host.spawn("event consumer", move |shutdown| consumer.run(shutdown));
+        }
+        Ok(Self { host })
     }
 
     /// The bound gRPC address.
@@ -56,7 +88,13 @@ impl Service {
         self.host.grpc_addr()
     }
 
-    /// Serves until `shutdown` is cancelled.
+    /// The bound admin HTTP address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled (the consumer stops taking events first).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
         Ok(self.host.run(shutdown).await?)
     }
@@ -65,4 +103,14 @@ impl Service {
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
     Service::build(config).await?.run(shutdown).await
+}
+
+/// Recomputes every statistic from the bookings service and swaps them in (the `rebuild`
+/// command; the API's `RebuildStats` does the same).
+pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
+    let redis = Redis::new(&config.redis_url, config.redis_timeout)?;
+    let bookings = flightmesh_proto::bookings::booking_service_client::BookingServiceClient::new(
+        lazy_channel(&config.bookings_url)?,
+    );
+    Ok(rebuild::rebuild(&redis, &Keys::new(&config.key_prefix), bookings).await?)
 }

@@ -80,6 +80,8 @@ impl Stack {
         let url = |addr: SocketAddr| format!("http://{addr}");
         flights_config.bookings_url = url(bookings_addr);
         bookings_config.flights_url = url(flights_addr);
+        stats_config.flights_url = url(flights_addr);
+        stats_config.bookings_url = url(bookings_addr);
 
         let flights = flightmesh_flights::Flights::build(flights_config).await?;
         let bookings = flightmesh_bookings::Service::build(bookings_config).await?;

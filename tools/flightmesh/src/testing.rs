@@ -13,6 +13,8 @@ use crate::{Addresses, Stack};
 
 /// The default local RabbitMQ, as the services default to it.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The default local Redis.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// A running mesh owned by one test.
 pub struct TestMesh {
@@ -26,19 +28,64 @@ pub struct TestMesh {
     pub http: reqwest::Client,
     /// The booking events exchange of this test.
     pub exchange: String,
+    /// The catalog events exchange of this test.
+    pub catalog_exchange: String,
+    /// The stats worker's queue of this test.
+    pub stats_queue: String,
+    /// The prefix of every Redis key this test's stats worker writes.
+    pub redis_prefix: String,
     stack: Option<Stack>,
 }
 
-/// The environment a test mesh runs with: loopback ephemeral ports, the test database, a unique
-/// exchange, no drain delay.
+/// Names a test mesh keeps to itself on the shared broker and Redis.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// Booking events exchange.
+    pub exchange: String,
+    /// Catalog events exchange.
+    pub catalog_exchange: String,
+    /// Stats queue.
+    pub stats_queue: String,
+    /// Redis key prefix.
+    pub redis_prefix: String,
+}
+
+impl Isolation {
+    /// Fresh unique names.
+    #[must_use]
+    pub fn new() -> Self {
+        let id = unique_name("t");
+        Self {
+            exchange: format!("{id}.bookings"),
+            catalog_exchange: format!("{id}.catalog"),
+            stats_queue: format!("{id}.stats"),
+            redis_prefix: format!("{id}:"),
+        }
+    }
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The environment a test mesh runs with: loopback ephemeral ports, the test database, its own
+/// exchanges, queue and Redis prefix, short retry delays, no drain delay.
 #[must_use]
-pub fn test_env(db: &TestDatabase, exchange: &str) -> Env {
+pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
     let mut env = Env::from_pairs([
         ("DATABASE_URL", db.url()),
         ("DRAIN_DELAY", "0s"),
         ("HTTP_ADDR", "127.0.0.1:0"),
-        ("BOOKINGS_EXCHANGE", exchange),
+        ("BOOKINGS_EXCHANGE", names.exchange.as_str()),
+        ("CATALOG_EXCHANGE", names.catalog_exchange.as_str()),
+        ("STATS_QUEUE", names.stats_queue.as_str()),
+        ("REDIS_KEY_PREFIX", names.redis_prefix.as_str()),
+        ("RETRY_BASE_DELAY", "50ms"),
+        ("RETRY_BUDGET", "3"),
         ("AMQP_URL", AMQP_URL),
+        ("REDIS_URL", REDIS_URL),
         ("LOG_FORMAT", "text"),
     ]);
     for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
@@ -62,15 +109,18 @@ impl TestMesh {
     /// If the mesh cannot start: the test cannot run without it.
     pub async fn start_with(configure: impl FnOnce(Env, &TestDatabase) -> Env) -> Self {
         let db = TestDatabase::create().await;
-        let exchange = unique_name("test.bookings");
-        let env = configure(test_env(&db, &exchange), &db);
+        let names = Isolation::new();
+        let env = configure(test_env(&db, &names), &db);
         let stack = Stack::start(&env).await.expect("the test mesh starts");
         Self {
             addrs: stack.addrs,
             base: format!("http://{}", stack.addrs.gateway),
             http: reqwest::Client::new(),
             db,
-            exchange,
+            exchange: names.exchange,
+            catalog_exchange: names.catalog_exchange,
+            stats_queue: names.stats_queue,
+            redis_prefix: names.redis_prefix,
             stack: Some(stack),
         }
     }
@@ -168,35 +218,106 @@ impl TestMesh {
     }
 }
 
+impl TestMesh {
+    /// The isolated names of this mesh.
+    #[must_use]
+    pub fn isolation(&self) -> Isolation {
+        Isolation {
+            exchange: self.exchange.clone(),
+            catalog_exchange: self.catalog_exchange.clone(),
+            stats_queue: self.stats_queue.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+        }
+    }
+
+    /// A Redis connection (for checking the raw keys).
+    ///
+    /// # Panics
+    /// If Redis is unreachable.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(REDIS_URL)
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis must run for the tests")
+    }
+
+    /// The raw value of `{prefix}{suffix}` (a string key), if set.
+    pub async fn redis_get(&self, suffix: &str) -> Option<String> {
+        let mut conn = self.redis().await;
+        redis::cmd("GET")
+            .arg(format!("{}{suffix}", self.redis_prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("GET")
+    }
+}
+
 impl Drop for TestMesh {
     fn drop(&mut self) {
         if let Some(stack) = &self.stack {
             stack.shutdown_token().cancel();
         }
-        let exchange = self.exchange.clone();
-        // Leave the shared broker as we found it.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
-                let connection = flightmesh_events::amqp::connect(&url, "test cleanup")
-                    .await
-                    .ok()?;
-                let channel = connection.create_channel().await.ok()?;
-                channel
-                    .exchange_delete(
-                        exchange.as_str().into(),
-                        lapin::options::ExchangeDeleteOptions::default(),
-                    )
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        cleanup(self.isolation());
     }
+}
+
+/// Leaves the shared broker and Redis as they were before the test: deletes its exchanges,
+/// queues and keys.
+pub fn cleanup(names: Isolation) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
+            if let Ok(connection) = flightmesh_events::amqp::connect(&url, "test cleanup").await
+                && let Ok(channel) = connection.create_channel().await
+            {
+                for exchange in [
+                    &names.exchange,
+                    &names.catalog_exchange,
+                    &format!("{}.dlx", names.stats_queue),
+                ] {
+                    let _ = channel
+                        .exchange_delete(
+                            exchange.as_str().into(),
+                            lapin::options::ExchangeDeleteOptions::default(),
+                        )
+                        .await;
+                }
+                let mut queues = vec![
+                    names.stats_queue.clone(),
+                    format!("{}.dead", names.stats_queue),
+                ];
+                queues.extend((1..=10).map(|n| format!("{}.retry.{n}", names.stats_queue)));
+                for queue in queues {
+                    let _ = channel
+                        .queue_delete(
+                            queue.as_str().into(),
+                            lapin::options::QueueDeleteOptions::default(),
+                        )
+                        .await;
+                }
+            }
+            if let Ok(client) = redis::Client::open(REDIS_URL)
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", names.redis_prefix))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: Result<i64, _> =
+                        redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                }
+            }
+            Some(())
+        })
+    })
+    .join();
 }
 
 /// (status, JSON body) of a response; panics with the body if it is not JSON.

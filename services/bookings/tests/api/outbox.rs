@@ -115,7 +115,7 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
     let inbox = consume(&mesh.exchange).await;
 
     // A second bookings replica on the same database: two relays share the outbox.
-    let env = flightmesh::testing::test_env(&mesh.db, &mesh.exchange)
+    let env = flightmesh::testing::test_env(&mesh.db, &mesh.isolation())
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))

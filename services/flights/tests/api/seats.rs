@@ -70,7 +70,8 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
         .local_addr()
         .unwrap();
     let db = flightmesh_testkit::TestDatabase::create().await;
-    let env = flightmesh::testing::test_env(&db, "unused")
+    let names = flightmesh::testing::Isolation::new();
+    let env = flightmesh::testing::test_env(&db, &names)
         .set("BOOKINGS_URL", format!("http://{closed}"))
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0");

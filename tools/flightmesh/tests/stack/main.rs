@@ -2,34 +2,24 @@
 
 use std::time::Duration;
 
-use flightmesh::{Stack, config_docs};
-use flightmesh_testkit::TestDatabase;
+use flightmesh::config_docs;
+use flightmesh::testing::TestMesh;
 use serde_json::json;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn test_env(db: &TestDatabase) -> flightmesh_runtime::Env {
-    flightmesh::testing::test_env(db, "flightmesh.bookings.stack_tests")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_service_answers_health_serving_and_the_gateway_is_ready() {
-    let db = TestDatabase::create().await;
-    let stack = Stack::start(&test_env(&db)).await.unwrap();
-    let addrs = stack.addrs;
+    let mesh = TestMesh::start().await;
+    let addrs = mesh.addrs;
     for (name, addr) in [
         ("flights", addrs.flights),
         ("bookings", addrs.bookings),
         ("stats-worker", addrs.stats),
         ("ai-agent", addrs.ai),
     ] {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let status = HealthClient::new(channel)
+        let status = HealthClient::new(mesh.channel(addr).await)
             .check(HealthCheckRequest {
                 service: String::new(),
             })
@@ -40,36 +30,28 @@ async fn every_service_answers_health_serving_and_the_gateway_is_ready() {
         assert_eq!(status, ServingStatus::Serving, "{name}");
     }
 
-    let base = format!("http://{}", addrs.gateway);
-    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 200);
-    let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["status"], json!("ready"));
+    let (status, body) = mesh.get("/readyz").await;
+    assert_eq!((status, body["status"].clone()), (200, json!("ready")));
 
     // A route whose service does not implement it yet answers 503 with a clear message.
-    let response = reqwest::get(format!("{base}/api/v1/stats/general"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let (status, body) = mesh
+        .post("/api/v1/ai/chat", &json!({"message": "hola"}))
+        .await;
+    assert_eq!(status, 503);
     assert_eq!(
         body["detail"],
-        json!("El servicio stats aun no ofrece esta operacion.")
+        json!("El servicio ai aun no ofrece esta operacion.")
     );
 
-    tokio::time::timeout(Duration::from_secs(15), stack.stop())
+    tokio::time::timeout(Duration::from_secs(15), mesh.stop())
         .await
-        .expect("the stack stops")
-        .unwrap();
+        .expect("the mesh stops");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_catalog_loads_once() {
-    let db = TestDatabase::create().await;
-    let stack = Stack::start(&test_env(&db)).await.unwrap();
-    let channel =
-        flightmesh_runtime::channel::lazy_channel(&format!("http://{}", stack.addrs.flights))
-            .unwrap();
+    let mesh = TestMesh::start().await;
+    let channel = mesh.channel(mesh.addrs.flights).await;
     let created = flightmesh::demo::load(channel.clone()).await.unwrap();
     assert!(created >= 8, "{created}");
     assert_eq!(
@@ -77,16 +59,9 @@ async fn the_demo_catalog_loads_once() {
         0,
         "loading twice adds nothing"
     );
-
-    let flights: serde_json::Value =
-        reqwest::get(format!("http://{}/api/v1/flights/", stack.addrs.gateway))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let (_, flights) = mesh.get("/api/v1/flights/").await;
     assert_eq!(flights[0]["flight_number"], json!("CT-123"));
-    stack.stop().await.unwrap();
+    mesh.stop().await;
 }
 
 #[test]

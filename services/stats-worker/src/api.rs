@@ -1,0 +1,289 @@
+//! The `flightmesh.stats.v1.StatsService` handlers: reads of the Redis statistics (UNAVAILABLE
+//! when Redis is down, never INTERNAL), the taxes of a destination (asking flights for its tax)
+//! and the rebuild.
+
+use std::sync::Arc;
+
+use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
+use flightmesh_proto::flights::FindDestinationByNameRequest;
+use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
+use flightmesh_proto::money::{decimal_field, money};
+use flightmesh_proto::stats::{self as pb, stats_service_server::StatsService};
+use flightmesh_runtime::status::{FieldViolations, page};
+use redis::AsyncCommands;
+use rust_decimal::Decimal;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use crate::keys::{self, Keys};
+use crate::rebuild::{self, RebuildError};
+use crate::redis_store::{Redis, RedisError};
+
+/// Candy log entries answered at most (the total count is always exact).
+const MAX_CANDY_ENTRIES: isize = 1000;
+const DEFAULT_LIST: i32 = 20;
+const MAX_LIST: i32 = 1000;
+
+/// The stats API.
+pub struct Stats {
+    redis: Arc<Redis>,
+    keys: Keys,
+    flights: FlightServiceClient<Channel>,
+    bookings: BookingServiceClient<Channel>,
+}
+
+impl Stats {
+    pub fn new(redis: Arc<Redis>, keys: Keys, flights: Channel, bookings: Channel) -> Self {
+        Self {
+            redis,
+            keys,
+            flights: FlightServiceClient::new(flights),
+            bookings: BookingServiceClient::new(bookings),
+        }
+    }
+
+    async fn conn(&self) -> Result<redis::aio::ConnectionManager, Status> {
+        self.redis.conn().await.map_err(|err| unavailable(&err))
+    }
+}
+
+fn unavailable(err: &RedisError) -> Status {
+    tracing::warn!(error = %err, "redis unavailable");
+    Status::unavailable("Las estadisticas no estan disponibles. Intente de nuevo.")
+}
+
+impl From<RedisError> for Status {
+    fn from(err: RedisError) -> Self {
+        unavailable(&err)
+    }
+}
+
+fn redis_status(err: redis::RedisError) -> Status {
+    unavailable(&RedisError(err))
+}
+
+/// A counter stored by INCRBYFLOAT ("3", "3.0", absent).
+fn count(value: Option<&String>) -> i64 {
+    value
+        .and_then(|v| v.parse::<Decimal>().ok())
+        .and_then(|d| d.round().to_string().parse().ok())
+        .unwrap_or(0)
+}
+
+/// An amount stored by INCRBYFLOAT, exact to the cent (INCRBYFLOAT keeps 17 significant
+/// digits, far more than any revenue needs).
+fn amount(value: Option<&String>) -> Decimal {
+    value
+        .and_then(|v| v.parse::<Decimal>().ok())
+        .map(|d| d.round_dp(2))
+        .unwrap_or_default()
+}
+
+/// A JSON log entry as a Struct (a non-JSON entry is kept as `{"raw": …}`).
+fn entry(text: &str) -> prost_types::Struct {
+    let json = serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({ "raw": text }));
+    flightmesh_proto::json::to_struct(&json)
+}
+
+fn list_limit(limit: Option<i32>) -> Result<isize, Status> {
+    let mut violations = FieldViolations::new();
+    let limit = page(None, limit, DEFAULT_LIST, MAX_LIST, &mut violations).limit;
+    violations.finish().map_err(FieldViolations::into_status)?;
+    Ok(isize::try_from(limit).unwrap_or(isize::MAX))
+}
+
+#[tonic::async_trait]
+impl StatsService for Stats {
+    async fn get_general_stats(
+        &self,
+        _request: Request<pb::GetGeneralStatsRequest>,
+    ) -> Result<Response<pb::GeneralStats>, Status> {
+        let mut conn = self.conn().await?;
+        let names = [
+            keys::TOTAL_REVENUE_CENTS,
+            keys::TOTAL_REVENUE,
+            keys::TOTAL_PET_BOOKINGS,
+            keys::TOTAL_INFANT_COUNT,
+            keys::TOTAL_CANDY_COST,
+        ];
+        let values: Vec<Option<String>> = conn
+            .mget(names.iter().map(|k| self.keys.key(k)).collect::<Vec<_>>())
+            .await
+            .map_err(redis_status)?;
+        // Exact cents when flightmesh kept them; the float key otherwise (data of the old system).
+        let revenue = values[0]
+            .as_ref()
+            .and_then(|cents| cents.parse::<i64>().ok())
+            .map_or_else(
+                || amount(values[1].as_ref()),
+                |cents| Decimal::new(cents, 2),
+            );
+        Ok(Response::new(pb::GeneralStats {
+            total_revenue: money(revenue),
+            total_pet_bookings: count(values[2].as_ref()),
+            total_infant_count: count(values[3].as_ref()),
+            total_candy_cost: money(amount(values[4].as_ref())),
+        }))
+    }
+
+    async fn get_destination_stats(
+        &self,
+        _request: Request<pb::GetDestinationStatsRequest>,
+    ) -> Result<Response<pb::DestinationStats>, Status> {
+        let mut conn = self.conn().await?;
+        let names: Vec<String> = conn
+            .smembers(self.keys.key(keys::DESTINATION_NAMES))
+            .await
+            .map_err(redis_status)?;
+        let mut destinations = Vec::with_capacity(names.len());
+        if !names.is_empty() {
+            let values: Vec<Option<String>> = conn
+                .mget(
+                    names
+                        .iter()
+                        .map(|n| self.keys.destination(n))
+                        .collect::<Vec<_>>(),
+                )
+                .await
+                .map_err(redis_status)?;
+            for (name, value) in names.into_iter().zip(values) {
+                let total = count(value.as_ref());
+                if total > 0 {
+                    destinations.push(pb::DestinationBookings {
+                        destination: name,
+                        total_bookings: total,
+                    });
+                }
+            }
+        }
+        // Most booked first; ties by name so the answer is stable.
+        destinations.sort_by(|a, b| {
+            b.total_bookings
+                .cmp(&a.total_bookings)
+                .then_with(|| a.destination.cmp(&b.destination))
+        });
+        Ok(Response::new(pb::DestinationStats {
+            most_popular: destinations.first().map(|d| d.destination.clone()),
+            destinations,
+        }))
+    }
+
+    async fn get_destination_taxes(
+        &self,
+        request: Request<pb::GetDestinationTaxesRequest>,
+    ) -> Result<Response<pb::DestinationTaxes>, Status> {
+        let asked = request.into_inner().destination_name;
+        let not_found = || Status::not_found(format!("Destino '{asked}' no encontrado"));
+        let mut lookup = Request::new(FindDestinationByNameRequest {
+            name: asked.clone(),
+        });
+        lookup.set_timeout(std::time::Duration::from_secs(2));
+        let destination = match self.flights.clone().find_destination_by_name(lookup).await {
+            Ok(found) => found.into_inner(),
+            Err(status) if status.code() == Code::NotFound => return Err(not_found()),
+            Err(status) => {
+                tracing::warn!(error = %status, "flights unavailable for a taxes lookup");
+                return Err(Status::unavailable(
+                    "El servicio de vuelos no esta disponible. Intente de nuevo.",
+                ));
+            }
+        };
+        let tax = decimal_field(destination.tax_amount.as_ref())
+            .map_err(|_| Status::internal("Error interno del servidor."))?;
+        let mut conn = self.conn().await?;
+        let bookings: Option<String> = conn
+            .get(self.keys.destination(&destination.name))
+            .await
+            .map_err(redis_status)?;
+        let bookings = count(bookings.as_ref()).max(0);
+        Ok(Response::new(pb::DestinationTaxes {
+            destination: destination.name,
+            tax_amount: money(tax),
+            total_bookings: bookings,
+            total_tax_collected: money(tax * Decimal::from(bookings)),
+        }))
+    }
+
+    async fn get_candy_log(
+        &self,
+        _request: Request<pb::GetCandyLogRequest>,
+    ) -> Result<Response<pb::CandyLog>, Status> {
+        let mut conn = self.conn().await?;
+        let key = self.keys.key(keys::CANDY_LOG);
+        let entries: Vec<String> = conn
+            .lrange(&key, 0, MAX_CANDY_ENTRIES - 1)
+            .await
+            .map_err(redis_status)?;
+        let total: i64 = conn.llen(&key).await.map_err(redis_status)?;
+        Ok(Response::new(pb::CandyLog {
+            entries,
+            total_count: total,
+        }))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::DeadLetters>, Status> {
+        let limit = list_limit(request.get_ref().limit)?;
+        let mut conn = self.conn().await?;
+        let entries: Vec<String> = conn
+            .lrange(self.keys.key(keys::DEAD_LETTERS), 0, limit - 1)
+            .await
+            .map_err(redis_status)?;
+        let total: Option<String> = conn
+            .get(self.keys.key(keys::DEAD_LETTER_COUNT))
+            .await
+            .map_err(redis_status)?;
+        Ok(Response::new(pb::DeadLetters {
+            count: count(total.as_ref()),
+            entries: entries.iter().map(|e| entry(e)).collect(),
+        }))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::Notifications>, Status> {
+        let limit = list_limit(request.get_ref().limit)?;
+        let mut conn = self.conn().await?;
+        let entries: Vec<String> = conn
+            .lrange(self.keys.key(keys::NOTIFICATIONS), 0, limit - 1)
+            .await
+            .map_err(redis_status)?;
+        let sent: Vec<Option<String>> = conn
+            .mget(vec![
+                self.keys.key(keys::NOTIFICATIONS_SENT),
+                self.keys.key(keys::PROMOTION_ALERTS_SENT),
+            ])
+            .await
+            .map_err(redis_status)?;
+        Ok(Response::new(pb::Notifications {
+            total_sent: sent.iter().map(|v| count(v.as_ref())).sum(),
+            notifications: entries.iter().map(|e| entry(e)).collect(),
+        }))
+    }
+
+    async fn rebuild_stats(
+        &self,
+        _request: Request<pb::RebuildStatsRequest>,
+    ) -> Result<Response<pb::RebuildStatsResponse>, Status> {
+        match rebuild::rebuild(&self.redis, &self.keys, self.bookings.clone()).await {
+            Ok(report) => Ok(Response::new(pb::RebuildStatsResponse {
+                bookings_read: report.bookings_read,
+                events_applied: report.events_applied,
+            })),
+            Err(RebuildError::AlreadyRunning) => Err(Status::aborted(
+                "Ya hay una reconstruccion de estadisticas en curso.",
+            )),
+            Err(RebuildError::Redis(err)) => Err(unavailable(&err)),
+            Err(RebuildError::Bookings(status)) => {
+                tracing::warn!(error = %status, "bookings unavailable for a rebuild");
+                Err(Status::unavailable(
+                    "El servicio de reservas no esta disponible. Intente de nuevo.",
+                ))
+            }
+            Err(err @ RebuildError::Booking(..)) => Err(flightmesh_runtime::status::internal(&err)),
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! The event consumer: RabbitMQ → [`crate::apply`] → ack.
+//!
+//! Topology (declared idempotently at every (re)connection):
+//! - `<queue>`: durable (quorum if configured), bound to `booking.created` and
+//!   `booking.cancelled` on the bookings exchange and `destination.created` on the catalog
+//!   exchange; rejects go to `<queue>.dlx` → `<queue>.dead`, the dead-letter queue operators read;
+//! - `<queue>.retry.<n>` (n = 1 … budget): a parking queue per attempt whose messages expire after
+//!   `RETRY_BASE_DELAY × 2^(n-1)` back into `<queue>` — a delayed retry that does not hold up the
+//!   events behind it.
+//!
+//! Per message: decode → apply (atomic, at most once) → ack, only after Redis has the update. An
+//! event that cannot be decoded is dead-lettered at once; one that fails to apply (Redis down, a
+//! key of the wrong type) is parked for a retry with the attempt counted in a header (independent
+//! of the broker's own redelivery counting), and dead-lettered once the budget is spent. A lost
+//! connection (broker restart) is re-established with backoff; unacked messages come back
+//! redelivered and are harmless, because applying is idempotent.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use flightmesh_events::amqp;
+use flightmesh_proto::bookings::BookingEvent;
+use flightmesh_proto::flights::DestinationEvent;
+use flightmesh_runtime::CancellationToken;
+use flightmesh_runtime::backoff::Backoff;
+use flightmesh_runtime::config::Secret;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
+use prost::Message as _;
+
+use crate::apply::{self, BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED, Plan, Poison};
+use crate::keys::{self, Keys};
+use crate::redis_store::Redis;
+
+/// Header counting how many times an event was parked for a retry.
+pub const RETRIES_HEADER: &str = "x-flightmesh-retries";
+
+/// What the consumer needs to know.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub amqp_url: Secret<String>,
+    pub bookings_exchange: String,
+    pub catalog_exchange: String,
+    pub queue: String,
+    pub quorum: bool,
+    pub prefetch: u16,
+    pub retry_budget: u32,
+    pub retry_base_delay: Duration,
+}
+
+impl ConsumerConfig {
+    /// The dead-letter queue.
+    #[must_use]
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+
+    /// The dead-letter exchange.
+    #[must_use]
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dlx", self.queue)
+    }
+
+    /// The parking queue of retry `attempt` (1-based).
+    #[must_use]
+    pub fn retry_queue(&self, attempt: u32) -> String {
+        format!("{}.retry.{attempt}", self.queue)
+    }
+
+    /// Every queue this consumer declares (for clean-up by tests and operators).
+    #[must_use]
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = vec![self.queue.clone(), self.dead_queue()];
+        queues.extend((1..=self.retry_budget).map(|n| self.retry_queue(n)));
+        queues
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Duplicate,
+    Retried,
+    DeadLettered,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Retried => "retried",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Consumes events until shut down.
+pub struct Consumer {
+    config: ConsumerConfig,
+    redis: Arc<Redis>,
+    keys: Keys,
+}
+
+/// An open session: the consuming channel and a confirm channel for parking retries.
+struct Session {
+    consume: Channel,
+    publish: Channel,
+}
+
+impl Consumer {
+    pub fn new(config: ConsumerConfig, redis: Arc<Redis>, keys: Keys) -> Self {
+        Self {
+            config,
+            redis,
+            keys,
+        }
+    }
+
+    /// Consumes until `shutdown`, reconnecting after any connection loss.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown, &mut backoff).await {
+                Ok(()) => return,
+                Err(err) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %err, ?delay, "event consumer lost its connection; reconnecting");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One connection's worth of consuming; `Ok` only on shutdown.
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), lapin::Error> {
+        let connection = amqp::connect(
+            &self.config.amqp_url,
+            &format!("{} consumer", self.config.queue),
+        )
+        .await?;
+        let consume = connection.create_channel().await?;
+        let publish = connection.create_channel().await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        declare_topology(&consume, &self.config).await?;
+        consume
+            .basic_qos(self.config.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = consume
+            .basic_consume(
+                ShortString::from(self.config.queue.as_str()),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %self.config.queue, prefetch = self.config.prefetch, "consuming events");
+        backoff.reset();
+        let session = Session { consume, publish };
+        loop {
+            let delivery = tokio::select! {
+                () = shutdown.cancelled() => {
+                    // Unacked messages go back to the queue when the channel closes.
+                    let _ = session.consume.close(200, ShortString::from("shutting down")).await;
+                    let _ = connection.close(200, ShortString::from("shutting down")).await;
+                    return Ok(());
+                }
+                next = deliveries.next() => next,
+            };
+            match delivery {
+                Some(Ok(delivery)) => self.handle(&session, delivery).await?,
+                Some(Err(err)) => return Err(err),
+                None => {
+                    return Err(lapin::Error::from(
+                        lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Decode → apply → ack (or park for a retry, or dead-letter).
+    async fn handle(&self, session: &Session, delivery: Delivery) -> Result<(), lapin::Error> {
+        let started = Instant::now();
+        let event_type = event_type(&delivery);
+        if delivery.redelivered {
+            metrics::counter!("stats_redeliveries_total").increment(1);
+        }
+        let outcome = match decode(&event_type, &delivery.data) {
+            Err(poison) => self.dead_letter(&delivery, &event_type, &poison.0).await?,
+            Ok(plan) => match self.apply(&plan).await {
+                Ok(applied) => {
+                    delivery.ack(BasicAckOptions::default()).await?;
+                    if let Some(at) = plan.occurred_at {
+                        let lag = (Utc::now() - at).to_std().unwrap_or_default();
+                        metrics::histogram!("stats_event_lag_seconds").record(lag.as_secs_f64());
+                    }
+                    if applied {
+                        Outcome::Applied
+                    } else {
+                        Outcome::Duplicate
+                    }
+                }
+                Err(err) => {
+                    self.retry_or_dead_letter(session, &delivery, &event_type, &err.to_string())
+                        .await?
+                }
+            },
+        };
+        metrics::counter!("stats_events_total", "event_type" => event_type, "outcome" => outcome.label()).increment(1);
+        metrics::histogram!("stats_event_processing_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    async fn apply(&self, plan: &Plan) -> Result<bool, crate::redis_store::RedisError> {
+        let mut conn = self.redis.conn().await?;
+        Ok(apply::apply(&mut conn, &self.keys, plan).await?)
+    }
+
+    /// Parks the message for its next attempt, or dead-letters it once the budget is spent.
+    async fn retry_or_dead_letter(
+        &self,
+        session: &Session,
+        delivery: &Delivery,
+        event_type: &str,
+        error: &str,
+    ) -> Result<Outcome, lapin::Error> {
+        let attempt = retries(&delivery.properties) + 1;
+        if attempt > self.config.retry_budget {
+            return self
+                .dead_letter(
+                    delivery,
+                    event_type,
+                    &format!("{error} (after {} retries)", attempt - 1),
+                )
+                .await;
+        }
+        tracing::warn!(
+            event_type,
+            attempt,
+            error,
+            "event failed to apply; parked for a retry"
+        );
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from(RETRIES_HEADER),
+            AMQPValue::LongLongInt(i64::from(attempt)),
+        );
+        let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
+        let parked = session
+            .publish
+            .basic_publish(
+                ShortString::from(""),
+                ShortString::from(self.config.retry_queue(attempt).as_str()),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &delivery.data,
+                properties,
+            )
+            .await?
+            .await?;
+        if matches!(parked, Confirmation::Ack(None)) {
+            delivery.ack(BasicAckOptions::default()).await?;
+            Ok(Outcome::Retried)
+        } else {
+            // Could not park it: leave it to the broker to deliver again.
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await?;
+            Ok(Outcome::Retried)
+        }
+    }
+
+    /// Records the dead letter where operators look (`logs:dead_letter`, best effort) and
+    /// rejects the message into the dead-letter queue.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        event_type: &str,
+        error: &str,
+    ) -> Result<Outcome, lapin::Error> {
+        let entry = serde_json::json!({
+            "task": event_type,
+            "args": {
+                "message_id": delivery.properties.message_id().as_ref().map(ToString::to_string),
+                "routing_key": delivery.routing_key.to_string(),
+                "retries": retries(&delivery.properties),
+                "bytes": delivery.data.len(),
+            },
+            "error": error,
+            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        let recorded = async {
+            let mut conn = self.redis.conn().await?;
+            redis::pipe()
+                .atomic()
+                .lpush(self.keys.key(keys::DEAD_LETTERS), entry.to_string())
+                .ignore()
+                .cmd("INCRBYFLOAT")
+                .arg(self.keys.key(keys::DEAD_LETTER_COUNT))
+                .arg(1)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(crate::redis_store::RedisError::from)
+        }
+        .await;
+        if let Err(err) = recorded {
+            tracing::error!(error = %err, "could not record a dead letter in Redis; it is in the dead-letter queue");
+        }
+        tracing::error!(event_type, error, "event dead-lettered");
+        metrics::counter!("stats_dead_letters_total").increment(1);
+        delivery
+            .reject(BasicRejectOptions { requeue: false })
+            .await?;
+        Ok(Outcome::DeadLettered)
+    }
+}
+
+/// The event type: the AMQP `type` property, else the routing key.
+fn event_type(delivery: &Delivery) -> String {
+    delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(ToString::to_string)
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| delivery.routing_key.to_string())
+}
+
+/// Retries so far, from the header this consumer sets.
+fn retries(properties: &BasicProperties) -> u32 {
+    let value = properties.headers().as_ref().and_then(|headers| {
+        headers
+            .inner()
+            .get(&ShortString::from(RETRIES_HEADER))
+            .cloned()
+    });
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        _ => 0,
+    }
+}
+
+/// The plan of a message body, or why it can never be applied.
+fn decode(event_type: &str, body: &[u8]) -> Result<Plan, Poison> {
+    match event_type {
+        BOOKING_CREATED | BOOKING_CANCELLED => {
+            let event = BookingEvent::decode(body)
+                .map_err(|err| Poison(format!("undecodable BookingEvent: {err}")))?;
+            apply::booking_plan(&event, true)
+        }
+        DESTINATION_CREATED => {
+            let event = DestinationEvent::decode(body)
+                .map_err(|err| Poison(format!("undecodable DestinationEvent: {err}")))?;
+            apply::destination_plan(&event)
+        }
+        other => Err(Poison(format!("unknown event type {other:?}"))),
+    }
+}
+
+/// Declares exchanges, the queue with its bindings, the retry queues and the dead-letter queue.
+pub async fn declare_topology(
+    channel: &Channel,
+    config: &ConsumerConfig,
+) -> Result<(), lapin::Error> {
+    let durable = || ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
+        channel
+            .exchange_declare(
+                ShortString::from(exchange.as_str()),
+                ExchangeKind::Topic,
+                durable(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    channel
+        .exchange_declare(
+            ShortString::from(config.dead_exchange().as_str()),
+            ExchangeKind::Fanout,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue_type = |args: &mut FieldTable| {
+        if config.quorum {
+            args.insert(
+                ShortString::from("x-queue-type"),
+                AMQPValue::LongString(LongString::from("quorum")),
+            );
+        }
+    };
+
+    let mut dead_args = FieldTable::default();
+    queue_type(&mut dead_args);
+    channel
+        .queue_declare(
+            ShortString::from(config.dead_queue().as_str()),
+            queue_options,
+            dead_args,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            ShortString::from(config.dead_queue().as_str()),
+            ShortString::from(config.dead_exchange().as_str()),
+            ShortString::from(""),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
+    let mut args = FieldTable::default();
+    queue_type(&mut args);
+    args.insert(
+        ShortString::from("x-dead-letter-exchange"),
+        AMQPValue::LongString(LongString::from(config.dead_exchange().as_str())),
+    );
+    channel
+        .queue_declare(
+            ShortString::from(config.queue.as_str()),
+            queue_options,
+            args,
+        )
+        .await?;
+    for (exchange, key) in [
+        (&config.bookings_exchange, BOOKING_CREATED),
+        (&config.bookings_exchange, BOOKING_CANCELLED),
+        (&config.catalog_exchange, DESTINATION_CREATED),
+    ] {
+        channel
+            .queue_bind(
+                ShortString::from(config.queue.as_str()),
+                ShortString::from(exchange.as_str()),
+                ShortString::from(key),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+
+    for attempt in 1..=config.retry_budget {
+        let delay = config.retry_base_delay * 2u32.saturating_pow(attempt - 1);
+        let mut args = FieldTable::default();
+        queue_type(&mut args);
+        args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        // Expired retries go back to the main queue through the default exchange.
+        args.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            AMQPValue::LongString(LongString::from("")),
+        );
+        args.insert(
+            ShortString::from("x-dead-letter-routing-key"),
+            AMQPValue::LongString(LongString::from(config.queue.as_str())),
+        );
+        channel
+            .queue_declare(
+                ShortString::from(config.retry_queue(attempt).as_str()),
+                queue_options,
+                args,
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The Redis keys of the statistics — the old system's names (CONTRACT.md), behind an optional
+//! prefix — and the keys flightmesh adds: exact revenue in cents, the set of destination names,
+//! the applied-event bitmaps and the rebuild flag.
+
+/// `stats:total_revenue` (INCRBYFLOAT, the contract's).
+pub const TOTAL_REVENUE: &str = "stats:total_revenue";
+/// Revenue in integer cents (INCRBY): the exact figure the API answers with.
+pub const TOTAL_REVENUE_CENTS: &str = "stats:total_revenue_cents";
+/// `stats:total_pet_bookings`.
+pub const TOTAL_PET_BOOKINGS: &str = "stats:total_pet_bookings";
+/// `stats:total_infant_count`.
+pub const TOTAL_INFANT_COUNT: &str = "stats:total_infant_count";
+/// `stats:total_candy_cost`.
+pub const TOTAL_CANDY_COST: &str = "stats:total_candy_cost";
+/// `logs:candy_distribution`.
+pub const CANDY_LOG: &str = "logs:candy_distribution";
+/// `logs:notifications`.
+pub const NOTIFICATIONS: &str = "logs:notifications";
+/// `stats:notifications_sent`.
+pub const NOTIFICATIONS_SENT: &str = "stats:notifications_sent";
+/// `stats:promotion_alerts_sent`.
+pub const PROMOTION_ALERTS_SENT: &str = "stats:promotion_alerts_sent";
+/// `logs:dead_letter`.
+pub const DEAD_LETTERS: &str = "logs:dead_letter";
+/// `stats:dead_letter_count`.
+pub const DEAD_LETTER_COUNT: &str = "stats:dead_letter_count";
+/// The names behind `stats:destination:{name}` keys (a set), so they are listed without SCAN.
+pub const DESTINATION_NAMES: &str = "stats:destination_names";
+/// Set while a rebuild runs; holds the infix of the fresh keyspace (`rebuild:`).
+pub const REBUILD_ACTIVE: &str = "stats:rebuild:active";
+/// Held by the one rebuild that may run.
+pub const REBUILD_LOCK: &str = "stats:rebuild:lock";
+/// Infix of the keyspace a rebuild writes before swapping it in.
+pub const REBUILD_INFIX: &str = "rebuild:";
+
+/// The statistics a rebuild recomputes and swaps in (destination keys are added by name).
+/// Notifications and dead letters are logs of what happened, not derived from bookings: a
+/// rebuild leaves them alone.
+pub const REBUILT: &[&str] = &[
+    TOTAL_REVENUE,
+    TOTAL_REVENUE_CENTS,
+    TOTAL_PET_BOOKINGS,
+    TOTAL_INFANT_COUNT,
+    TOTAL_CANDY_COST,
+    CANDY_LOG,
+    DESTINATION_NAMES,
+    "stats:applied:booking.created",
+    "stats:applied:booking.cancelled",
+];
+
+/// Full key names under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` ("" for the contract's plain names).
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `{prefix}{suffix}`.
+    #[must_use]
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// `stats:destination:{name}`.
+    #[must_use]
+    pub fn destination(&self, name: &str) -> String {
+        self.key(&destination_suffix(name))
+    }
+
+    /// The keyspace a rebuild writes: the same names behind `rebuild:`.
+    #[must_use]
+    pub fn fresh(&self) -> Self {
+        Self::new(&format!("{}{REBUILD_INFIX}", self.prefix))
+    }
+}
+
+/// `stats:destination:{name}` without prefix.
+#[must_use]
+pub fn destination_suffix(name: &str) -> String {
+    format!("stats:destination:{name}")
+}
+
+/// The bitmap recording which events of a type were applied, by entity id.
+#[must_use]
+pub fn applied_suffix(event_type: &str) -> String {
+    format!("stats:applied:{event_type}")
+}

@@ -1,0 +1,96 @@
+//! Events that cannot be applied end in the dead-letter queue — at once if they cannot even be
+//! read, after the retry budget if applying keeps failing — while the rest keep flowing.
+
+use std::time::Duration;
+
+use flightmesh::testing::{TestMesh, eventually};
+use lapin::options::BasicPublishOptions;
+use serde_json::json;
+
+use crate::{amqp, book, queue_depth, wait_for_revenue};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
+    let mesh = TestMesh::start().await;
+    let good = mesh.destination("Cartagena", 50.0, false, true).await;
+    let bad = mesh.destination("Veneno", 10.0, false, true).await;
+    let good_flight = mesh.flight("CT-1", 100.0, good, 100).await;
+    let bad_flight = mesh.flight("VEN-1", 100.0, bad, 100).await;
+
+    // A key of the wrong type makes every event for "Veneno" fail to apply, every time.
+    let mut redis = mesh.redis().await;
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(format!("{}stats:destination:Veneno", mesh.redis_prefix))
+        .arg("not a counter")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    // And a message nobody can read.
+    let channel = amqp().await;
+    channel
+        .basic_publish(
+            mesh.exchange.as_str().into(),
+            "booking.created".into(),
+            BasicPublishOptions::default(),
+            b"definitely not protobuf \xff\xfe",
+            flightmesh_events::amqp::event_properties("garbage-1", "booking.created", 0, None),
+        )
+        .await
+        .unwrap();
+
+    book(&mesh, "Toxico", 30, false, bad_flight).await;
+    for name in ["Ana", "Luis", "Eva"] {
+        book(&mesh, name, 30, false, good_flight).await;
+    }
+    // The good events are applied while the poisoned one waits between its retries.
+    wait_for_revenue(&mesh, 45_000).await;
+
+    eventually(Duration::from_secs(30), || async {
+        queue_depth(&format!("{}.dead", mesh.stats_queue)).await == 2
+    })
+    .await;
+    let (status, dead) = mesh.get("/api/v1/stats/dead-letters").await;
+    assert_eq!(status, 200);
+    assert_eq!(dead["count"], json!(2));
+    let entries = dead["entries"].as_array().unwrap();
+    let undecodable = entries
+        .iter()
+        .find(|e| e["args"]["message_id"] == json!("garbage-1"))
+        .expect("the garbage");
+    assert!(
+        undecodable["error"]
+            .as_str()
+            .unwrap()
+            .contains("undecodable"),
+        "{undecodable}"
+    );
+    assert_eq!(
+        undecodable["args"]["retries"],
+        json!(0),
+        "dead-lettered at once"
+    );
+    let retried = entries
+        .iter()
+        .find(|e| e["args"]["message_id"] != json!("garbage-1"))
+        .unwrap();
+    assert_eq!(retried["task"], json!("booking.created"));
+    assert!(
+        retried["error"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 retries"),
+        "{retried}"
+    );
+    assert!(retried["timestamp"].is_string());
+
+    // Nothing of the poisoned event was applied: no partial update.
+    assert_eq!(
+        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
+        Some("45000")
+    );
+    assert_eq!(
+        mesh.get("/api/v1/stats/notifications").await.1["total_sent"],
+        json!(3)
+    );
+    mesh.stop().await;
+}

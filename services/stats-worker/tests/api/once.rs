@@ -1,0 +1,154 @@
+//! Exactly once in effect: duplicates and redeliveries never count twice.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Bytea, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use flightmesh::testing::{TestMesh, test_env};
+use flightmesh_stats_worker::apply;
+use flightmesh_stats_worker::consumer::declare_topology;
+use flightmesh_stats_worker::keys::Keys;
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::types::FieldTable;
+use prost::Message;
+use serde_json::json;
+
+use crate::{amqp, book, wait_for_revenue};
+
+#[derive(QueryableByName)]
+struct StoredEvent {
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = Bytea)]
+    payload: Vec<u8>,
+}
+
+async fn first_event(mesh: &TestMesh) -> StoredEvent {
+    let mut conn = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
+    diesel::sql_query(
+        "SELECT event_id::text, event_type, payload FROM bookings.outbox ORDER BY id LIMIT 1",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_event_published_twice_counts_once() {
+    let mesh = TestMesh::start().await;
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    book(&mesh, "Nino", 8, false, flight).await;
+    wait_for_revenue(&mesh, 95_000).await;
+
+    // The relay publishes an event again (say, it died before marking it sent).
+    let event = first_event(&mesh).await;
+    let channel = amqp().await;
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let properties =
+        flightmesh_events::amqp::event_properties(&event.event_id, &event.event_type, 0, None);
+    for _ in 0..2 {
+        channel
+            .basic_publish(
+                mesh.exchange.as_str().into(),
+                event.event_type.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &event.payload,
+                properties.clone(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // A later booking is applied after the duplicates (one queue, in order).
+    book(&mesh, "Ana", 30, false, flight).await;
+    wait_for_revenue(&mesh, 190_000).await;
+
+    assert_eq!(
+        mesh.get("/api/v1/stats/general").await.1,
+        json!({"total_revenue": 1900.0, "total_pet_bookings": 0, "total_infant_count": 1, "total_candy_cost": 5.0})
+    );
+    assert_eq!(
+        mesh.get("/api/v1/stats/candy").await.1["total_count"],
+        json!(1)
+    );
+    assert_eq!(
+        mesh.redis_get("stats:notifications_sent").await.as_deref(),
+        Some("2")
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_counted_once() {
+    // No consumer in the mesh: this test plays the worker that dies.
+    let mesh = TestMesh::start_with(|env, _| env.set("STATS_CONSUMER", "false")).await;
+    let names = mesh.isolation();
+    let worker_env = test_env(&mesh.db, &names)
+        .set("GRPC_ADDR", "127.0.0.1:0")
+        .set("ADMIN_ADDR", "127.0.0.1:0");
+    let config = flightmesh_stats_worker::Config::from_env(&worker_env).unwrap();
+    let channel = amqp().await;
+    declare_topology(&channel, &config.consumer())
+        .await
+        .unwrap();
+
+    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
+    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    book(&mesh, "Nino", 8, false, flight).await;
+
+    // The doomed worker: receives the event, applies it to Redis, and dies before the ack.
+    let mut deliveries = channel
+        .basic_consume(
+            names.stats_queue.as_str().into(),
+            "doomed".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let delivery = deliveries.next().await.unwrap().unwrap();
+    let event = flightmesh_proto::bookings::BookingEvent::decode(delivery.data.as_slice()).unwrap();
+    let mut redis = mesh.redis().await;
+    let plan = apply::booking_plan(&event, true).unwrap();
+    assert!(
+        apply::apply(&mut redis, &Keys::new(&names.redis_prefix), &plan)
+            .await
+            .unwrap()
+    );
+    channel.close(200, "killed".into()).await.unwrap();
+    assert_eq!(
+        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
+        Some("95000")
+    );
+
+    // A worker takes over: the event comes back redelivered and is not counted again.
+    let worker = flightmesh_stats_worker::Service::build(config)
+        .await
+        .unwrap();
+    let stop = flightmesh_runtime::CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    book(&mesh, "Ana", 30, false, flight).await;
+    wait_for_revenue(&mesh, 190_000).await;
+    assert_eq!(
+        mesh.redis_get("stats:total_infant_count").await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        mesh.get("/api/v1/stats/candy").await.1["total_count"],
+        json!(1)
+    );
+    assert_eq!(crate::queue_depth(&names.stats_queue).await, 0);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    mesh.stop().await;
+}

@@ -1,0 +1,70 @@
+//! Rebuilding the statistics from the bookings after Redis lost them.
+
+use flightmesh::testing::TestMesh;
+use serde_json::json;
+
+use crate::{book, wait_for_revenue};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
+    let mesh = TestMesh::start().await;
+    let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
+    let lima = mesh.destination("Lima", 20.0, false, true).await;
+    let ct = mesh.flight("CT-1", 1000.0, cartagena, 100).await;
+    let li = mesh.flight("LI-1", 300.0, lima, 100).await;
+    book(&mesh, "Ana", 30, true, ct).await;
+    book(&mesh, "Nino", 8, false, ct).await;
+    book(&mesh, "Eva", 5, true, li).await;
+    let luis = book(&mesh, "Luis", 9, false, li).await;
+    mesh.post(
+        &format!("/api/v1/bookings/{}/cancel", luis["id"]),
+        &json!({}),
+    )
+    .await;
+    wait_for_revenue(&mesh, 95_000 + 95_000 + 32_000).await;
+
+    let before = (
+        mesh.get("/api/v1/stats/general").await.1,
+        mesh.get("/api/v1/stats/destinations").await.1,
+        mesh.get("/api/v1/stats/candy").await.1,
+    );
+
+    // Redis loses the statistics.
+    let mut redis = mesh.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}stats:*", mesh.redis_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let candy = format!("{}logs:candy_distribution", mesh.redis_prefix);
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .arg(&candy)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        mesh.get("/api/v1/stats/general").await.1["total_revenue"],
+        json!(0.0)
+    );
+
+    let (status, report) = mesh.post("/api/v1/stats/rebuild", &json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report, json!({"bookings_read": 4, "events_applied": 5}));
+    let after = (
+        mesh.get("/api/v1/stats/general").await.1,
+        mesh.get("/api/v1/stats/destinations").await.1,
+        mesh.get("/api/v1/stats/candy").await.1,
+    );
+    assert_eq!(after, before);
+    // The rebuild left no fresh keyspace behind, and new bookings still count once.
+    let leftovers: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}rebuild:*", mesh.redis_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    book(&mesh, "Zoe", 40, false, li).await;
+    wait_for_revenue(&mesh, 95_000 + 95_000 + 32_000 + 32_000).await;
+    mesh.stop().await;
+}
