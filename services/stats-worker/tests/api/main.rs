@@ -6,6 +6,7 @@ mod end_to_end;
 mod load;
 mod once;
 mod rebuild;
+mod resilience;
 
 use std::time::Duration;
 
