@@ -8,8 +8,12 @@
 //!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
 //! - [`migrate`] runs a service's embedded migrations in its own schema, under an advisory lock
 //!   so that replicas starting together do not race.
+//! - [`prepared`] builds raw SQL that is prepared once per connection (`sql_query` is re-parsed
+//!   every time).
 //! - [`DbError`] tells a dependency outage (→ gRPC UNAVAILABLE, HTTP 503) from a real failure, and
 //!   [`constraint_violation`] turns SQLSTATE 23505/23503 into something a domain error can match.
+
+mod prepared;
 
 use std::time::Duration;
 
@@ -21,6 +25,8 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+
+pub use prepared::{Bind, Binds, Prepared, prepared};
 
 /// A pool of verified PostgreSQL connections.
 pub type PgPool = Pool<AsyncPgConnection>;

@@ -4,7 +4,7 @@
 //! ```sql
 //! CREATE TABLE <schema>.outbox (
 //!     id            BIGSERIAL PRIMARY KEY,
-//!     event_id      UUID        NOT NULL UNIQUE,
+//!     event_id      UUID        NOT NULL,
 //!     event_type    TEXT        NOT NULL,
 //!     aggregate_id  BIGINT      NOT NULL,
 //!     exchange      TEXT        NOT NULL,
@@ -58,7 +58,7 @@ pub async fn insert(
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let row: Id = diesel::sql_query(format!(
+    let row: Id = flightmesh_db::prepared(format!(
         "INSERT INTO {table} (event_id, event_type, aggregate_id, exchange, routing_key, payload, payload_json, traceparent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
     ))
@@ -107,11 +107,11 @@ pub async fn list(
         total: i64,
     }
     let filter = "WHERE ($1::text IS NULL OR event_type = $1)";
-    let total: Count = diesel::sql_query(format!("SELECT count(*) AS total FROM {table} {filter}"))
+    let total: Count = flightmesh_db::prepared(format!("SELECT count(*) AS total FROM {table} {filter}"))
         .bind::<Nullable<Text>, _>(event_type)
         .get_result(conn)
         .await?;
-    let rows = diesel::sql_query(format!(
+    let rows = flightmesh_db::prepared(format!(
         "SELECT id, event_id, event_type, aggregate_id, payload_json, created_at, published_at \
          FROM {table} {filter} ORDER BY id DESC LIMIT $2"
     ))

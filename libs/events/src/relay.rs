@@ -185,7 +185,7 @@ impl Relay {
                         publisher = None; // reconnect next round
                     }
                     let delay = backoff.next_delay();
-                    tracing::warn!(table = %table, error = %err, ?delay, "outbox relay round failed; retrying");
+                    tracing::warn!(table = %table, error = %flightmesh_runtime::telemetry::error_chain(&err), ?delay, "outbox relay round failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = shutdown.cancelled() => {}
@@ -277,7 +277,7 @@ impl Relay {
     async fn claim(&self) -> Result<Vec<PendingRow>, DbError> {
         let table = &self.config.table;
         let mut conn = self.pool.get().await?;
-        Ok(diesel::sql_query(format!(
+        Ok(flightmesh_db::prepared(format!(
             "UPDATE {table} SET claimed_until = now() + $2, attempts = attempts + 1 \
              WHERE id IN ( \
                  SELECT id FROM {table} \
@@ -369,7 +369,7 @@ impl Relay {
         let table = &self.config.table;
         let mut conn = self.pool.get().await?;
         if !sent.is_empty() {
-            diesel::sql_query(format!(
+            flightmesh_db::prepared(format!(
                 "UPDATE {table} SET published_at = now(), claimed_until = NULL WHERE id = ANY($1)"
             ))
             .bind::<Array<BigInt>, _>(sent)
@@ -377,7 +377,7 @@ impl Relay {
             .await?;
         }
         if !failed.is_empty() {
-            diesel::sql_query(format!(
+            flightmesh_db::prepared(format!(
                 "UPDATE {table} SET claimed_until = NULL WHERE id = ANY($1)"
             ))
             .bind::<Array<BigInt>, _>(failed)
@@ -407,7 +407,7 @@ async fn report_backlog(pool: PgPool, table: String, shutdown: CancellationToken
     loop {
         let backlog = async {
             let mut conn = pool.get().await.ok()?;
-            diesel::sql_query(format!(
+            flightmesh_db::prepared(format!(
                 "SELECT count(*) AS pending, \
                  COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_seconds \
                  FROM {table} WHERE published_at IS NULL"

@@ -145,7 +145,7 @@ impl IdBlocks {
             block: i64,
         }
         let block: Block =
-            diesel::sql_query("SELECT nextval('bookings.booking_id_blocks') AS block")
+            flightmesh_db::prepared("SELECT nextval('bookings.booking_id_blocks') AS block")
                 .get_result(conn)
                 .await?;
         let start = (block.block - 1) * ID_BLOCK + 1;
@@ -247,7 +247,7 @@ impl Store {
         };
         // `load`, not `get_result`: it reads the answer to the end, and in autocommit the COMMIT's
         // own error (a deferred constraint, say) arrives after the row.
-        let booked: Result<Vec<BookCount>, _> = diesel::sql_query(BOOK_SQL)
+        let booked: Result<Vec<BookCount>, _> = flightmesh_db::prepared(BOOK_SQL)
             .bind::<BigInt, _>(new.flight.flight_id)
             .bind::<Integer, _>(new.flight.capacity)
             .bind::<BigInt, _>(row.id)
@@ -328,7 +328,7 @@ impl Store {
                     .optional()?;
                 return existing.map(|row| (row, false)).ok_or(Error::BookingNotFound);
             };
-            diesel::sql_query(
+            flightmesh_db::prepared(
                 "UPDATE bookings.flight_seats SET seats_taken = seats_taken - 1 WHERE flight_id = $1",
             )
             .bind::<BigInt, _>(row.flight_id)
@@ -398,7 +398,7 @@ impl Store {
             seats_taken: i32,
         }
         let mut conn = self.conn().await?;
-        let rows: Vec<Usage> = diesel::sql_query(
+        let rows: Vec<Usage> = flightmesh_db::prepared(
             "SELECT flight_id, seats_taken FROM bookings.flight_seats WHERE flight_id = ANY($1)",
         )
         .bind::<Array<BigInt>, _>(flight_ids)

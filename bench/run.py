@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Benchmarks of flightmesh on this machine, reproducible with one command:
+
+    python3 bench/run.py [bookings] [stats] [footprint]
+
+- bookings:  booking creation through the gateway (REST) and straight to the bookings service
+             (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
+             once with the booking path alone (outbox relays off: the database work is exactly
+             pgbench's) and once with the whole pipeline running (relay, RabbitMQ, stats worker,
+             Redis) — beside pgbench running the same statement (bench/booking-transaction.sql).
+- stats:     events/s the stats worker applies with prefetch 1 and 50 (a pre-filled queue
+             drained), and the event lag (occurred → applied) at a steady booking rate.
+- footprint: stripped release binary sizes, idle RSS and cold start of each service.
+
+Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
+builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+PG = "postgres://postgres@127.0.0.1:5432"
+DB = "fm_bench"
+PGBENCH_DB = "fm_pgbench"
+NAMES = {
+    "BOOKINGS_EXCHANGE": "bench.bookings",
+    "CATALOG_EXCHANGE": "bench.catalog",
+    "STATS_QUEUE": "bench.stats",
+    "REDIS_KEY_PREFIX": "bench:",
+}
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+WARMUP = os.environ.get("BENCH_WARMUP", "2s")
+
+
+def sh(*args, env=None, check=True, capture=True):
+    result = subprocess.run(args, cwd=ROOT, env=env, check=check, text=True,
+                            stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    return result.stdout if capture else ""
+
+
+def psql(sql, db="postgres"):
+    return sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc", sql)
+
+
+def fresh_db(name):
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"CREATE DATABASE {name}")
+
+
+def clear_redis():
+    keys = sh("redis-cli", "--scan", "--pattern", NAMES["REDIS_KEY_PREFIX"] + "*").split()
+    for i in range(0, len(keys), 500):
+        sh("redis-cli", "del", *keys[i:i + 500])
+
+
+def base_env(extra):
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": f"{PG}/{DB}", "RUST_LOG": "warn", "LOG_FORMAT": "json", "DRAIN_DELAY": "0s"})
+    env.update(NAMES)
+    env.update(extra)
+    return env
+
+
+class Mesh:
+    """`flightmesh up` in the background, on a fresh database."""
+
+    def __init__(self, **extra):
+        fresh_db(DB)
+        clear_redis()
+        self.log = open(os.path.join(ROOT, "bench", "results", "mesh.log"), "w")
+        self.proc = subprocess.Popen([os.path.join(BIN, "flightmesh"), "up"], cwd=ROOT, env=base_env(extra),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_http("http://127.0.0.1:8080/readyz")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never became ready")
+
+
+def loadgen(*args):
+    out = sh(os.path.join(BIN, "loadgen"), "run", "--json", "--duration", DURATION, "--warmup", WARMUP, *args)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pgbench(clients, flights):
+    out = sh("pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(clients),
+             "-j", "2", "-T", DURATION.rstrip("s"), "-D", f"flights={flights}", "-P", "0",
+             "-f", "bench/booking-transaction.sql", PGBENCH_DB)
+    tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([0-9.]+) ms", out).group(1))
+    return {"throughput": tps, "latency_avg_ms": latency}
+
+
+def bench_bookings(results):
+    fresh_db(PGBENCH_DB)
+    sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
+    rows = {}
+    for clients in (1, 16, 64):
+        for shape, flights in (("100 flights", 100), ("1 hot flight", 1)):
+            rows[(clients, shape, "pgbench")] = pgbench(clients, flights)
+            print("pgbench", clients, shape, rows[(clients, shape, "pgbench")], flush=True)
+    for mode, extra in (("booking path", {"BOOKINGS_OUTBOX_RELAY": "false", "FLIGHTS_OUTBOX_RELAY": "false"}),
+                        ("full pipeline", {})):
+        mesh = Mesh(**extra)
+        try:
+            for clients in (1, 16, 64):
+                for shape in ("100 flights", "1 hot flight"):
+                    flags = ["--hot"] if shape == "1 hot flight" else ["--flights", "100"]
+                    for via in ("grpc", "rest"):
+                        r = loadgen("--scenario", "bookings", "--via", via, "--concurrency", str(clients), *flags)
+                        rows[(clients, shape, f"{mode} {via}")] = r
+                        print(mode, via, clients, shape, round(r["throughput"]), flush=True)
+        finally:
+            mesh.stop()
+    results["bookings"] = {" | ".join(map(str, k)): v for k, v in rows.items()}
+    lines = ["| clients | flights | pgbench tx/s | path gRPC /s (ratio) · p50/p99 ms | path REST /s (ratio) · p50/p99 ms "
+             "| full gRPC /s (ratio) · p50/p99 ms | full REST /s (ratio) · p50/p99 ms |", "|---|---|---|---|---|---|---|"]
+    for clients in (1, 16, 64):
+        for shape in ("100 flights", "1 hot flight"):
+            base = rows[(clients, shape, "pgbench")]["throughput"]
+            cells = []
+            for mode in ("booking path grpc", "booking path rest", "full pipeline grpc", "full pipeline rest"):
+                r = rows[(clients, shape, mode)]
+                cells.append(f"{r['throughput']:.0f} ({r['throughput'] / base:.0%}) · {r['p50_ms']:.1f}/{r['p99_ms']:.1f}")
+            lines.append(f"| {clients} | {shape} | {base:.0f} | " + " | ".join(cells) + " |")
+    results["bookings_table"] = "\n".join(lines)
+
+
+def metric(url, name):
+    """Sum of a Prometheus counter/gauge over its label sets."""
+    with urllib.request.urlopen(url, timeout=2) as response:
+        text = response.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def quantiles(url, name, qs):
+    """Quantiles of a Prometheus histogram, interpolated within buckets."""
+    with urllib.request.urlopen(url, timeout=2) as response:
+        text = response.read().decode()
+    buckets = {}
+    for line in text.splitlines():
+        m = re.match(rf'{name}_bucket{{.*le="([^"]+)".*}} ([0-9.e+]+)', line)
+        if m:
+            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+            buckets[le] = buckets.get(le, 0) + float(m.group(2))
+    edges = sorted(buckets)
+    total = buckets[edges[-1]]
+    out = []
+    for q in qs:
+        target, prev_le, prev_n = q * total, 0.0, 0.0
+        for le in edges:
+            n = buckets[le]
+            if n >= target:
+                if le == float("inf"):
+                    out.append(prev_le)
+                else:
+                    out.append(prev_le + (le - prev_le) * ((target - prev_n) / max(n - prev_n, 1e-9)))
+                break
+            prev_le, prev_n = le, n
+    return out
+
+
+def bench_stats(results):
+    stats = {}
+    worker_env = {"GRPC_ADDR": "127.0.0.1:50063", "ADMIN_ADDR": "127.0.0.1:51063"}
+    for prefetch in (1, 50):
+        # The mesh without its consumer; a separate worker declares the queue, then drains it.
+        mesh = Mesh(STATS_CONSUMER="false")
+        try:
+            worker = subprocess.Popen([os.path.join(BIN, "stats-worker")], cwd=ROOT,
+                                      env=base_env({**worker_env, "PREFETCH": str(prefetch)}))
+            wait_http("http://127.0.0.1:51063/readyz")
+            time.sleep(1)
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+            loadgen("--scenario", "bookings", "--via", "grpc", "--concurrency", "32", "--flights", "100")
+            time.sleep(2)  # let the relay publish everything
+            queued = int(sh("rabbitmqctl", "-q", "list_queues", "name", "messages").split(NAMES["STATS_QUEUE"] + "\t")[1].split()[0])
+            started = time.time()
+            worker = subprocess.Popen([os.path.join(BIN, "stats-worker")], cwd=ROOT,
+                                      env=base_env({**worker_env, "PREFETCH": str(prefetch)}))
+            metrics_url = "http://127.0.0.1:51063/metrics"
+            applied = 0
+            while applied < queued and time.time() - started < 300:
+                time.sleep(0.1)
+                try:
+                    applied = metric(metrics_url, "stats_events_total")
+                except Exception:
+                    pass
+            elapsed = time.time() - started
+            stats[f"prefetch {prefetch}"] = {"events": queued, "seconds": elapsed, "events_per_s": queued / elapsed}
+            print("stats prefetch", prefetch, stats[f"prefetch {prefetch}"], flush=True)
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        finally:
+            mesh.stop()
+    for rate in (500, 2000):
+        # Lag of the whole pipeline: commit → relay → RabbitMQ → worker → Redis.
+        mesh = Mesh()
+        try:
+            loadgen("--scenario", "bookings", "--via", "grpc", "--rate", str(rate), "--flights", "100")
+            time.sleep(2)
+            p50, p99 = quantiles("http://127.0.0.1:51053/metrics", "stats_event_lag_seconds", (0.5, 0.99))
+            stats[f"lag at {rate}/s"] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000}
+            print("lag", rate, stats[f"lag at {rate}/s"], flush=True)
+        finally:
+            mesh.stop()
+    results["stats"] = stats
+
+
+def bench_footprint(results):
+    out = {}
+    for name in ("flights", "bookings", "stats-worker", "ai-agent", "gateway"):
+        out[name] = {"binary_mb": os.path.getsize(os.path.join(BIN, name)) / 1e6}
+    fresh_db(DB)
+    ports = {"flights": 50071, "bookings": 50072, "stats-worker": 50073, "ai-agent": 50074}
+    procs = {}
+    for name, port in ports.items():
+        env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}",
+                        "FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072"})
+        started = time.time()
+        procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env)
+        wait_http(f"http://127.0.0.1:{port + 1000}/livez")
+        out[name]["cold_start_ms"] = (time.time() - started) * 1000
+    env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "FLIGHTS_URL": "http://127.0.0.1:50071",
+                    "BOOKINGS_URL": "http://127.0.0.1:50072", "STATS_URL": "http://127.0.0.1:50073",
+                    "AI_URL": "http://127.0.0.1:50074"})
+    started = time.time()
+    procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env)
+    wait_http("http://127.0.0.1:8090/health")
+    out["gateway"]["cold_start_ms"] = (time.time() - started) * 1000
+    time.sleep(3)
+    for name, proc in procs.items():
+        with open(f"/proc/{proc.pid}/status") as status:
+            rss = int(re.search(r"VmRSS:\s+(\d+) kB", status.read()).group(1))
+        out[name]["idle_rss_mb"] = rss / 1024
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs.values():
+        proc.wait(timeout=30)
+    results["footprint"] = out
+
+
+def main():
+    sections = sys.argv[1:] or ["bookings", "stats", "footprint"]
+    print("building release binaries…", flush=True)
+    sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
+       "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
+       "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+    results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
+                           "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}}
+    for section in sections:
+        {"bookings": bench_bookings, "stats": bench_stats, "footprint": bench_footprint}[section](results)
+    path = os.path.join(ROOT, "bench", "results", "latest.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2, default=str)
+    if "bookings_table" in results:
+        with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
+            f.write(results["bookings_table"] + "\n")
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
