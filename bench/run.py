@@ -106,7 +106,7 @@ def loadgen(*args):
 
 def pgbench(clients, flights):
     out = sh("pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(clients),
-             "-j", "2", "-T", DURATION.rstrip("s"), "-D", f"flights={flights}", "-P", "0",
+             "-j", "2", "-T", DURATION.rstrip("s"), "-D", f"flights={flights}",
              "-f", "bench/booking-transaction.sql", PGBENCH_DB)
     tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
     latency = float(re.search(r"latency average = ([0-9.]+) ms", out).group(1))

@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
+use axum::serve::ListenerExt as _;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
@@ -372,13 +374,19 @@ impl Host {
             }
         };
 
+        // `serve_with_incoming` ignores the builder's TCP settings: set TCP_NODELAY on each
+        // accepted socket ourselves, or small responses wait on Nagle + delayed ACK (~40 ms).
+        let incoming = TcpListenerStream::new(grpc).map(|accepted| {
+            accepted.inspect(|stream| {
+                let _ = stream.set_nodelay(true);
+            })
+        });
         let served = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(GrpcMetricsLayer)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), drain)
+            .serve_with_incoming_shutdown(incoming, drain)
             .await;
 
         // The server returns early only on error; make sure everything else stops too.
@@ -473,7 +481,7 @@ async fn serve_admin(listener: TcpListener, readiness: Arc<Readiness>, stop: Can
                 )
             }),
         );
-    if let Err(err) = axum::serve(listener, app)
+    if let Err(err) = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -118,7 +119,8 @@ impl Gateway {
         tracing::info!(%addr, "gateway serving");
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
-        axum::serve(self.listener, self.router)
+        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
+        axum::serve(self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), self.router)
             .with_graceful_shutdown(async move {
                 shutdown.cancelled().await;
                 state.draining.store(true, Ordering::SeqCst);

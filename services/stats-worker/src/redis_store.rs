@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use flightmesh_runtime::config::Secret;
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
@@ -22,8 +23,14 @@ pub struct Redis {
 impl Redis {
     /// Nothing is connected until first use: the worker starts even if Redis is down.
     pub fn new(url: &Secret<String>, timeout: Duration) -> Result<Self, RedisError> {
+        // TCP_NODELAY: every event is a small request waiting for a small answer.
+        let info = url
+            .expose()
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         Ok(Self {
-            client: redis::Client::open(url.expose().as_str())?,
+            client: redis::Client::open(info)?,
             config: ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))

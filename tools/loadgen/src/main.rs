@@ -4,7 +4,8 @@
 //! loadgen run --scenario bookings|reads|flow --via rest|grpc
 //!             [--gateway http://127.0.0.1:8080] [--bookings http://127.0.0.1:50052] [--flights-url http://127.0.0.1:50051]
 //!             [--concurrency 16 | --rate 500] [--duration 20s] [--warmup 3s]
-//!             [--flights 100] [--destinations 10] [--capacity 100000] [--hot] [--json]
+//!             [--flights 100] [--destinations 10] [--capacity 100000] [--hot]
+//!             [--connections 64] [--json]
 //! ```
 //! `run` first creates its own catalog through the gateway (`--flights` flights, or one with
 //! `--hot`), then applies the load and prints throughput, latency percentiles and outcomes.
