@@ -130,3 +130,31 @@ impl<B> Query for Prepared<'_, B> {
 }
 
 impl<B, Conn> diesel::RunQueryDsl<Conn> for Prepared<'_, B> {}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::{BigInt, Text};
+
+    use super::*;
+
+    #[test]
+    fn placeholders_become_binds_in_order_and_repeat() {
+        let query = prepared("SELECT $1::text, $2, $1::text || 'x' FROM t WHERE id = $2")
+            .bind::<Text, _>("a")
+            .bind::<BigInt, _>(7_i64);
+        let rendered = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(
+            rendered.starts_with("SELECT $1::text, $2, $3::text || 'x' FROM t WHERE id = $4"),
+            "{rendered}"
+        );
+        assert!(rendered.contains(r#"binds: ["a", 7, "a", 7]"#), "{rendered}");
+    }
+
+    #[test]
+    fn a_missing_bind_is_an_error_not_a_panic() {
+        let query = prepared("SELECT $2").bind::<BigInt, _>(1_i64);
+        let mut builder = diesel::pg::PgQueryBuilder::default();
+        let result = QueryFragment::<Pg>::to_sql(&query, &mut builder, &Pg);
+        assert!(result.is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The AI agent's configuration, read once from the environment.
+
+use std::time::Duration;
+
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+use flightmesh_runtime::host::HostConfig;
+
+const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
+const GROQ_API_KEY: Var = Var::optional("GROQ_API_KEY", "Groq API key: answers come from Groq's Llama 3.3 70B").secret();
+const AI_BASE_URL: Var = Var::optional(
+    "AI_BASE_URL",
+    "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
+);
+const AI_API_KEY: Var = Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret();
+const AI_MODEL: Var = Var::new("AI_MODEL", "llama-3.3-70b-versatile", "Model name sent to the provider");
+const AI_TIMEOUT: Var = Var::new("AI_TIMEOUT", "45s", "Deadline of one answer, tool calls included (504 past it)");
+const AI_MAX_TURNS: Var = Var::new("AI_MAX_TURNS", "5", "Most model turns (tool round trips) per answer");
+const REDIS_URL: Var = Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL (chat history)").secret();
+const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the chat history keys");
+const HISTORY_MESSAGES: Var = Var::new("HISTORY_MESSAGES", "20", "Messages of a session sent along with a question");
+const HISTORY_TTL: Var = Var::new("HISTORY_TTL", "24h", "A session's history expires after this much silence");
+const FLIGHTS_URL: Var = Var::new("FLIGHTS_URL", "http://127.0.0.1:50051", "gRPC URL of the flights service (market data tools)");
+const STATS_URL: Var = Var::new("STATS_URL", "http://127.0.0.1:50053", "gRPC URL of the stats worker (demand tools)");
+
+/// Groq's OpenAI-compatible endpoint.
+pub const GROQ_BASE_URL: &str = "https://api.groq.com/openai/v1";
+
+/// Who writes the answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// Groq's hosted model.
+    Groq { api_key: Secret<String>, model: String },
+    /// Any OpenAI-compatible chat-completions server.
+    OpenAiCompatible { base_url: String, api_key: Option<Secret<String>>, model: String },
+    /// The deterministic offline answerer (no LLM).
+    Offline,
+}
+
+impl Provider {
+    /// A short name for logs and metrics.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Groq { .. } => "groq",
+            Self::OpenAiCompatible { .. } => "openai-compatible",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// Everything the AI agent needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: HostConfig,
+    pub provider: Provider,
+    pub timeout: Duration,
+    pub max_turns: usize,
+    pub redis_url: Secret<String>,
+    pub key_prefix: String,
+    pub history_messages: usize,
+    pub history_ttl: Duration,
+    pub flights_url: String,
+    pub stats_url: String,
+}
+
+impl Config {
+    /// Every variable the service reads.
+    #[must_use]
+    pub fn vars() -> Vec<Var> {
+        let mut vars = HOST_VARS.to_vec();
+        vars.extend([
+            GROQ_API_KEY,
+            AI_BASE_URL,
+            AI_API_KEY,
+            AI_MODEL,
+            AI_TIMEOUT,
+            AI_MAX_TURNS,
+            REDIS_URL,
+            REDIS_KEY_PREFIX,
+            HISTORY_MESSAGES,
+            HISTORY_TTL,
+            FLIGHTS_URL,
+            STATS_URL,
+        ]);
+        vars
+    }
+
+    /// Reads and validates the configuration. The provider: `AI_BASE_URL` if set, else Groq if
+    /// `GROQ_API_KEY` is set, else the offline answerer.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let model: String = env.get(&AI_MODEL)?;
+        let provider = match (env.get_opt::<String>(&AI_BASE_URL)?, env.get_opt::<Secret<String>>(&GROQ_API_KEY)?) {
+            (Some(base_url), _) => {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(ConfigError::invalid(&AI_BASE_URL, &base_url, "must start with http:// or https://"));
+                }
+                Provider::OpenAiCompatible { base_url, api_key: env.get_opt(&AI_API_KEY)?, model }
+            }
+            (None, Some(api_key)) => Provider::Groq { api_key, model },
+            (None, None) => Provider::Offline,
+        };
+        let max_turns: usize = env.get(&AI_MAX_TURNS)?;
+        if !(1..=20).contains(&max_turns) {
+            return Err(ConfigError::invalid(&AI_MAX_TURNS, &max_turns.to_string(), "must be 1..=20"));
+        }
+        let history_messages: usize = env.get(&HISTORY_MESSAGES)?;
+        Ok(Self {
+            host: HostConfig::from_env(env, &HOST_VARS)?,
+            provider,
+            timeout: env.get::<Dur>(&AI_TIMEOUT)?.0,
+            max_turns,
+            redis_url: env.get(&REDIS_URL)?,
+            key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
+            history_messages,
+            history_ttl: env.get::<Dur>(&HISTORY_TTL)?.0,
+            flights_url: env.get(&FLIGHTS_URL)?,
+            stats_url: env.get(&STATS_URL)?,
+        })
+    }
+}
