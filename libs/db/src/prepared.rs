@@ -11,11 +11,11 @@
 
 use std::borrow::Cow;
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
-use diesel::QueryResult;
 
 /// A statement with its binds; build it with [`prepared`] and [`Prepared::bind`].
 #[derive(Debug, Clone)]
@@ -27,7 +27,10 @@ pub struct Prepared<'a, B> {
 
 /// Starts a cacheable statement. The text must not depend on the input (use binds).
 pub fn prepared<'a>(sql: impl Into<Cow<'a, str>>) -> Prepared<'a, ()> {
-    Prepared { sql: sql.into(), binds: () }
+    Prepared {
+        sql: sql.into(),
+        binds: (),
+    }
 }
 
 /// One bound value of SQL type `ST`.
@@ -42,7 +45,13 @@ impl<'a, B> Prepared<'a, B> {
     pub fn bind<ST, U>(self, value: U) -> Prepared<'a, (B, Bind<ST, U>)> {
         Prepared {
             sql: self.sql,
-            binds: (self.binds, Bind { value, sql_type: std::marker::PhantomData }),
+            binds: (
+                self.binds,
+                Bind {
+                    value,
+                    sql_type: std::marker::PhantomData,
+                },
+            ),
         }
     }
 }
@@ -67,7 +76,9 @@ impl Binds for () {
     }
 
     fn push<'b>(&'b self, n: usize, _out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        Err(diesel::result::Error::QueryBuilderError(format!("no bind value for ${}", n + 1).into()))
+        Err(diesel::result::Error::QueryBuilderError(
+            format!("no bind value for ${}", n + 1).into(),
+        ))
     }
 }
 
@@ -101,13 +112,17 @@ impl<B: Binds> QueryFragment<Pg> for Prepared<'_, B> {
         let mut i = 0;
         while i < bytes.len() {
             if bytes[i] == b'$' {
-                let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
                 if digits > 0 {
-                    let n: usize = sql[i + 1..i + 1 + digits]
-                        .parse()
-                        .map_err(|_| diesel::result::Error::QueryBuilderError("bad placeholder".into()))?;
+                    let n: usize = sql[i + 1..i + 1 + digits].parse().map_err(|_| {
+                        diesel::result::Error::QueryBuilderError("bad placeholder".into())
+                    })?;
                     out.push_sql(&sql[start..i]);
-                    self.binds.push(n.checked_sub(1).unwrap_or(usize::MAX), &mut out)?;
+                    self.binds
+                        .push(n.checked_sub(1).unwrap_or(usize::MAX), &mut out)?;
                     i += 1 + digits;
                     start = i;
                     continue;
@@ -147,7 +162,10 @@ mod tests {
             rendered.starts_with("SELECT $1::text, $2, $3::text || 'x' FROM t WHERE id = $4"),
             "{rendered}"
         );
-        assert!(rendered.contains(r#"binds: ["a", 7, "a", 7]"#), "{rendered}");
+        assert!(
+            rendered.contains(r#"binds: ["a", 7, "a", 7]"#),
+            "{rendered}"
+        );
     }
 
     #[test]

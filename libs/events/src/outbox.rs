@@ -107,10 +107,11 @@ pub async fn list(
         total: i64,
     }
     let filter = "WHERE ($1::text IS NULL OR event_type = $1)";
-    let total: Count = flightmesh_db::prepared(format!("SELECT count(*) AS total FROM {table} {filter}"))
-        .bind::<Nullable<Text>, _>(event_type)
-        .get_result(conn)
-        .await?;
+    let total: Count =
+        flightmesh_db::prepared(format!("SELECT count(*) AS total FROM {table} {filter}"))
+            .bind::<Nullable<Text>, _>(event_type)
+            .get_result(conn)
+            .await?;
     let rows = flightmesh_db::prepared(format!(
         "SELECT id, event_id, event_type, aggregate_id, payload_json, created_at, published_at \
          FROM {table} {filter} ORDER BY id DESC LIMIT $2"

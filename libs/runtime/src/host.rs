@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
-use axum::serve::ListenerExt as _;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;

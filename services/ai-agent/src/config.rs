@@ -6,21 +6,60 @@ use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
 const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
-const GROQ_API_KEY: Var = Var::optional("GROQ_API_KEY", "Groq API key: answers come from Groq's Llama 3.3 70B").secret();
+const GROQ_API_KEY: Var = Var::optional(
+    "GROQ_API_KEY",
+    "Groq API key: answers come from Groq's Llama 3.3 70B",
+)
+.secret();
 const AI_BASE_URL: Var = Var::optional(
     "AI_BASE_URL",
     "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
 );
-const AI_API_KEY: Var = Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret();
-const AI_MODEL: Var = Var::new("AI_MODEL", "llama-3.3-70b-versatile", "Model name sent to the provider");
-const AI_TIMEOUT: Var = Var::new("AI_TIMEOUT", "45s", "Deadline of one answer, tool calls included (504 past it)");
-const AI_MAX_TURNS: Var = Var::new("AI_MAX_TURNS", "5", "Most model turns (tool round trips) per answer");
-const REDIS_URL: Var = Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL (chat history)").secret();
-const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the chat history keys");
-const HISTORY_MESSAGES: Var = Var::new("HISTORY_MESSAGES", "20", "Messages of a session sent along with a question");
-const HISTORY_TTL: Var = Var::new("HISTORY_TTL", "24h", "A session's history expires after this much silence");
-const FLIGHTS_URL: Var = Var::new("FLIGHTS_URL", "http://127.0.0.1:50051", "gRPC URL of the flights service (market data tools)");
-const STATS_URL: Var = Var::new("STATS_URL", "http://127.0.0.1:50053", "gRPC URL of the stats worker (demand tools)");
+const AI_API_KEY: Var =
+    Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret();
+const AI_MODEL: Var = Var::new(
+    "AI_MODEL",
+    "llama-3.3-70b-versatile",
+    "Model name sent to the provider",
+);
+const AI_TIMEOUT: Var = Var::new(
+    "AI_TIMEOUT",
+    "45s",
+    "Deadline of one answer, tool calls included (504 past it)",
+);
+const AI_MAX_TURNS: Var = Var::new(
+    "AI_MAX_TURNS",
+    "5",
+    "Most model turns (tool round trips) per answer",
+);
+const REDIS_URL: Var = Var::new(
+    "REDIS_URL",
+    "redis://127.0.0.1:6379",
+    "Redis URL (chat history)",
+)
+.secret();
+const REDIS_KEY_PREFIX: Var =
+    Var::new("REDIS_KEY_PREFIX", "", "Prepended to the chat history keys");
+const HISTORY_MESSAGES: Var = Var::new(
+    "HISTORY_MESSAGES",
+    "20",
+    "Messages of a session sent along with a question",
+);
+const HISTORY_TTL: Var = Var::new(
+    "HISTORY_TTL",
+    "24h",
+    "A session's history expires after this much silence",
+);
+const FLIGHTS_URL: Var = Var::new(
+    "FLIGHTS_URL",
+    "http://127.0.0.1:50051",
+    "gRPC URL of the flights service (market data tools)",
+);
+const STATS_URL: Var = Var::new(
+    "STATS_URL",
+    "http://127.0.0.1:50053",
+    "gRPC URL of the stats worker (demand tools)",
+);
 
 /// Groq's OpenAI-compatible endpoint.
 pub const GROQ_BASE_URL: &str = "https://api.groq.com/openai/v1";
@@ -29,9 +68,16 @@ pub const GROQ_BASE_URL: &str = "https://api.groq.com/openai/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
     /// Groq's hosted model.
-    Groq { api_key: Secret<String>, model: String },
+    Groq {
+        api_key: Secret<String>,
+        model: String,
+    },
     /// Any OpenAI-compatible chat-completions server.
-    OpenAiCompatible { base_url: String, api_key: Option<Secret<String>>, model: String },
+    OpenAiCompatible {
+        base_url: String,
+        api_key: Option<Secret<String>>,
+        model: String,
+    },
     /// The deterministic offline answerer (no LLM).
     Offline,
 }
@@ -89,19 +135,34 @@ impl Config {
     /// `GROQ_API_KEY` is set, else the offline answerer.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let model: String = env.get(&AI_MODEL)?;
-        let provider = match (env.get_opt::<String>(&AI_BASE_URL)?, env.get_opt::<Secret<String>>(&GROQ_API_KEY)?) {
+        let provider = match (
+            env.get_opt::<String>(&AI_BASE_URL)?,
+            env.get_opt::<Secret<String>>(&GROQ_API_KEY)?,
+        ) {
             (Some(base_url), _) => {
                 if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                    return Err(ConfigError::invalid(&AI_BASE_URL, &base_url, "must start with http:// or https://"));
+                    return Err(ConfigError::invalid(
+                        &AI_BASE_URL,
+                        &base_url,
+                        "must start with http:// or https://",
+                    ));
                 }
-                Provider::OpenAiCompatible { base_url, api_key: env.get_opt(&AI_API_KEY)?, model }
+                Provider::OpenAiCompatible {
+                    base_url,
+                    api_key: env.get_opt(&AI_API_KEY)?,
+                    model,
+                }
             }
             (None, Some(api_key)) => Provider::Groq { api_key, model },
             (None, None) => Provider::Offline,
         };
         let max_turns: usize = env.get(&AI_MAX_TURNS)?;
         if !(1..=20).contains(&max_turns) {
-            return Err(ConfigError::invalid(&AI_MAX_TURNS, &max_turns.to_string(), "must be 1..=20"));
+            return Err(ConfigError::invalid(
+                &AI_MAX_TURNS,
+                &max_turns.to_string(),
+                "must be 1..=20",
+            ));
         }
         let history_messages: usize = env.get(&HISTORY_MESSAGES)?;
         Ok(Self {

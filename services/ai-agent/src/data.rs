@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
-use flightmesh_proto::flights::{GetDestinationMarketRequest, ListDestinationsRequest, SearchFlightsRequest};
+use flightmesh_proto::flights::{
+    GetDestinationMarketRequest, ListDestinationsRequest, SearchFlightsRequest,
+};
 use flightmesh_proto::stats::stats_service_client::StatsServiceClient;
 use flightmesh_proto::stats::{GetDestinationStatsRequest, GetGeneralStatsRequest};
 use serde::Serialize;
@@ -103,7 +105,12 @@ impl Sources {
         let market = match answer {
             Ok(market) => market.into_inner(),
             Err(status) if status.code() == Code::NotFound => return Ok(None),
-            Err(status) => return Err(DataError::Unavailable { service: "flights", status }),
+            Err(status) => {
+                return Err(DataError::Unavailable {
+                    service: "flights",
+                    status,
+                });
+            }
         };
         let destination = market.destination.unwrap_or_default();
         Ok(Some(Market {
@@ -122,15 +129,29 @@ impl Sources {
         let answer = self
             .flights
             .clone()
-            .list_destinations(request(ListDestinationsRequest { skip: None, limit: Some(1000) }))
+            .list_destinations(request(ListDestinationsRequest {
+                skip: None,
+                limit: Some(1000),
+            }))
             .await
-            .map_err(|status| DataError::Unavailable { service: "flights", status })?;
-        Ok(answer.into_inner().destinations.into_iter().map(|d| d.name).collect())
+            .map_err(|status| DataError::Unavailable {
+                service: "flights",
+                status,
+            })?;
+        Ok(answer
+            .into_inner()
+            .destinations
+            .into_iter()
+            .map(|d| d.name)
+            .collect())
     }
 
     /// Bookings per destination, revenue and infants.
     pub async fn demand(&self) -> Result<Demand, DataError> {
-        let unavailable = |status| DataError::Unavailable { service: "stats", status };
+        let unavailable = |status| DataError::Unavailable {
+            service: "stats",
+            status,
+        };
         let destinations = self
             .stats
             .clone()
@@ -163,11 +184,18 @@ impl Sources {
             return Ok(None);
         };
         let demand = self.demand().await?;
-        Ok(Some(predict(&market.destination, &demand.bookings_by_destination)))
+        Ok(Some(predict(
+            &market.destination,
+            &demand.bookings_by_destination,
+        )))
     }
 
     /// Flights whose origin and destination contain the given texts (either may be empty).
-    pub async fn search(&self, origin: &str, destination: &str) -> Result<Vec<FlightSummary>, DataError> {
+    pub async fn search(
+        &self,
+        origin: &str,
+        destination: &str,
+    ) -> Result<Vec<FlightSummary>, DataError> {
         let answer = self
             .flights
             .clone()
@@ -177,7 +205,10 @@ impl Sources {
                 limit: Some(20),
             }))
             .await
-            .map_err(|status| DataError::Unavailable { service: "flights", status })?;
+            .map_err(|status| DataError::Unavailable {
+                service: "flights",
+                status,
+            })?;
         Ok(answer
             .into_inner()
             .flights

@@ -62,8 +62,14 @@ pub fn predict(destination: &str, bookings_by_destination: &[(String, i64)]) -> 
         .filter(|(name, _)| name.to_lowercase() == destination.to_lowercase())
         .map(|(_, n)| (*n).max(0))
         .sum::<i64>();
-    let total: i64 = bookings_by_destination.iter().map(|(_, n)| (*n).max(0)).sum();
-    let with_bookings = bookings_by_destination.iter().filter(|(_, n)| *n > 0).count();
+    let total: i64 = bookings_by_destination
+        .iter()
+        .map(|(_, n)| (*n).max(0))
+        .sum();
+    let with_bookings = bookings_by_destination
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .count();
     let with_bookings = i64::try_from(with_bookings).unwrap_or(i64::MAX);
     let market_share = if total == 0 {
         Decimal::ZERO
@@ -76,7 +82,11 @@ pub fn predict(destination: &str, bookings_by_destination: &[(String, i64)]) -> 
         (Decimal::from(total) / Decimal::from(with_bookings)).round_dp(2)
     };
     // current > total/n × 1.2  ⇔  10·current·n > 12·total (and likewise for 0.8): exact.
-    let (c, t, n) = (i128::from(current), i128::from(total), i128::from(with_bookings));
+    let (c, t, n) = (
+        i128::from(current),
+        i128::from(total),
+        i128::from(with_bookings),
+    );
     let trend = if n > 0 && 10 * c * n > 12 * t {
         Trend::Alta
     } else if n > 0 && 10 * c * n < 8 * t {
@@ -114,12 +124,21 @@ mod tests {
     fn alta_baja_estable_by_the_contracts_thresholds() {
         let market = counts(&[("Cartagena", 8), ("Lima", 2), ("Quito", 5)]); // average 5
         let alta = predict("cartagena", &market);
-        assert_eq!((alta.trend, alta.current, alta.total, alta.projection), (Trend::Alta, 8, 15, 8));
+        assert_eq!(
+            (alta.trend, alta.current, alta.total, alta.projection),
+            (Trend::Alta, 8, 15, 8)
+        );
         assert_eq!(alta.market_share.to_string(), "53.33");
-        assert_eq!(alta.recommendation, "Demanda alta. Considerar aumentar precios o capacidad.");
+        assert_eq!(
+            alta.recommendation,
+            "Demanda alta. Considerar aumentar precios o capacidad."
+        );
         let baja = predict("Lima", &market);
         assert_eq!((baja.trend, baja.projection), (Trend::Baja, 1));
-        assert_eq!(baja.recommendation, "Demanda baja. Considerar promociones para estimular demanda.");
+        assert_eq!(
+            baja.recommendation,
+            "Demanda baja. Considerar promociones para estimular demanda."
+        );
         let estable = predict("Quito", &market);
         assert_eq!((estable.trend, estable.projection), (Trend::Estable, 5));
         assert_eq!(estable.average.to_string(), "5");
@@ -132,7 +151,10 @@ mod tests {
         assert_eq!(predict("A", &market).trend, Trend::Estable);
         assert_eq!(predict("B", &market).trend, Trend::Estable);
         let empty = predict("A", &[]);
-        assert_eq!((empty.trend, empty.market_share, empty.projection), (Trend::Estable, Decimal::ZERO, 0));
+        assert_eq!(
+            (empty.trend, empty.market_share, empty.projection),
+            (Trend::Estable, Decimal::ZERO, 0)
+        );
     }
 
     #[test]

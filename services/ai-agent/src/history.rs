@@ -21,12 +21,18 @@ pub struct Message {
 impl Message {
     #[must_use]
     pub fn user(content: &str) -> Self {
-        Self { role: "user".into(), content: content.into() }
+        Self {
+            role: "user".into(),
+            content: content.into(),
+        }
     }
 
     #[must_use]
     pub fn assistant(content: &str) -> Self {
-        Self { role: "assistant".into(), content: content.into() }
+        Self {
+            role: "assistant".into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -41,7 +47,13 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(url: &Secret<String>, prefix: &str, max: usize, ttl: Duration, timeout: Duration) -> Result<Self, redis::RedisError> {
+    pub fn new(
+        url: &Secret<String>,
+        prefix: &str,
+        max: usize,
+        ttl: Duration,
+        timeout: Duration,
+    ) -> Result<Self, redis::RedisError> {
         Ok(Self {
             client: redis::Client::open(url.expose().as_str())?,
             manager: OnceCell::new(),
@@ -72,13 +84,23 @@ impl History {
     pub async fn recent(&self, session: &str) -> Result<Vec<Message>, redis::RedisError> {
         let mut conn = self.conn().await?;
         let stored: Vec<String> = conn.lrange(self.key(session), -self.max, -1).await?;
-        Ok(stored.iter().filter_map(|m| serde_json::from_str(m).ok()).collect())
+        Ok(stored
+            .iter()
+            .filter_map(|m| serde_json::from_str(m).ok())
+            .collect())
     }
 
     /// Appends messages, keeps the last `max`, and renews the expiry.
-    pub async fn append(&self, session: &str, messages: &[Message]) -> Result<(), redis::RedisError> {
+    pub async fn append(
+        &self,
+        session: &str,
+        messages: &[Message],
+    ) -> Result<(), redis::RedisError> {
         let key = self.key(session);
-        let encoded: Vec<String> = messages.iter().filter_map(|m| serde_json::to_string(m).ok()).collect();
+        let encoded: Vec<String> = messages
+            .iter()
+            .filter_map(|m| serde_json::to_string(m).ok())
+            .collect();
         let mut conn = self.conn().await?;
         redis::pipe()
             .atomic()

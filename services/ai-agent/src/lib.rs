@@ -1,59 +1,86 @@
-//! flightmesh the AI agent: answers and price suggestions grounded in data fetched through tools.
+//! The AI agent: answers questions about flights and suggests prices from real data.
 //!
-//! Not built yet: the process serves `grpc.health.v1`, reflection and the admin port, and
-//! nothing else — the gateway answers its routes with 503.
+//! [`data`] fetches facts from the flights and stats services over gRPC (the agent holds no
+//! database credentials); [`llm`] wraps them as rig tools for the model (Groq, or any
+//! OpenAI-compatible server); [`offline`] answers from the same facts deterministically when no
+//! model is configured; [`demand`] is the contract's prediction formula; [`history`] keeps each
+//! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`.
+
+pub mod config;
+pub mod data;
+pub mod demand;
+pub mod grpc;
+pub mod history;
+pub mod llm;
+pub mod offline;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use flightmesh_runtime::config::{ConfigError, Env, Var};
-use flightmesh_runtime::{CancellationToken, Host, HostConfig};
+use flightmesh_proto::ai::ai_agent_service_server::AiAgentServiceServer;
+use flightmesh_runtime::channel::lazy_channel;
+use flightmesh_runtime::{CancellationToken, Host};
+
+pub use config::{Config, Provider};
 
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "ai-agent";
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
 
 /// Start-up and run-time failures, with their cause chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The service's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Ports and drain.
-    pub host: HostConfig,
-}
-
-impl Config {
-    /// Every variable the service reads.
-    #[must_use]
-    pub fn vars() -> Vec<Var> {
-        HOST_VARS.to_vec()
-    }
-
-    /// Reads and validates the configuration.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            host: HostConfig::from_env(env, &HOST_VARS)?,
-        })
-    }
-}
-
-/// The service with its ports bound.
+/// An AI agent whose ports are bound and ready to [`run`](Service::run).
 pub struct Service {
     host: Host,
 }
 
 impl Service {
-    /// Binds the ports.
+    /// Builds the tools, the model client (one per process) and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
-        Ok(Self {
-            host: Host::bind(SERVICE_NAME, &config.host).await?,
-        })
+        let sources = data::Sources::new(
+            lazy_channel(&config.flights_url)?,
+            lazy_channel(&config.stats_url)?,
+        );
+        let llm = llm::Llm::new(&config.provider, &sources, config.timeout, config.max_turns)
+            .map(Arc::new);
+        match &config.provider {
+            Provider::Offline => tracing::info!(
+                provider = "offline",
+                "AI provider: the offline answerer (no LLM configured)"
+            ),
+            Provider::Groq { model, .. } => {
+                tracing::info!(provider = "groq", %model, "AI provider: Groq");
+            }
+            Provider::OpenAiCompatible {
+                base_url, model, ..
+            } => {
+                tracing::info!(provider = "openai-compatible", %base_url, %model, "AI provider: an OpenAI-compatible server");
+            }
+        }
+        let history = Arc::new(history::History::new(
+            &config.redis_url,
+            &config.key_prefix,
+            config.history_messages,
+            config.history_ttl,
+            Duration::from_secs(1),
+        )?);
+        let agent = grpc::AiAgent::new(sources, llm, history, config.provider.label());
+        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+        host.add_service(AiAgentServiceServer::new(agent));
+        Ok(Self { host })
     }
 
     /// The bound gRPC address.
     #[must_use]
     pub fn grpc_addr(&self) -> SocketAddr {
         self.host.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.host.admin_addr()
     }
 
     /// Serves until `shutdown` is cancelled.

@@ -34,10 +34,21 @@ enum Intent {
 
 const KEYWORDS: &[(Intent, &[&str])] = &[
     (Intent::Taxes, &["impuesto", "tasa", "tax"]),
-    (Intent::Price, &["precio", "cuesta", "cuestan", "costo", "tarifa", "valor", "vale", "barato", "caro"]),
-    (Intent::Promotion, &["promocion", "oferta", "descuento", "rebaja"]),
+    (
+        Intent::Price,
+        &[
+            "precio", "cuesta", "cuestan", "costo", "tarifa", "valor", "vale", "barato", "caro",
+        ],
+    ),
+    (
+        Intent::Promotion,
+        &["promocion", "oferta", "descuento", "rebaja"],
+    ),
     (Intent::Pets, &["mascota", "perro", "gato", "animal"]),
-    (Intent::Demand, &["demanda", "reserva", "popular", "vendid", "ocupacion"]),
+    (
+        Intent::Demand,
+        &["demanda", "reserva", "popular", "vendid", "ocupacion"],
+    ),
     (Intent::Flights, &["vuelo", "horario", "asiento", "salida"]),
 ];
 
@@ -58,7 +69,10 @@ pub fn normalize(text: &str) -> String {
             _ => ' ',
         })
         .collect();
-    format!(" {} ", folded.split_whitespace().collect::<Vec<_>>().join(" "))
+    format!(
+        " {} ",
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// The known destination the question names (the longest match wins).
@@ -118,7 +132,8 @@ fn intents(question: &str) -> Vec<Intent> {
 }
 
 fn money(text: &str) -> String {
-    text.parse::<Decimal>().map_or_else(|_| text.to_owned(), |d| format!("{:.2}", d.round_dp(2)))
+    text.parse::<Decimal>()
+        .map_or_else(|_| text.to_owned(), |d| format!("{:.2}", d.round_dp(2)))
 }
 
 /// Answers a chat question.
@@ -135,7 +150,12 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
     };
     let mut intents = intents(question);
     if intents.is_empty() {
-        intents = vec![Intent::Taxes, Intent::Price, Intent::Promotion, Intent::Pets];
+        intents = vec![
+            Intent::Taxes,
+            Intent::Price,
+            Intent::Promotion,
+            Intent::Pets,
+        ];
     }
     let mut sentences = Vec::new();
     for intent in intents {
@@ -148,7 +168,10 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
             Intent::Price => price_sentence(&market),
             Intent::Promotion => {
                 if market.is_promotion {
-                    format!("{} está en promoción: 10% de descuento sobre el precio base.", market.destination)
+                    format!(
+                        "{} está en promoción: 10% de descuento sobre el precio base.",
+                        market.destination
+                    )
                 } else {
                     format!("{} no tiene promoción en este momento.", market.destination)
                 }
@@ -171,7 +194,15 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
                 } else {
                     let list: Vec<String> = flights
                         .iter()
-                        .map(|f| format!("{} desde {} ({}, {} asientos libres)", f.flight_number, f.origin, money(&f.base_price), f.seats_available))
+                        .map(|f| {
+                            format!(
+                                "{} desde {} ({}, {} asientos libres)",
+                                f.flight_number,
+                                f.origin,
+                                money(&f.base_price),
+                                f.seats_available
+                            )
+                        })
                         .collect();
                     format!("Vuelos a {}: {}.", market.destination, list.join("; "))
                 }
@@ -183,7 +214,10 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
 
 fn price_sentence(market: &Market) -> String {
     match &market.average_base_price {
-        None => format!("No hay vuelos a {} con precio publicado.", market.destination),
+        None => format!(
+            "No hay vuelos a {} con precio publicado.",
+            market.destination
+        ),
         Some(average) => {
             let mut sentence = format!(
                 "El precio base promedio de los {} vuelos a {} es {}",
@@ -193,9 +227,21 @@ fn price_sentence(market: &Market) -> String {
             );
             if let Ok(average) = average.parse::<Decimal>() {
                 let tax = market.tax_amount.parse::<Decimal>().unwrap_or_default();
-                let fare = if market.is_promotion { average * Decimal::new(90, 2) } else { average };
-                let total = (fare + tax).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-                sentence.push_str(&format!("; con impuestos{} una reserva cuesta {total:.2}", if market.is_promotion { " y la promoción" } else { "" }));
+                let fare = if market.is_promotion {
+                    average * Decimal::new(90, 2)
+                } else {
+                    average
+                };
+                let total =
+                    (fare + tax).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+                sentence.push_str(&format!(
+                    "; con impuestos{} una reserva cuesta {total:.2}",
+                    if market.is_promotion {
+                        " y la promoción"
+                    } else {
+                        ""
+                    }
+                ));
             }
             sentence.push('.');
             sentence
@@ -206,7 +252,13 @@ fn price_sentence(market: &Market) -> String {
 fn demand_sentence(p: &Prediction) -> String {
     format!(
         "{} Reservas de {}: {} de {} en total ({}% del mercado; promedio por destino {}). Proyección: {} reservas.",
-        p.recommendation, p.destination, p.current, p.total, p.market_share, p.average, p.projection
+        p.recommendation,
+        p.destination,
+        p.current,
+        p.total,
+        p.market_share,
+        p.average,
+        p.projection
     )
 }
 
@@ -238,7 +290,11 @@ pub async fn suggest_price(sources: &Sources, destination: &str) -> Result<Strin
     let Some(prediction) = sources.prediction(&market.destination).await? else {
         return Ok(not_found_text(destination.trim()));
     };
-    let Some(average) = market.average_base_price.as_deref().and_then(|a| a.parse::<Decimal>().ok()) else {
+    let Some(average) = market
+        .average_base_price
+        .as_deref()
+        .and_then(|a| a.parse::<Decimal>().ok())
+    else {
         return Ok(format!(
             "{} no tiene vuelos con precio publicado: no hay base para sugerir un precio.",
             market.destination
@@ -246,7 +302,10 @@ pub async fn suggest_price(sources: &Sources, destination: &str) -> Result<Strin
     };
     let round = |d: Decimal| d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     let advice = match (prediction.trend, market.is_promotion) {
-        (Trend::Alta, false) => format!("subir el precio base un 10%, a {:.2}", round(average * Decimal::new(110, 2))),
+        (Trend::Alta, false) => format!(
+            "subir el precio base un 10%, a {:.2}",
+            round(average * Decimal::new(110, 2))
+        ),
         (Trend::Alta, true) => format!(
             "terminar la promoción: con demanda alta el descuento del 10% ya no hace falta (precio efectivo de {:.2} a {:.2})",
             round(average * Decimal::new(90, 2)),
@@ -269,7 +328,11 @@ pub async fn suggest_price(sources: &Sources, destination: &str) -> Result<Strin
         average,
         market.flight_count,
         money(&market.tax_amount),
-        if market.is_promotion { "en promoción" } else { "sin promoción" },
+        if market.is_promotion {
+            "en promoción"
+        } else {
+            "sin promoción"
+        },
         prediction.trend.word(),
         prediction.current,
         prediction.market_share,
@@ -291,24 +354,49 @@ mod tests {
 
     #[test]
     fn recognises_destinations_whatever_the_case_and_accents() {
-        let names = vec!["Cartagena".to_owned(), "San Andrés".to_owned(), "Bogotá".to_owned()];
-        assert_eq!(find_destination("¿Cuánto cuestan los impuestos para viajar a Cartagena?", &names), Some("Cartagena"));
-        assert_eq!(find_destination("vuelos a san andres", &names), Some("San Andrés"));
+        let names = vec![
+            "Cartagena".to_owned(),
+            "San Andrés".to_owned(),
+            "Bogotá".to_owned(),
+        ];
+        assert_eq!(
+            find_destination(
+                "¿Cuánto cuestan los impuestos para viajar a Cartagena?",
+                &names
+            ),
+            Some("Cartagena")
+        );
+        assert_eq!(
+            find_destination("vuelos a san andres", &names),
+            Some("San Andrés")
+        );
         assert_eq!(find_destination("BOGOTA hoy", &names), Some("Bogotá"));
         assert_eq!(find_destination("¿y a Atlantis?", &names), None);
     }
 
     #[test]
     fn finds_the_name_asked_about() {
-        assert_eq!(candidate_name("¿Cuánto cuestan los impuestos para viajar a Atlantis?").as_deref(), Some("Atlantis"));
-        assert_eq!(candidate_name("Quiero ir a Nueva Atlantis del Sur").as_deref(), Some("Nueva Atlantis del Sur"));
-        assert_eq!(candidate_name("Vuelos a Lima y luego").as_deref(), Some("Lima"));
+        assert_eq!(
+            candidate_name("¿Cuánto cuestan los impuestos para viajar a Atlantis?").as_deref(),
+            Some("Atlantis")
+        );
+        assert_eq!(
+            candidate_name("Quiero ir a Nueva Atlantis del Sur").as_deref(),
+            Some("Nueva Atlantis del Sur")
+        );
+        assert_eq!(
+            candidate_name("Vuelos a Lima y luego").as_deref(),
+            Some("Lima")
+        );
         assert_eq!(candidate_name("hola"), None);
     }
 
     #[test]
     fn reads_intents() {
-        assert_eq!(intents("¿Cuánto cuestan los impuestos?"), [Intent::Taxes, Intent::Price]);
+        assert_eq!(
+            intents("¿Cuánto cuestan los impuestos?"),
+            [Intent::Taxes, Intent::Price]
+        );
         assert_eq!(intents("¿Puedo llevar a mi perro?"), [Intent::Pets]);
         assert_eq!(intents("¿Hay alguna promoción?"), [Intent::Promotion]);
         assert!(intents("hola").is_empty());

@@ -170,6 +170,14 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("El servicio {service} no esta disponible. Intente de nuevo mas tarde."),
             ),
+            // A service's own deadline answer is in Spanish; tonic's ("Timeout expired") is not.
+            Code::DeadlineExceeded
+                if !from_transport
+                    && !message.is_empty()
+                    && !message.starts_with("Timeout expired") =>
+            {
+                Self::detail(StatusCode::GATEWAY_TIMEOUT, message)
+            }
             Code::DeadlineExceeded => Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT),
             Code::Internal if !from_transport && !message.is_empty() => {
                 Self::detail(StatusCode::INTERNAL_SERVER_ERROR, message)

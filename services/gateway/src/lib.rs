@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::serve::ListenerExt as _;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
+use axum::serve::ListenerExt as _;
 use flightmesh_runtime::CancellationToken;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -120,14 +120,17 @@ impl Gateway {
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
         // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
-        axum::serve(self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                state.draining.store(true, Ordering::SeqCst);
-                tracing::info!(?drain_delay, "draining: /readyz answers 503");
-                tokio::time::sleep(drain_delay).await;
-            })
-            .await?;
+        axum::serve(
+            self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
+            self.router,
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            state.draining.store(true, Ordering::SeqCst);
+            tracing::info!(?drain_delay, "draining: /readyz answers 503");
+            tokio::time::sleep(drain_delay).await;
+        })
+        .await?;
         tracing::info!("gateway stopped");
         Ok(())
     }

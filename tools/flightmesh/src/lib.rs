@@ -82,6 +82,8 @@ impl Stack {
         bookings_config.flights_url = url(flights_addr);
         stats_config.flights_url = url(flights_addr);
         stats_config.bookings_url = url(bookings_addr);
+        ai_config.flights_url = url(flights_addr);
+        ai_config.stats_url = url(stats_addr);
 
         let flights = flightmesh_flights::Flights::build(flights_config).await?;
         let bookings = flightmesh_bookings::Service::build(bookings_config).await?;

@@ -22,7 +22,10 @@ async fn the_consumer_reconnects_by_itself_after_the_broker_comes_back() {
     book(&mesh, "Luis", 30, false, flight).await;
     book(&mesh, "Eva", 30, false, flight).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(mesh.redis_get("stats:total_revenue_cents").await.as_deref(), Some("15000"));
+    assert_eq!(
+        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
+        Some("15000")
+    );
 
     proxy.restore();
     wait_for_revenue(&mesh, 45_000).await;

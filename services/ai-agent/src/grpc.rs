@@ -1,0 +1,231 @@
+//! The `flightmesh.ai.v1.AiAgentService` handlers: validate, answer (model or offline answerer),
+//! keep the chat history, and map failures to the contract's messages.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use flightmesh_proto::ai::{self as pb, ai_agent_service_server::AiAgentService};
+use flightmesh_runtime::status::FieldViolations;
+use tonic::{Request, Response, Status};
+
+use crate::data::{DataError, Sources};
+use crate::history::{History, Message};
+use crate::llm::{Llm, LlmError};
+use crate::offline;
+
+const MAX_MESSAGE_CHARS: usize = 4000;
+const MAX_SESSION_CHARS: usize = 100;
+const MAX_DESTINATION_CHARS: usize = 200;
+
+/// The three endpoints, with their contract error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    SuggestPrice,
+    PredictDemand,
+}
+
+impl Endpoint {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::SuggestPrice => "suggest_price",
+            Self::PredictDemand => "predict_demand",
+        }
+    }
+
+    /// The contract's 500 message.
+    fn failure(self) -> &'static str {
+        match self {
+            Self::Chat => "Error procesando solicitud de IA",
+            Self::SuggestPrice => "Error procesando sugerencia de precio",
+            Self::PredictDemand => "Error procesando prediccion de demanda",
+        }
+    }
+}
+
+/// Why an answer could not be given.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// The AI agent's gRPC face.
+pub struct AiAgent {
+    sources: Sources,
+    llm: Option<Arc<Llm>>,
+    history: Arc<History>,
+    provider: &'static str,
+}
+
+impl AiAgent {
+    pub fn new(
+        sources: Sources,
+        llm: Option<Arc<Llm>>,
+        history: Arc<History>,
+        provider: &'static str,
+    ) -> Self {
+        Self {
+            sources,
+            llm,
+            history,
+            provider,
+        }
+    }
+
+    /// Runs one answer, recording its metrics and turning failures into statuses.
+    async fn respond<F>(&self, endpoint: Endpoint, answer: F) -> Result<String, Status>
+    where
+        F: Future<Output = Result<String, AnswerError>>,
+    {
+        let started = Instant::now();
+        let result = answer.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(AnswerError::Llm(LlmError::RateLimited(_))) => "rate_limited",
+            Err(AnswerError::Llm(LlmError::Timeout(_))) => "timeout",
+            Err(AnswerError::Llm(LlmError::Failed(_))) => "failed",
+            Err(AnswerError::Data(_)) => "data_unavailable",
+        };
+        metrics::counter!("ai_requests_total", "endpoint" => endpoint.label(), "provider" => self.provider, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("ai_request_duration_seconds", "endpoint" => endpoint.label())
+            .record(started.elapsed().as_secs_f64());
+        result.map_err(|err| {
+            tracing::error!(endpoint = endpoint.label(), error = %err, "AI answer failed");
+            match err {
+                AnswerError::Llm(LlmError::RateLimited(_)) => Status::unavailable(
+                    "El servicio de IA esta saturado. Intente de nuevo en unos segundos.",
+                ),
+                AnswerError::Llm(LlmError::Timeout(_)) => Status::deadline_exceeded(
+                    "El servicio de IA tardo demasiado en responder. Intente de nuevo.",
+                ),
+                AnswerError::Llm(LlmError::Failed(_)) => Status::internal(endpoint.failure()),
+                AnswerError::Data(_) => Status::unavailable(
+                    "Los datos necesarios no estan disponibles. Intente de nuevo.",
+                ),
+            }
+        })
+    }
+}
+
+/// Non-empty (after trimming) text of at most `max` characters.
+fn required_text<'a>(
+    value: &'a str,
+    field: &str,
+    max: usize,
+    violations: &mut FieldViolations,
+) -> &'a str {
+    let value = value.trim();
+    if value.is_empty() {
+        violations.add(field, format!("{field} no puede estar vacio"));
+    } else if value.chars().count() > max {
+        violations.add(field, format!("{field} no puede superar {max} caracteres"));
+    }
+    value
+}
+
+#[tonic::async_trait]
+impl AiAgentService for AiAgent {
+    async fn chat(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<pb::ChatResponse>, Status> {
+        let req = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let message =
+            required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
+        let session = req.session_id.as_deref().unwrap_or("default");
+        let session =
+            required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations).to_owned();
+        violations.finish().map_err(FieldViolations::into_status)?;
+
+        // History is a nicety: without Redis the question is answered on its own.
+        let history = self.history.recent(&session).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "chat history unavailable");
+            Vec::new()
+        });
+        let response = self
+            .respond(Endpoint::Chat, async {
+                Ok(match &self.llm {
+                    Some(llm) => llm.answer(&message, &history).await?,
+                    None => offline::chat(&self.sources, &message).await?,
+                })
+            })
+            .await?;
+        if let Err(err) = self
+            .history
+            .append(
+                &session,
+                &[Message::user(&message), Message::assistant(&response)],
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "chat history not saved");
+        }
+        Ok(Response::new(pb::ChatResponse { response }))
+    }
+
+    async fn suggest_price(
+        &self,
+        request: Request<pb::SuggestPriceRequest>,
+    ) -> Result<Response<pb::SuggestPriceResponse>, Status> {
+        let req = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let destination = required_text(
+            &req.destination_name,
+            "destination_name",
+            MAX_DESTINATION_CHARS,
+            &mut violations,
+        );
+        violations.finish().map_err(FieldViolations::into_status)?;
+        let suggestion = self
+            .respond(Endpoint::SuggestPrice, async {
+                Ok(match &self.llm {
+                    Some(llm) => {
+                        let prompt = format!(
+                            "Sugiere un precio para los vuelos a {destination}. Consulta con las herramientas los datos de mercado \
+                             y la predicción de demanda del destino, y justifica la sugerencia con esas cifras."
+                        );
+                        llm.answer(&prompt, &[]).await?
+                    }
+                    None => offline::suggest_price(&self.sources, destination).await?,
+                })
+            })
+            .await?;
+        Ok(Response::new(pb::SuggestPriceResponse { suggestion }))
+    }
+
+    async fn predict_demand(
+        &self,
+        request: Request<pb::PredictDemandRequest>,
+    ) -> Result<Response<pb::PredictDemandResponse>, Status> {
+        let req = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let destination = required_text(
+            &req.destination_name,
+            "destination_name",
+            MAX_DESTINATION_CHARS,
+            &mut violations,
+        );
+        violations.finish().map_err(FieldViolations::into_status)?;
+        let prediction = self
+            .respond(Endpoint::PredictDemand, async {
+                Ok(match &self.llm {
+                    Some(llm) => {
+                        let prompt = format!(
+                            "Predice la demanda de vuelos a {destination} con la herramienta de predicción de demanda y explica \
+                             la tendencia, la participación de mercado y la proyección con sus cifras."
+                        );
+                        llm.answer(&prompt, &[]).await?
+                    }
+                    None => offline::predict_demand(&self.sources, destination).await?,
+                })
+            })
+            .await?;
+        Ok(Response::new(pb::PredictDemandResponse { prediction }))
+    }
+}

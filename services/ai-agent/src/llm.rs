@@ -1,0 +1,337 @@
+//! The model: a rig-core agent on Groq or any OpenAI-compatible chat-completions server, with the
+//! data tools of [`crate::data`]. One agent per process, shared by every request.
+//!
+//! rig's OpenAI client defaults to the Responses API, which compatible servers lack: the client is
+//! pinned to the chat-completions route. A run may call tools up to `max_turns - 1` times before
+//! its final answer. Tool failures come back to the model as tool results it can read; only
+//! provider failures fail the request.
+
+use std::time::Duration;
+
+use rig_agent::completion::{Message as RigMessage, PromptError};
+use rig_agent::tool::{Tool, ToolContext, ToolExecutionError};
+use rig_agent::{Agent, AgentBuilder};
+use rig_core::providers::openai::wire::{Auth, GROQ};
+use rig_core::providers::openai::{OpenAIConfig, Route};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Provider;
+use crate::data::{DataError, Sources, not_found_text};
+use crate::history::Message;
+
+/// What the model is told before every conversation.
+pub const PREAMBLE: &str = "Eres el asistente de la aerolínea flightmesh. Respondes en español, de forma breve y precisa. \
+Para cualquier dato (impuestos, precios, promociones, mascotas, vuelos, demanda) usa SIEMPRE las herramientas y cita sus cifras; \
+nunca inventes cifras. Si una herramienta no encuentra un destino, dilo tal cual.";
+
+/// Why the model could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// The provider refused for now (HTTP 429).
+    #[error("the model provider is rate limiting us: {0}")]
+    RateLimited(String),
+    /// No answer within the deadline.
+    #[error("the model did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Anything else (HTTP 5xx, malformed answer, unreachable, too many tool turns).
+    #[error("the model failed: {0}")]
+    Failed(String),
+}
+
+/// The agent and how long it may take.
+pub struct Llm {
+    agent: Agent,
+    timeout: Duration,
+    max_turns: usize,
+}
+
+impl Llm {
+    /// An agent for `provider` (not [`Provider::Offline`]) with the data tools.
+    pub fn new(
+        provider: &Provider,
+        sources: &Sources,
+        timeout: Duration,
+        max_turns: usize,
+    ) -> Option<Self> {
+        let model = match provider {
+            Provider::Offline => return None,
+            Provider::Groq { api_key, model } => OpenAIConfig::with_key(&GROQ, api_key.expose())
+                .client()
+                .chat(model),
+            Provider::OpenAiCompatible {
+                base_url,
+                api_key,
+                model,
+            } => {
+                let config =
+                    OpenAIConfig::new(api_key.as_ref().map_or("", |k| k.expose().as_str()))
+                        .with_base_url(base_url)
+                        .with_route(Route::Chat);
+                let config = if api_key.is_none() {
+                    config.with_auth(Auth::OptionalBearer)
+                } else {
+                    config
+                };
+                config.client().chat(model)
+            }
+        };
+        let agent = AgentBuilder::new(model)
+            .preamble(PREAMBLE)
+            .temperature(0.0)
+            .default_max_turns(max_turns)
+            .tool(MarketData {
+                sources: sources.clone(),
+            })
+            .tool(DemandStatistics {
+                sources: sources.clone(),
+            })
+            .tool(DemandPrediction {
+                sources: sources.clone(),
+            })
+            .tool(SearchFlights {
+                sources: sources.clone(),
+            })
+            .build();
+        Some(Self {
+            agent,
+            timeout,
+            max_turns,
+        })
+    }
+
+    /// Answers `prompt` after `history` (oldest first).
+    pub async fn answer(&self, prompt: &str, history: &[Message]) -> Result<String, LlmError> {
+        let history: Vec<RigMessage> = history
+            .iter()
+            .map(|m| {
+                if m.role == "assistant" {
+                    RigMessage::assistant(&m.content)
+                } else {
+                    RigMessage::user(&m.content)
+                }
+            })
+            .collect();
+        let run = self
+            .agent
+            .prompt(prompt)
+            .history(history)
+            .max_turns(self.max_turns);
+        let response = tokio::time::timeout(self.timeout, run.into_future())
+            .await
+            .map_err(|_| LlmError::Timeout(self.timeout))?
+            .map_err(classify)?;
+        for (kind, tokens) in [
+            ("input", response.usage.input_tokens),
+            ("output", response.usage.output_tokens),
+        ] {
+            if let Some(tokens) = tokens {
+                metrics::counter!("ai_tokens_total", "kind" => kind).increment(tokens);
+            }
+        }
+        Ok(response.output().clone())
+    }
+}
+
+/// Rate limits apart; everything else is a failure of the provider or the run.
+fn classify(err: PromptError) -> LlmError {
+    let status = match &err {
+        PromptError::Report(report) => report.http_status,
+        PromptError::Provider(provider) => provider.provider_response_status().map(|s| s.as_u16()),
+        _ => None,
+    };
+    if status == Some(429) {
+        LlmError::RateLimited(err.to_string())
+    } else {
+        LlmError::Failed(err.to_string())
+    }
+}
+
+/// A data failure as a tool result the model can read.
+fn unavailable(err: &DataError) -> ToolExecutionError {
+    tracing::warn!(error = %err, "a tool could not fetch its data");
+    ToolExecutionError::other("Los datos no están disponibles en este momento; intenta más tarde.")
+}
+
+fn counted(tool: &'static str) {
+    metrics::counter!("ai_tool_calls_total", "tool" => tool).increment(1);
+}
+
+/// `{"destination": "..."}`.
+#[derive(Debug, Deserialize)]
+pub struct DestinationArgs {
+    destination: String,
+}
+
+fn destination_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"destination": {"type": "string", "description": "Nombre del destino, p. ej. Cartagena"}},
+        "required": ["destination"]
+    })
+}
+
+/// Market data of a destination.
+pub struct MarketData {
+    sources: Sources,
+}
+
+impl Tool for MarketData {
+    const NAME: &'static str = "market_data";
+    type Args = DestinationArgs;
+    type Output = Value;
+    type Error = ToolExecutionError;
+
+    fn description(&self) -> String {
+        "Datos de mercado de un destino: impuesto por reserva, si está en promoción (10% de descuento), si acepta mascotas, \
+         precio base promedio de sus vuelos, número de vuelos y asientos libres."
+            .to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        destination_schema()
+    }
+
+    async fn call(
+        &self,
+        _ctx: &mut ToolContext,
+        args: DestinationArgs,
+    ) -> Result<Value, ToolExecutionError> {
+        counted(Self::NAME);
+        match self.sources.market(&args.destination).await {
+            Ok(Some(market)) => Ok(json!(market)),
+            Ok(None) => Ok(json!({ "error": not_found_text(args.destination.trim()) })),
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+}
+
+/// `{}`: the tool takes no arguments.
+#[derive(Debug, Deserialize)]
+pub struct NoArgs {}
+
+/// Demand across destinations.
+pub struct DemandStatistics {
+    sources: Sources,
+}
+
+impl Tool for DemandStatistics {
+    const NAME: &'static str = "demand_statistics";
+    type Args = NoArgs;
+    type Output = Value;
+    type Error = ToolExecutionError;
+
+    fn description(&self) -> String {
+        "Estadísticas de demanda: reservas por destino (de más a menos), ingresos totales, número de niños y el destino más popular."
+            .to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        json!({"type": "object", "properties": {}})
+    }
+
+    async fn call(
+        &self,
+        _ctx: &mut ToolContext,
+        _args: NoArgs,
+    ) -> Result<Value, ToolExecutionError> {
+        counted(Self::NAME);
+        self.sources
+            .demand()
+            .await
+            .map(|d| json!(d))
+            .map_err(|e| unavailable(&e))
+    }
+}
+
+/// The contract's demand prediction for a destination.
+pub struct DemandPrediction {
+    sources: Sources,
+}
+
+impl Tool for DemandPrediction {
+    const NAME: &'static str = "demand_prediction";
+    type Args = DestinationArgs;
+    type Output = Value;
+    type Error = ToolExecutionError;
+
+    fn description(&self) -> String {
+        "Predicción de demanda de un destino: reservas actuales, total, participación de mercado, promedio por destino, \
+         tendencia (alta, baja, estable), proyección y recomendación."
+            .to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        destination_schema()
+    }
+
+    async fn call(
+        &self,
+        _ctx: &mut ToolContext,
+        args: DestinationArgs,
+    ) -> Result<Value, ToolExecutionError> {
+        counted(Self::NAME);
+        match self.sources.prediction(&args.destination).await {
+            Ok(Some(p)) => Ok(json!({
+                "destination": p.destination,
+                "current_bookings": p.current,
+                "total_bookings": p.total,
+                "market_share_percent": p.market_share.to_string(),
+                "average_per_destination": p.average.to_string(),
+                "trend": p.trend.word(),
+                "projection": p.projection,
+                "recommendation": p.recommendation,
+            })),
+            Ok(None) => Ok(json!({ "error": not_found_text(args.destination.trim()) })),
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+}
+
+/// `{"origin": "...", "destination": "..."}`, both optional.
+#[derive(Debug, Deserialize)]
+pub struct SearchArgs {
+    #[serde(default)]
+    origin: String,
+    #[serde(default)]
+    destination: String,
+}
+
+/// Flight search.
+pub struct SearchFlights {
+    sources: Sources,
+}
+
+impl Tool for SearchFlights {
+    const NAME: &'static str = "search_flights";
+    type Args = SearchArgs;
+    type Output = Value;
+    type Error = ToolExecutionError;
+
+    fn description(&self) -> String {
+        "Busca vuelos por ciudad de origen y/o destino: número de vuelo, origen, destino, precio base y asientos libres.".to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "origin": {"type": "string", "description": "Ciudad de origen (opcional)"},
+                "destination": {"type": "string", "description": "Destino (opcional)"}
+            }
+        })
+    }
+
+    async fn call(
+        &self,
+        _ctx: &mut ToolContext,
+        args: SearchArgs,
+    ) -> Result<Value, ToolExecutionError> {
+        counted(Self::NAME);
+        self.sources
+            .search(&args.origin, &args.destination)
+            .await
+            .map(|flights| json!({ "flights": flights }))
+            .map_err(|e| unavailable(&e))
+    }
+}

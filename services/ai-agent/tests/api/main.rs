@@ -1,0 +1,33 @@
+//! The AI agent against the real flights and stats services, with a local OpenAI-compatible stub
+//! playing the model (tool calls included), or the offline answerer.
+
+mod history;
+mod model;
+mod offline;
+mod stub;
+
+use flightmesh::testing::TestMesh;
+use serde_json::{Value, json};
+
+/// Seeds Cartagena (tax 50, promotion, pets) with two flights (1000 and 500.01).
+pub async fn seed_cartagena(mesh: &TestMesh) -> i64 {
+    let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
+    mesh.flight("CT-1", 1000.0, cartagena, 100).await;
+    mesh.flight("CT-2", 500.01, cartagena, 100).await;
+    cartagena
+}
+
+/// POST /api/v1/ai/<path>.
+pub async fn ask(mesh: &TestMesh, path: &str, body: Value) -> (u16, Value) {
+    mesh.post(&format!("/api/v1/ai/{path}"), &body).await
+}
+
+/// POST /api/v1/ai/chat with a message and a session.
+pub async fn chat(mesh: &TestMesh, message: &str, session: &str) -> (u16, Value) {
+    ask(
+        mesh,
+        "chat",
+        json!({"message": message, "session_id": session}),
+    )
+    .await
+}
