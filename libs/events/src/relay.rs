@@ -19,6 +19,7 @@
 //! A relay that dies after publishing and before marking leaves the lease to expire: the rows are
 //! published again, and consumers drop the duplicates by event id.
 
+use flightmesh_runtime::metrics::Metric;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,6 +153,10 @@ impl Relay {
 
     /// Runs until `shutdown`, then publishes what is pending for at most `flush_timeout`.
     pub async fn run(self, shutdown: CancellationToken) {
+        flightmesh_runtime::metrics::declare(METRICS);
+        // The table's failure counter exists from the start, at zero, for alerts on its rate.
+        metrics::counter!("outbox_publish_failures_total", "table" => self.config.table.clone())
+            .increment(0);
         let table = self.config.table.clone();
         let gauges = tokio::spawn(report_backlog(
             self.pool.clone(),
@@ -394,6 +399,30 @@ fn pg_interval(duration: Duration) -> diesel::pg::data_types::PgInterval {
         i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
     )
 }
+
+/// The relay's metrics, by outbox table.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(
+        "outbox_published_total",
+        "Events published and confirmed by the broker",
+    )
+    .labelled(),
+    Metric::counter(
+        "outbox_publish_failures_total",
+        "Publishes nacked, returned or unconfirmed (retried)",
+    )
+    .labelled(),
+    Metric::gauge(
+        "outbox_pending_events",
+        "Events written but not yet confirmed by the broker",
+    )
+    .labelled(),
+    Metric::gauge(
+        "outbox_oldest_pending_seconds",
+        "Age of the oldest unpublished event",
+    )
+    .labelled(),
+];
 
 /// Every 5 s: `outbox_pending_events` and `outbox_oldest_pending_seconds` for `table`.
 async fn report_backlog(pool: PgPool, table: String, shutdown: CancellationToken) {

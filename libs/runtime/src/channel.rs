@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 /// Bounds how long establishing a connection may take.
@@ -20,4 +22,31 @@ pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true)
         .connect_lazy())
+}
+
+/// A channel between services: [`lazy_channel`] with the caller's trace context on every call.
+pub type MeshChannel = InterceptedService<Channel, PropagateTrace>;
+
+/// [`lazy_channel`] wrapped in [`PropagateTrace`].
+pub fn mesh_channel(url: &str) -> Result<MeshChannel, tonic::transport::Error> {
+    Ok(InterceptedService::new(lazy_channel(url)?, PropagateTrace))
+}
+
+/// Puts the current span's `traceparent` on outgoing calls (when tracing is on), so the callee's
+/// span joins the caller's trace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PropagateTrace;
+
+impl Interceptor for PropagateTrace {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = crate::trace::current_traceparent().and_then(|v| v.parse().ok()) {
+            request
+                .metadata_mut()
+                .insert(crate::trace::TRACEPARENT, value);
+        }
+        Ok(request)
+    }
 }

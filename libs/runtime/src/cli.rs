@@ -69,7 +69,7 @@ pub fn start_with(
         }
     };
     match TelemetryConfig::from_env(&Env::process()) {
-        Ok(config) => telemetry::init(&config),
+        Ok(config) => telemetry::init(&config, name),
         Err(err) => {
             eprintln!("{name}: {err}");
             return Err(ExitCode::from(2));

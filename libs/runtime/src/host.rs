@@ -196,7 +196,7 @@ impl Host {
     /// Binds both ports (port 0 picks a free one: tests use that).
     pub async fn bind(name: &'static str, config: &HostConfig) -> Result<Self, HostError> {
         // Install the recorder before the first call is counted.
-        crate::metrics::handle();
+        crate::metrics::declare(crate::metrics::GRPC_METRICS);
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await

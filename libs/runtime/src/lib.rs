@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod trace;
 
 pub use config::{ConfigError, Env, Secret, Var};
 

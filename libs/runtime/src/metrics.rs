@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
 
 /// Latency buckets in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -39,6 +40,106 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets.
+    Histogram,
+}
+
+/// A metric a service exports, declared once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Prometheus name.
+    pub name: &'static str,
+    /// Series kind.
+    pub kind: Kind,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Whether its series carry labels (then they appear with their first event).
+    pub labelled: bool,
+}
+
+impl Metric {
+    /// A counter without labels.
+    #[must_use]
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Counter,
+            help,
+            labelled: false,
+        }
+    }
+
+    /// A gauge without labels.
+    #[must_use]
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Gauge,
+            help,
+            labelled: false,
+        }
+    }
+
+    /// A histogram without labels.
+    #[must_use]
+    pub const fn histogram(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Histogram,
+            help,
+            labelled: false,
+        }
+    }
+
+    /// The same metric, with labels.
+    #[must_use]
+    pub const fn labelled(self) -> Self {
+        Self {
+            labelled: true,
+            ..self
+        }
+    }
+}
+
+/// The RED metrics every gRPC service exports (see [`GrpcMetricsLayer`]).
+pub const GRPC_METRICS: &[Metric] = &[
+    Metric::counter(
+        "grpc_server_handled_total",
+        "RPCs answered, by service, method and status code",
+    )
+    .labelled(),
+    Metric::histogram(
+        "grpc_server_handling_seconds",
+        "RPC latency, by service and method",
+    )
+    .labelled(),
+];
+
+/// Declares `metrics`: their help text, and label-less counters at zero, so that dashboards and
+/// alerts (`rate(stats_dead_letters_total[5m]) > 0`) see a series before the first event.
+pub fn declare(metrics: &[Metric]) {
+    handle();
+    for metric in metrics {
+        match metric.kind {
+            Kind::Counter => {
+                metrics::describe_counter!(metric.name, metric.help);
+                if !metric.labelled {
+                    metrics::counter!(metric.name).increment(0);
+                }
+            }
+            Kind::Gauge => metrics::describe_gauge!(metric.name, metric.help),
+            Kind::Histogram => metrics::describe_histogram!(metric.name, metric.help),
+        }
+    }
+}
+
 /// The Prometheus text exposition of every metric recorded so far.
 pub fn render() -> String {
     let handle = handle();
@@ -47,7 +148,9 @@ pub fn render() -> String {
 }
 
 /// Tower layer recording `grpc_server_handled_total` and `grpc_server_handling_seconds` by
-/// service, method and status code (the names the Go gRPC ecosystem uses).
+/// service, method and status code (the names the Go gRPC ecosystem uses), and running each
+/// call in an `rpc` span: the caller's trace context (`traceparent` metadata) is its parent and
+/// the caller's correlation id is on it, so every log line of the call carries both.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcMetricsLayer;
 
@@ -81,28 +184,44 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let (service, method) = split_grpc_path(request.uri().path());
         let started = Instant::now();
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let result = response.await;
-            // A failed call answers trailers-only, with grpc-status in the headers; a successful
-            // unary call sends it in trailers after the body, so "absent here" means OK.
-            let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .map_or(tonic::Code::Ok, |v| tonic::Code::from_bytes(v.as_bytes())),
-                Err(_) => tonic::Code::Unknown,
-            };
-            let labels = [
-                ("grpc_service", service),
-                ("grpc_method", method),
-                ("grpc_code", format!("{code:?}")),
-            ];
-            metrics::counter!("grpc_server_handled_total", &labels).increment(1);
-            metrics::histogram!("grpc_server_handling_seconds", &labels[..2])
-                .record(started.elapsed().as_secs_f64());
-            result
-        })
+        let correlation_id = request
+            .headers()
+            .get(crate::trace::CORRELATION_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "rpc",
+            otel.kind = "server",
+            rpc.service = %service,
+            rpc.method = %method,
+            correlation_id = %correlation_id,
+        );
+        crate::trace::set_parent(&span, &crate::trace::HeaderExtractor(request.headers()));
+        let response = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let result = response.await;
+                // A failed call answers trailers-only, with grpc-status in the headers; a successful
+                // unary call sends it in trailers after the body, so "absent here" means OK.
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .map_or(tonic::Code::Ok, |v| tonic::Code::from_bytes(v.as_bytes())),
+                    Err(_) => tonic::Code::Unknown,
+                };
+                let labels = [
+                    ("grpc_service", service),
+                    ("grpc_method", method),
+                    ("grpc_code", format!("{code:?}")),
+                ];
+                metrics::counter!("grpc_server_handled_total", &labels).increment(1);
+                metrics::histogram!("grpc_server_handling_seconds", &labels[..2])
+                    .record(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -17,7 +17,8 @@ pub const LOG_FORMAT: Var = Var::new(
 /// `RUST_LOG`: the tracing filter.
 pub const RUST_LOG: Var = Var::new(
     "RUST_LOG",
-    "info",
+    // lapin logs every returned message, body included, at WARN; the relay logs them briefly.
+    "info,lapin::returned_messages=error",
     "Log filter, e.g. `info,flightmesh_bookings=debug`",
 );
 
@@ -42,33 +43,105 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Logging settings.
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: where spans go (OTLP over gRPC); unset turns tracing off.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: Var = Var::optional(
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTLP/gRPC collector for traces, e.g. `http://otel-collector:4317`; unset: no spans exported (trace context is still passed on)",
+);
+/// `OTEL_SERVICE_NAME`: the service name on exported spans.
+pub const OTEL_SERVICE_NAME: Var = Var::optional(
+    "OTEL_SERVICE_NAME",
+    "Service name on exported spans (default: the binary's name)",
+);
+
+/// Logging and tracing settings.
 #[derive(Debug, Clone)]
 pub struct TelemetryConfig {
     /// Line format.
     pub format: LogFormat,
     /// `EnvFilter` directives.
     pub filter: String,
+    /// OTLP collector, if traces are exported.
+    pub otlp_endpoint: Option<String>,
+    /// Service name on exported spans.
+    pub service_name: Option<String>,
 }
 
 impl TelemetryConfig {
     /// The variables this module reads.
-    pub const VARS: &'static [Var] = &[LOG_FORMAT, RUST_LOG];
+    pub const VARS: &'static [Var] = &[
+        LOG_FORMAT,
+        RUST_LOG,
+        OTEL_EXPORTER_OTLP_ENDPOINT,
+        OTEL_SERVICE_NAME,
+    ];
 
-    /// Reads `LOG_FORMAT` and `RUST_LOG`.
+    /// Reads `LOG_FORMAT`, `RUST_LOG` and the OpenTelemetry variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             format: env.get(&LOG_FORMAT)?,
             filter: env.get(&RUST_LOG)?,
+            otlp_endpoint: env.get_opt(&OTEL_EXPORTER_OTLP_ENDPOINT)?,
+            service_name: env.get_opt(&OTEL_SERVICE_NAME)?,
         })
     }
 }
 
-/// Installs the process-wide subscriber. Later calls (several services in one process, tests)
-/// keep the first one.
-pub fn init(config: &TelemetryConfig) {
+/// Installs the process-wide subscriber (logs, and spans to OTLP when configured). Later calls
+/// (several services in one process, tests) keep the first one.
+pub fn init(config: &TelemetryConfig, default_service: &str) {
+    let exporter = config.otlp_endpoint.as_ref().and_then(|endpoint| {
+        use opentelemetry_otlp::WithExportConfig;
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .inspect_err(|err| eprintln!("OTLP exporter to {endpoint} could not be built: {err}"))
+            .ok()
+    });
+    let provider = exporter.map(|exporter| {
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource(
+                config.service_name.as_deref().unwrap_or(default_service),
+            ))
+            .build()
+    });
+    install(config, provider);
+}
+
+/// [`init`] with spans going to `exporter` as they end (tests read them back).
+pub fn init_with_exporter<E>(config: &TelemetryConfig, service: &str, exporter: E)
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(resource(service))
+        .build();
+    install(config, Some(provider));
+}
+
+fn resource(service: &str) -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_owned())
+        .build()
+}
+
+fn install(
+    config: &TelemetryConfig,
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+) {
+    use opentelemetry::trace::TracerProvider as _;
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let otel = provider.map(|provider| {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("flightmesh"))
+    });
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match config.format {
         LogFormat::Json => registry
             .with(

@@ -73,19 +73,54 @@ impl TestDatabase {
     }
 
     /// Kills every server backend connected to this database (what a database restart does to
-    /// the services' pools). Returns how many were terminated.
+    /// the services' pools) and waits until they are gone, so that their sockets are closed when
+    /// this returns. Returns how many were terminated.
+    ///
+    /// # Panics
+    /// If PostgreSQL is unreachable.
     pub async fn terminate_backends(&self) -> usize {
         let mut admin = AsyncPgConnection::establish(&admin_url())
             .await
             .expect("connect to PostgreSQL");
-        diesel::sql_query(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let terminated: Vec<i32> = diesel::sql_query(format!(
+            // Materialized first: a filter next to pg_terminate_backend could be evaluated after it.
+            "WITH victims AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()) \
+             SELECT pid FROM victims WHERE pg_terminate_backend(pid)",
             self.name
         ))
-        .execute(&mut admin)
+        .load::<Pid>(&mut admin)
         .await
         .expect("terminate backends")
+        .into_iter()
+        .map(|row| row.pid)
+        .collect();
+        // pg_terminate_backend only signals; wait until those backends exited (and closed their
+        // sockets). New connections the pools open meanwhile are left alone.
+        let pids = terminated
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !terminated.is_empty() && std::time::Instant::now() < deadline {
+            let left = diesel::sql_query(format!(
+                "SELECT pid FROM pg_stat_activity WHERE pid IN ({pids})"
+            ))
+            .load::<Pid>(&mut admin)
+            .await
+            .expect("list backends");
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        terminated.len()
     }
 }
 

@@ -11,8 +11,8 @@ use flightmesh_proto::flights::{
 };
 use flightmesh_proto::stats::stats_service_client::StatsServiceClient;
 use flightmesh_proto::stats::{GetDestinationStatsRequest, GetGeneralStatsRequest};
+use flightmesh_runtime::channel::MeshChannel;
 use serde::Serialize;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::demand::{Prediction, predict};
@@ -75,8 +75,8 @@ pub fn not_found_text(name: &str) -> String {
 /// gRPC clients of the services that own the data.
 #[derive(Clone)]
 pub struct Sources {
-    flights: FlightServiceClient<Channel>,
-    stats: StatsServiceClient<Channel>,
+    flights: FlightServiceClient<MeshChannel>,
+    stats: StatsServiceClient<MeshChannel>,
 }
 
 fn request<T>(message: T) -> tonic::Request<T> {
@@ -86,7 +86,7 @@ fn request<T>(message: T) -> tonic::Request<T> {
 }
 
 impl Sources {
-    pub fn new(flights: Channel, stats: Channel) -> Self {
+    pub fn new(flights: MeshChannel, stats: MeshChannel) -> Self {
         Self {
             flights: FlightServiceClient::new(flights),
             stats: StatsServiceClient::new(stats),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use flightmesh_proto::ai::{self as pb, ai_agent_service_server::AiAgentService};
+use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
@@ -52,6 +53,22 @@ enum AnswerError {
     #[error(transparent)]
     Data(#[from] DataError),
 }
+
+/// The agent's metrics.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(
+        "ai_requests_total",
+        "Questions answered, by endpoint, provider and outcome",
+    )
+    .labelled(),
+    Metric::histogram("ai_request_duration_seconds", "Time to answer, by endpoint").labelled(),
+    Metric::counter(
+        "ai_tokens_total",
+        "Tokens the model reported, by kind (input, output)",
+    )
+    .labelled(),
+    Metric::counter("ai_tool_calls_total", "Tool calls the model made, by tool").labelled(),
+];
 
 /// The AI agent's gRPC face.
 pub struct AiAgent {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flightmesh_proto::ai::ai_agent_service_server::AiAgentServiceServer;
-use flightmesh_runtime::channel::lazy_channel;
+use flightmesh_runtime::channel::mesh_channel;
 use flightmesh_runtime::{CancellationToken, Host};
 
 pub use config::{Config, Provider};
@@ -38,9 +38,10 @@ pub struct Service {
 impl Service {
     /// Builds the tools, the model client (one per process) and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
+        flightmesh_runtime::metrics::declare(grpc::METRICS);
         let sources = data::Sources::new(
-            lazy_channel(&config.flights_url)?,
-            lazy_channel(&config.stats_url)?,
+            mesh_channel(&config.flights_url)?,
+            mesh_channel(&config.stats_url)?,
         );
         let llm = llm::Llm::new(&config.provider, &sources, config.timeout, config.max_turns)
             .map(Arc::new);

@@ -11,9 +11,9 @@ use flightmesh_proto::flights::GetFlightRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::money::decimal_field;
 use flightmesh_runtime::backoff::Backoff;
+use flightmesh_runtime::channel::MeshChannel;
 use rust_decimal::Decimal;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::error::Error;
 
@@ -38,14 +38,14 @@ pub struct FlightSnapshot {
 
 /// Looks flights up in the catalog.
 pub struct FlightCatalog {
-    client: FlightServiceClient<Channel>,
+    client: FlightServiceClient<MeshChannel>,
     timeout: Duration,
     ttl: Duration,
     cache: Mutex<HashMap<i64, (Instant, FlightSnapshot)>>,
 }
 
 impl FlightCatalog {
-    pub fn new(channel: Channel, timeout: Duration, ttl: Duration) -> Self {
+    pub fn new(channel: MeshChannel, timeout: Duration, ttl: Duration) -> Self {
         Self {
             client: FlightServiceClient::new(channel),
             timeout,

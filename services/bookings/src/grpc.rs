@@ -6,7 +6,9 @@ use std::sync::Arc;
 use flightmesh_proto::bookings::{self as pb, booking_service_server::BookingService};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
+use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::{FieldViolations, page};
+use flightmesh_runtime::trace;
 use tokio::sync::Notify;
 use tokio_stream::Stream;
 use tonic::metadata::MetadataMap;
@@ -69,6 +71,20 @@ pub fn booking_message(row: BookingRow) -> pb::Booking {
         passenger_name: row.passenger_name,
     }
 }
+
+/// The bookings service's domain metrics.
+pub const METRICS: &[Metric] = &[
+    Metric::counter("bookings_total", "Bookings created, by destination").labelled(),
+    Metric::counter(
+        "booking_cancellations_total",
+        "Bookings cancelled, by destination",
+    )
+    .labelled(),
+    Metric::histogram(
+        "booking_price_amount",
+        "Total price of each booking created",
+    ),
+];
 
 fn text_metadata(metadata: &MetadataMap, name: &str) -> Option<String> {
     metadata
@@ -163,7 +179,9 @@ impl BookingService for Bookings {
             flight,
             price,
         };
-        let traceparent = text_metadata(metadata, "traceparent");
+        // Taken here, inside the RPC span, so the event's consumer joins this trace.
+        let traceparent =
+            trace::outgoing_traceparent(text_metadata(metadata, trace::TRACEPARENT).as_deref());
         // The transaction runs to its end even if the caller goes away meanwhile: a dropped
         // future would leave the connection mid-transaction and the client without its answer
         // on retry (the Idempotency-Key then finds the committed booking).
@@ -244,7 +262,9 @@ impl BookingService for Bookings {
         request: Request<pb::CancelBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
         let id = request.get_ref().id;
-        let traceparent = text_metadata(request.metadata(), "traceparent");
+        let traceparent = trace::outgoing_traceparent(
+            text_metadata(request.metadata(), trace::TRACEPARENT).as_deref(),
+        );
         let store = self.store.clone();
         let (row, changed) = tokio::spawn(async move { store.cancel(id, traceparent).await })
             .await

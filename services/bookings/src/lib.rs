@@ -53,13 +53,14 @@ pub struct Service {
 impl Service {
     /// Migrates (if configured), connects the pool, prepares the relay and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
+        flightmesh_runtime::metrics::declare(grpc::METRICS);
         if config.migrate_on_start {
             migrate(&config.db).await?;
         }
         let pool = flightmesh_db::pool(&config.db);
         let store = store::Store::new(pool.clone(), config.exchange.clone());
         let catalog = Arc::new(flights::FlightCatalog::new(
-            flightmesh_runtime::channel::lazy_channel(&config.flights_url)?,
+            flightmesh_runtime::channel::mesh_channel(&config.flights_url)?,
             config.flights_timeout,
             config.flight_cache_ttl,
         ));

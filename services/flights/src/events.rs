@@ -47,6 +47,7 @@ pub fn destination_created(row: &DestinationRow, exchange: &str) -> NewEvent {
             "is_promotion": row.is_promotion,
             "allows_pets": row.allows_pets,
         }),
-        traceparent: None,
+        // The RPC span that created the destination, when tracing is on.
+        traceparent: flightmesh_runtime::trace::current_traceparent(),
     }
 }

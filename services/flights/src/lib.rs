@@ -54,7 +54,7 @@ impl Flights {
         }
         let pool = flightmesh_db::pool(&config.db);
         let seats = seats::SeatLedger::new(
-            flightmesh_runtime::channel::lazy_channel(&config.bookings_url)?,
+            flightmesh_runtime::channel::mesh_channel(&config.bookings_url)?,
             config.bookings_timeout,
         );
         let catalog = grpc::Catalog::new(

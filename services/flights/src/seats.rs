@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use flightmesh_proto::bookings::GetSeatUsageRequest;
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
-use tonic::transport::Channel;
+use flightmesh_runtime::channel::MeshChannel;
 
 use crate::error::Error;
 
 /// A client of `BookingService.GetSeatUsage`.
 #[derive(Clone)]
 pub struct SeatLedger {
-    client: BookingServiceClient<Channel>,
+    client: BookingServiceClient<MeshChannel>,
     timeout: Duration,
 }
 
 impl SeatLedger {
-    pub fn new(channel: Channel, timeout: Duration) -> Self {
+    pub fn new(channel: MeshChannel, timeout: Duration) -> Self {
         Self {
             client: BookingServiceClient::new(channel),
             timeout,

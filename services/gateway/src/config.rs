@@ -1,11 +1,15 @@
 //! The gateway's configuration, read once from the environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use flightmesh_runtime::config::{ConfigError, Dur, Env, Var};
+use flightmesh_db::DbConfig;
+use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
+
+use crate::policy::Policy;
+use crate::ratelimit::{Class, Limit};
 
 const HTTP_ADDR: Var = Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address");
 const FLIGHTS_URL: Var = Var::new(
@@ -49,6 +53,69 @@ const CORS_ALLOWED_ORIGINS: Var = Var::new(
     "Comma-separated origins allowed by CORS (credentials allowed)",
 );
 
+const ENVIRONMENT: Var = Var::new(
+    "ENVIRONMENT",
+    "production",
+    "`production` or `development`; production refuses to start without a real `JWT_SECRET`",
+);
+const MIGRATE_ON_START: Var = Var::new(
+    "MIGRATE_ON_START",
+    "true",
+    "Apply pending migrations of the `identity` schema at start",
+);
+const JWT_SECRET: Var = Var::optional(
+    "JWT_SECRET",
+    "HS256 signing key of access tokens (at least 32 characters in production)",
+)
+.secret();
+const JWT_TTL: Var = Var::new("JWT_TTL", "60m", "Lifetime of an access token");
+const ACCESS_POLICY: Var = Var::new(
+    "ACCESS_POLICY",
+    "production",
+    "`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
+);
+const ADMIN_EMAIL: Var = Var::optional(
+    "ADMIN_EMAIL",
+    "Creates (or promotes) this user as admin at start, with `ADMIN_PASSWORD`",
+);
+const ADMIN_PASSWORD: Var =
+    Var::optional("ADMIN_PASSWORD", "Password of the bootstrap admin").secret();
+const RATE_LIMIT_DEFAULT: Var = Var::new(
+    "RATE_LIMIT_DEFAULT",
+    "600/60s",
+    "Requests per client per window on `/api/v1/*`",
+);
+const RATE_LIMIT_AI: Var = Var::new(
+    "RATE_LIMIT_AI",
+    "20/60s",
+    "Requests per client per window on `/api/v1/ai/*`",
+);
+const RATE_LIMIT_AUTH: Var = Var::new(
+    "RATE_LIMIT_AUTH",
+    "30/60s",
+    "Requests per client per window on login and register",
+);
+const RATE_LIMIT_STORE: Var = Var::new(
+    "RATE_LIMIT_STORE",
+    "memory",
+    "`memory` (per replica) or `redis` (one budget shared by every replica)",
+);
+const REDIS_URL: Var = Var::new(
+    "REDIS_URL",
+    "redis://127.0.0.1:6379",
+    "Redis URL (shared rate limits)",
+)
+.secret();
+const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the rate limit keys");
+const TRUST_FORWARDED_FOR: Var = Var::new(
+    "TRUST_FORWARDED_FOR",
+    "false",
+    "Take the client address from `X-Forwarded-For` (only behind a proxy that sets it)",
+);
+
+/// The signing key used when nothing is configured, in development only.
+pub const DEVELOPMENT_SECRET: &str = "flightmesh-development-secret-do-not-use-in-production";
+
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -67,13 +134,33 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// NOT_READY time before the listener closes on shutdown.
     pub drain_delay: Duration,
+    /// PostgreSQL (schema `identity`).
+    pub db: DbConfig,
+    /// Apply migrations before serving.
+    pub migrate_on_start: bool,
+    /// Token signing key.
+    pub jwt_secret: Secret<String>,
+    /// Token lifetime.
+    pub jwt_ttl: Duration,
+    /// Who may call what.
+    pub policy: Policy,
+    /// The bootstrap admin.
+    pub admin: Option<(String, Secret<String>)>,
+    /// Rate limits by route class.
+    pub rate_limits: HashMap<Class, Limit>,
+    /// Redis URL when the limits are shared; `None` keeps them in memory.
+    pub rate_limit_redis: Option<Secret<String>>,
+    /// Key prefix in Redis.
+    pub redis_key_prefix: String,
+    /// Read the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
     /// Every variable the gateway reads, for docs and checks.
     #[must_use]
     pub fn vars() -> Vec<Var> {
-        vec![
+        let mut vars = vec![
             HTTP_ADDR,
             FLIGHTS_URL,
             BOOKINGS_URL,
@@ -84,7 +171,25 @@ impl Config {
             MAX_BODY_BYTES,
             CORS_ALLOWED_ORIGINS,
             DRAIN_DELAY,
-        ]
+        ];
+        vars.extend_from_slice(DbConfig::VARS);
+        vars.extend([
+            MIGRATE_ON_START,
+            ENVIRONMENT,
+            JWT_SECRET,
+            JWT_TTL,
+            ACCESS_POLICY,
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+            RATE_LIMIT_DEFAULT,
+            RATE_LIMIT_AI,
+            RATE_LIMIT_AUTH,
+            RATE_LIMIT_STORE,
+            REDIS_URL,
+            REDIS_KEY_PREFIX,
+            TRUST_FORWARDED_FOR,
+        ]);
+        vars
     }
 
     /// Reads and validates the configuration.
@@ -106,6 +211,36 @@ impl Config {
             }
             upstreams.insert(domain.to_owned(), url);
         }
+        let production = match env.get::<String>(&ENVIRONMENT)?.as_str() {
+            "production" => true,
+            "development" => false,
+            other => {
+                return Err(ConfigError::invalid(
+                    &ENVIRONMENT,
+                    other,
+                    "expected production or development",
+                ));
+            }
+        };
+        let jwt_secret: Secret<String> = match env.get_opt::<Secret<String>>(&JWT_SECRET)? {
+            Some(secret)
+                if production
+                    && (secret.expose().len() < 32 || secret.expose() == DEVELOPMENT_SECRET) =>
+            {
+                return Err(ConfigError::invalid(
+                    &JWT_SECRET,
+                    "",
+                    "production needs a random secret of at least 32 characters",
+                ));
+            }
+            Some(secret) => secret,
+            None if production => {
+                return Err(ConfigError::Missing {
+                    name: JWT_SECRET.name.to_owned(),
+                });
+            }
+            None => Secret::new(DEVELOPMENT_SECRET.to_owned()),
+        };
         let max_body_bytes: usize = env.get(&MAX_BODY_BYTES)?;
         if max_body_bytes == 0 {
             return Err(ConfigError::invalid(
@@ -128,6 +263,82 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             drain_delay: env.get::<Dur>(&DRAIN_DELAY)?.0,
+            db: DbConfig::from_env(env)?,
+            migrate_on_start: env.get(&MIGRATE_ON_START)?,
+            jwt_secret,
+            jwt_ttl: env.get::<Dur>(&JWT_TTL)?.0,
+            policy: env.get(&ACCESS_POLICY)?,
+            admin: match (
+                env.get_opt::<String>(&ADMIN_EMAIL)?,
+                env.get_opt::<Secret<String>>(&ADMIN_PASSWORD)?,
+            ) {
+                (Some(email), Some(password)) => Some((email, password)),
+                (Some(_), None) => {
+                    return Err(ConfigError::Missing {
+                        name: ADMIN_PASSWORD.name.to_owned(),
+                    });
+                }
+                _ => None,
+            },
+            rate_limits: HashMap::from([
+                (Class::Default, env.get(&RATE_LIMIT_DEFAULT)?),
+                (Class::Ai, env.get(&RATE_LIMIT_AI)?),
+                (Class::Auth, env.get(&RATE_LIMIT_AUTH)?),
+            ]),
+            rate_limit_redis: match env.get::<String>(&RATE_LIMIT_STORE)?.as_str() {
+                "memory" => None,
+                "redis" => Some(env.get(&REDIS_URL)?),
+                other => {
+                    return Err(ConfigError::invalid(
+                        &RATE_LIMIT_STORE,
+                        other,
+                        "expected memory or redis",
+                    ));
+                }
+            },
+            redis_key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
+            trust_forwarded_for: env.get(&TRUST_FORWARDED_FOR)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production(secret: Option<&str>) -> Result<Config, ConfigError> {
+        let env = Env::from_pairs([("ENVIRONMENT", "production")]);
+        Config::from_env(&match secret {
+            Some(secret) => env.set("JWT_SECRET", secret),
+            None => env,
+        })
+    }
+
+    #[test]
+    fn production_refuses_a_missing_short_or_default_signing_key() {
+        assert!(
+            matches!(production(None), Err(ConfigError::Missing { name }) if name == "JWT_SECRET")
+        );
+        for weak in ["short", DEVELOPMENT_SECRET] {
+            let err = production(Some(weak)).expect_err(weak).to_string();
+            assert!(err.contains("JWT_SECRET"), "{err}");
+            assert!(!err.contains(weak), "the secret must not be echoed: {err}");
+        }
+        let strong = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            production(Some(strong)).unwrap().jwt_secret.expose(),
+            strong
+        );
+    }
+
+    #[test]
+    fn development_signs_with_the_development_key() {
+        let config = Config::from_env(&Env::from_pairs([("ENVIRONMENT", "development")])).unwrap();
+        assert_eq!(config.jwt_secret.expose(), DEVELOPMENT_SECRET);
+        assert_eq!(
+            config.policy,
+            Policy::Production,
+            "the policy is separate from the environment"
+        );
     }
 }

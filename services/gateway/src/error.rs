@@ -179,6 +179,11 @@ impl ApiError {
                 Self::detail(StatusCode::GATEWAY_TIMEOUT, message)
             }
             Code::DeadlineExceeded => Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT),
+            // tonic's channel enforces the same deadline (`grpc-timeout`) and reports it as
+            // CANCELLED "Timeout expired" when its timer fires before ours.
+            Code::Cancelled if message.starts_with("Timeout expired") => {
+                Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT)
+            }
             Code::Internal if !from_transport && !message.is_empty() => {
                 Self::detail(StatusCode::INTERNAL_SERVER_ERROR, message)
             }

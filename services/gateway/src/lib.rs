@@ -8,13 +8,21 @@
 //!
 //! Middleware, outermost first: correlation id (read or minted, echoed, in every log line) →
 //! access log + RED metrics → CORS → the router (with 404/405 answers in the contract's shape).
+//! Inside the generic handler, in order: the bearer token ([`auth`]) → the access policy
+//! ([`policy`]) → the rate limit ([`ratelimit`]) → the call, with the caller's identity passed as
+//! metadata (`x-user-id`, `x-user-role`) that clients can never set themselves. The gateway also
+//! owns users ([`identity`]), served on a loopback gRPC port like any other service.
 
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod json_in;
 pub mod json_out;
 pub mod openapi;
+pub mod policy;
+pub mod ratelimit;
 pub mod routes;
 pub mod upstream;
 
@@ -27,13 +35,16 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
 use axum::serve::ListenerExt as _;
-use flightmesh_runtime::CancellationToken;
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
+use flightmesh_runtime::metrics::Metric;
+use flightmesh_runtime::{CancellationToken, Host, HostConfig, trace};
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
@@ -48,10 +59,11 @@ use upstream::Upstreams;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The correlation id header (`X-Request-ID` is accepted too).
-pub const CORRELATION_ID: &str = "x-correlation-id";
+pub use flightmesh_runtime::trace::CORRELATION_ID;
 const REQUEST_ID: &str = "x-request-id";
 /// Request headers passed to services as gRPC metadata (besides the correlation id).
-const FORWARDED_HEADERS: &[&str] = &["idempotency-key", "traceparent", "tracestate"];
+/// `traceparent` is not among them: the gateway's own span is the services' parent.
+const FORWARDED_HEADERS: &[&str] = &["idempotency-key", "tracestate"];
 
 /// The interactive API docs page (no CDN: it works offline).
 const DOCS_HTML: &str = include_str!("../assets/docs.html");
@@ -68,7 +80,21 @@ struct AppState {
     ai_request_timeout: Duration,
     max_body_bytes: usize,
     draining: AtomicBool,
+    tokens: Arc<auth::Tokens>,
+    limiter: ratelimit::RateLimiter,
+    trust_forwarded_for: bool,
 }
+
+/// A route with what it requires, resolved once at start.
+struct RouteContext {
+    route: Route,
+    requirement: policy::Requirement,
+    class: ratelimit::Class,
+}
+
+/// The signed-in user of a request, for the access log.
+#[derive(Debug, Clone, Copy)]
+struct UserId(i64);
 
 /// A gateway whose port is bound and ready to [`run`](Gateway::run).
 pub struct Gateway {
@@ -76,21 +102,105 @@ pub struct Gateway {
     router: Router,
     state: Arc<AppState>,
     drain_delay: Duration,
+    /// The identity service on its loopback port.
+    identity: Host,
+}
+
+/// The gateway's metrics.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(
+        "http_server_requests_total",
+        "Requests answered, by method, route template and status",
+    )
+    .labelled(),
+    Metric::histogram(
+        "http_server_request_duration_seconds",
+        "Request latency, by method and route template",
+    )
+    .labelled(),
+    Metric::counter(
+        "gateway_rate_limited_total",
+        "Requests refused with 429, by route class",
+    )
+    .labelled(),
+    Metric::counter(
+        "gateway_rate_limiter_errors_total",
+        "Checks the shared limiter could not make (the request was let through)",
+    ),
+    Metric::counter(
+        "gateway_auth_rejections_total",
+        "Requests refused by the access policy, by status (401, 403)",
+    )
+    .labelled(),
+];
+
+/// The PostgreSQL schema the gateway owns.
+pub const SCHEMA: &str = "identity";
+/// The schema's migrations, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Applies pending migrations of the `identity` schema.
+pub async fn migrate(db: &flightmesh_db::DbConfig) -> Result<Vec<String>, flightmesh_db::DbError> {
+    flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
 }
 
 impl Gateway {
-    /// Reads the route table from the descriptors, connects (lazily) to the services and binds.
+    /// Migrates the identity schema, starts the identity service, reads the route table from the
+    /// descriptors, connects (lazily) to the services and binds.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
-        flightmesh_runtime::metrics::handle();
+        flightmesh_runtime::metrics::declare(METRICS);
+        if config.migrate_on_start {
+            migrate(&config.db).await?;
+        }
+        let db = flightmesh_db::pool(&config.db);
+        let tokens = Arc::new(auth::Tokens::new(
+            config.jwt_secret.expose(),
+            config.jwt_ttl,
+        )?);
+        let identity_service = identity::Identity::new(db, tokens.clone());
+        if let Some((email, password)) = &config.admin {
+            identity_service
+                .ensure_admin(email, password.expose())
+                .await?;
+            tracing::info!(email = %email, "bootstrap admin ready");
+        }
+        let mut identity = Host::bind(
+            "identity",
+            &HostConfig {
+                grpc_addr: "127.0.0.1:0".parse()?,
+                admin_addr: "127.0.0.1:0".parse()?,
+                drain_delay: Duration::ZERO,
+                listeners: None,
+            },
+        )
+        .await?;
+        identity.add_service(IdentityServiceServer::new(identity_service));
+        let mut upstream_urls = config.upstreams.clone();
+        upstream_urls.insert(
+            "identity".to_owned(),
+            format!("http://{}", identity.grpc_addr()),
+        );
+
         let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::routes(&pool)?;
+        let limiter = match &config.rate_limit_redis {
+            Some(url) => ratelimit::RateLimiter::redis(
+                config.rate_limits.clone(),
+                url.expose(),
+                &config.redis_key_prefix,
+            )?,
+            None => ratelimit::RateLimiter::in_memory(config.rate_limits.clone()),
+        };
         let state = Arc::new(AppState {
-            upstreams: Upstreams::new(&config.upstreams)?,
+            upstreams: Upstreams::new(&upstream_urls)?,
             openapi: openapi::document(&routes).to_string(),
             request_timeout: config.request_timeout,
             ai_request_timeout: config.ai_request_timeout,
             max_body_bytes: config.max_body_bytes,
             draining: AtomicBool::new(false),
+            tokens,
+            limiter,
+            trust_forwarded_for: config.trust_forwarded_for,
         });
         let router = router(&routes, state.clone(), &config)?;
         let listener = TcpListener::bind(config.http_addr)
@@ -101,6 +211,7 @@ impl Gateway {
             router,
             state,
             drain_delay: config.drain_delay,
+            identity,
         })
     }
 
@@ -119,10 +230,13 @@ impl Gateway {
         tracing::info!(%addr, "gateway serving");
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
+        let identity_stop = CancellationToken::new();
+        let identity = tokio::spawn(self.identity.run(identity_stop.clone()));
         // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
-        axum::serve(
+        let served = axum::serve(
             self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
-            self.router,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             shutdown.cancelled().await;
@@ -130,7 +244,10 @@ impl Gateway {
             tracing::info!(?drain_delay, "draining: /readyz answers 503");
             tokio::time::sleep(drain_delay).await;
         })
-        .await?;
+        .await;
+        identity_stop.cancel();
+        let _ = identity.await;
+        served?;
         tracing::info!("gateway stopped");
         Ok(())
     }
@@ -146,15 +263,25 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
     // an unknown method answers 405, not 404.
     let mut by_path: BTreeMap<String, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for route in routes {
-        let route = Arc::new(route.clone());
-        let filter = MethodFilter::try_from(route.http_method.clone())
-            .map_err(|err| format!("{}: {err}", route.template))?;
-        for path in [route.template.clone(), format!("{}/", route.template)] {
+        let route = Arc::new(RouteContext {
+            requirement: config
+                .policy
+                .requirement(&route.http_method, &route.template),
+            class: ratelimit::Class::of(&route.template),
+            route: route.clone(),
+        });
+        let filter = MethodFilter::try_from(route.route.http_method.clone())
+            .map_err(|err| format!("{}: {err}", route.route.template))?;
+        for path in [
+            route.route.template.clone(),
+            format!("{}/", route.route.template),
+        ] {
             let route = route.clone();
             let handler = move |State(state): State<Arc<AppState>>,
+                                ConnectInfo(peer): ConnectInfo<SocketAddr>,
                                 params: Result<RawPathParams, RawPathParamsRejection>,
                                 request: Request| {
-                transcode(state, route, params, request)
+                transcode(state, route, peer, params, request)
             };
             let entry = by_path.remove(&path).unwrap_or_default();
             by_path.insert(path, entry.on(filter, handler));
@@ -197,19 +324,94 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
 /// The generic handler: HTTP → gRPC → HTTP for one annotated route.
 async fn transcode(
     state: Arc<AppState>,
-    route: Arc<Route>,
+    route: Arc<RouteContext>,
+    peer: SocketAddr,
     params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
 ) -> Response {
-    match call(&state, &route, params, request).await {
+    let identity = match admit(&state, &route, peer, request.headers()).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    let mut response = match call(&state, &route.route, identity.as_ref(), params, request).await {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(err) => err.into_response(),
+    };
+    if let Some(identity) = identity {
+        response.extensions_mut().insert(UserId(identity.user_id));
     }
+    response
+}
+
+/// Token → policy → rate limit: who is calling, and whether they may. `Err` is the answer.
+async fn admit(
+    state: &AppState,
+    route: &RouteContext,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Option<auth::Identity>, Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let verified = bearer.map(|token| state.tokens.verify(token));
+    let identity = match &verified {
+        Some(Ok(identity)) => Some(identity.clone()),
+        _ => None,
+    };
+    if !route.requirement.admits(identity.as_ref().map(|i| i.role)) {
+        let answer = match (&identity, &verified) {
+            (Some(_), _) => ApiError::detail(StatusCode::FORBIDDEN, "Permisos insuficientes"),
+            (None, Some(Err(_))) => {
+                ApiError::detail(StatusCode::UNAUTHORIZED, identity::INVALID_TOKEN)
+            }
+            (None, _) => ApiError::detail(StatusCode::UNAUTHORIZED, "No autenticado"),
+        };
+        let answer = answer.into_response();
+        metrics::counter!("gateway_auth_rejections_total", "status" => answer.status().as_str().to_owned()).increment(1);
+        return Err(answer);
+    }
+    let client = match &identity {
+        Some(identity) => format!("user:{}", identity.user_id),
+        None => format!("ip:{}", client_ip(state, peer, headers)),
+    };
+    if let ratelimit::Verdict::Limited { retry_after } =
+        state.limiter.check(route.class, &client).await
+    {
+        metrics::counter!("gateway_rate_limited_total", "class" => route.class.name()).increment(1);
+        let mut response =
+            ApiError::detail(StatusCode::TOO_MANY_REQUESTS, error::RATE_LIMITED).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Err(response);
+    }
+    Ok(identity)
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
+    if state.trust_forwarded_for
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return first.to_owned();
+    }
+    peer.ip().to_string()
 }
 
 async fn call(
     state: &AppState,
     route: &Route,
+    identity: Option<&auth::Identity>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
 ) -> Result<String, ApiError> {
@@ -262,17 +464,26 @@ async fn call(
         )
     })?;
 
-    let mut grpc_request = tonic::Request::new(message);
-    grpc_request.set_timeout(if domain == "ai" {
+    let deadline = if domain == "ai" {
         state.ai_request_timeout
     } else {
         state.request_timeout
-    });
+    };
+    let mut grpc_request = tonic::Request::new(message);
+    grpc_request.set_timeout(deadline);
     forward_metadata(
         &parts.headers,
         parts.extensions.get::<CorrelationId>(),
         grpc_request.metadata_mut(),
     );
+    // Identity comes only from a verified token (clients' own x-user-* headers are never forwarded).
+    if let Some(identity) = identity {
+        let metadata = grpc_request.metadata_mut();
+        metadata.insert(identity::USER_ID, identity.user_id.into());
+        if let Ok(role) = identity.role.as_str().parse() {
+            metadata.insert(identity::USER_ROLE, role);
+        }
+    }
 
     let path = http::uri::PathAndQuery::from_str(&format!(
         "/{}/{}",
@@ -280,19 +491,26 @@ async fn call(
         route.method.name()
     ))
     .map_err(|_| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL))?;
-    let mut client = tonic::client::Grpc::new(channel);
-    client
-        .ready()
+    // The deadline travels as `grpc-timeout` for the service to honour, and is enforced here too:
+    // an upstream that accepts the connection and never answers still gets a 504.
+    let exchange = async {
+        let mut client = tonic::client::Grpc::new(channel);
+        client
+            .ready()
+            .await
+            .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
+        client
+            .unary(
+                grpc_request,
+                path,
+                codec::DynamicCodec::new(route.method.output()),
+            )
+            .await
+            .map_err(|status| ApiError::from_grpc(&status, route))
+    };
+    let response = tokio::time::timeout(deadline, exchange)
         .await
-        .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
-    let response = client
-        .unary(
-            grpc_request,
-            path,
-            codec::DynamicCodec::new(route.method.output()),
-        )
-        .await
-        .map_err(|status| ApiError::from_grpc(&status, route))?;
+        .map_err(|_| ApiError::detail(StatusCode::GATEWAY_TIMEOUT, error::TIMEOUT))??;
     Ok(json_out::encode(
         response.get_ref(),
         route.response_body.as_ref(),
@@ -316,6 +534,14 @@ fn forward_metadata(
         {
             metadata.insert(*name, value);
         }
+    }
+    let incoming = headers
+        .get(trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    if let Some(traceparent) = trace::outgoing_traceparent(incoming)
+        && let Ok(value) = traceparent.parse()
+    {
+        metadata.insert(trace::TRACEPARENT, value);
     }
 }
 
@@ -388,7 +614,14 @@ async fn correlation_id(mut request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| uuid::Uuid::new_v4().to_string().into(), Into::into);
     request.extensions_mut().insert(CorrelationId(id.clone()));
-    let span = tracing::info_span!("request", correlation_id = %id);
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        correlation_id = %id,
+    );
+    trace::set_parent(&span, &trace::HeaderExtractor(request.headers()));
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_ID, value);
@@ -414,6 +647,7 @@ async fn access_log(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    let user_id = response.extensions().get::<UserId>().map(|u| u.0);
     let labels = [
         ("method", method.as_str().to_owned()),
         ("route", route.clone()),
@@ -428,6 +662,7 @@ async fn access_log(request: Request, next: Next) -> Response {
             route = %route,
             status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
+            user_id,
             "request"
         );
     }

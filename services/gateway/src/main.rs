@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use flightmesh_gateway::{Config, serve};
+use flightmesh_gateway::{Config, migrate, serve};
 use flightmesh_runtime::cli::{self, Command};
 use flightmesh_runtime::{Env, shutdown};
 
@@ -17,8 +17,7 @@ async fn main() -> ExitCode {
             let config = Config::from_env(&Env::process())?;
             match command {
                 Command::Serve => serve(config, shutdown::on_signal()).await,
-                // The gateway owns no schema yet; migrating is a no-op that succeeds.
-                Command::Migrate => Ok(()),
+                Command::Migrate => Ok(migrate(&config.db).await.map(drop)?),
                 Command::Other(other) => Err(format!("unknown command {other}").into()),
             }
         }

@@ -9,10 +9,10 @@ use flightmesh_proto::flights::FindDestinationByNameRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::money::{decimal_field, money};
 use flightmesh_proto::stats::{self as pb, stats_service_server::StatsService};
+use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::status::{FieldViolations, page};
 use redis::AsyncCommands;
 use rust_decimal::Decimal;
-use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use crate::keys::{self, Keys};
@@ -28,12 +28,12 @@ const MAX_LIST: i32 = 1000;
 pub struct Stats {
     redis: Arc<Redis>,
     keys: Keys,
-    flights: FlightServiceClient<Channel>,
-    bookings: BookingServiceClient<Channel>,
+    flights: FlightServiceClient<MeshChannel>,
+    bookings: BookingServiceClient<MeshChannel>,
 }
 
 impl Stats {
-    pub fn new(redis: Arc<Redis>, keys: Keys, flights: Channel, bookings: Channel) -> Self {
+    pub fn new(redis: Arc<Redis>, keys: Keys, flights: MeshChannel, bookings: MeshChannel) -> Self {
         Self {
             redis,
             keys,

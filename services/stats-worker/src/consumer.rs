@@ -25,6 +25,8 @@ use flightmesh_proto::flights::DestinationEvent;
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
 use flightmesh_runtime::config::Secret;
+use flightmesh_runtime::metrics::Metric;
+use flightmesh_runtime::trace;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -35,6 +37,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use prost::Message as _;
+use tracing::Instrument;
 
 use crate::apply::{self, BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED, Plan, Poison};
 use crate::keys::{self, Keys};
@@ -186,7 +189,10 @@ impl Consumer {
                 next = deliveries.next() => next,
             };
             match delivery {
-                Some(Ok(delivery)) => self.handle(&session, delivery).await?,
+                Some(Ok(delivery)) => {
+                    let span = consume_span(&delivery);
+                    self.handle(&session, delivery).instrument(span).await?;
+                }
                 Some(Err(err)) => return Err(err),
                 None => {
                     return Err(lapin::Error::from(
@@ -339,6 +345,50 @@ impl Consumer {
             .await?;
         Ok(Outcome::DeadLettered)
     }
+}
+
+/// The consumer's metrics.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(
+        "stats_events_total",
+        "Events handled, by event type and outcome (applied, duplicate, retried, dead_lettered)",
+    )
+    .labelled(),
+    Metric::histogram(
+        "stats_event_processing_seconds",
+        "Time to handle one event, decode to ack",
+    ),
+    Metric::histogram(
+        "stats_event_lag_seconds",
+        "Time from the event's occurrence to its statistics in Redis",
+    ),
+    Metric::counter(
+        "stats_redeliveries_total",
+        "Messages the broker delivered again (applied at most once)",
+    ),
+    Metric::counter("stats_dead_letters_total", "Events dead-lettered"),
+];
+
+/// A `consume` span per message, the child of the span that wrote the event (its `traceparent`
+/// header), so a booking's trace reaches the Redis write it causes.
+fn consume_span(delivery: &Delivery) -> tracing::Span {
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "consume",
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.message.id = %message_id,
+        messaging.rabbitmq.routing_key = %delivery.routing_key,
+        redelivered = delivery.redelivered,
+    );
+    let traceparent = amqp::header_text(&delivery.properties, trace::TRACEPARENT);
+    trace::set_parent_from(&span, traceparent.as_deref());
+    span
 }
 
 /// The event type: the AMQP `type` property, else the routing key.

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use flightmesh_proto::stats::stats_service_server::StatsServiceServer;
-use flightmesh_runtime::channel::lazy_channel;
+use flightmesh_runtime::channel::mesh_channel;
 use flightmesh_runtime::{CancellationToken, Host};
 
 pub use config::Config;
@@ -58,13 +58,14 @@ pub struct Service {
 impl Service {
     /// Prepares Redis (connected on first use), the consumer and the API, and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
+        flightmesh_runtime::metrics::declare(consumer::METRICS);
         let redis = Arc::new(Redis::new(&config.redis_url, config.redis_timeout)?);
         let keys = Keys::new(&config.key_prefix);
         let api = api::Stats::new(
             redis.clone(),
             keys.clone(),
-            lazy_channel(&config.flights_url)?,
-            lazy_channel(&config.bookings_url)?,
+            mesh_channel(&config.flights_url)?,
+            mesh_channel(&config.bookings_url)?,
         );
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(StatsServiceServer::new(api))
@@ -110,7 +111,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Bo
 pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
     let redis = Redis::new(&config.redis_url, config.redis_timeout)?;
     let bookings = flightmesh_proto::bookings::booking_service_client::BookingServiceClient::new(
-        lazy_channel(&config.bookings_url)?,
+        mesh_channel(&config.bookings_url)?,
     );
     Ok(rebuild::rebuild(&redis, &Keys::new(&config.key_prefix), bookings).await?)
 }

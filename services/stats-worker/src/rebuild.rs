@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flightmesh_proto::bookings::StreamBookingSnapshotsRequest;
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
+use flightmesh_runtime::channel::MeshChannel;
 use redis::AsyncCommands;
-use tonic::transport::Channel;
 
 use crate::apply::{self, snapshot_plan};
 use crate::keys::{self, Keys};
@@ -88,7 +88,7 @@ return 0
 pub async fn rebuild(
     redis: &Redis,
     keys: &Keys,
-    mut bookings: BookingServiceClient<Channel>,
+    mut bookings: BookingServiceClient<MeshChannel>,
 ) -> Result<Report, RebuildError> {
     let mut conn = redis.conn().await?;
     let token = format!(
@@ -151,7 +151,7 @@ pub async fn rebuild(
 async fn replay_bookings(
     conn: &mut redis::aio::ConnectionManager,
     fresh: &Keys,
-    bookings: &mut BookingServiceClient<Channel>,
+    bookings: &mut BookingServiceClient<MeshChannel>,
 ) -> Result<Report, RebuildError> {
     let mut stream = bookings
         .stream_booking_snapshots(StreamBookingSnapshotsRequest { after_id: 0 })

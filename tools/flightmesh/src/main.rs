@@ -42,7 +42,10 @@ async fn up(demo: bool) -> Result<(), BoxError> {
     let env = Env::process()
         .with_default("LOG_FORMAT", "text")
         .with_default("HTTP_ADDR", "127.0.0.1:8080")
-        .with_default("DRAIN_DELAY", "0s");
+        .with_default("DRAIN_DELAY", "0s")
+        // A developer's machine: the development signing key, and the policy the old clients need.
+        .with_default("ENVIRONMENT", "development")
+        .with_default("ACCESS_POLICY", "compatible");
     let env = ["FLIGHTS", "BOOKINGS", "STATS", "AI"]
         .iter()
         .zip([50051, 50052, 50053, 50054])
@@ -53,7 +56,7 @@ async fn up(demo: bool) -> Result<(), BoxError> {
                     format!("127.0.0.1:{}", port + 1000),
                 )
         });
-    telemetry::init(&TelemetryConfig::from_env(&env)?);
+    telemetry::init(&TelemetryConfig::from_env(&env)?, "flightmesh");
 
     if let Some(dep) = deps::first_unreachable(&deps::dependencies(&env)).await {
         return Err(format!(

@@ -83,6 +83,11 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         ("STATS_QUEUE", names.stats_queue.as_str()),
         ("REDIS_KEY_PREFIX", names.redis_prefix.as_str()),
         ("RETRY_BASE_DELAY", "50ms"),
+        ("ENVIRONMENT", "development"),
+        ("ACCESS_POLICY", "compatible"),
+        // Tests make many AI calls from one address; the limit tests set their own budgets.
+        ("RATE_LIMIT_AI", "10000/60s"),
+        ("RATE_LIMIT_DEFAULT", "1000000/60s"),
         ("RETRY_BUDGET", "3"),
         ("AMQP_URL", AMQP_URL),
         ("REDIS_URL", REDIS_URL),

@@ -4,7 +4,7 @@ use flightmesh::testing::{TestMesh, test_env};
 use serde_json::{Value, json};
 
 use crate::chat;
-use crate::stub::{Reply, Stub};
+use flightmesh::model_stub::{Reply, Stub};
 
 fn sent_messages(request: &Value) -> Vec<(String, String)> {
     request["messages"]

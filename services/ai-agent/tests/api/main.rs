@@ -4,7 +4,6 @@
 mod history;
 mod model;
 mod offline;
-mod stub;
 
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::stub::{Reply, Stub};
 use crate::{ask, chat, seed_cartagena};
+use flightmesh::model_stub::{Reply, Stub};
 
 async fn mesh_with(stub: &Stub, timeout: &str) -> TestMesh {
     let base_url = stub.base_url();

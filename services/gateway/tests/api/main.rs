@@ -1,9 +1,12 @@
 //! The REST contract end to end: the real gateway in front of the real mesh and PostgreSQL.
 
+mod auth;
 mod catalog;
 mod contract;
 mod edge;
+mod limits;
 mod openapi;
+mod policy;
 mod resilience;
 mod validation;
 

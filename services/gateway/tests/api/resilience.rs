@@ -72,7 +72,11 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
         .unwrap()
         .local_addr()
         .unwrap();
+    let db = flightmesh_testkit::TestDatabase::create().await;
     let env = flightmesh_runtime::Env::from_pairs([
+        ("DATABASE_URL", db.url().to_owned()),
+        ("ENVIRONMENT", "development".to_owned()),
+        ("ACCESS_POLICY", "compatible".to_owned()),
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("FLIGHTS_URL", format!("http://{closed}")),
         ("BOOKINGS_URL", format!("http://{closed}")),
@@ -112,6 +116,11 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
     let (status, body) =
         status_and_json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 503);
+    assert_eq!(
+        body["services"]["identity"],
+        json!("SERVING"),
+        "the gateway's own identity service"
+    );
     for down in ["flights", "bookings", "stats", "ai"] {
         assert!(
             body["services"][down]

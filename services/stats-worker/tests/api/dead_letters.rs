@@ -7,7 +7,7 @@ use flightmesh::testing::{TestMesh, eventually};
 use lapin::options::BasicPublishOptions;
 use serde_json::json;
 
-use crate::{amqp, book, queue_depth, wait_for_revenue};
+use crate::{amqp, book, queue_depth, wait_for_consumer, wait_for_revenue};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
@@ -26,6 +26,7 @@ async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
         .await
         .unwrap();
     // And a message nobody can read.
+    wait_for_consumer(&mesh).await;
     let channel = amqp().await;
     channel
         .basic_publish(

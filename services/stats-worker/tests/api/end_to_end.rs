@@ -17,6 +17,13 @@ async fn bookings_become_the_contracts_statistics() {
     let nino = book(&mesh, "Nino", 8, false, ct1).await; // 950.00, candy
     book(&mesh, "Luis", 40, false, lon1).await; // 2100.00
     wait_for_revenue(&mesh, 400_000).await;
+    // The catalog event travels apart from the bookings' (another outbox, another exchange).
+    flightmesh::testing::eventually(std::time::Duration::from_secs(30), || async {
+        mesh.redis_get("stats:promotion_alerts_sent")
+            .await
+            .is_some()
+    })
+    .await;
 
     assert_eq!(
         mesh.get("/api/v1/stats/general").await,

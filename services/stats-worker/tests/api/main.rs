@@ -52,6 +52,27 @@ pub async fn amqp() -> lapin::Channel {
 }
 
 /// Messages waiting in `queue` (a passive declare).
+/// Waits until the mesh's stats worker consumes from its queue: a message published straight to
+/// the exchange before the queue exists would be dropped (the relay's are mandatory and retried).
+pub async fn wait_for_consumer(mesh: &TestMesh) {
+    eventually(Duration::from_secs(30), || async {
+        // A fresh channel each time: a passive declare of a missing queue closes its channel.
+        let declared = amqp()
+            .await
+            .queue_declare(
+                mesh.stats_queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await;
+        matches!(declared, Ok(queue) if queue.consumer_count() > 0)
+    })
+    .await;
+}
+
 pub async fn queue_depth(queue: &str) -> u32 {
     let channel = amqp().await;
     let declared = channel

@@ -1,5 +1,7 @@
 //! The whole mesh as `flightmesh up` runs it: every service in one process on its own port.
 
+mod metrics;
+
 use std::time::Duration;
 
 use flightmesh::config_docs;

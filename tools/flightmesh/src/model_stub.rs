@@ -1,5 +1,6 @@
-//! An OpenAI-compatible chat-completions server for tests: it records every request and answers
-//! from a script (a tool call, a text, an error, a delay, malformed JSON).
+//! An OpenAI-compatible chat-completions server for tests: it plays the model (the LLM cannot be
+//! reached from tests), records every request and answers from a script (a tool call, a text, an
+//! error, a delay, malformed JSON).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,8 +18,11 @@ use serde_json::{Value, json};
 pub enum Reply {
     /// The model asks for a tool call.
     ToolCall {
+        /// The call's id, echoed in the tool result.
         id: &'static str,
+        /// The tool's name.
         name: &'static str,
+        /// The arguments (sent as a JSON string, as OpenAI does).
         arguments: Value,
     },
     /// The model answers with text.
@@ -41,10 +45,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct Stub {
     inner: Arc<Mutex<Inner>>,
+    /// Where it listens.
     pub addr: SocketAddr,
 }
 
 impl Stub {
+    /// Starts the stub on a free loopback port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = axum::Router::new()
@@ -62,11 +71,17 @@ impl Stub {
     }
 
     /// Queues answers, in order.
+    ///
+    /// # Panics
+    /// If a previous holder of the lock panicked.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.inner.lock().unwrap().script.extend(replies);
     }
 
     /// Every request received so far.
+    ///
+    /// # Panics
+    /// If a previous holder of the lock panicked.
     pub fn requests(&self) -> Vec<Value> {
         self.inner.lock().unwrap().requests.clone()
     }
