@@ -292,6 +292,7 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
         .route("/health", get(health))
         .route("/livez", get(health))
         .route("/readyz", get(readyz))
+        .route("/readyz/self", get(ready_self))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(|| async { Html(DOCS_HTML) }))
@@ -550,6 +551,21 @@ async fn health() -> impl IntoResponse {
         "status": "ok",
         "message": "Sistema con Agente de IA Operativo"
     }))
+}
+
+/// The gateway's own readiness (503 only while draining): what a Kubernetes readiness probe asks.
+/// `/readyz` also needs every upstream, so probing it would take every gateway replica out of
+/// the Service at once when one upstream is down, and with them the routes that still work.
+async fn ready_self(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "draining"})),
+        )
+            .into_response()
+    } else {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    }
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

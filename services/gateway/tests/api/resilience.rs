@@ -131,5 +131,15 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
         );
         assert!(body["status"].as_str().unwrap().contains(down), "{body}");
     }
+    // The gateway itself is ready: the routes that need no upstream (auth, docs) still work,
+    // so the readiness probe (`/readyz/self`) keeps it in the Service.
+    let (status, body) = status_and_json(
+        http.get(format!("{base}/readyz/self"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"status": "ready"})));
     shutdown.cancel();
 }
