@@ -202,11 +202,11 @@ impl Config {
             ("ai", AI_URL),
         ] {
             let url: String = env.get(&var)?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !flightmesh_runtime::channel::is_upstream_url(&url) {
                 return Err(ConfigError::invalid(
                     &var,
                     &url,
-                    "must start with http:// or https://",
+                    "must start with http://, https:// or dns:///",
                 ));
             }
             upstreams.insert(domain.to_owned(), url);

@@ -19,7 +19,9 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// Channels to every URL (no connection is made yet).
-    pub fn new(urls: &BTreeMap<String, String>) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        urls: &BTreeMap<String, String>,
+    ) -> Result<Self, flightmesh_runtime::channel::ChannelError> {
         let channels = urls
             .iter()
             .map(|(domain, url)| {
@@ -28,7 +30,7 @@ impl Upstreams {
                     flightmesh_runtime::channel::lazy_channel(url)?,
                 ))
             })
-            .collect::<Result<_, tonic::transport::Error>>()?;
+            .collect::<Result<_, flightmesh_runtime::channel::ChannelError>>()?;
         Ok(Self { channels })
     }
 
