@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of flightmesh on this machine, reproducible with one command:
 
-    python3 bench/run.py [bookings] [stats] [footprint]
+    python3 bench/run.py [broker] [bookings] [stats] [processes]
 
 - bookings:  booking creation through the gateway (REST) and straight to the bookings service
              (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
@@ -10,7 +10,12 @@
              Redis) — beside pgbench running the same statement (bench/booking-transaction.sql).
 - stats:     events/s the stats worker applies with prefetch 1 and 50 (a pre-filled queue
              drained), and the event lag (occurred → applied) at a steady booking rate.
-- footprint: stripped release binary sizes, idle RSS and cold start of each service.
+- processes: each service as its own process (the deployment shape): stripped release binary
+             sizes, cold start, idle and under-load (the flow scenario over REST, 16 clients) RSS
+             and CPU, the gateway's overhead (the same bookings over REST and over gRPC), and
+             `loadgen verify` (Redis == PostgreSQL) at the end.
+- broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
+             and consumption with acks (`loadgen broker`).
 
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
 builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md.
@@ -55,6 +60,11 @@ def fresh_db(name):
     psql(f"CREATE DATABASE {name}")
 
 
+def purge_stats_queue():
+    """Events left by an interrupted run would be counted in this one."""
+    sh("rabbitmqctl", "-q", "purge_queue", NAMES["STATS_QUEUE"], check=False)
+
+
 def clear_redis():
     keys = sh("redis-cli", "--scan", "--pattern", NAMES["REDIS_KEY_PREFIX"] + "*").split()
     for i in range(0, len(keys), 500):
@@ -78,6 +88,7 @@ class Mesh:
     def __init__(self, **extra):
         fresh_db(DB)
         clear_redis()
+        purge_stats_queue()
         self.log = open(os.path.join(ROOT, "bench", "results", "mesh.log"), "w")
         self.proc = subprocess.Popen([os.path.join(BIN, "flightmesh"), "up"], cwd=ROOT, env=base_env(extra),
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -135,6 +146,13 @@ def bench_bookings(results):
                         r = loadgen("--scenario", "bookings", "--via", via, "--concurrency", str(clients), *flags)
                         rows[(clients, shape, f"{mode} {via}")] = r
                         print(mode, via, clients, shape, round(r["throughput"]), flush=True)
+            if mode == "full pipeline":
+                # Every booking of every run above, in the statistics once.
+                verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
+                                           "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "300s"],
+                                          cwd=ROOT, text=True, capture_output=True)
+                results["bookings_verify"] = {"agrees": verified.returncode == 0, "report": verified.stderr}
+                print(verified.stderr, flush=True)
         finally:
             mesh.stop()
     results["bookings"] = {" | ".join(map(str, k)): v for k, v in rows.items()}
@@ -234,40 +252,96 @@ def bench_stats(results):
     results["stats"] = stats
 
 
-def bench_footprint(results):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(rf"{field}:\s+(\d+) kB", status.read()).group(1)) / 1024
+
+
+def bench_processes(results):
+    """The deployment shape: each service its own process. Binary sizes, cold start, idle and
+    under-load RSS and CPU, the gateway's overhead, and a Redis == PostgreSQL check at the end."""
     out = {}
     for name in ("flights", "bookings", "stats-worker", "ai-agent", "gateway"):
         out[name] = {"binary_mb": os.path.getsize(os.path.join(BIN, name)) / 1e6}
     fresh_db(DB)
+    clear_redis()
+    purge_stats_queue()
     ports = {"flights": 50071, "bookings": 50072, "stats-worker": 50073, "ai-agent": 50074}
+    urls = {"FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072",
+            "STATS_URL": "http://127.0.0.1:50073", "AI_URL": "http://127.0.0.1:50074"}
     procs = {}
-    for name, port in ports.items():
-        env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}",
-                        "FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072"})
+    log = open(os.path.join(ROOT, "bench", "results", "processes.log"), "w")
+    try:
+        for name, port in ports.items():
+            env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}", **urls})
+            started = time.time()
+            procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=log, stderr=log)
+            wait_http(f"http://127.0.0.1:{port + 1000}/livez")
+            out[name]["cold_start_ms"] = (time.time() - started) * 1000
+        env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
         started = time.time()
-        procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env)
-        wait_http(f"http://127.0.0.1:{port + 1000}/livez")
-        out[name]["cold_start_ms"] = (time.time() - started) * 1000
-    env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "FLIGHTS_URL": "http://127.0.0.1:50071",
-                    "BOOKINGS_URL": "http://127.0.0.1:50072", "STATS_URL": "http://127.0.0.1:50073",
-                    "AI_URL": "http://127.0.0.1:50074"})
-    started = time.time()
-    procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env)
-    wait_http("http://127.0.0.1:8090/health")
-    out["gateway"]["cold_start_ms"] = (time.time() - started) * 1000
-    time.sleep(3)
-    for name, proc in procs.items():
-        with open(f"/proc/{proc.pid}/status") as status:
-            rss = int(re.search(r"VmRSS:\s+(\d+) kB", status.read()).group(1))
-        out[name]["idle_rss_mb"] = rss / 1024
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs.values():
-        proc.wait(timeout=30)
-    results["footprint"] = out
+        procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env, stdout=log, stderr=log)
+        wait_http("http://127.0.0.1:8090/health")
+        out["gateway"]["cold_start_ms"] = (time.time() - started) * 1000
+        wait_http("http://127.0.0.1:8090/readyz")
+
+        time.sleep(2)
+        idle_cpu = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        time.sleep(5)
+        for name, proc in procs.items():
+            out[name]["idle_rss_mb"] = rss_mb(proc.pid)
+            out[name]["idle_cpu_pct"] = (cpu_seconds(proc.pid) - idle_cpu[name]) / 5 * 100
+
+        # Under load: the old system's flow through the gateway (bookings with pets and infants,
+        # catalog, bookings and stats reads), 16 clients.
+        before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        started = time.time()
+        flow = loadgen("--scenario", "flow", "--via", "rest", "--gateway", "http://127.0.0.1:8090",
+                       "--concurrency", "16", "--flights", "100")
+        elapsed = time.time() - started
+        for name, proc in procs.items():
+            out[name]["load_cpu_pct"] = (cpu_seconds(proc.pid) - before[name]) / elapsed * 100
+            out[name]["load_peak_rss_mb"] = rss_mb(proc.pid, "VmHWM")
+        results["flow_rest_c16"] = flow
+
+        # The gateway's cost: the same bookings over REST and straight to bookings over gRPC.
+        overhead = {}
+        for via in ("grpc", "rest"):
+            overhead[via] = loadgen("--scenario", "bookings", "--via", via, "--gateway", "http://127.0.0.1:8090",
+                                    "--bookings", "http://127.0.0.1:50072", "--flights-url", "http://127.0.0.1:50071",
+                                    "--concurrency", "16", "--flights", "100")
+        results["gateway_overhead"] = overhead
+
+        verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
+                                   "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "120s"],
+                                  cwd=ROOT, text=True, capture_output=True)
+        results["verify"] = {"agrees": verified.returncode == 0, "report": verified.stderr}
+        print(verified.stderr, flush=True)
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(timeout=60)
+        log.close()
+    results["processes"] = out
+
+
+def bench_broker(results):
+    """RabbitMQ alone: publish with confirms (each, pipelined) and consume with acks."""
+    out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--json")
+    results["broker"] = json.loads(out.strip().splitlines()[-1])
+    print("broker", results["broker"], flush=True)
 
 
 def main():
-    sections = sys.argv[1:] or ["bookings", "stats", "footprint"]
+    sections = sys.argv[1:] or ["broker", "bookings", "stats", "processes"]
     print("building release binaries…", flush=True)
     sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
        "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
@@ -275,7 +349,8 @@ def main():
     results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
                            "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}}
     for section in sections:
-        {"bookings": bench_bookings, "stats": bench_stats, "footprint": bench_footprint}[section](results)
+        {"bookings": bench_bookings, "stats": bench_stats, "processes": bench_processes,
+         "broker": bench_broker}[section](results)
     path = os.path.join(ROOT, "bench", "results", "latest.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)

@@ -7,3 +7,6 @@ scripts/services-up.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+scripts/infra-lint.sh
+# schemathesis against the running gateway's /openapi.json: no 5xx, no answer off the schema.
+scripts/fuzz-api.sh --max-time 45

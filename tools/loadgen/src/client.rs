@@ -7,6 +7,8 @@ use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
 use flightmesh_proto::bookings::{CreateBookingRequest, ListBookingsRequest};
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::flights::{GetFlightRequest, ListFlightsRequest};
+use flightmesh_proto::stats::stats_service_client::StatsServiceClient;
+use flightmesh_proto::stats::{GetDestinationStatsRequest, GetGeneralStatsRequest};
 use tonic::transport::{Channel, Endpoint};
 
 /// What a call was: its label is counted, and only `ok` calls count as throughput.
@@ -68,6 +70,8 @@ pub struct GrpcClients {
     pub bookings: BookingServiceClient<Channel>,
     /// Flights service.
     pub flights: FlightServiceClient<Channel>,
+    /// Stats worker.
+    pub stats: StatsServiceClient<Channel>,
 }
 
 impl Client {
@@ -85,11 +89,11 @@ impl Client {
         }
     }
 
-    /// A gRPC client; `channels` HTTP/2 connections are opened per service and used round-robin
-    /// by the workers (one connection multiplexes many calls, but a few spread the work).
+    /// A gRPC client: one HTTP/2 connection per service, multiplexing every worker's calls.
     pub async fn grpc(
         bookings_url: &str,
         flights_url: &str,
+        stats_url: &str,
     ) -> Result<Self, tonic::transport::Error> {
         let connect = |url: &str| {
             Endpoint::from_shared(url.to_owned())
@@ -98,6 +102,8 @@ impl Client {
         Ok(Self::Grpc(Box::new(GrpcClients {
             bookings: BookingServiceClient::new(connect(bookings_url)?.connect().await?),
             flights: FlightServiceClient::new(connect(flights_url)?.connect().await?),
+            // Connected lazily: only the flow scenario reads statistics.
+            stats: StatsServiceClient::new(connect(stats_url)?.connect_lazy()),
         })))
     }
 
@@ -182,6 +188,41 @@ impl Client {
                     .await
                     .map(drop),
             }),
+        }
+    }
+
+    /// Reads statistics: the general figures or the per-destination ones, picked by `which`.
+    pub async fn read_stats(&self, which: u64) -> Outcome {
+        match self {
+            Self::Rest { base, http } => {
+                let path = if which.is_multiple_of(2) {
+                    "general"
+                } else {
+                    "destinations"
+                };
+                match http.get(format!("{base}/api/v1/stats/{path}")).send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        Outcome::http(status)
+                    }
+                    Err(err) => Outcome::transport(&err),
+                }
+            }
+            Self::Grpc(grpc) => {
+                let mut stats = grpc.stats.clone();
+                Outcome::grpc(if which.is_multiple_of(2) {
+                    stats
+                        .get_general_stats(GetGeneralStatsRequest {})
+                        .await
+                        .map(drop)
+                } else {
+                    stats
+                        .get_destination_stats(GetDestinationStatsRequest {})
+                        .await
+                        .map(drop)
+                })
+            }
         }
     }
 }

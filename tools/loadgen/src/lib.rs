@@ -1,9 +1,12 @@
-//! The load generator's parts: [`args`] (a tiny flag parser), [`client`] (REST or gRPC calls
+//! The load generator's parts: [`broker`] (RabbitMQ's own publish and consume rates), [`args`] (a tiny flag parser), [`client`] (REST or gRPC calls
 //! that report an outcome label), [`run`] (closed-loop workers or an open-loop schedule, with a
-//! progress line) and [`report`] (the HDR histogram summary).
+//! progress line), [`report`] (the HDR histogram summary) and [`verify`] (Redis statistics
+//! against PostgreSQL's bookings).
 
 pub mod args;
+pub mod broker;
 pub mod client;
 pub mod report;
 pub mod run;
 pub mod setup;
+pub mod verify;

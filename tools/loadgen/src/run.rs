@@ -19,7 +19,8 @@ pub enum Scenario {
     Bookings,
     /// Reads only: flights and bookings lists, single flights.
     Reads,
-    /// The old system's flow: mostly bookings (pets, infants, adults), some reads.
+    /// The old system's flow: mostly bookings (pets, infants, adults), some reads of the catalog,
+    /// the bookings and the statistics.
     Flow,
 }
 
@@ -73,7 +74,8 @@ async fn call(
         Scenario::Bookings => client.book(flight.id, &passenger, 30, false).await,
         Scenario::Reads => client.read(n, flight.id).await,
         Scenario::Flow => match n % 10 {
-            0..=2 => client.read(n / 10, flight.id).await,
+            0 | 1 => client.read(n / 10, flight.id).await,
+            2 => client.read_stats(n / 10).await,
             // Pets only where the destination takes them (the old clients check first).
             3 => {
                 client

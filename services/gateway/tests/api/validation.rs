@@ -198,3 +198,32 @@ async fn money_is_exact_through_the_json_mapping() {
         json!("tax_amount admite como maximo 2 decimales")
     );
 }
+
+/// Found by schemathesis: U+0000 reached PostgreSQL, which cannot hold it, and came back a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_null_character_is_a_422_wherever_text_comes_in() {
+    let stack = TestStack::start().await;
+    let nul = "El texto no puede contener el caracter nulo (U+0000)".to_owned();
+    let (status, body) = stack
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": "a\u{0}@b.co", "password": "x"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(errors(&body), [(json!(["body", "email"]), nul.clone())]);
+
+    let (status, body) = stack
+        .get("/api/v1/bookings/events?event_type=booking%00")
+        .await;
+    assert_eq!(
+        (status, errors(&body)),
+        (422, vec![(json!(["query", "event_type"]), nul.clone())])
+    );
+
+    let (status, body) = stack.get("/api/v1/stats/destinations/Lima%00/taxes").await;
+    assert_eq!(
+        (status, errors(&body)),
+        (422, vec![(json!(["path", "destination_name"]), nul)])
+    );
+}
