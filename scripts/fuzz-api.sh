@@ -23,20 +23,31 @@ port_base=$((20000 + $$ % 20000))
 gateway="127.0.0.1:$port_base"
 log="target/fuzz-api-$run.log"
 
+# Where the broker's CLI is at hand (this machine), a vhost of its own; elsewhere (a CI service
+# container) exchange and queue names of its own.
+if command -v rabbitmqctl >/dev/null; then
+  rabbitmqctl -q add_vhost "$run" >/dev/null
+  rabbitmqctl -q set_permissions -p "$run" guest ".*" ".*" ".*" >/dev/null
+  amqp_url="amqp://guest:guest@127.0.0.1:5672/$run"
+else
+  amqp_url="amqp://guest:guest@127.0.0.1:5672/%2f"
+fi
+
 cleanup() {
   [ -n "${stack_pid:-}" ] && kill "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $run WITH (FORCE)" >/dev/null || true
-  rabbitmqctl -q delete_vhost "$run" >/dev/null 2>&1 || true
-  redis-cli -h 127.0.0.1 --scan --pattern "$run:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null || true
+  if command -v rabbitmqctl >/dev/null; then rabbitmqctl -q delete_vhost "$run" >/dev/null 2>&1 || true; fi
+  if command -v redis-cli >/dev/null; then
+    redis-cli -h 127.0.0.1 --scan --pattern "$run:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $run" >/dev/null
-rabbitmqctl -q add_vhost "$run" >/dev/null
-rabbitmqctl -q set_permissions -p "$run" guest ".*" ".*" ".*" >/dev/null
 
 env DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run" \
-    AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$run" \
+    AMQP_URL="$amqp_url" \
+    BOOKINGS_EXCHANGE="$run.bookings" CATALOG_EXCHANGE="$run.catalog" STATS_QUEUE="$run.stats" \
     REDIS_KEY_PREFIX="$run:" \
     GATEWAY_HTTP_ADDR="$gateway" \
     FLIGHTS_GRPC_ADDR="127.0.0.1:$((port_base + 1))" FLIGHTS_ADMIN_ADDR="127.0.0.1:$((port_base + 11))" \

@@ -24,6 +24,7 @@ wait_for() { # tries, delay, command...
 }
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  # shellcheck disable=SC2012  # version directories: plain names
   version=$(ls /etc/postgresql | sort -V | tail -n1)
   # Local trust auth, as the tests and the dev stack expect (never do this on a shared host).
   sed -Ei 's/^((local|host)\s.*)\s(peer|scram-sha-256|md5)\s*$/\1 trust/' "/etc/postgresql/$version/main/pg_hba.conf"
