@@ -3,6 +3,8 @@
 
     python3 bench/run.py [broker] [bookings] [stats] [processes]
 
+(no section: all of them; some: those, the others keep their figures in latest.json)
+
 - bookings:  booking creation through the gateway (REST) and straight to the bookings service
              (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
              once with the booking path alone (outbox relays off: the database work is exactly
@@ -11,19 +13,24 @@
 - stats:     events/s the stats worker applies with prefetch 1 and 50 (a pre-filled queue
              drained), and the event lag (occurred → applied) at a steady booking rate.
 - processes: each service as its own process (the deployment shape): stripped release binary
-             sizes, cold start, idle and under-load (the flow scenario over REST, 16 clients) RSS
-             and CPU, the gateway's overhead (the same bookings over REST and over gRPC), and
-             `loadgen verify` (Redis == PostgreSQL) at the end.
+             sizes, cold start (exec → /readyz answers 200), idle and under-load (the flow
+             scenario over REST, 16 clients) RSS and CPU, the gateway's overhead (the same
+             bookings over REST and over gRPC), and `loadgen verify` (Redis == PostgreSQL) at
+             the end.
+- cpu:       CPU time per booking of PostgreSQL, the services and the client, for pgbench and
+             for the service path over gRPC and REST (16 clients, 100 flights).
 - broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
              and consumption with acks (`loadgen broker`).
 
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
-builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md.
+builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md
+(the tables of docs/benchmarks.md); `python3 bench/run.py --render` re-renders the latter.
 """
 
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -100,7 +107,7 @@ class Mesh:
         self.log.close()
 
 
-def wait_http(url, timeout=60):
+def wait_http(url, timeout=60, poll=0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -109,7 +116,7 @@ def wait_http(url, timeout=60):
                     return
         except Exception:
             pass
-        time.sleep(0.2)
+        time.sleep(poll)
     raise SystemExit(f"{url} never became ready")
 
 
@@ -283,14 +290,15 @@ def bench_processes(results):
             env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}", **urls})
             started = time.time()
             procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=log, stderr=log)
-            wait_http(f"http://127.0.0.1:{port + 1000}/livez")
+            # Polled every 5 ms: the cold start is the time from exec until the service says it
+            # is ready (its database, broker or upstream connections made).
+            wait_http(f"http://127.0.0.1:{port + 1000}/readyz", poll=0.005)
             out[name]["cold_start_ms"] = (time.time() - started) * 1000
         env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
         started = time.time()
         procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env, stdout=log, stderr=log)
-        wait_http("http://127.0.0.1:8090/health")
+        wait_http("http://127.0.0.1:8090/readyz", poll=0.005)
         out["gateway"]["cold_start_ms"] = (time.time() - started) * 1000
-        wait_http("http://127.0.0.1:8090/readyz")
 
         time.sleep(2)
         idle_cpu = {name: cpu_seconds(p.pid) for name, p in procs.items()}
@@ -333,6 +341,61 @@ def bench_processes(results):
     results["processes"] = out
 
 
+def postgres_cpu_seconds():
+    """CPU time of PostgreSQL so far: its live processes, and the backends that exited (pgbench's,
+    reaped by the postmaster, whose children's time the kernel adds to the postmaster's)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "postgres":
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_cpu(results):
+    """Where the CPU goes per booking, 16 clients over 100 flights: PostgreSQL, the services
+    (`flightmesh up`, booking path only) and the client, for pgbench and for the service path."""
+    out = {}
+    fresh_db(PGBENCH_DB)
+    sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
+    pg, client = postgres_cpu_seconds(), children_cpu_seconds()
+    run = pgbench(16, 100)
+    seconds = float(DURATION.rstrip("s"))
+    done = run["throughput"] * seconds
+    out["pgbench"] = {"throughput": run["throughput"],
+                      "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
+                      "services_us": 0.0,
+                      "client_us": (children_cpu_seconds() - client) / done * 1e6}
+    mesh = Mesh(BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+    try:
+        for via in ("grpc", "rest"):
+            pg, client, services = postgres_cpu_seconds(), children_cpu_seconds(), cpu_seconds(mesh.proc.pid)
+            run = loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16", "--flights", "100")
+            # Includes the warm-up's bookings, which the summary leaves out.
+            done = run["throughput"] * (run["elapsed_s"] + float(WARMUP.rstrip("s")))
+            out[via] = {"throughput": run["throughput"],
+                        "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
+                        "services_us": (cpu_seconds(mesh.proc.pid) - services) / done * 1e6,
+                        "client_us": (children_cpu_seconds() - client) / done * 1e6}
+            print("cpu", via, out[via], flush=True)
+    finally:
+        mesh.stop()
+    results["cpu"] = out
+
+
 def bench_broker(results):
     """RabbitMQ alone: publish with confirms (each, pipelined) and consume with acks."""
     out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--json")
@@ -341,23 +404,105 @@ def bench_broker(results):
 
 
 def main():
-    sections = sys.argv[1:] or ["broker", "bookings", "stats", "processes"]
+    if sys.argv[1:] == ["--render"]:
+        # Re-render bench/results/latest.md from latest.json, without running anything.
+        with open(os.path.join(ROOT, "bench", "results", "latest.json")) as f:
+            write_markdown(json.load(f))
+        return
+    sections = sys.argv[1:] or ["broker", "bookings", "cpu", "stats", "processes"]
     print("building release binaries…", flush=True)
     sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
        "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
        "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
-    results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release,
-                           "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}}
-    for section in sections:
-        {"bookings": bench_bookings, "stats": bench_stats, "processes": bench_processes,
-         "broker": bench_broker}[section](results)
     path = os.path.join(ROOT, "bench", "results", "latest.json")
+    results = {}
+    if sys.argv[1:] and os.path.exists(path):
+        # Some sections only: the others keep their figures from the last run.
+        with open(path) as f:
+            results = json.load(f)
+    results["machine"] = {"cpus": os.cpu_count(), "kernel": os.uname().release,
+                          "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}
+    for section in sections:
+        {"bookings": bench_bookings, "cpu": bench_cpu, "stats": bench_stats, "processes": bench_processes,
+         "broker": bench_broker}[section](results)
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)
-    if "bookings_table" in results:
-        with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
-            f.write(results["bookings_table"] + "\n")
+    write_markdown(results)
     print(json.dumps(results, indent=2, default=str))
+
+
+def render(results):
+    """The tables of docs/benchmarks.md, from whichever sections ran."""
+    m = results["machine"]
+    out = [f"Machine: {m['cpus']} CPUs, Linux {m['kernel']}, PostgreSQL {m['postgres'].strip()}, {m['date']}.", ""]
+    if "broker" in results:
+        b = results["broker"]
+        out += ["### RabbitMQ alone", "",
+                "| publish + confirm, one at a time | publish + confirms, pipelined | consume + ack |",
+                "|---|---|---|",
+                f"| {b['publish_confirm_each_per_s']:.0f}/s | {b['publish_confirm_batched_per_s']:.0f}/s "
+                f"| {b['consume_ack_per_s']:.0f}/s |", ""]
+    if "bookings_table" in results:
+        out += ["### Bookings/s and latency, ratio to pgbench", "", results["bookings_table"], ""]
+        if "bookings_verify" in results:
+            v = results["bookings_verify"]
+            out += [f"After the full-pipeline runs, `loadgen verify`: Redis == PostgreSQL "
+                    f"**{'yes' if v['agrees'] else 'NO'}**.", "", "```", v["report"].strip(), "```", ""]
+    if "cpu" in results:
+        c = results["cpu"]
+        out += ["### CPU per booking (16 clients, 100 flights, booking path)", "",
+                "| run | bookings/s | PostgreSQL | services | client | total |", "|---|---|---|---|---|---|"]
+        for run, label in (("pgbench", "pgbench"), ("grpc", "gRPC to bookings"), ("rest", "REST through the gateway")):
+            r = c[run]
+            total = r["postgres_us"] + r["services_us"] + r["client_us"]
+            out.append(f"| {label} | {r['throughput']:.0f} | {r['postgres_us']:.0f} µs | {r['services_us']:.0f} µs "
+                       f"| {r['client_us']:.0f} µs | {total:.0f} µs |")
+        out.append("")
+    if "stats" in results:
+        s = results["stats"]
+        out += ["### Stats worker", "", "| measure | value |", "|---|---|"]
+        for prefetch in (1, 50):
+            r = s.get(f"prefetch {prefetch}")
+            if r:
+                out.append(f"| events/s, prefetch {prefetch} ({r['events']} queued events drained) "
+                           f"| {r['events_per_s']:.0f} |")
+        for rate in (500, 2000):
+            r = s.get(f"lag at {rate}/s")
+            if r:
+                out.append(f"| event lag (commit → applied in Redis) at {rate} bookings/s, p50 / p99 "
+                           f"| {r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms |")
+        out.append("")
+    if "processes" in results:
+        p = results["processes"]
+        out += ["### Each service as its own process", "",
+                "| service | binary (stripped) | cold start | idle RSS | idle CPU | load RSS (peak) | load CPU |",
+                "|---|---|---|---|---|---|---|"]
+        for name, r in p.items():
+            out.append(f"| {name} | {r['binary_mb']:.1f} MB | {r['cold_start_ms']:.0f} ms | {r['idle_rss_mb']:.1f} MB "
+                       f"| {r['idle_cpu_pct']:.1f}% | {r['load_peak_rss_mb']:.1f} MB | {r['load_cpu_pct']:.0f}% |")
+        out.append("")
+        if "flow_rest_c16" in results:
+            f = results["flow_rest_c16"]
+            out += [f"Load: the flow scenario over REST, 16 clients: {f['throughput']:.0f} requests/s, "
+                    f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, outcomes {f['outcomes']}.", ""]
+        if "gateway_overhead" in results:
+            g, r = results["gateway_overhead"]["grpc"], results["gateway_overhead"]["rest"]
+            out += ["Gateway overhead (the same bookings, 16 clients, 100 flights, separate processes):", "",
+                    "| via | bookings/s | p50 | p99 |", "|---|---|---|---|",
+                    f"| gRPC to bookings | {g['throughput']:.0f} | {g['p50_ms']:.2f} ms | {g['p99_ms']:.2f} ms |",
+                    f"| REST through the gateway | {r['throughput']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |",
+                    f"| REST − gRPC | {r['throughput'] - g['throughput']:+.0f} | {r['p50_ms'] - g['p50_ms']:+.2f} ms "
+                    f"| {r['p99_ms'] - g['p99_ms']:+.2f} ms |", ""]
+        if "verify" in results:
+            v = results["verify"]
+            out += [f"`loadgen verify` at the end: Redis == PostgreSQL **{'yes' if v['agrees'] else 'NO'}**.", "",
+                    "```", v["report"].strip(), "```", ""]
+    return "\n".join(out)
+
+
+def write_markdown(results):
+    with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
+        f.write(render(results))
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ const STATS_QUEUE_TYPE: Var = Var::new(
 );
 const PREFETCH: Var = Var::new(
     "PREFETCH",
-    "1",
-    "Unacknowledged events a consumer holds at once",
+    "32",
+    "Unacknowledged events a consumer holds, and handles, at once",
 );
 const RETRY_BUDGET: Var = Var::new(
     "RETRY_BUDGET",
