@@ -73,9 +73,11 @@ def purge_stats_queue():
 
 
 def clear_redis():
-    keys = sh("redis-cli", "--scan", "--pattern", NAMES["REDIS_KEY_PREFIX"] + "*").split()
-    for i in range(0, len(keys), 500):
-        sh("redis-cli", "del", *keys[i:i + 500])
+    """Deletes the bench's keys inside Redis (destination names put spaces in keys)."""
+    sh("redis-cli", "EVAL", "local cursor = '0' repeat "
+       "local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000) cursor = page[1] "
+       "for _, key in ipairs(page[2]) do redis.call('DEL', key) end until cursor == '0'",
+       "0", NAMES["REDIS_KEY_PREFIX"] + "*")
 
 
 def base_env(extra):
@@ -422,9 +424,16 @@ def main():
             results = json.load(f)
     results["machine"] = {"cpus": os.cpu_count(), "kernel": os.uname().release,
                           "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}
-    for section in sections:
-        {"bookings": bench_bookings, "cpu": bench_cpu, "stats": bench_stats, "processes": bench_processes,
-         "broker": bench_broker}[section](results)
+    try:
+        for section in sections:
+            {"bookings": bench_bookings, "cpu": bench_cpu, "stats": bench_stats, "processes": bench_processes,
+             "broker": bench_broker}[section](results)
+    finally:
+        # Leave the machine as found: the runs' databases, keys and queued events go.
+        for db in (DB, PGBENCH_DB):
+            psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        clear_redis()
+        purge_stats_queue()
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)
     write_markdown(results)

@@ -38,7 +38,13 @@ cleanup() {
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $run WITH (FORCE)" >/dev/null || true
   if command -v rabbitmqctl >/dev/null; then rabbitmqctl -q delete_vhost "$run" >/dev/null 2>&1 || true; fi
   if command -v redis-cli >/dev/null; then
-    redis-cli -h 127.0.0.1 --scan --pattern "$run:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null || true
+    # Deleted inside Redis: fuzzed names put quotes and newlines in keys, which xargs would mangle.
+    redis-cli -h 127.0.0.1 EVAL "local cursor = '0'
+      repeat
+        local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+        cursor = page[1]
+        for _, key in ipairs(page[2]) do redis.call('DEL', key) end
+      until cursor == '0'" 0 "$run:*" >/dev/null || true
   fi
 }
 trap cleanup EXIT

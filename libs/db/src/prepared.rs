@@ -106,29 +106,30 @@ impl<B: Binds> QueryFragment<Pg> for Prepared<'_, B> {
         // Unlike `sql_query`, no `unsafe_to_cache_prepared`: the cache keys the statement by its
         // text. diesel writes a placeholder for every bind it is given, so the text is pushed in
         // pieces with the binds in between, in the order the placeholders appear.
+        // diesel walks a query several times per execution: jump from `$` to `$` (a memchr)
+        // rather than looking at every byte of a long statement.
         let sql = self.sql.as_ref();
         let bytes = sql.as_bytes();
         let mut start = 0;
         let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'$' {
-                let digits = bytes[i + 1..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .count();
-                if digits > 0 {
-                    let n: usize = sql[i + 1..i + 1 + digits].parse().map_err(|_| {
-                        diesel::result::Error::QueryBuilderError("bad placeholder".into())
-                    })?;
-                    out.push_sql(&sql[start..i]);
-                    self.binds
-                        .push(n.checked_sub(1).unwrap_or(usize::MAX), &mut out)?;
-                    i += 1 + digits;
-                    start = i;
-                    continue;
-                }
+        while let Some(offset) = sql[i..].find('$') {
+            i += offset;
+            let digits = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if digits == 0 {
+                i += 1;
+                continue;
             }
-            i += 1;
+            let n: usize = sql[i + 1..i + 1 + digits]
+                .parse()
+                .map_err(|_| diesel::result::Error::QueryBuilderError("bad placeholder".into()))?;
+            out.push_sql(&sql[start..i]);
+            self.binds
+                .push(n.checked_sub(1).unwrap_or(usize::MAX), &mut out)?;
+            i += 1 + digits;
+            start = i;
         }
         out.push_sql(&sql[start..]);
         Ok(())
@@ -166,6 +167,17 @@ mod tests {
             rendered.contains(r#"binds: ["a", 7, "a", 7]"#),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn a_dollar_without_digits_is_text() {
+        let query = prepared("SELECT '$x', $1, 'US$' || $1, '$'").bind::<Text, _>("a");
+        let rendered = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(
+            rendered.starts_with("SELECT '$x', $1, 'US$' || $2, '$'"),
+            "{rendered}"
+        );
+        assert!(rendered.contains(r#"binds: ["a", "a"]"#), "{rendered}");
     }
 
     #[test]
