@@ -493,7 +493,7 @@ def render(results):
         if "flow_rest_c16" in results:
             f = results["flow_rest_c16"]
             out += [f"Load: the flow scenario over REST, 16 clients: {f['throughput']:.0f} requests/s, "
-                    f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, outcomes {f['outcomes']}.", ""]
+                    f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, outcomes {f['outcomes']}", ""]
         if "gateway_overhead" in results:
             g, r = results["gateway_overhead"]["grpc"], results["gateway_overhead"]["rest"]
             out += ["Gateway overhead (the same bookings, 16 clients, 100 flights, separate processes):", "",

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""mimalloc (the global allocator of every flightmesh binary) against glibc's malloc:
+
+    python3 bench/allocator.py
+
+Builds the release mesh twice — as committed, and from a temporary git worktree of HEAD with the
+`#[global_allocator]` of libs/runtime removed (target/allocator-glibc) — then books over gRPC and
+REST (16 clients, 100 flights, booking path only) with each, alternating, twice, and prints
+bookings/s, the services' CPU per booking and their RSS. About 15 minutes on two cores, most of it
+the second build. Needs what bench/run.py needs.
+"""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "bench", "run.py"))
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+ALLOCATOR = "#[global_allocator]\nstatic ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;\n"
+PACKAGES = ["-p", "flightmesh", "-p", "flightmesh-loadgen"]
+
+
+def build_glibc():
+    target = os.path.join(ROOT, "target", "allocator-glibc")
+    tree = tempfile.mkdtemp(prefix="flightmesh-glibc-")
+    subprocess.run(["git", "worktree", "add", "--detach", tree, "HEAD"], cwd=ROOT, check=True)
+    try:
+        lib = os.path.join(tree, "libs", "runtime", "src", "lib.rs")
+        with open(lib) as f:
+            source = f.read()
+        if ALLOCATOR not in source:
+            raise SystemExit("libs/runtime/src/lib.rs no longer declares the allocator this script removes")
+        with open(lib, "w") as f:
+            f.write(source.replace(ALLOCATOR, ""))
+        subprocess.run(["cargo", "build", "--release", "--locked", *PACKAGES], cwd=tree, check=True,
+                       env={**os.environ, "CARGO_TARGET_DIR": target})
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, check=False)
+        shutil.rmtree(tree, ignore_errors=True)
+    return os.path.join(target, "release")
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "--locked", *PACKAGES], cwd=ROOT, check=True)
+    binaries = {"mimalloc": os.path.join(ROOT, "target", "release"), "glibc": build_glibc()}
+    print("| round | allocator | via | bookings/s | services' CPU per booking | p99 | services' RSS after |")
+    print("|---|---|---|---|---|---|---|")
+    try:
+        for round_ in (1, 2):
+            for name, binary in binaries.items():
+                bench.BIN = binary
+                mesh = bench.Mesh(BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+                try:
+                    for via in ("grpc", "rest"):
+                        before = bench.cpu_seconds(mesh.proc.pid)
+                        run = bench.loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16",
+                                            "--flights", "100")
+                        done = run["throughput"] * (run["elapsed_s"] + float(bench.WARMUP.rstrip("s")))
+                        cpu_us = (bench.cpu_seconds(mesh.proc.pid) - before) / done * 1e6
+                        print(f"| {round_} | {name} | {via} | {run['throughput']:.0f} | {cpu_us:.0f} µs "
+                              f"| {run['p99_ms']:.1f} ms | {bench.rss_mb(mesh.proc.pid):.0f} MB |", flush=True)
+                finally:
+                    mesh.stop()
+    finally:
+        bench.clear_redis()
+        bench.psql(f"DROP DATABASE IF EXISTS {bench.DB} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
