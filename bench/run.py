@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of flightmesh on this machine, reproducible with one command:
 
-    python3 bench/run.py [broker] [bookings] [stats] [processes]
+    python3 bench/run.py [broker] [bookings] [cpu] [pinned] [stats] [processes]
 
 (no section: all of them; some: those, the others keep their figures in latest.json)
 
@@ -19,6 +19,8 @@
              the end.
 - cpu:       CPU time per booking of PostgreSQL, the services and the client, for pgbench and
              for the service path over gRPC and REST (16 clients, 100 flights).
+- pinned:    the deployment shape on one machine: PostgreSQL alone on CPU 0, pgbench or the
+             services and the client on CPU 1 (16 clients, 100 flights, booking path).
 - broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
              and consumption with acks (`loadgen broker`).
 
@@ -94,12 +96,13 @@ def base_env(extra):
 class Mesh:
     """`flightmesh up` in the background, on a fresh database."""
 
-    def __init__(self, **extra):
+    def __init__(self, cpus=None, **extra):
         fresh_db(DB)
         clear_redis()
         purge_stats_queue()
         self.log = open(os.path.join(ROOT, "bench", "results", "mesh.log"), "w")
-        self.proc = subprocess.Popen([os.path.join(BIN, "flightmesh"), "up"], cwd=ROOT, env=base_env(extra),
+        self.proc = subprocess.Popen([*pinned_to(cpus), os.path.join(BIN, "flightmesh"), "up"], cwd=ROOT,
+                                     env=base_env(extra),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_http("http://127.0.0.1:8080/readyz")
 
@@ -122,13 +125,19 @@ def wait_http(url, timeout=60, poll=0.2):
     raise SystemExit(f"{url} never became ready")
 
 
-def loadgen(*args):
-    out = sh(os.path.join(BIN, "loadgen"), "run", "--json", "--duration", DURATION, "--warmup", WARMUP, *args)
+def pinned_to(cpus):
+    """A command prefix that runs a program on the given CPUs (all of them when None)."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def loadgen(*args, cpus=None):
+    out = sh(*pinned_to(cpus), os.path.join(BIN, "loadgen"), "run", "--json", "--duration", DURATION,
+             "--warmup", WARMUP, *args)
     return json.loads(out.strip().splitlines()[-1])
 
 
-def pgbench(clients, flights):
-    out = sh("pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(clients),
+def pgbench(clients, flights, cpus=None):
+    out = sh(*pinned_to(cpus), "pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(clients),
              "-j", "2", "-T", DURATION.rstrip("s"), "-D", f"flights={flights}",
              "-f", "bench/booking-transaction.sql", PGBENCH_DB)
     tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
@@ -398,6 +407,50 @@ def bench_cpu(results):
     results["cpu"] = out
 
 
+def postgres_pids():
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as comm:
+                    if comm.read().strip() == "postgres":
+                        pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
+
+
+def bench_pinned(results):
+    """The deployment shape on one machine: PostgreSQL alone on CPU 0 (its running processes, and
+    the backends the postmaster forks from now on), pgbench or the services and the client on CPU
+    1. 16 clients, 100 flights, booking path. Needs the right to change PostgreSQL's affinity
+    (root, or the postgres user); restores it at the end."""
+    saved = {pid: os.sched_getaffinity(pid) for pid in postgres_pids()}
+    out = {}
+    try:
+        for pid in saved:
+            os.sched_setaffinity(pid, {0})
+        fresh_db(PGBENCH_DB)
+        sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
+        out["pgbench"] = pgbench(16, 100, cpus="1")
+        print("pinned pgbench", out["pgbench"], flush=True)
+        mesh = Mesh(cpus="1", BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+        try:
+            for via in ("grpc", "rest"):
+                out[via] = loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16", "--flights", "100",
+                                   cpus="1")
+                print("pinned", via, round(out[via]["throughput"]), flush=True)
+        finally:
+            mesh.stop()
+    finally:
+        for pid, cpus in saved.items():
+            try:
+                os.sched_setaffinity(pid, cpus)
+            except OSError:
+                pass  # a backend that has exited meanwhile
+    results["pinned"] = out
+
+
 def bench_broker(results):
     """RabbitMQ alone: publish with confirms (each, pipelined) and consume with acks."""
     out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--json")
@@ -411,7 +464,7 @@ def main():
         with open(os.path.join(ROOT, "bench", "results", "latest.json")) as f:
             write_markdown(json.load(f))
         return
-    sections = sys.argv[1:] or ["broker", "bookings", "cpu", "stats", "processes"]
+    sections = sys.argv[1:] or ["broker", "bookings", "cpu", "pinned", "stats", "processes"]
     print("building release binaries…", flush=True)
     sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
        "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
@@ -426,8 +479,8 @@ def main():
                           "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}
     try:
         for section in sections:
-            {"bookings": bench_bookings, "cpu": bench_cpu, "stats": bench_stats, "processes": bench_processes,
-             "broker": bench_broker}[section](results)
+            {"bookings": bench_bookings, "cpu": bench_cpu, "pinned": bench_pinned, "stats": bench_stats,
+             "processes": bench_processes, "broker": bench_broker}[section](results)
     finally:
         # Leave the machine as found: the runs' databases, keys and queued events go.
         for db in (DB, PGBENCH_DB):
@@ -466,6 +519,17 @@ def render(results):
             total = r["postgres_us"] + r["services_us"] + r["client_us"]
             out.append(f"| {label} | {r['throughput']:.0f} | {r['postgres_us']:.0f} µs | {r['services_us']:.0f} µs "
                        f"| {r['client_us']:.0f} µs | {total:.0f} µs |")
+        out.append("")
+    if "pinned" in results:
+        pn = results["pinned"]
+        base = pn["pgbench"]["throughput"]
+        out += ["### PostgreSQL on a core of its own (16 clients, 100 flights, booking path)", "",
+                "| run (on CPU 1; PostgreSQL on CPU 0) | bookings/s | ratio to pgbench | p50 / p99 |", "|---|---|---|---|",
+                f"| pgbench | {base:.0f} | 100% | {pn['pgbench']['latency_avg_ms']:.1f} ms (mean) |"]
+        for via, label in (("grpc", "gRPC to bookings"), ("rest", "REST through the gateway")):
+            r = pn[via]
+            out.append(f"| {label} | {r['throughput']:.0f} | {r['throughput'] / base:.0%} "
+                       f"| {r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms |")
         out.append("")
     if "stats" in results:
         s = results["stats"]
