@@ -60,8 +60,7 @@ def main():
                         before = bench.cpu_seconds(mesh.proc.pid)
                         run = bench.loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16",
                                             "--flights", "100")
-                        done = run["throughput"] * (run["elapsed_s"] + float(bench.WARMUP.rstrip("s")))
-                        cpu_us = (bench.cpu_seconds(mesh.proc.pid) - before) / done * 1e6
+                        cpu_us = (bench.cpu_seconds(mesh.proc.pid) - before) / bench.bookings_done(run) * 1e6
                         print(f"| {round_} | {name} | {via} | {run['throughput']:.0f} | {cpu_us:.0f} µs "
                               f"| {run['p99_ms']:.1f} ms | {bench.rss_mb(mesh.proc.pid):.0f} MB |", flush=True)
                 finally:

@@ -270,11 +270,17 @@ def bench_stats(results):
     results["stats"] = stats
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far."""
+def cpu_seconds(pid, reaped_children=False):
+    """User + system CPU time of a process so far; with `reaped_children`, plus that of the children
+    it has waited for (the kernel adds theirs to the parent's)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15 if reaped_children else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def bookings_done(run):
+    """Bookings a loadgen run made, the warm-up's included (its summary leaves them out)."""
+    return run["throughput"] * (run["elapsed_s"] + float(WARMUP.rstrip("s")))
 
 
 def rss_mb(pid, field="VmRSS"):
@@ -352,22 +358,28 @@ def bench_processes(results):
     results["processes"] = out
 
 
+def postgres_pids():
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as comm:
+                    if comm.read().strip() == "postgres":
+                        pids.append(int(pid))
+            except OSError:
+                pass  # exited meanwhile
+    return pids
+
+
 def postgres_cpu_seconds():
     """CPU time of PostgreSQL so far: its live processes, and the backends that exited (pgbench's,
-    reaped by the postmaster, whose children's time the kernel adds to the postmaster's)."""
+    reaped by the postmaster)."""
     total = 0.0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in postgres_pids():
         try:
-            with open(f"/proc/{pid}/comm") as comm:
-                if comm.read().strip() != "postgres":
-                    continue
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            total += cpu_seconds(pid, reaped_children=True)
         except OSError:
-            pass
+            pass  # exited meanwhile
     return total
 
 
@@ -395,8 +407,7 @@ def bench_cpu(results):
         for via in ("grpc", "rest"):
             pg, client, services = postgres_cpu_seconds(), children_cpu_seconds(), cpu_seconds(mesh.proc.pid)
             run = loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16", "--flights", "100")
-            # Includes the warm-up's bookings, which the summary leaves out.
-            done = run["throughput"] * (run["elapsed_s"] + float(WARMUP.rstrip("s")))
+            done = bookings_done(run)
             out[via] = {"throughput": run["throughput"],
                         "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
                         "services_us": (cpu_seconds(mesh.proc.pid) - services) / done * 1e6,
@@ -407,25 +418,17 @@ def bench_cpu(results):
     results["cpu"] = out
 
 
-def postgres_pids():
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/comm") as comm:
-                    if comm.read().strip() == "postgres":
-                        pids.append(int(pid))
-            except OSError:
-                pass
-    return pids
-
-
 def bench_pinned(results):
     """The deployment shape on one machine: PostgreSQL alone on CPU 0 (its running processes, and
     the backends the postmaster forks from now on), pgbench or the services and the client on CPU
     1. 16 clients, 100 flights, booking path. Needs the right to change PostgreSQL's affinity
     (root, or the postgres user); restores it at the end."""
-    saved = {pid: os.sched_getaffinity(pid) for pid in postgres_pids()}
+    saved = {}
+    for pid in postgres_pids():
+        try:
+            saved[pid] = os.sched_getaffinity(pid)
+        except OSError:
+            pass  # exited meanwhile
     out = {}
     try:
         for pid in saved:

@@ -105,9 +105,8 @@ impl<B: Binds> QueryFragment<Pg> for Prepared<'_, B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         // Unlike `sql_query`, no `unsafe_to_cache_prepared`: the cache keys the statement by its
         // text. diesel writes a placeholder for every bind it is given, so the text is pushed in
-        // pieces with the binds in between, in the order the placeholders appear.
-        // diesel walks a query several times per execution: jump from `$` to `$` (a memchr)
-        // rather than looking at every byte of a long statement.
+        // pieces with the binds in between, in the order the placeholders appear. diesel walks a
+        // query several times per execution, so the scan jumps from `$` to `$` (a memchr).
         let sql = self.sql.as_ref();
         let bytes = sql.as_bytes();
         let mut start = 0;
