@@ -8,8 +8,10 @@ use flightmesh_db::DbConfig;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
 
+use crate::auth::{self, TokenConfig};
 use crate::policy::Policy;
 use crate::ratelimit::{Class, Limit};
+use crate::secrets;
 
 const HTTP_ADDR: Var = Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address");
 const FLIGHTS_URL: Var = Var::new(
@@ -65,10 +67,14 @@ const MIGRATE_ON_START: Var = Var::new(
 );
 const JWT_SECRET: Var = Var::optional(
     "JWT_SECRET",
-    "HS256 signing key of access tokens (at least 32 characters in production)",
+    "HS256 signing key of access tokens; production refuses example, `CHANGE-ME`, short (< 32) and low-entropy keys",
 )
 .secret();
-const JWT_TTL: Var = Var::new("JWT_TTL", "60m", "Lifetime of an access token");
+const JWT_TTL: Var = Var::new(
+    "JWT_TTL",
+    "60m",
+    "Lifetime of an access token (at most 24h)",
+);
 const ACCESS_POLICY: Var = Var::new(
     "ACCESS_POLICY",
     "production",
@@ -78,8 +84,70 @@ const ADMIN_EMAIL: Var = Var::optional(
     "ADMIN_EMAIL",
     "Creates (or promotes) this user as admin at start, with `ADMIN_PASSWORD`",
 );
-const ADMIN_PASSWORD: Var =
-    Var::optional("ADMIN_PASSWORD", "Password of the bootstrap admin").secret();
+const ADMIN_PASSWORD: Var = Var::optional(
+    "ADMIN_PASSWORD",
+    "Password of the bootstrap admin, set on every start (the account is taken over if it exists)",
+)
+.secret();
+
+// Identity hardening (ADR 0011): tokens, the user check, password hashing.
+const JWT_KEY_ID: Var = Var::new(
+    "JWT_KEY_ID",
+    "k1",
+    "`kid` of the current signing key (`JWT_SECRET`); change it with the key when rotating",
+);
+const JWT_PREVIOUS_KEYS: Var = Var::optional(
+    "JWT_PREVIOUS_KEYS",
+    "Rotated-out keys still accepted for verification, `kid:secret,kid:secret` (same rules as `JWT_SECRET` in production)",
+)
+.secret();
+const JWT_ISSUER: Var = Var::new(
+    "JWT_ISSUER",
+    "flightmesh-gateway",
+    "`iss` of issued tokens, required of presented ones",
+);
+const JWT_AUDIENCE: Var = Var::new(
+    "JWT_AUDIENCE",
+    "flightmesh",
+    "`aud` of issued tokens, required of presented ones",
+);
+const USER_CHECK_INTERVAL: Var = Var::new(
+    "USER_CHECK_INTERVAL",
+    "30s",
+    "How long a user's state (active, role, token version) is cached per replica: the bound for a deactivation or role change to take effect (`0s`: every request; at most 5m)",
+);
+const USER_CHECK_CACHE_SIZE: Var = Var::new(
+    "USER_CHECK_CACHE_SIZE",
+    "10000",
+    "Most users kept in the user check cache",
+);
+const ALLOW_COMPATIBLE_IN_PRODUCTION: Var = Var::new(
+    "ALLOW_COMPATIBLE_IN_PRODUCTION",
+    "false",
+    "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
+);
+const PASSWORD_MIN_LENGTH: Var = Var::optional(
+    "PASSWORD_MIN_LENGTH",
+    "Shortest password of a new account; unset: 8 (NIST 800-63B), or 6 with `ACCESS_POLICY=compatible` outside production; production refuses less than 8",
+);
+const PASSWORD_HASH_MEMORY_MIB: Var = Var::new(
+    "PASSWORD_HASH_MEMORY_MIB",
+    "128",
+    "Memory budget for concurrent Argon2 work (19 MiB each); sizes `PASSWORD_HASH_CONCURRENCY` when that is unset",
+);
+const PASSWORD_HASH_CONCURRENCY: Var = Var::optional(
+    "PASSWORD_HASH_CONCURRENCY",
+    "Most concurrent password hashes and checks; beyond it login and register answer 503 with `Retry-After`. Unset: `PASSWORD_HASH_MEMORY_MIB / 19`, at least 1",
+);
+
+/// The longest accepted `JWT_TTL`.
+pub const MAX_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The longest accepted `USER_CHECK_INTERVAL`.
+pub const MAX_USER_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+/// NIST 800-63B's minimum for memorized secrets, the least production accepts.
+pub const PRODUCTION_MIN_PASSWORD_LENGTH: usize = 8;
+/// The contract's minimum (the old clients).
+pub const COMPATIBLE_MIN_PASSWORD_LENGTH: usize = 6;
 const RATE_LIMIT_DEFAULT: Var = Var::new(
     "RATE_LIMIT_DEFAULT",
     "600/60s",
@@ -138,14 +206,12 @@ pub struct Config {
     pub db: DbConfig,
     /// Apply migrations before serving.
     pub migrate_on_start: bool,
-    /// Token signing key.
-    pub jwt_secret: Secret<String>,
-    /// Token lifetime.
-    pub jwt_ttl: Duration,
     /// Who may call what.
     pub policy: Policy,
     /// The bootstrap admin.
     pub admin: Option<(String, Secret<String>)>,
+    /// Tokens, the user check and password hashing.
+    pub identity: IdentityConfig,
     /// Rate limits by route class.
     pub rate_limits: HashMap<Class, Limit>,
     /// Redis URL when the limits are shared; `None` keeps them in memory.
@@ -154,6 +220,23 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// Read the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+}
+
+/// Tokens, the user check and password hashing (ADR 0011).
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// Signing and verification keys, issuer, audience, lifetime.
+    pub tokens: TokenConfig,
+    /// How long a user's state is cached.
+    pub user_check_interval: Duration,
+    /// Most users cached.
+    pub user_check_cache_size: usize,
+    /// Shortest password of a new account.
+    pub password_min_length: usize,
+    /// Most concurrent Argon2 hashes.
+    pub password_hash_concurrency: usize,
+    /// `ACCESS_POLICY=compatible` was allowed in production (logged at start).
+    pub compatible_in_production: bool,
 }
 
 impl Config {
@@ -181,6 +264,16 @@ impl Config {
             ACCESS_POLICY,
             ADMIN_EMAIL,
             ADMIN_PASSWORD,
+            JWT_KEY_ID,
+            JWT_PREVIOUS_KEYS,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+            USER_CHECK_INTERVAL,
+            USER_CHECK_CACHE_SIZE,
+            ALLOW_COMPATIBLE_IN_PRODUCTION,
+            PASSWORD_MIN_LENGTH,
+            PASSWORD_HASH_MEMORY_MIB,
+            PASSWORD_HASH_CONCURRENCY,
             RATE_LIMIT_DEFAULT,
             RATE_LIMIT_AI,
             RATE_LIMIT_AUTH,
@@ -222,25 +315,8 @@ impl Config {
                 ));
             }
         };
-        let jwt_secret: Secret<String> = match env.get_opt::<Secret<String>>(&JWT_SECRET)? {
-            Some(secret)
-                if production
-                    && (secret.expose().len() < 32 || secret.expose() == DEVELOPMENT_SECRET) =>
-            {
-                return Err(ConfigError::invalid(
-                    &JWT_SECRET,
-                    "",
-                    "production needs a random secret of at least 32 characters",
-                ));
-            }
-            Some(secret) => secret,
-            None if production => {
-                return Err(ConfigError::Missing {
-                    name: JWT_SECRET.name.to_owned(),
-                });
-            }
-            None => Secret::new(DEVELOPMENT_SECRET.to_owned()),
-        };
+        let policy: Policy = env.get(&ACCESS_POLICY)?;
+        let identity = identity_config(env, production, policy)?;
         let max_body_bytes: usize = env.get(&MAX_BODY_BYTES)?;
         if max_body_bytes == 0 {
             return Err(ConfigError::invalid(
@@ -265,13 +341,25 @@ impl Config {
             drain_delay: env.get::<Dur>(&DRAIN_DELAY)?.0,
             db: DbConfig::from_env(env)?,
             migrate_on_start: env.get(&MIGRATE_ON_START)?,
-            jwt_secret,
-            jwt_ttl: env.get::<Dur>(&JWT_TTL)?.0,
-            policy: env.get(&ACCESS_POLICY)?,
+            policy,
             admin: match (
                 env.get_opt::<String>(&ADMIN_EMAIL)?,
                 env.get_opt::<Secret<String>>(&ADMIN_PASSWORD)?,
             ) {
+                (Some(_), Some(password))
+                    if production
+                        && (password.expose().chars().count() < identity.password_min_length
+                            || secrets::is_placeholder(password.expose())) =>
+                {
+                    return Err(ConfigError::invalid(
+                        &ADMIN_PASSWORD,
+                        "",
+                        format!(
+                            "production needs an admin password of at least {} characters that is not an example",
+                            identity.password_min_length
+                        ),
+                    ));
+                }
                 (Some(email), Some(password)) => Some((email, password)),
                 (Some(_), None) => {
                     return Err(ConfigError::Missing {
@@ -298,16 +386,188 @@ impl Config {
             },
             redis_key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
             trust_forwarded_for: env.get(&TRUST_FORWARDED_FOR)?,
+            identity,
         })
     }
+}
+
+/// A signing key under the production rules ([`secrets::weakness`]); the error names `var` (and
+/// the key's id for a previous key), never the value.
+fn check_key(var: &Var, kid: Option<&str>, secret: &str) -> Result<(), ConfigError> {
+    match secrets::weakness(secret) {
+        Some(why) => Err(ConfigError::invalid(
+            var,
+            "",
+            match kid {
+                Some(kid) => format!("the key of kid {kid} {why}"),
+                None => why.to_owned(),
+            },
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `kid:secret,kid:secret`.
+fn previous_keys(text: &str) -> Result<Vec<(String, Secret<String>)>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once(':') {
+            Some((kid, secret)) if !kid.trim().is_empty() && !secret.is_empty() => {
+                Ok((kid.trim().to_owned(), Secret::new(secret.to_owned())))
+            }
+            _ => Err(ConfigError::invalid(
+                &JWT_PREVIOUS_KEYS,
+                "",
+                "expected kid:secret entries separated by commas",
+            )),
+        })
+        .collect()
+}
+
+fn identity_config(
+    env: &Env,
+    production: bool,
+    policy: Policy,
+) -> Result<IdentityConfig, ConfigError> {
+    let secret: Secret<String> = match env.get_opt::<Secret<String>>(&JWT_SECRET)? {
+        Some(secret) => {
+            if production {
+                check_key(&JWT_SECRET, None, secret.expose())?;
+            }
+            secret
+        }
+        None if production => {
+            return Err(ConfigError::Missing {
+                name: JWT_SECRET.name.to_owned(),
+            });
+        }
+        None => Secret::new(DEVELOPMENT_SECRET.to_owned()),
+    };
+    let key_id: String = env.get(&JWT_KEY_ID)?;
+    if key_id.is_empty() || key_id.len() > 64 || key_id.contains([':', ',', ' ']) {
+        return Err(ConfigError::invalid(
+            &JWT_KEY_ID,
+            &key_id,
+            "1 to 64 characters, no `:`, `,` or spaces",
+        ));
+    }
+    let previous = match env.raw(&JWT_PREVIOUS_KEYS) {
+        Some(text) => previous_keys(&text)?,
+        None => Vec::new(),
+    };
+    let mut kids = std::collections::HashSet::from([key_id.as_str()]);
+    for (kid, secret) in &previous {
+        if !kids.insert(kid) {
+            return Err(ConfigError::invalid(
+                &JWT_PREVIOUS_KEYS,
+                "",
+                format!("kid {kid} appears twice (or is JWT_KEY_ID)"),
+            ));
+        }
+        if production {
+            check_key(&JWT_PREVIOUS_KEYS, Some(kid), secret.expose())?;
+        }
+    }
+    let ttl = env.get::<Dur>(&JWT_TTL)?.0;
+    if ttl.is_zero() || ttl > MAX_JWT_TTL {
+        return Err(ConfigError::invalid(
+            &JWT_TTL,
+            &env.raw(&JWT_TTL).unwrap_or_default(),
+            "must be between 1s and 24h",
+        ));
+    }
+    let compatible_in_production = production && policy == Policy::Compatible;
+    if compatible_in_production && !env.get::<bool>(&ALLOW_COMPATIBLE_IN_PRODUCTION)? {
+        return Err(ConfigError::invalid(
+            &ACCESS_POLICY,
+            "compatible",
+            "ENVIRONMENT=production refuses the compatible policy unless ALLOW_COMPATIBLE_IN_PRODUCTION=true",
+        ));
+    }
+    let user_check_interval = env.get::<Dur>(&USER_CHECK_INTERVAL)?.0;
+    if user_check_interval > MAX_USER_CHECK_INTERVAL {
+        return Err(ConfigError::invalid(
+            &USER_CHECK_INTERVAL,
+            &env.raw(&USER_CHECK_INTERVAL).unwrap_or_default(),
+            "at most 5m",
+        ));
+    }
+    let user_check_cache_size: usize = env.get(&USER_CHECK_CACHE_SIZE)?;
+    if user_check_cache_size == 0 {
+        return Err(ConfigError::invalid(
+            &USER_CHECK_CACHE_SIZE,
+            "0",
+            "must be positive",
+        ));
+    }
+    let password_min_length = match env.get_opt::<usize>(&PASSWORD_MIN_LENGTH)? {
+        Some(length)
+            if length < COMPATIBLE_MIN_PASSWORD_LENGTH
+                || length > 1024
+                || (production && length < PRODUCTION_MIN_PASSWORD_LENGTH) =>
+        {
+            return Err(ConfigError::invalid(
+                &PASSWORD_MIN_LENGTH,
+                &length.to_string(),
+                "must be between 6 and 1024, and at least 8 in production (NIST 800-63B)",
+            ));
+        }
+        Some(length) => length,
+        None if policy == Policy::Compatible && !production => COMPATIBLE_MIN_PASSWORD_LENGTH,
+        None => PRODUCTION_MIN_PASSWORD_LENGTH,
+    };
+    let memory_mib: u64 = env.get(&PASSWORD_HASH_MEMORY_MIB)?;
+    let password_hash_concurrency = match env.get_opt::<usize>(&PASSWORD_HASH_CONCURRENCY)? {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                &PASSWORD_HASH_CONCURRENCY,
+                "0",
+                "must be positive",
+            ));
+        }
+        Some(permits) => permits,
+        None => usize::try_from((memory_mib * 1024 * 1024 / auth::ARGON2_MEMORY_BYTES).max(1))
+            .unwrap_or(1),
+    };
+    Ok(IdentityConfig {
+        tokens: TokenConfig {
+            key_id,
+            secret,
+            previous,
+            issuer: env.get(&JWT_ISSUER)?,
+            audience: env.get(&JWT_AUDIENCE)?,
+            ttl,
+        },
+        user_check_interval,
+        user_check_cache_size,
+        password_min_length,
+        password_hash_concurrency,
+        compatible_in_production,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A key that passes the production rules, made at run time so that no literal strong key
+    /// sits in the repository (the repository scan below would have to refuse it).
+    fn strong_key() -> String {
+        (0..40u32)
+            .map(|i| {
+                let alphabet = b"Hq7ZpK2vN9xRm4TbW6cYf8LgS3dJ5aUe";
+                char::from(alphabet[((i * 37 + i * i * 11 + 5) % 32) as usize])
+            })
+            .collect()
+    }
+
+    fn production_env() -> Env {
+        Env::from_pairs([("ENVIRONMENT", "production")])
+    }
+
     fn production(secret: Option<&str>) -> Result<Config, ConfigError> {
-        let env = Env::from_pairs([("ENVIRONMENT", "production")]);
+        let env = production_env();
         Config::from_env(&match secret {
             Some(secret) => env.set("JWT_SECRET", secret),
             None => env,
@@ -324,21 +584,281 @@ mod tests {
             assert!(err.contains("JWT_SECRET"), "{err}");
             assert!(!err.contains(weak), "the secret must not be echoed: {err}");
         }
-        let strong = "0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            production(Some(strong)).unwrap().jwt_secret.expose(),
-            strong
-        );
+        let strong = strong_key();
+        assert_eq!(secrets::weakness(&strong), None, "{strong}");
+        let config = production(Some(&strong)).unwrap();
+        assert_eq!(config.identity.tokens.secret.expose(), &strong);
+        assert_eq!(config.identity.password_min_length, 8);
+        assert!(!config.identity.compatible_in_production);
     }
 
     #[test]
     fn development_signs_with_the_development_key() {
         let config = Config::from_env(&Env::from_pairs([("ENVIRONMENT", "development")])).unwrap();
-        assert_eq!(config.jwt_secret.expose(), DEVELOPMENT_SECRET);
+        assert_eq!(config.identity.tokens.secret.expose(), DEVELOPMENT_SECRET);
         assert_eq!(
             config.policy,
             Policy::Production,
             "the policy is separate from the environment"
         );
+    }
+
+    /// Refuses `secret` both as `JWT_SECRET` and as a previous key, naming the variable and never
+    /// echoing the value.
+    fn assert_refused_in_production(secret: &str, origin: &str) {
+        for (var, value) in [
+            ("JWT_SECRET", secret.to_owned()),
+            ("JWT_PREVIOUS_KEYS", format!("old:{secret}")),
+        ] {
+            let mut env = production_env().set(var, value);
+            if var != "JWT_SECRET" {
+                env = env.set("JWT_SECRET", strong_key());
+            }
+            let err = Config::from_env(&env)
+                .err()
+                .unwrap_or_else(|| panic!("{origin}: {secret:?} starts a production gateway as {var}"))
+                .to_string();
+            assert!(err.contains(var), "{origin}: {err}");
+            assert!(
+                secret.len() < 4 || !err.contains(secret),
+                "{origin}: the secret {secret:?} must not be echoed: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_every_known_example_secret() {
+        for secret in secrets::KNOWN_EXAMPLE_SECRETS {
+            assert_refused_in_production(secret, "KNOWN_EXAMPLE_SECRETS");
+        }
+        for secret in [
+            "change-me-0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            assert_refused_in_production(secret, "rule");
+        }
+    }
+
+    /// Values assigned to JWT signing keys in `text`: `JWT_SECRET: v`, `JWT_SECRET=v`,
+    /// `"JWT_SECRET": "v"`, `("JWT_SECRET", "v")`, `JWT_PREVIOUS_KEYS=kid:v,…`. References
+    /// (`$X`, `${X}`, `{{ … }}`), empty values and, in code, anything but a string literal are
+    /// not secrets.
+    fn assigned_keys(text: &str, code: bool) -> Vec<String> {
+        let mut found = Vec::new();
+        for name in ["JWT_SECRET", "JWT_PREVIOUS_KEYS"] {
+            for (at, _) in text.match_indices(name) {
+                let rest = &text[at + name.len()..];
+                let line = rest.lines().next().unwrap_or("");
+                let after_name = line.trim_start_matches(['"', '\'', ']', '`']);
+                let Some(after_sep) = after_name
+                    .trim_start()
+                    .strip_prefix([':', '=', ','])
+                    .map(str::trim_start)
+                else {
+                    continue;
+                };
+                let value = if let Some(quoted) = after_sep.strip_prefix(['"', '\'']) {
+                    let quote = after_sep.as_bytes()[0] as char;
+                    quoted.split(quote).next().unwrap_or("").to_owned()
+                } else if code {
+                    continue;
+                } else {
+                    after_sep
+                        .split([' ', '#', '\t'])
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                // Another variable's name (a list of names, not an assignment).
+                let a_name = value.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                if value.is_empty()
+                    || a_name
+                    || value.starts_with('$')
+                    || value.contains("{{")
+                    || value.starts_with('{')
+                    || value.starts_with('[')
+                    || value.starts_with('|')
+                    || value.starts_with('>')
+                {
+                    continue;
+                }
+                if name == "JWT_PREVIOUS_KEYS" {
+                    found.extend(
+                        value
+                            .split(',')
+                            .filter_map(|entry| entry.split_once(':').map(|(_, s)| s.to_owned())),
+                    );
+                } else {
+                    found.push(value);
+                }
+            }
+        }
+        found
+    }
+
+    fn repository_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(name.as_ref(), "target" | ".git" | "node_modules") {
+                    repository_files(&path, out);
+                }
+            } else if [
+                ".yaml", ".yml", ".env", ".sh", ".md", ".rs", ".py", ".toml", ".json", ".tpl",
+            ]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+                || name.starts_with(".env")
+            {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_signing_key_written_in_the_repository_is_refused_in_production() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        repository_files(&root, &mut files);
+        assert!(files.len() > 50, "the repository was found at {root:?}");
+        let mut sources = std::collections::BTreeSet::new();
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let code = file.extension().is_some_and(|ext| ext == "rs" || ext == "py");
+            for secret in assigned_keys(&text, code) {
+                assert_refused_in_production(&secret, &file.display().to_string());
+                let relative = file.strip_prefix(&root).unwrap_or(&file);
+                sources.insert(relative.to_string_lossy().into_owned());
+            }
+        }
+        for expected in ["k8s/secret.example.yaml", "compose.yaml"] {
+            assert!(
+                sources.contains(expected),
+                "no key found in {expected}: is the scan broken? {sources:?}"
+            );
+        }
+        // The scanner itself.
+        assert_eq!(
+            assigned_keys("  JWT_SECRET: abc # c\n- name: JWT_SECRET\nJWT_SECRET=${X}", false),
+            ["abc"]
+        );
+        assert_eq!(
+            assigned_keys(r#"env.set("JWT_SECRET", value); ("JWT_SECRET", "lit")"#, true),
+            ["lit"]
+        );
+        assert_eq!(
+            assigned_keys("JWT_PREVIOUS_KEYS=k1:aaa,k2:bbb", false),
+            ["aaa", "bbb"]
+        );
+    }
+
+    #[test]
+    fn tokens_need_a_bounded_lifetime_and_distinct_key_ids() {
+        let dev = Env::from_pairs([("ENVIRONMENT", "development")]);
+        for ttl in ["25h", "0s"] {
+            let err = Config::from_env(&dev.clone().set("JWT_TTL", ttl))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("JWT_TTL"), "{err}");
+        }
+        assert_eq!(
+            Config::from_env(&dev.clone().set("JWT_TTL", "24h"))
+                .unwrap()
+                .identity
+                .tokens
+                .ttl,
+            MAX_JWT_TTL
+        );
+        let err = Config::from_env(&dev.clone().set("JWT_PREVIOUS_KEYS", "k1:other"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JWT_PREVIOUS_KEYS") && err.contains("k1"), "{err}");
+        let err = Config::from_env(&dev.clone().set("JWT_PREVIOUS_KEYS", "no-colon"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JWT_PREVIOUS_KEYS") && !err.contains("no-colon"), "{err}");
+        let config = Config::from_env(
+            &dev.set("JWT_KEY_ID", "k2")
+                .set("JWT_PREVIOUS_KEYS", "k1:one, k0:two"),
+        )
+        .unwrap();
+        let kids: Vec<&str> = config
+            .identity
+            .tokens
+            .previous
+            .iter()
+            .map(|(kid, _)| kid.as_str())
+            .collect();
+        assert_eq!(kids, ["k1", "k0"]);
+    }
+
+    #[test]
+    fn compatible_policy_in_production_needs_an_explicit_allowance() {
+        let env = production_env()
+            .set("JWT_SECRET", strong_key())
+            .set("ACCESS_POLICY", "compatible");
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("ACCESS_POLICY") && err.contains("ALLOW_COMPATIBLE_IN_PRODUCTION"),
+            "{err}"
+        );
+        let config =
+            Config::from_env(&env.set("ALLOW_COMPATIBLE_IN_PRODUCTION", "true")).unwrap();
+        assert!(config.identity.compatible_in_production);
+        assert_eq!(config.policy, Policy::Compatible);
+        assert_eq!(
+            config.identity.password_min_length, 8,
+            "production keeps NIST's minimum even under the compatible policy"
+        );
+    }
+
+    #[test]
+    fn password_rules_follow_the_policy_and_production_refuses_less_than_eight() {
+        let dev = Env::from_pairs([("ENVIRONMENT", "development")]);
+        let length = |env: Env| Config::from_env(&env).map(|c| c.identity.password_min_length);
+        assert_eq!(length(dev.clone()), Ok(8));
+        assert_eq!(length(dev.clone().set("ACCESS_POLICY", "compatible")), Ok(6));
+        assert_eq!(length(dev.clone().set("PASSWORD_MIN_LENGTH", "12")), Ok(12));
+        assert!(length(dev.clone().set("PASSWORD_MIN_LENGTH", "4")).is_err());
+        let err = length(
+            production_env()
+                .set("JWT_SECRET", strong_key())
+                .set("PASSWORD_MIN_LENGTH", "6"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PASSWORD_MIN_LENGTH"), "{err}");
+
+        let admin = |password: &str| {
+            Config::from_env(
+                &production_env()
+                    .set("JWT_SECRET", strong_key())
+                    .set("ADMIN_EMAIL", "admin@example.com")
+                    .set("ADMIN_PASSWORD", password),
+            )
+        };
+        for weak in ["short", "CHANGE-ME-admin-password"] {
+            let err = admin(weak).unwrap_err().to_string();
+            assert!(err.contains("ADMIN_PASSWORD") && !err.contains(weak), "{err}");
+        }
+        assert!(admin("a long enough admin password").is_ok());
+    }
+
+    #[test]
+    fn hashing_concurrency_derives_from_the_memory_budget() {
+        let dev = Env::from_pairs([("ENVIRONMENT", "development")]);
+        let permits =
+            |env: Env| Config::from_env(&env).map(|c| c.identity.password_hash_concurrency);
+        assert_eq!(permits(dev.clone()), Ok(6), "128 MiB / 19 MiB");
+        assert_eq!(permits(dev.clone().set("PASSWORD_HASH_MEMORY_MIB", "10")), Ok(1));
+        assert_eq!(permits(dev.clone().set("PASSWORD_HASH_CONCURRENCY", "3")), Ok(3));
+        assert!(permits(dev.set("PASSWORD_HASH_CONCURRENCY", "0")).is_err());
     }
 }

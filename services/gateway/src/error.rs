@@ -9,7 +9,7 @@
 //! | UNAUTHENTICATED | 401 (+ `WWW-Authenticate: Bearer`) |
 //! | PERMISSION_DENIED | 403 |
 //! | RESOURCE_EXHAUSTED | 429 |
-//! | UNAVAILABLE, UNIMPLEMENTED | 503 |
+//! | UNAVAILABLE, UNIMPLEMENTED | 503 (+ `Retry-After` when the status carries `retry-after`) |
 //! | DEADLINE_EXCEEDED | 504 |
 //! | anything else | 500 with a generic message |
 
@@ -95,6 +95,13 @@ pub enum ApiError {
         /// Message (Spanish).
         detail: String,
     },
+    /// 503 `{"detail": "..."}` with `Retry-After: retry_after` (seconds): a service at capacity.
+    RetryLater {
+        /// Message (Spanish).
+        detail: String,
+        /// Seconds.
+        retry_after: u32,
+    },
 }
 
 impl ApiError {
@@ -112,6 +119,7 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Detail { status, .. } => *status,
+            Self::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -164,7 +172,19 @@ impl ApiError {
                 format!("El servicio {service} aun no ofrece esta operacion."),
             ),
             Code::Unavailable if !from_transport && !message.is_empty() => {
-                Self::detail(StatusCode::SERVICE_UNAVAILABLE, message)
+                // A service at capacity says when to come back (the identity service's hashing).
+                match status
+                    .metadata()
+                    .get(crate::identity::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u32>().ok())
+                {
+                    Some(retry_after) => Self::RetryLater {
+                        detail: message,
+                        retry_after,
+                    },
+                    None => Self::detail(StatusCode::SERVICE_UNAVAILABLE, message),
+                }
             }
             Code::Unavailable => Self::detail(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -217,9 +237,16 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => serde_json::json!({
                 "detail": errors.iter().map(FieldError::to_json).collect::<Vec<_>>()
             }),
-            Self::Detail { detail, .. } => serde_json::json!({ "detail": detail }),
+            Self::Detail { detail, .. } | Self::RetryLater { detail, .. } => {
+                serde_json::json!({ "detail": detail })
+            }
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let Self::RetryLater { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

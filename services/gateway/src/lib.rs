@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod policy;
 pub mod ratelimit;
 pub mod routes;
+pub mod secrets;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -80,7 +81,7 @@ struct AppState {
     ai_request_timeout: Duration,
     max_body_bytes: usize,
     draining: AtomicBool,
-    tokens: Arc<auth::Tokens>,
+    verifier: identity::Verifier,
     limiter: ratelimit::RateLimiter,
     trust_forwarded_for: bool,
 }
@@ -153,11 +154,23 @@ impl Gateway {
             migrate(&config.db).await?;
         }
         let db = flightmesh_db::pool(&config.db);
-        let tokens = Arc::new(auth::Tokens::new(
-            config.jwt_secret.expose(),
-            config.jwt_ttl,
-        )?);
-        let identity_service = identity::Identity::new(db, tokens.clone());
+        let identity_config = &config.identity;
+        if identity_config.compatible_in_production {
+            tracing::warn!("ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers");
+        }
+        let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
+        let verifier = identity::Verifier::new(
+            tokens.clone(),
+            db.clone(),
+            identity_config.user_check_interval,
+            identity_config.user_check_cache_size,
+        );
+        let identity_service = identity::Identity::new(
+            db,
+            tokens,
+            auth::Passwords::new(identity_config.password_hash_concurrency),
+            identity_config.password_min_length,
+        );
         if let Some((email, password)) = &config.admin {
             identity_service
                 .ensure_admin(email, password.expose())
@@ -198,7 +211,7 @@ impl Gateway {
             ai_request_timeout: config.ai_request_timeout,
             max_body_bytes: config.max_body_bytes,
             draining: AtomicBool::new(false),
-            tokens,
+            verifier,
             limiter,
             trust_forwarded_for: config.trust_forwarded_for,
         });
@@ -359,7 +372,10 @@ async fn admit(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let verified = bearer.map(|token| state.tokens.verify(token));
+    let verified = match bearer {
+        Some(token) => Some(state.verifier.verify(token).await),
+        None => None,
+    };
     let identity = match &verified {
         Some(Ok(identity)) => Some(identity.clone()),
         _ => None,
@@ -367,9 +383,7 @@ async fn admit(
     if !route.requirement.admits(identity.as_ref().map(|i| i.role)) {
         let answer = match (&identity, &verified) {
             (Some(_), _) => ApiError::detail(StatusCode::FORBIDDEN, "Permisos insuficientes"),
-            (None, Some(Err(_))) => {
-                ApiError::detail(StatusCode::UNAUTHORIZED, identity::INVALID_TOKEN)
-            }
+            (None, Some(Err(refusal))) => refusal.answer(),
             (None, _) => ApiError::detail(StatusCode::UNAUTHORIZED, "No autenticado"),
         };
         let answer = answer.into_response();
