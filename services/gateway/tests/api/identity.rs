@@ -1,0 +1,525 @@
+//! Identity hardening (ADR 0011): what tokens the gateway refuses, how fast a deactivation or a
+//! role change takes effect, key rotation, the bootstrap admin's takeover and the password rules.
+//!
+//! Most tests run gateways alone on a test database ([`Edge`]): the auth routes are served by the
+//! gateway's own identity service, and a restart on the same database is a new `Edge`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use flightmesh::testing::{TestMesh, status_and_json};
+use flightmesh_gateway::config::DEVELOPMENT_SECRET;
+use flightmesh_gateway::{Config, Gateway};
+use flightmesh_runtime::{CancellationToken, Env};
+use flightmesh_testkit::TestDatabase;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+/// A gateway on `db`, alone (no mesh behind it), with the production policy.
+pub struct Edge {
+    base: String,
+    http: reqwest::Client,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Edge {
+    pub async fn start(db: &TestDatabase, vars: &[(&str, &str)]) -> Self {
+        let mut env = Env::from_pairs([
+            ("DATABASE_URL", db.url()),
+            ("HTTP_ADDR", "127.0.0.1:0"),
+            ("DRAIN_DELAY", "0s"),
+            ("ENVIRONMENT", "development"),
+            ("ACCESS_POLICY", "production"),
+            ("RATE_LIMIT_AUTH", "100000/60s"),
+            ("LOG_FORMAT", "text"),
+        ]);
+        for (name, value) in vars {
+            env = env.set(*name, *value);
+        }
+        let gateway = Gateway::build(Config::from_env(&env).expect("a valid configuration"))
+            .await
+            .expect("the gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move {
+            gateway.run(shutdown).await.expect("the gateway stops cleanly");
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the gateway stops in time")
+            .unwrap();
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> (u16, Value) {
+        self.post(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password, "full_name": "Ana Pérez"}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
+        self.post(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let (status, body) = self.login(email, password).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        status_and_json(response).await
+    }
+
+    /// `GET /auth/me` → (status, body, `WWW-Authenticate`).
+    pub async fn me(&self, token: &str) -> (u16, Value, Option<String>) {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/auth/me", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let (status, body) = status_and_json(response).await;
+        (status, body, challenge)
+    }
+}
+
+/// A random signing key made at run time (a literal one in the repository would be an example
+/// secret that production must refuse).
+fn random_key() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token with the given claims, signed HS256 with `secret` under `kid`.
+fn forge(secret: &str, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The claims a gateway with the default settings issues for `user_id`.
+fn claims(user_id: i64) -> Value {
+    json!({
+        "sub": user_id.to_string(), "iat": now(), "exp": now() + 600, "role": "user",
+        "iss": "flightmesh-gateway", "aud": "flightmesh", "ver": 0
+    })
+}
+
+/// Unpadded base64url of `text`.
+fn b64(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The claims of `token`, read without checking anything.
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut bytes = Vec::new();
+    for c in part.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            _ => 63,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push(u8::try_from((bits >> count) & 0xff).unwrap());
+        }
+    }
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn sql(db: &TestDatabase, statement: &str) {
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query(statement)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+const REFUSED: (u16, &str) = (401, "Token invalido o expirado");
+
+fn refused(answer: (u16, Value, Option<String>)) -> bool {
+    answer
+        == (
+            REFUSED.0,
+            json!({"detail": REFUSED.1}),
+            Some("Bearer".to_owned()),
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_alg_none_expired_and_foreign_tokens_are_401_with_a_bearer_challenge() {
+    let db = TestDatabase::create().await;
+    let edge = Edge::start(&db, &[]).await;
+    assert_eq!(edge.register("ana@example.com", "secreto-largo").await.0, 200);
+    let genuine = edge.token("ana@example.com", "secreto-largo").await;
+    let (status, me, _) = edge.me(&genuine).await;
+    assert_eq!(status, 200, "{me}");
+    let id = me["id"].as_i64().unwrap();
+    let issued = payload(&genuine);
+    assert_eq!(
+        (
+            issued["sub"].clone(),
+            issued["role"].clone(),
+            issued["iss"].clone(),
+            issued["aud"].clone()
+        ),
+        (
+            json!(id.to_string()),
+            json!("user"),
+            json!("flightmesh-gateway"),
+            json!("flightmesh")
+        )
+    );
+    assert!(issued["exp"].as_u64().unwrap() - issued["iat"].as_u64().unwrap() == 3600);
+
+    // The control: the development key with the right claims is accepted, so each refusal
+    // below is the one thing that differs.
+    let (status, _, _) = edge.me(&forge(DEVELOPMENT_SECRET, "k1", &claims(id))).await;
+    assert_eq!(status, 200);
+
+    let with = |field: &str, value: Value| {
+        let mut claims = claims(id);
+        claims[field] = value;
+        claims
+    };
+    let cases = [
+        ("another key", forge(&random_key(), "k1", &claims(id))),
+        ("unknown kid", forge(DEVELOPMENT_SECRET, "k9", &claims(id))),
+        (
+            "expired",
+            forge(DEVELOPMENT_SECRET, "k1", &with("exp", json!(now() - 5))),
+        ),
+        (
+            "wrong audience",
+            forge(DEVELOPMENT_SECRET, "k1", &with("aud", json!("another-api"))),
+        ),
+        (
+            "wrong issuer",
+            forge(DEVELOPMENT_SECRET, "k1", &with("iss", json!("evil"))),
+        ),
+        (
+            "no audience",
+            forge(DEVELOPMENT_SECRET, "k1", &{
+                let mut claims = claims(id);
+                claims.as_object_mut().unwrap().remove("aud");
+                claims
+            }),
+        ),
+        (
+            "older token version",
+            forge(DEVELOPMENT_SECRET, "k1", &with("ver", json!(-1))),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
+                b64(&claims(id).to_string())
+            ),
+        ),
+        (
+            "alg none with the genuine signature",
+            format!(
+                "{}.{}.{}",
+                b64(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
+                b64(&with("role", json!("admin")).to_string()),
+                genuine.split('.').nth(2).unwrap()
+            ),
+        ),
+        ("garbage", "not-a-token".to_owned()),
+    ];
+    for (case, token) in cases {
+        let answer = edge.me(&token).await;
+        assert!(refused(answer.clone()), "{case}: {answer:?}");
+    }
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deactivated_user_is_refused_within_the_user_check_interval() {
+    let db = TestDatabase::create().await;
+    let edge = Edge::start(&db, &[("USER_CHECK_INTERVAL", "1s")]).await;
+    edge.register("luis@example.com", "secreto-largo").await;
+    let token = edge.token("luis@example.com", "secreto-largo").await;
+    assert_eq!(edge.me(&token).await.0, 200);
+
+    sql(
+        &db,
+        "UPDATE identity.users SET is_active = false WHERE email = 'luis@example.com'",
+    )
+    .await;
+    let deactivated = Instant::now();
+    // The documented bound: USER_CHECK_INTERVAL after the change, the token no longer works.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body, _) = edge.me(&token).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Usuario desactivado"}))
+    );
+    assert!(deactivated.elapsed() < Duration::from_secs(2));
+
+    // A deleted user's token is simply invalid.
+    sql(
+        &db,
+        "DELETE FROM identity.users WHERE email = 'luis@example.com'",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(refused(edge.me(&token).await));
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_demoted_admin_loses_admin_within_the_user_check_interval() {
+    let mesh = TestMesh::start_with(|env, _| {
+        env.set("GATEWAY_ACCESS_POLICY", "production")
+            .set("GATEWAY_USER_CHECK_INTERVAL", "1s")
+            .set("GATEWAY_ADMIN_EMAIL", "admin@flightmesh.test")
+            .set("GATEWAY_ADMIN_PASSWORD", "admin-secreto")
+    })
+    .await;
+    let (status, body) = mesh
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": "admin@flightmesh.test", "password": "admin-secreto"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let admin = body["access_token"].as_str().unwrap().to_owned();
+    let dead_letters = |token: String| {
+        let request = mesh
+            .http
+            .get(mesh.url("/api/v1/stats/dead-letters"))
+            .bearer_auth(token);
+        async move { status_and_json(request.send().await.unwrap()).await }
+    };
+    assert_eq!(dead_letters(admin.clone()).await.0, 200);
+
+    sql(
+        &mesh.db,
+        "UPDATE identity.users SET role = 'user' WHERE email = 'admin@flightmesh.test'",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        dead_letters(admin.clone()).await,
+        (403, json!({"detail": "Permisos insuficientes"})),
+        "the token still says admin, the user no longer is"
+    );
+    sql(
+        &mesh.db,
+        "UPDATE identity.users SET role = 'admin' WHERE email = 'admin@flightmesh.test'",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(dead_letters(admin).await.0, 200);
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
+    let db = TestDatabase::create().await;
+    let (old_key, new_key) = (random_key(), random_key());
+    let before = Edge::start(
+        &db,
+        &[
+            ("JWT_SECRET", old_key.as_str()),
+            ("JWT_KEY_ID", "2026-11"),
+            ("JWT_TTL", "3s"),
+        ],
+    )
+    .await;
+    before.register("eva@example.com", "secreto-largo").await;
+    let old_token = before.token("eva@example.com", "secreto-largo").await;
+    before.stop().await;
+
+    // Rotated: signs with the new key, still verifies the old one by its kid.
+    let previous = format!("2026-11:{old_key}");
+    let rotated = Edge::start(
+        &db,
+        &[
+            ("JWT_SECRET", new_key.as_str()),
+            ("JWT_KEY_ID", "2026-12"),
+            ("JWT_PREVIOUS_KEYS", previous.as_str()),
+            ("JWT_TTL", "3s"),
+        ],
+    )
+    .await;
+    assert_eq!(rotated.me(&old_token).await.0, 200, "old tokens survive the rotation");
+    let new_token = rotated.token("eva@example.com", "secreto-largo").await;
+    assert_eq!(rotated.me(&new_token).await.0, 200);
+    let id = rotated.me(&new_token).await.1["id"].as_i64().unwrap();
+    assert!(
+        refused(rotated.me(&forge(&new_key, "2027-01", &claims(id))).await),
+        "a kid the gateway does not know"
+    );
+    assert!(
+        refused(rotated.me(&forge(&old_key, "2026-12", &claims(id))).await),
+        "the old key under the new kid"
+    );
+    // Until they expire.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert!(refused(rotated.me(&old_token).await));
+    rotated.stop().await;
+
+    // The old key dropped from the list: its tokens are refused.
+    let after = Edge::start(
+        &db,
+        &[("JWT_SECRET", new_key.as_str()), ("JWT_KEY_ID", "2026-12")],
+    )
+    .await;
+    let fresh_old = forge(
+        &old_key,
+        "2026-11",
+        &json!({
+            "sub": id.to_string(), "iat": now(), "exp": now() + 600, "role": "user",
+            "iss": "flightmesh-gateway", "aud": "flightmesh", "ver": 0
+        }),
+    );
+    assert!(refused(after.me(&fresh_old).await));
+    let current = after.token("eva@example.com", "secreto-largo").await;
+    assert_eq!(after.me(&current).await.0, 200);
+    after.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts() {
+    let db = TestDatabase::create().await;
+    let email = "admin@flightmesh.test";
+
+    // A gateway without ADMIN_*: anyone registers the admin's email first.
+    let first = Edge::start(&db, &[]).await;
+    assert_eq!(first.register(email, "squatter-password").await.0, 200);
+    let squatter = first.token(email, "squatter-password").await;
+    assert_eq!(payload(&squatter)["role"], json!("user"));
+    first.stop().await;
+
+    // The gateway with ADMIN_EMAIL starts on the same database.
+    let admin_edge = Edge::start(
+        &db,
+        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "first-admin-password")],
+    )
+    .await;
+    assert_eq!(
+        admin_edge.login(email, "squatter-password").await,
+        (401, json!({"detail": "Credenciales incorrectas"})),
+        "the squatter's password no longer works"
+    );
+    assert!(
+        refused(admin_edge.me(&squatter).await),
+        "the squatter's earlier token is revoked (it would otherwise become an admin's)"
+    );
+    let admin = admin_edge.token(email, "first-admin-password").await;
+    assert_eq!(payload(&admin)["role"], json!("admin"));
+    let (status, me, _) = admin_edge.me(&admin).await;
+    assert_eq!((status, me["email"].clone()), (200, json!(email)));
+    admin_edge.stop().await;
+
+    // A restart with the same password changes nothing: the admin's token stays valid.
+    let same = Edge::start(
+        &db,
+        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "first-admin-password")],
+    )
+    .await;
+    assert_eq!(same.me(&admin).await.0, 200);
+    same.stop().await;
+
+    // A changed ADMIN_PASSWORD takes effect at the next start, and revokes earlier tokens.
+    let changed = Edge::start(
+        &db,
+        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "second-admin-password")],
+    )
+    .await;
+    assert_eq!(
+        changed.login(email, "first-admin-password").await.0,
+        401,
+        "the old admin password fails"
+    );
+    assert!(refused(changed.me(&admin).await));
+    let admin = changed.token(email, "second-admin-password").await;
+    assert_eq!(payload(&admin)["role"], json!("admin"));
+    changed.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_passwords_need_the_configured_minimum_and_old_short_ones_still_log_in() {
+    let db = TestDatabase::create().await;
+    // The compatible policy outside production keeps the contract's 6.
+    let compatible = Edge::start(&db, &[("ACCESS_POLICY", "compatible")]).await;
+    assert_eq!(compatible.register("old@example.com", "seis66").await.0, 200);
+    compatible.stop().await;
+
+    let production = Edge::start(&db, &[]).await;
+    let (status, body) = production.register("new@example.com", "siete77").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["detail"][0]["msg"],
+        json!("password debe tener al menos 8 caracteres")
+    );
+    assert_eq!(production.register("new@example.com", "ocho8888").await.0, 200);
+    assert_eq!(
+        production.login("old@example.com", "seis66").await.0,
+        200,
+        "the minimum applies to new passwords, not to logins"
+    );
+    production.stop().await;
+}

@@ -1,0 +1,133 @@
+//! A burst of logins cannot grow the gateway's memory without bound (ADR 0011): Argon2 work holds
+//! one of `PASSWORD_HASH_CONCURRENCY` permits (19 MiB each) and the logins beyond them answer 503
+//! with `Retry-After` at once.
+//!
+//! Its own test binary, so that the process's memory is this test's alone: the gateway runs in
+//! this process and `/proc/self/status` measures it.
+
+use std::time::Duration;
+
+use flightmesh_gateway::auth::ARGON2_MEMORY_BYTES;
+use flightmesh_gateway::{Config, Gateway};
+use flightmesh_runtime::{CancellationToken, Env};
+use flightmesh_testkit::TestDatabase;
+use serde_json::json;
+
+const PERMITS: u64 = 4;
+const LOGINS: usize = 200;
+/// Room for what is not Argon2: 200 connections on both sides, their buffers and tasks.
+const SLACK_BYTES: u64 = 96 * 1024 * 1024;
+
+/// A `/proc/self/status` field in bytes (`VmRSS`: now; `VmHWM`: the peak so far).
+fn status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .map(|kib| kib.trim().parse::<u64>().unwrap() * 1024)
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503() {
+    let db = TestDatabase::create().await;
+    let env = Env::from_pairs([
+        ("DATABASE_URL", db.url()),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+        ("DRAIN_DELAY", "0s"),
+        ("ENVIRONMENT", "development"),
+        ("ACCESS_POLICY", "production"),
+        ("RATE_LIMIT_AUTH", "100000/60s"),
+        ("PASSWORD_HASH_CONCURRENCY", "4"),
+        ("LOG_FORMAT", "text"),
+    ]);
+    let gateway = Gateway::build(Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", gateway.local_addr());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(gateway.run(stop.clone()));
+    let http = reqwest::Client::new();
+    let login = json!({"email": "ana@example.com", "password": "secreto-largo"});
+    let (status, _) = flightmesh::testing::status_and_json(
+        http.post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": "ana@example.com", "password": "secreto-largo", "full_name": "Ana"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Warm-up: one login of each kind of work, so the baseline holds the allocator's arenas.
+    for _ in 0..2 {
+        let response = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    let baseline = status_bytes("VmRSS");
+    let bound = baseline + PERMITS * ARGON2_MEMORY_BYTES + SLACK_BYTES;
+    let answers = futures::future::join_all((0..LOGINS).map(|_| {
+        let request = http.post(format!("{base}/api/v1/auth/login")).json(&login);
+        async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    }))
+    .await;
+    let peak = status_bytes("VmHWM");
+    let after = status_bytes("VmRSS");
+
+    let ok = answers.iter().filter(|(status, ..)| *status == 200).count();
+    let shed: Vec<_> = answers.iter().filter(|(status, ..)| *status == 503).collect();
+    assert_eq!(ok + shed.len(), LOGINS, "only 200 and 503: {answers:?}");
+    assert!(ok >= 1, "some logins get a permit");
+    assert!(!shed.is_empty(), "200 logins at once exceed 4 permits");
+    for (_, retry_after, body) in &shed {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(
+            body,
+            &json!({"detail": "El servicio esta ocupado. Intente de nuevo mas tarde."})
+        );
+    }
+    let mib = |bytes: u64| bytes / (1024 * 1024);
+    eprintln!(
+        "baseline {} MiB, peak {} MiB, after {} MiB, bound {} MiB; {ok} logged in, {} shed",
+        mib(baseline),
+        mib(peak),
+        mib(after),
+        mib(bound),
+        shed.len()
+    );
+    assert!(
+        peak <= bound,
+        "peak RSS {} MiB above the bound {} MiB (baseline {} + {PERMITS} × 19 + {})",
+        mib(peak),
+        mib(bound),
+        mib(baseline),
+        mib(SLACK_BYTES)
+    );
+
+    // Shed logins are not lost capacity: once the burst is over, logins work again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
