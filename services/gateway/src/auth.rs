@@ -176,8 +176,8 @@ impl Tokens {
     /// Who a token speaks for, if it is genuine (HS256, a known `kid`), not expired, and ours
     /// (`iss`, `aud`).
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|err| TokenError::Invalid(err.to_string()))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|err| TokenError::Invalid(err.to_string()))?;
         let key = header
             .kid
             .as_deref()
@@ -333,7 +333,10 @@ mod tests {
         assert_eq!(rotated.verify(&old_token).unwrap().user_id, 7);
         let new_token = rotated.issue(8, Role::User, 0).unwrap();
         assert_eq!(rotated.verify(&new_token).unwrap().user_id, 8);
-        assert!(old.verify(&new_token).is_err(), "k2 is unknown to the old gateway");
+        assert!(
+            old.verify(&new_token).is_err(),
+            "k2 is unknown to the old gateway"
+        );
         let forgotten = Tokens::new(&config("k2", "new-key")).unwrap();
         assert!(forgotten.verify(&old_token).is_err());
 
@@ -347,7 +350,10 @@ mod tests {
                 ..config("k1", "old-key")
             },
         ] {
-            let token = Tokens::new(&other).unwrap().issue(7, Role::User, 0).unwrap();
+            let token = Tokens::new(&other)
+                .unwrap()
+                .issue(7, Role::User, 0)
+                .unwrap();
             assert!(old.verify(&token).is_err());
         }
     }
@@ -356,7 +362,10 @@ mod tests {
     fn alg_none_and_unsigned_tokens_are_refused() {
         use base64_free::encode;
         let tokens = Tokens::new(&config("k1", "s3cret")).unwrap();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let claims = format!(
             r#"{{"sub":"1","iat":{now},"exp":{},"role":"admin","iss":"flightmesh-gateway","aud":"flightmesh","ver":0}}"#,
             now + 600

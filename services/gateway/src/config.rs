@@ -58,7 +58,7 @@ const CORS_ALLOWED_ORIGINS: Var = Var::new(
 const ENVIRONMENT: Var = Var::new(
     "ENVIRONMENT",
     "production",
-    "`production` or `development`; production refuses to start without a real `JWT_SECRET`",
+    "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
 );
 const MIGRATE_ON_START: Var = Var::new(
     "MIGRATE_ON_START",
@@ -82,7 +82,7 @@ const ACCESS_POLICY: Var = Var::new(
 );
 const ADMIN_EMAIL: Var = Var::optional(
     "ADMIN_EMAIL",
-    "Creates (or promotes) this user as admin at start, with `ADMIN_PASSWORD`",
+    "Creates this user as admin at start with `ADMIN_PASSWORD`, or takes the existing account over (its password is replaced, its earlier tokens revoked)",
 );
 const ADMIN_PASSWORD: Var = Var::optional(
     "ADMIN_PASSWORD",
@@ -503,8 +503,7 @@ fn identity_config(
     }
     let password_min_length = match env.get_opt::<usize>(&PASSWORD_MIN_LENGTH)? {
         Some(length)
-            if length < COMPATIBLE_MIN_PASSWORD_LENGTH
-                || length > 1024
+            if !(COMPATIBLE_MIN_PASSWORD_LENGTH..=1024).contains(&length)
                 || (production && length < PRODUCTION_MIN_PASSWORD_LENGTH) =>
         {
             return Err(ConfigError::invalid(
@@ -616,7 +615,9 @@ mod tests {
             }
             let err = Config::from_env(&env)
                 .err()
-                .unwrap_or_else(|| panic!("{origin}: {secret:?} starts a production gateway as {var}"))
+                .unwrap_or_else(|| {
+                    panic!("{origin}: {secret:?} starts a production gateway as {var}")
+                })
                 .to_string();
             assert!(err.contains(var), "{origin}: {err}");
             assert!(
@@ -731,7 +732,9 @@ mod tests {
             let Ok(text) = std::fs::read_to_string(&file) else {
                 continue;
             };
-            let code = file.extension().is_some_and(|ext| ext == "rs" || ext == "py");
+            let code = file
+                .extension()
+                .is_some_and(|ext| ext == "rs" || ext == "py");
             for secret in assigned_keys(&text, code) {
                 assert_refused_in_production(&secret, &file.display().to_string());
                 let relative = file.strip_prefix(&root).unwrap_or(&file);
@@ -746,11 +749,17 @@ mod tests {
         }
         // The scanner itself.
         assert_eq!(
-            assigned_keys("  JWT_SECRET: abc # c\n- name: JWT_SECRET\nJWT_SECRET=${X}", false),
+            assigned_keys(
+                "  JWT_SECRET: abc # c\n- name: JWT_SECRET\nJWT_SECRET=${X}",
+                false
+            ),
             ["abc"]
         );
         assert_eq!(
-            assigned_keys(r#"env.set("JWT_SECRET", value); ("JWT_SECRET", "lit")"#, true),
+            assigned_keys(
+                r#"env.set("JWT_SECRET", value); ("JWT_SECRET", "lit")"#,
+                true
+            ),
             ["lit"]
         );
         assert_eq!(
@@ -779,11 +788,17 @@ mod tests {
         let err = Config::from_env(&dev.clone().set("JWT_PREVIOUS_KEYS", "k1:other"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("JWT_PREVIOUS_KEYS") && err.contains("k1"), "{err}");
+        assert!(
+            err.contains("JWT_PREVIOUS_KEYS") && err.contains("k1"),
+            "{err}"
+        );
         let err = Config::from_env(&dev.clone().set("JWT_PREVIOUS_KEYS", "no-colon"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("JWT_PREVIOUS_KEYS") && !err.contains("no-colon"), "{err}");
+        assert!(
+            err.contains("JWT_PREVIOUS_KEYS") && !err.contains("no-colon"),
+            "{err}"
+        );
         let config = Config::from_env(
             &dev.set("JWT_KEY_ID", "k2")
                 .set("JWT_PREVIOUS_KEYS", "k1:one, k0:two"),
@@ -809,8 +824,7 @@ mod tests {
             err.contains("ACCESS_POLICY") && err.contains("ALLOW_COMPATIBLE_IN_PRODUCTION"),
             "{err}"
         );
-        let config =
-            Config::from_env(&env.set("ALLOW_COMPATIBLE_IN_PRODUCTION", "true")).unwrap();
+        let config = Config::from_env(&env.set("ALLOW_COMPATIBLE_IN_PRODUCTION", "true")).unwrap();
         assert!(config.identity.compatible_in_production);
         assert_eq!(config.policy, Policy::Compatible);
         assert_eq!(
@@ -824,7 +838,10 @@ mod tests {
         let dev = Env::from_pairs([("ENVIRONMENT", "development")]);
         let length = |env: Env| Config::from_env(&env).map(|c| c.identity.password_min_length);
         assert_eq!(length(dev.clone()), Ok(8));
-        assert_eq!(length(dev.clone().set("ACCESS_POLICY", "compatible")), Ok(6));
+        assert_eq!(
+            length(dev.clone().set("ACCESS_POLICY", "compatible")),
+            Ok(6)
+        );
         assert_eq!(length(dev.clone().set("PASSWORD_MIN_LENGTH", "12")), Ok(12));
         assert!(length(dev.clone().set("PASSWORD_MIN_LENGTH", "4")).is_err());
         let err = length(
@@ -846,7 +863,10 @@ mod tests {
         };
         for weak in ["short", "CHANGE-ME-admin-password"] {
             let err = admin(weak).unwrap_err().to_string();
-            assert!(err.contains("ADMIN_PASSWORD") && !err.contains(weak), "{err}");
+            assert!(
+                err.contains("ADMIN_PASSWORD") && !err.contains(weak),
+                "{err}"
+            );
         }
         assert!(admin("a long enough admin password").is_ok());
     }
@@ -857,8 +877,14 @@ mod tests {
         let permits =
             |env: Env| Config::from_env(&env).map(|c| c.identity.password_hash_concurrency);
         assert_eq!(permits(dev.clone()), Ok(6), "128 MiB / 19 MiB");
-        assert_eq!(permits(dev.clone().set("PASSWORD_HASH_MEMORY_MIB", "10")), Ok(1));
-        assert_eq!(permits(dev.clone().set("PASSWORD_HASH_CONCURRENCY", "3")), Ok(3));
+        assert_eq!(
+            permits(dev.clone().set("PASSWORD_HASH_MEMORY_MIB", "10")),
+            Ok(1)
+        );
+        assert_eq!(
+            permits(dev.clone().set("PASSWORD_HASH_CONCURRENCY", "3")),
+            Ok(3)
+        );
         assert!(permits(dev.set("PASSWORD_HASH_CONCURRENCY", "0")).is_err());
     }
 }

@@ -143,7 +143,8 @@ impl Identity {
     /// the same password changes nothing (replicas restarting do not log the admin out).
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<(), DbError> {
         let email = email.trim().to_lowercase();
-        let unavailable = |err: &dyn std::fmt::Display| DbError::Unavailable(err.to_string().into());
+        let unavailable =
+            |err: &dyn std::fmt::Display| DbError::Unavailable(err.to_string().into());
         let mut conn = self.pool.get().await?;
         // Two replicas may start at once: insert-or-nothing, then read what is there.
         let existing = users::table
@@ -203,7 +204,10 @@ impl Identity {
             .execute(&mut conn)
             .await?;
         if existing.role == Role::Admin.as_str() {
-            tracing::info!(user_id = existing.id, "bootstrap admin password set from ADMIN_PASSWORD; earlier tokens revoked");
+            tracing::info!(
+                user_id = existing.id,
+                "bootstrap admin password set from ADMIN_PASSWORD; earlier tokens revoked"
+            );
         } else {
             tracing::warn!(
                 user_id = existing.id,
@@ -239,7 +243,9 @@ impl Refusal {
     pub fn answer(self) -> crate::error::ApiError {
         use axum::http::StatusCode;
         match self {
-            Self::Invalid => crate::error::ApiError::detail(StatusCode::UNAUTHORIZED, INVALID_TOKEN),
+            Self::Invalid => {
+                crate::error::ApiError::detail(StatusCode::UNAUTHORIZED, INVALID_TOKEN)
+            }
             Self::Inactive => crate::error::ApiError::detail(StatusCode::FORBIDDEN, INACTIVE),
             Self::Unavailable => crate::error::ApiError::detail(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -295,7 +301,10 @@ impl Verifier {
     }
 
     fn cached(&self, user_id: i64) -> Option<Option<UserState>> {
-        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
             .get(&user_id)
             .filter(|(checked, _)| checked.elapsed() < self.interval)
@@ -306,7 +315,10 @@ impl Verifier {
         if self.interval.is_zero() {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= self.capacity && !cache.contains_key(&user_id) {
             let interval = self.interval;
             cache.retain(|_, (checked, _)| checked.elapsed() < interval);

@@ -156,7 +156,9 @@ impl Gateway {
         let db = flightmesh_db::pool(&config.db);
         let identity_config = &config.identity;
         if identity_config.compatible_in_production {
-            tracing::warn!("ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers");
+            tracing::warn!(
+                "ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers"
+            );
         }
         let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
         let verifier = identity::Verifier::new(

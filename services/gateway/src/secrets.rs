@@ -64,10 +64,7 @@ pub fn weakness(secret: &str) -> Option<&'static str> {
         return Some("production needs a random secret of at least 32 characters");
     }
     let bytes = secret.as_bytes();
-    let distinct = bytes
-        .iter()
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
     if distinct < MIN_DISTINCT || entropy_bits(bytes) < MIN_ENTROPY_BITS {
         return Some(
             "has too little entropy (runs, repeats or too few distinct characters): generate one with `openssl rand -base64 48`",

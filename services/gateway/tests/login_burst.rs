@@ -90,7 +90,10 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
     let after = status_bytes("VmRSS");
 
     let ok = answers.iter().filter(|(status, ..)| *status == 200).count();
-    let shed: Vec<_> = answers.iter().filter(|(status, ..)| *status == 503).collect();
+    let shed: Vec<_> = answers
+        .iter()
+        .filter(|(status, ..)| *status == 503)
+        .collect();
     assert_eq!(ok + shed.len(), LOGINS, "only 200 and 503: {answers:?}");
     assert!(ok >= 1, "some logins get a permit");
     assert!(!shed.is_empty(), "200 logins at once exceed 4 permits");

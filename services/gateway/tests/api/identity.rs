@@ -44,7 +44,10 @@ impl Edge {
         let stop = CancellationToken::new();
         let shutdown = stop.clone();
         let task = tokio::spawn(async move {
-            gateway.run(shutdown).await.expect("the gateway stops cleanly");
+            gateway
+                .run(shutdown)
+                .await
+                .expect("the gateway stops cleanly");
         });
         Self {
             base,
@@ -116,7 +119,11 @@ impl Edge {
 /// A random signing key made at run time (a literal one in the repository would be an example
 /// secret that production must refuse).
 fn random_key() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 fn now() -> u64 {
@@ -209,7 +216,10 @@ fn refused(answer: (u16, Value, Option<String>)) -> bool {
 async fn forged_alg_none_expired_and_foreign_tokens_are_401_with_a_bearer_challenge() {
     let db = TestDatabase::create().await;
     let edge = Edge::start(&db, &[]).await;
-    assert_eq!(edge.register("ana@example.com", "secreto-largo").await.0, 200);
+    assert_eq!(
+        edge.register("ana@example.com", "secreto-largo").await.0,
+        200
+    );
     let genuine = edge.token("ana@example.com", "secreto-largo").await;
     let (status, me, _) = edge.me(&genuine).await;
     assert_eq!(status, 200, "{me}");
@@ -404,7 +414,11 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
         ],
     )
     .await;
-    assert_eq!(rotated.me(&old_token).await.0, 200, "old tokens survive the rotation");
+    assert_eq!(
+        rotated.me(&old_token).await.0,
+        200,
+        "old tokens survive the rotation"
+    );
     let new_token = rotated.token("eva@example.com", "secreto-largo").await;
     assert_eq!(rotated.me(&new_token).await.0, 200);
     let id = rotated.me(&new_token).await.1["id"].as_i64().unwrap();
@@ -456,7 +470,10 @@ async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts()
     // The gateway with ADMIN_EMAIL starts on the same database.
     let admin_edge = Edge::start(
         &db,
-        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "first-admin-password")],
+        &[
+            ("ADMIN_EMAIL", email),
+            ("ADMIN_PASSWORD", "first-admin-password"),
+        ],
     )
     .await;
     assert_eq!(
@@ -477,7 +494,10 @@ async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts()
     // A restart with the same password changes nothing: the admin's token stays valid.
     let same = Edge::start(
         &db,
-        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "first-admin-password")],
+        &[
+            ("ADMIN_EMAIL", email),
+            ("ADMIN_PASSWORD", "first-admin-password"),
+        ],
     )
     .await;
     assert_eq!(same.me(&admin).await.0, 200);
@@ -486,7 +506,10 @@ async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts()
     // A changed ADMIN_PASSWORD takes effect at the next start, and revokes earlier tokens.
     let changed = Edge::start(
         &db,
-        &[("ADMIN_EMAIL", email), ("ADMIN_PASSWORD", "second-admin-password")],
+        &[
+            ("ADMIN_EMAIL", email),
+            ("ADMIN_PASSWORD", "second-admin-password"),
+        ],
     )
     .await;
     assert_eq!(
@@ -505,7 +528,10 @@ async fn new_passwords_need_the_configured_minimum_and_old_short_ones_still_log_
     let db = TestDatabase::create().await;
     // The compatible policy outside production keeps the contract's 6.
     let compatible = Edge::start(&db, &[("ACCESS_POLICY", "compatible")]).await;
-    assert_eq!(compatible.register("old@example.com", "seis66").await.0, 200);
+    assert_eq!(
+        compatible.register("old@example.com", "seis66").await.0,
+        200
+    );
     compatible.stop().await;
 
     let production = Edge::start(&db, &[]).await;
@@ -515,7 +541,10 @@ async fn new_passwords_need_the_configured_minimum_and_old_short_ones_still_log_
         body["detail"][0]["msg"],
         json!("password debe tener al menos 8 caracteres")
     );
-    assert_eq!(production.register("new@example.com", "ocho8888").await.0, 200);
+    assert_eq!(
+        production.register("new@example.com", "ocho8888").await.0,
+        200
+    );
     assert_eq!(
         production.login("old@example.com", "seis66").await.0,
         200,
