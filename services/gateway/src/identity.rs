@@ -520,7 +520,58 @@ impl IdentityService for Identity {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_email;
+    use super::*;
+
+    fn verifier(interval: Duration, capacity: usize) -> Verifier {
+        let tokens = Tokens::new(&auth::TokenConfig {
+            key_id: "k1".into(),
+            secret: flightmesh_runtime::config::Secret::new("test-key".into()),
+            previous: Vec::new(),
+            issuer: "i".into(),
+            audience: "a".into(),
+            ttl: Duration::from_secs(60),
+        })
+        .unwrap();
+        // A pool that is never used: the tests below only touch the cache.
+        let db = flightmesh_db::DbConfig::from_env(&flightmesh_runtime::Env::from_pairs([(
+            "DATABASE_URL",
+            "postgres://127.0.0.1:1/unused",
+        )]))
+        .unwrap();
+        Verifier::new(
+            Arc::new(tokens),
+            flightmesh_db::pool(&db),
+            interval,
+            capacity,
+        )
+    }
+
+    const ACTIVE: Option<UserState> = Some(UserState {
+        role: Role::User,
+        active: true,
+        version: 0,
+    });
+
+    #[tokio::test]
+    async fn the_user_cache_is_bounded_and_entries_expire() {
+        let users = verifier(Duration::from_secs(60), 3);
+        for user_id in 0..100 {
+            users.remember(user_id, ACTIVE);
+            assert!(users.cached_users() <= 3);
+        }
+        assert_eq!(users.cached(99), Some(ACTIVE), "the newest entry is kept");
+        assert_eq!(users.cached(1000), None);
+
+        let short = verifier(Duration::from_millis(50), 100);
+        short.remember(1, ACTIVE);
+        assert_eq!(short.cached(1), Some(ACTIVE));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(short.cached(1), None, "checked again after the interval");
+
+        let every_request = verifier(Duration::ZERO, 100);
+        every_request.remember(1, ACTIVE);
+        assert_eq!(every_request.cached_users(), 0);
+    }
 
     #[test]
     fn emails_need_an_at_and_a_dot_after_it() {

@@ -54,9 +54,11 @@ pub fn weakness(secret: &str) -> Option<&'static str> {
     if is_placeholder(secret) {
         return Some("contains CHANGE-ME: replace the example with a random secret");
     }
+    // Contained, not only equal: `<example>-2` is as public as the example.
+    let lower = secret.to_lowercase();
     if KNOWN_EXAMPLE_SECRETS
         .iter()
-        .any(|known| known.eq_ignore_ascii_case(secret.trim()))
+        .any(|known| lower.contains(&known.to_lowercase()))
     {
         return Some("is an example secret published in the repository");
     }
@@ -115,6 +117,7 @@ mod tests {
             "x7Q9-ChangeMe-Lk2Vb8Nm4Zc6Xs1Dq3Wf5Gh7Jk9",
             crate::config::DEVELOPMENT_SECRET,
             "flightmesh-compose-development-secret-not-for-production",
+            "Flightmesh-Compose-Development-Secret-Not-For-Production-2",
             "short",
             "0123456789abcdef0123456789abcdef",
             "abcdefghijklmnopqrstuvwxyz012345",

@@ -394,7 +394,7 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
         &[
             ("JWT_SECRET", old_key.as_str()),
             ("JWT_KEY_ID", "2026-11"),
-            ("JWT_TTL", "3s"),
+            ("JWT_TTL", "5s"),
         ],
     )
     .await;
@@ -410,7 +410,7 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
             ("JWT_SECRET", new_key.as_str()),
             ("JWT_KEY_ID", "2026-12"),
             ("JWT_PREVIOUS_KEYS", previous.as_str()),
-            ("JWT_TTL", "3s"),
+            ("JWT_TTL", "5s"),
         ],
     )
     .await;
@@ -430,8 +430,12 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
         refused(rotated.me(&forge(&old_key, "2026-12", &claims(id))).await),
         "the old key under the new kid"
     );
-    // Until they expire.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Until they expire: `exp` is in whole seconds and a token is valid through that second.
+    let expires = payload(&old_token)["exp"].as_u64().unwrap();
+    let left = UNIX_EPOCH + Duration::from_secs(expires + 1);
+    if let Ok(wait) = left.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait + Duration::from_millis(100)).await;
+    }
     assert!(refused(rotated.me(&old_token).await));
     rotated.stop().await;
 
