@@ -89,8 +89,16 @@ pub struct Identity {
     min_password_length: usize,
 }
 
+/// The identity service's metrics (declared by the gateway at start).
+pub const METRICS: &[flightmesh_runtime::metrics::Metric] =
+    &[flightmesh_runtime::metrics::Metric::counter(
+        "gateway_password_hash_busy_total",
+        "Logins and registrations answered 503 because every password hashing permit was taken",
+    )];
+
 /// 503 with a `retry-after` the gateway turns into the HTTP header.
 fn busy() -> Status {
+    metrics::counter!("gateway_password_hash_busy_total").increment(1);
     let mut status = Status::unavailable(BUSY);
     status
         .metadata_mut()

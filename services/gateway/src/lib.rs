@@ -150,6 +150,7 @@ impl Gateway {
     /// descriptors, connects (lazily) to the services and binds.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
         flightmesh_runtime::metrics::declare(METRICS);
+        flightmesh_runtime::metrics::declare(identity::METRICS);
         if config.migrate_on_start {
             migrate(&config.db).await?;
         }

@@ -104,6 +104,13 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
             &json!({"detail": "El servicio esta ocupado. Intente de nuevo mas tarde."})
         );
     }
+    let counted = flightmesh_runtime::metrics::render()
+        .lines()
+        .find_map(|line| line.strip_prefix("gateway_password_hash_busy_total "))
+        .map(|value| value.trim().parse::<f64>().unwrap());
+    #[allow(clippy::cast_precision_loss)]
+    let expected = shed.len() as f64;
+    assert_eq!(counted, Some(expected), "every shed login is counted");
     let mib = |bytes: u64| bytes / (1024 * 1024);
     eprintln!(
         "baseline {} MiB, peak {} MiB, after {} MiB, bound {} MiB; {ok} logged in, {} shed",
