@@ -239,6 +239,20 @@ pub struct IdentityConfig {
     pub compatible_in_production: bool,
 }
 
+impl IdentityConfig {
+    /// Deliberate weakenings, logged as warnings at every start.
+    #[must_use]
+    pub fn start_warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if self.compatible_in_production {
+            warnings.push(
+                "ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers",
+            );
+        }
+        warnings
+    }
+}
+
 impl Config {
     /// Every variable the gateway reads, for docs and checks.
     #[must_use]
@@ -826,6 +840,16 @@ mod tests {
         );
         let config = Config::from_env(&env.set("ALLOW_COMPATIBLE_IN_PRODUCTION", "true")).unwrap();
         assert!(config.identity.compatible_in_production);
+        assert!(
+            config.identity.start_warnings()[0].contains("ALLOW_COMPATIBLE_IN_PRODUCTION"),
+            "the allowance is logged at start"
+        );
+        let development = Config::from_env(&Env::from_pairs([
+            ("ENVIRONMENT", "development"),
+            ("ACCESS_POLICY", "compatible"),
+        ]))
+        .unwrap();
+        assert!(development.identity.start_warnings().is_empty());
         assert_eq!(config.policy, Policy::Compatible);
         assert_eq!(
             config.identity.password_min_length, 8,

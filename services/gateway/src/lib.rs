@@ -156,10 +156,8 @@ impl Gateway {
         }
         let db = flightmesh_db::pool(&config.db);
         let identity_config = &config.identity;
-        if identity_config.compatible_in_production {
-            tracing::warn!(
-                "ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers"
-            );
+        for warning in identity_config.start_warnings() {
+            tracing::warn!("{warning}");
         }
         let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
         let verifier = identity::Verifier::new(
