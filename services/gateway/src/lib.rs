@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 pub use config::Config;
 use error::ApiError;
+use policy::RouteRequirement as _;
 use routes::Route;
 use upstream::Upstreams;
 

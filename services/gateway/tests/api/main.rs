@@ -6,6 +6,7 @@ mod contract;
 mod edge;
 mod limits;
 mod openapi;
+mod ownership;
 mod policy;
 mod resilience;
 mod validation;
