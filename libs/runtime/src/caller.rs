@@ -69,12 +69,7 @@ impl Caller {
     /// or one from another service).
     #[must_use]
     pub fn from_metadata(metadata: &MetadataMap) -> Option<Self> {
-        let user_id = metadata
-            .get(USER_ID)?
-            .to_str()
-            .ok()?
-            .trim()
-            .to_owned();
+        let user_id = metadata.get(USER_ID)?.to_str().ok()?.trim().to_owned();
         let usable = !user_id.is_empty()
             && user_id.len() <= MAX_USER_ID_LEN
             && user_id.bytes().all(|b| b.is_ascii_graphic());
@@ -154,7 +149,10 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
+    /// Metadata entries, name and value.
+    type Pairs = &'static [(&'static str, &'static str)];
+
+    fn metadata(pairs: Pairs) -> MetadataMap {
         let mut map = MetadataMap::new();
         for (name, value) in pairs {
             map.insert(*name, value.parse().unwrap());
@@ -164,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_caller_comes_from_the_forwarded_metadata() {
-        let cases: [(&[(&str, &str)], Option<Caller>); 6] = [
+        let cases: [(Pairs, Option<Caller>); 6] = [
             (&[], None),
             (&[(USER_ROLE, "admin")], None),
             (&[(USER_ID, "  ")], None),
@@ -232,7 +230,11 @@ mod tests {
         ];
         for (policy, caller, scope, admin_only) in cases {
             assert_eq!(policy.owned_scope(caller), scope, "{policy:?} {caller:?}");
-            assert_eq!(policy.admin_only(caller), admin_only, "{policy:?} {caller:?}");
+            assert_eq!(
+                policy.admin_only(caller),
+                admin_only,
+                "{policy:?} {caller:?}"
+            );
         }
     }
 

@@ -157,19 +157,22 @@ impl AiAgentService for AiAgent {
         let mut violations = FieldViolations::new();
         let message =
             required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
-        let session = req
-            .session_id
-            .as_deref()
-            .map(|session| required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations));
+        let session = req.session_id.as_deref().map(|session| {
+            required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations)
+        });
         violations.finish().map_err(FieldViolations::into_status)?;
         // The caller's own conversation: never another user's, never a shared one.
         let conversation = Conversation::of(caller.as_ref(), session);
 
         // History is a nicety: without Redis the question is answered on its own.
-        let history = self.history.recent(&conversation).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "chat history unavailable");
-            Vec::new()
-        });
+        let history = self
+            .history
+            .recent(&conversation)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "chat history unavailable");
+                Vec::new()
+            });
         let response = self
             .respond(Endpoint::Chat, async {
                 Ok(match &self.llm {

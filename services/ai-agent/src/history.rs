@@ -164,9 +164,7 @@ impl History {
         conversation: &Conversation,
     ) -> Result<Vec<Message>, redis::RedisError> {
         let mut conn = self.conn().await?;
-        let stored: Vec<String> = conn
-            .lrange(self.key(conversation), -self.max, -1)
-            .await?;
+        let stored: Vec<String> = conn.lrange(self.key(conversation), -self.max, -1).await?;
         Ok(stored
             .iter()
             .filter_map(|m| serde_json::from_str(m).ok())
@@ -215,7 +213,10 @@ mod tests {
         let luis = user("8");
         assert_eq!(Conversation::of(Some(&ana), None).key(), "user:7:default");
         assert_eq!(Conversation::of(Some(&ana), None).session_id, "default");
-        assert_eq!(Conversation::of(Some(&ana), Some("viaje")).key(), "user:7:viaje");
+        assert_eq!(
+            Conversation::of(Some(&ana), Some("viaje")).key(),
+            "user:7:viaje"
+        );
         assert_ne!(
             Conversation::of(Some(&ana), Some("viaje")),
             Conversation::of(Some(&luis), Some("viaje"))
@@ -239,7 +240,12 @@ mod tests {
         }
         // An issued id continues its conversation; anything else gets a fresh one.
         assert_eq!(Conversation::of(None, Some(&first.session_id)), first);
-        for chosen in ["default", "ana", "anon-1234", &first.session_id.to_uppercase()] {
+        for chosen in [
+            "default",
+            "ana",
+            "anon-1234",
+            &first.session_id.to_uppercase(),
+        ] {
             let fresh = Conversation::of(None, Some(chosen));
             assert_ne!(fresh.session_id, chosen);
             assert!(is_issued(&fresh.session_id));

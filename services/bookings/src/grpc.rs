@@ -310,8 +310,8 @@ impl BookingService for Bookings {
         let store = self.store.clone();
         let (row, changed) =
             tokio::spawn(async move { store.cancel(id, scope.owner(), traceparent).await })
-            .await
-            .map_err(|err| Error::Internal(Box::new(err)))??;
+                .await
+                .map_err(|err| Error::Internal(Box::new(err)))??;
         if changed {
             self.relay.notify_one();
             metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone()).increment(1);

@@ -136,10 +136,10 @@ mod tests {
 
     #[test]
     fn requirements_admit_roles() {
-        assert!(Requirement::Open.admits(None));
-        assert!(!Requirement::User.admits(None));
-        assert!(Requirement::User.admits(Some(Role::User)));
-        assert!(!Requirement::Admin.admits(Some(Role::User)));
-        assert!(Requirement::Admin.admits(Some(Role::Admin)));
+        assert!(Open.admits(None));
+        assert!(!User.admits(None));
+        assert!(User.admits(Some(Role::User)));
+        assert!(!Admin.admits(Some(Role::User)));
+        assert!(Admin.admits(Some(Role::Admin)));
     }
 }

@@ -46,10 +46,7 @@ async fn the_model_calls_a_tool_that_reads_the_real_catalog() {
     .await;
     assert_eq!(
         (status, &body["response"]),
-        (
-            200,
-            &json!("Viajar a Cartagena cuesta 50.00 de impuestos.")
-        )
+        (200, &json!("Viajar a Cartagena cuesta 50.00 de impuestos."))
     );
     // "s1" was not issued by the server: the anonymous caller gets a session of its own.
     let session = body["session_id"].as_str().unwrap();

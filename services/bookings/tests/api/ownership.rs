@@ -35,8 +35,7 @@ fn request<T>(message: T, who: Who) -> Request<T> {
 /// A mesh whose bookings service runs the production policy (the gateway stays compatible, so
 /// the catalog can be seeded through it), a flight, and a client of bookings.
 async fn production() -> (TestMesh, i64, BookingServiceClient<Channel>) {
-    let mesh =
-        TestMesh::start_with(|env, _| env.set("BOOKINGS_ACCESS_POLICY", "production")).await;
+    let mesh = TestMesh::start_with(|env, _| env.set("BOOKINGS_ACCESS_POLICY", "production")).await;
     let destination = mesh.destination("Cartagena", 50.0, false, true).await;
     let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
     let client = BookingServiceClient::new(mesh.channel(mesh.addrs.bookings).await);
@@ -104,7 +103,10 @@ async fn a_grpc_caller_gets_only_its_own_bookings_under_the_production_policy() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((mine.status.as_str(), mine.passenger_name.as_str()), ("confirmed", "Ana"));
+    assert_eq!(
+        (mine.status.as_str(), mine.passenger_name.as_str()),
+        ("confirmed", "Ana")
+    );
     let mut conn = sql(&mesh).await;
     assert_eq!(
         count(
@@ -155,7 +157,9 @@ async fn without_a_forwarded_identity_production_refuses_client_rpcs_but_serves_
     let anas = create(&mut client, flight, "Ana", ANA).await.unwrap().id;
 
     let unauthenticated = (Code::Unauthenticated, "No autenticado");
-    let err = create(&mut client, flight, "Nadie", NOBODY).await.unwrap_err();
+    let err = create(&mut client, flight, "Nadie", NOBODY)
+        .await
+        .unwrap_err();
     assert_eq!(code_and_message(&err), unauthenticated, "create");
     let err = client
         .list_bookings(request(ListBookingsRequest::default(), NOBODY))
@@ -191,7 +195,10 @@ async fn without_a_forwarded_identity_production_refuses_client_rpcs_but_serves_
         .into_inner();
     assert_eq!(usage.seats_taken.get(&flight), Some(&1));
     let mut snapshots = client
-        .stream_booking_snapshots(request(StreamBookingSnapshotsRequest { after_id: 0 }, NOBODY))
+        .stream_booking_snapshots(request(
+            StreamBookingSnapshotsRequest { after_id: 0 },
+            NOBODY,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -218,11 +225,23 @@ async fn an_idempotency_key_never_replays_another_users_booking() {
             .insert("idempotency-key", "retry-1".parse().unwrap());
         request
     };
-    let anas = client.create_booking(keyed(ANA)).await.unwrap().into_inner();
-    let again = client.create_booking(keyed(ANA)).await.unwrap().into_inner();
+    let anas = client
+        .create_booking(keyed(ANA))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = client
+        .create_booking(keyed(ANA))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(again.id, anas.id, "Ana's retry replays her booking");
     // Luis, with the same key and body, gets a booking of his own.
-    let luiss = client.create_booking(keyed(LUIS)).await.unwrap().into_inner();
+    let luiss = client
+        .create_booking(keyed(LUIS))
+        .await
+        .unwrap()
+        .into_inner();
     assert_ne!(luiss.id, anas.id);
     assert_eq!(list(&mut client, LUIS).await, [luiss.id]);
     mesh.stop().await;
@@ -235,7 +254,10 @@ async fn the_compatible_policy_leaves_every_booking_open_over_grpc() {
     let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
     let mut client = BookingServiceClient::new(mesh.channel(mesh.addrs.bookings).await);
     let anas = create(&mut client, flight, "Ana", ANA).await.unwrap().id;
-    let anonymous = create(&mut client, flight, "Nadie", NOBODY).await.unwrap().id;
+    let anonymous = create(&mut client, flight, "Nadie", NOBODY)
+        .await
+        .unwrap()
+        .id;
     let seen = client
         .get_booking(request(GetBookingRequest { id: anas }, LUIS))
         .await

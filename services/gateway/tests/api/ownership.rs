@@ -136,7 +136,10 @@ async fn a_user_sees_lists_and_cancels_only_their_own_bookings() {
 
     // The admin sees and cancels anyone's booking; the owner cancels their own.
     let (status, seen) = get(&mesh, &format!("/api/v1/bookings/{luiss}"), Some(&admin)).await;
-    assert_eq!((status, &seen["passenger_name"]), (200, &json!("Luis Gómez")));
+    assert_eq!(
+        (status, &seen["passenger_name"]),
+        (200, &json!("Luis Gómez"))
+    );
     let (status, cancelled) = post(
         &mesh,
         &format!("/api/v1/bookings/{luiss}/cancel"),
