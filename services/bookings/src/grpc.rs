@@ -29,8 +29,6 @@ const MAX_KEY_LEN: usize = 255;
 /// Bookings read per page while streaming snapshots.
 const STREAM_PAGE: i64 = 500;
 
-/// Metadata the gateway sets for an authenticated caller.
-pub const USER_ID_HEADER: &str = flightmesh_runtime::caller::USER_ID;
 /// Metadata carrying the client's Idempotency-Key header.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
@@ -174,11 +172,11 @@ impl BookingService for Bookings {
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
         let req = request.get_ref();
-        // Input rules first: a bad request is a 422 whatever the flight.
-        let passenger_name = validate(req)?;
         let metadata = request.metadata();
         // Under the production policy only a signed-in caller books.
         self.scope(metadata)?;
+        // Input rules next: a bad request is a 422 whatever the flight.
+        let passenger_name = validate(req)?;
         let user_id = Caller::from_metadata(metadata).map(|caller| caller.user_id);
         // Keys are scoped by user id, so a replay answers the caller's own booking; checked again
         // so that a replay can never hand out another user's booking.
