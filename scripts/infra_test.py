@@ -308,6 +308,11 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(cm["LOG_FORMAT"], "json")
         self.assertNotIn("TRUST_FORWARDED_FOR", cm, "only behind the Ingress")
 
+    def test_bookings_enforces_the_same_policy_as_the_gateway(self):
+        # Ownership of bookings is enforced in bookings too (ADR 0010): both read ACCESS_POLICY.
+        self.assertEqual(config_map(rendered("bookings"))["ACCESS_POLICY"], "production")
+        self.assertEqual(config_map(rendered("gateway"))["ACCESS_POLICY"], "production")
+
     def test_config_is_documented_in_the_readme(self):
         documented = readme_config_vars()
         for chart in SERVICES:
@@ -775,6 +780,7 @@ class GeneratedTest(unittest.TestCase):
                     self.assertEqual(env["MIGRATE_ON_START"], "false")
         gw = svcs["gateway"]["environment"]
         self.assertEqual((gw["ENVIRONMENT"], gw["ACCESS_POLICY"]), ("development", "compatible"))
+        self.assertEqual(svcs["bookings"]["environment"]["ACCESS_POLICY"], "compatible", "the gateway's policy")
         self.assertGreaterEqual(len(gw["JWT_SECRET"]), 32)
         self.assertIn("127.0.0.1:8080:8080", svcs["gateway"]["ports"])
 

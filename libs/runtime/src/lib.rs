@@ -1,5 +1,6 @@
 //! What every flightmesh service runs on.
 //!
+//! - [`caller`]: the caller the gateway forwards as metadata, and the access policy's words.
 //! - [`config`]: typed environment configuration; errors name the variable.
 //! - [`telemetry`]: the process's tracing subscriber (JSON or text logs).
 //! - [`shutdown`]: a cancellation token tripped by SIGTERM/SIGINT.
@@ -10,6 +11,7 @@
 //! - [`backoff`]: capped exponential backoff for retries.
 
 pub mod backoff;
+pub mod caller;
 pub mod channel;
 pub mod cli;
 pub mod config;

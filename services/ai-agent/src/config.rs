@@ -43,8 +43,10 @@ const REDIS_KEY_PREFIX: Var =
 const HISTORY_MESSAGES: Var = Var::new(
     "HISTORY_MESSAGES",
     "20",
-    "Messages of a session sent along with a question",
+    "Messages of a conversation kept and sent along with a question (1..=1000)",
 );
+/// The most history messages a conversation may keep (each goes to the model with every question).
+const MAX_HISTORY_MESSAGES: usize = 1000;
 const HISTORY_TTL: Var = Var::new(
     "HISTORY_TTL",
     "24h",
@@ -165,6 +167,15 @@ impl Config {
             ));
         }
         let history_messages: usize = env.get(&HISTORY_MESSAGES)?;
+        // 0 is not "no history": Redis reads LRANGE/LTRIM -0 as "from the first message", which
+        // would keep every message forever.
+        if !(1..=MAX_HISTORY_MESSAGES).contains(&history_messages) {
+            return Err(ConfigError::invalid(
+                &HISTORY_MESSAGES,
+                &history_messages.to_string(),
+                format!("must be 1..={MAX_HISTORY_MESSAGES}"),
+            ));
+        }
         Ok(Self {
             host: HostConfig::from_env(env, &HOST_VARS)?,
             provider,
@@ -177,5 +188,22 @@ impl Config {
             flights_url: env.get(&FLIGHTS_URL)?,
             stats_url: env.get(&STATS_URL)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_messages_is_bounded_and_never_zero() {
+        let with = |value: &str| Config::from_env(&Env::from_pairs([("HISTORY_MESSAGES", value)]));
+        let defaults = Env::from_pairs(std::iter::empty::<(&str, &str)>());
+        assert_eq!(Config::from_env(&defaults).unwrap().history_messages, 20);
+        for refused in ["0", "1001"] {
+            let err = with(refused).expect_err(refused).to_string();
+            assert!(err.contains("HISTORY_MESSAGES"), "{err}");
+        }
+        assert_eq!(with("1").unwrap().history_messages, 1);
     }
 }

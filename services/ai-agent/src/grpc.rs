@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use flightmesh_proto::ai::{self as pb, ai_agent_service_server::AiAgentService};
+use flightmesh_runtime::caller::Caller;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
 use crate::data::{DataError, Sources};
-use crate::history::{History, Message};
+use crate::history::{Conversation, History, Message};
 use crate::llm::{Llm, LlmError};
 use crate::offline;
 
@@ -151,20 +152,27 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
+        let caller = Caller::from_metadata(request.metadata());
         let req = request.into_inner();
         let mut violations = FieldViolations::new();
         let message =
             required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
-        let session = req.session_id.as_deref().unwrap_or("default");
-        let session =
-            required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations).to_owned();
+        let session = req.session_id.as_deref().map(|session| {
+            required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations)
+        });
         violations.finish().map_err(FieldViolations::into_status)?;
+        // The caller's own conversation: never another user's, never a shared one.
+        let conversation = Conversation::of(caller.as_ref(), session);
 
         // History is a nicety: without Redis the question is answered on its own.
-        let history = self.history.recent(&session).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "chat history unavailable");
-            Vec::new()
-        });
+        let history = self
+            .history
+            .recent(&conversation)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "chat history unavailable");
+                Vec::new()
+            });
         let response = self
             .respond(Endpoint::Chat, async {
                 Ok(match &self.llm {
@@ -176,14 +184,17 @@ impl AiAgentService for AiAgent {
         if let Err(err) = self
             .history
             .append(
-                &session,
+                &conversation,
                 &[Message::user(&message), Message::assistant(&response)],
             )
             .await
         {
             tracing::warn!(error = %err, "chat history not saved");
         }
-        Ok(Response::new(pb::ChatResponse { response }))
+        Ok(Response::new(pb::ChatResponse {
+            response,
+            session_id: conversation.session_id,
+        }))
     }
 
     async fn suggest_price(

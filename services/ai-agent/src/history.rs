@@ -1,9 +1,17 @@
-//! Chat history per `session_id`, in Redis so that every replica sees the same conversation:
+//! Chat history per conversation, in Redis so that every replica sees the same conversation:
 //! a list of `{"role", "content"}` JSON messages, trimmed to the last `max` and expiring after
 //! `ttl` of silence.
+//!
+//! A conversation belongs to its caller ([`Conversation::of`]; ADR 0010). A signed-in caller's
+//! sessions live under their user id (`user:{id}:{session}`, `default` when no session is given),
+//! so a session id chosen by one user never reads another's. An anonymous caller (compatible
+//! policy) gets a random session id issued by the server, returned in the answer; an anonymous
+//! session id is honoured only if it has the issued shape, so guessable names such as the old
+//! clients' `default` no longer share one history between everyone.
 
 use std::time::Duration;
 
+use flightmesh_runtime::caller::Caller;
 use flightmesh_runtime::config::Secret;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -36,6 +44,75 @@ impl Message {
     }
 }
 
+/// Prefix of a server-issued anonymous session id.
+const ANONYMOUS_PREFIX: &str = "anon-";
+/// Hex digits after [`ANONYMOUS_PREFIX`]: two random v4 UUIDs, 244 random bits.
+const ANONYMOUS_HEX_DIGITS: usize = 64;
+/// The session of a signed-in caller who names none.
+pub const DEFAULT_SESSION: &str = "default";
+
+/// Whose conversation a chat request continues, and where it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The history's key below `{prefix}ai:history:`.
+    key: String,
+    /// What the client sends back to continue the conversation.
+    pub session_id: String,
+}
+
+impl Conversation {
+    /// The conversation `requested` (a client's `session_id`) names for `caller`.
+    #[must_use]
+    pub fn of(caller: Option<&Caller>, requested: Option<&str>) -> Self {
+        match (caller, requested) {
+            (Some(caller), requested) => {
+                let session = requested.unwrap_or(DEFAULT_SESSION);
+                Self {
+                    key: format!("user:{}:{session}", caller.user_id),
+                    session_id: session.to_owned(),
+                }
+            }
+            (None, Some(session)) if is_issued(session) => Self {
+                key: format!("anon:{session}"),
+                session_id: session.to_owned(),
+            },
+            (None, _) => {
+                let session = issue();
+                Self {
+                    key: format!("anon:{session}"),
+                    session_id: session,
+                }
+            }
+        }
+    }
+
+    /// The history's key below the prefix (for tests and logs).
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A fresh anonymous session id: unguessable (the OS's CSPRNG through UUID v4).
+fn issue() -> String {
+    format!(
+        "{ANONYMOUS_PREFIX}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether `session` has the shape of a server-issued anonymous session id.
+#[must_use]
+pub fn is_issued(session: &str) -> bool {
+    session.strip_prefix(ANONYMOUS_PREFIX).is_some_and(|hex| {
+        hex.len() == ANONYMOUS_HEX_DIGITS
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// Conversations kept in Redis.
 pub struct History {
     client: redis::Client,
@@ -59,7 +136,8 @@ impl History {
             manager: OnceCell::new(),
             timeout,
             prefix: prefix.to_owned(),
-            max: isize::try_from(max).unwrap_or(isize::MAX),
+            // 0 would make LRANGE/LTRIM keep everything (`-0` is the first element): at least 1.
+            max: isize::try_from(max.max(1)).unwrap_or(isize::MAX),
             ttl,
         })
     }
@@ -76,14 +154,17 @@ impl History {
             .clone())
     }
 
-    fn key(&self, session: &str) -> String {
-        format!("{}ai:history:{session}", self.prefix)
+    fn key(&self, conversation: &Conversation) -> String {
+        format!("{}ai:history:{}", self.prefix, conversation.key)
     }
 
-    /// The last messages of a session, oldest first.
-    pub async fn recent(&self, session: &str) -> Result<Vec<Message>, redis::RedisError> {
+    /// The last messages of a conversation, oldest first.
+    pub async fn recent(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Vec<Message>, redis::RedisError> {
         let mut conn = self.conn().await?;
-        let stored: Vec<String> = conn.lrange(self.key(session), -self.max, -1).await?;
+        let stored: Vec<String> = conn.lrange(self.key(conversation), -self.max, -1).await?;
         Ok(stored
             .iter()
             .filter_map(|m| serde_json::from_str(m).ok())
@@ -93,10 +174,10 @@ impl History {
     /// Appends messages, keeps the last `max`, and renews the expiry.
     pub async fn append(
         &self,
-        session: &str,
+        conversation: &Conversation,
         messages: &[Message],
     ) -> Result<(), redis::RedisError> {
-        let key = self.key(session);
+        let key = self.key(conversation);
         let encoded: Vec<String> = messages
             .iter()
             .filter_map(|m| serde_json::to_string(m).ok())
@@ -112,5 +193,62 @@ impl History {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> Caller {
+        Caller {
+            user_id: id.into(),
+            admin: false,
+        }
+    }
+
+    #[test]
+    fn a_signed_in_callers_sessions_live_under_their_user_id() {
+        let ana = user("7");
+        let luis = user("8");
+        assert_eq!(Conversation::of(Some(&ana), None).key(), "user:7:default");
+        assert_eq!(Conversation::of(Some(&ana), None).session_id, "default");
+        assert_eq!(
+            Conversation::of(Some(&ana), Some("viaje")).key(),
+            "user:7:viaje"
+        );
+        assert_ne!(
+            Conversation::of(Some(&ana), Some("viaje")),
+            Conversation::of(Some(&luis), Some("viaje"))
+        );
+        // An anonymous conversation's id does not open it for a signed-in user either.
+        let anonymous = Conversation::of(None, None);
+        assert_eq!(
+            Conversation::of(Some(&ana), Some(&anonymous.session_id)).key(),
+            format!("user:7:{}", anonymous.session_id)
+        );
+    }
+
+    #[test]
+    fn anonymous_callers_get_unguessable_server_issued_sessions() {
+        let first = Conversation::of(None, None);
+        let second = Conversation::of(None, None);
+        assert_ne!(first, second);
+        for issued in [&first, &second] {
+            assert!(is_issued(&issued.session_id), "{}", issued.session_id);
+            assert_eq!(issued.key(), format!("anon:{}", issued.session_id));
+        }
+        // An issued id continues its conversation; anything else gets a fresh one.
+        assert_eq!(Conversation::of(None, Some(&first.session_id)), first);
+        for chosen in [
+            "default",
+            "ana",
+            "anon-1234",
+            &first.session_id.to_uppercase(),
+        ] {
+            let fresh = Conversation::of(None, Some(chosen));
+            assert_ne!(fresh.session_id, chosen);
+            assert!(is_issued(&fresh.session_id));
+        }
     }
 }

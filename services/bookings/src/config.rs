@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
+use flightmesh_runtime::caller::Policy;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
@@ -47,6 +48,11 @@ const IDEMPOTENCY_RETENTION: Var = Var::new(
     "48h",
     "How long Idempotency-Keys are remembered (the contract asks for at least 24h)",
 );
+const ACCESS_POLICY: Var = Var::new(
+    "ACCESS_POLICY",
+    "production",
+    "`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
+);
 
 /// Everything the bookings service needs to run.
 #[derive(Debug, Clone)]
@@ -73,6 +79,8 @@ pub struct Config {
     pub relay_batch_size: i64,
     /// Idempotency-Key retention.
     pub idempotency_retention: Duration,
+    /// Who may see and change which bookings.
+    pub policy: Policy,
 }
 
 impl Config {
@@ -91,6 +99,7 @@ impl Config {
             OUTBOX_RELAY,
             OUTBOX_BATCH_SIZE,
             IDEMPOTENCY_RETENTION,
+            ACCESS_POLICY,
         ]);
         vars
     }
@@ -117,6 +126,34 @@ impl Config {
             relay: env.get(&OUTBOX_RELAY)?,
             relay_batch_size,
             idempotency_retention: env.get::<Dur>(&IDEMPOTENCY_RETENTION)?.0,
+            policy: env.get(&ACCESS_POLICY)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_policy_defaults_to_production_and_names_itself_when_wrong() {
+        let config = Config::from_env(&Env::from_pairs([("DATABASE_URL", "postgres://x/y")]))
+            .expect("defaults are valid");
+        assert_eq!(config.policy, Policy::Production);
+        let compatible = Env::from_pairs([
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ACCESS_POLICY", "compatible"),
+        ]);
+        assert_eq!(
+            Config::from_env(&compatible).unwrap().policy,
+            Policy::Compatible
+        );
+        let err = Config::from_env(&Env::from_pairs([
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ACCESS_POLICY", "open"),
+        ]))
+        .expect_err("an unknown policy")
+        .to_string();
+        assert!(err.contains("ACCESS_POLICY"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use flightmesh_proto::bookings::{self as pb, booking_service_server::BookingService};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
+use flightmesh_runtime::caller::{Caller, Policy, Scope};
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::{FieldViolations, page};
 use flightmesh_runtime::trace;
@@ -28,26 +29,45 @@ const MAX_KEY_LEN: usize = 255;
 /// Bookings read per page while streaming snapshots.
 const STREAM_PAGE: i64 = 500;
 
-/// Metadata the gateway sets for an authenticated caller (issue: identity).
-pub const USER_ID_HEADER: &str = "x-user-id";
 /// Metadata carrying the client's Idempotency-Key header.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 /// The bookings service's gRPC face.
+///
+/// Ownership (ADR 0010): under the production policy every booking RPC a client reaches through
+/// the gateway needs the forwarded caller (`x-user-id`, `x-user-role`); a user gets, lists and
+/// cancels only the bookings made under their user id (another's is NOT_FOUND, as a missing one),
+/// an admin all of them, and the event log is admin-only. `GetSeatUsage` and
+/// `StreamBookingSnapshots` serve other services (flights, the stats rebuild), carry no passenger
+/// data to a client and stay open to the mesh. The compatible policy keeps everything open.
 pub struct Bookings {
     store: Store,
     catalog: Arc<FlightCatalog>,
     /// Wakes the outbox relay after a commit, so events leave at once.
     relay: Arc<Notify>,
+    policy: Policy,
 }
 
 impl Bookings {
-    pub fn new(store: Store, catalog: Arc<FlightCatalog>, relay: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Store,
+        catalog: Arc<FlightCatalog>,
+        relay: Arc<Notify>,
+        policy: Policy,
+    ) -> Self {
         Self {
             store,
             catalog,
             relay,
+            policy,
         }
+    }
+
+    /// The bookings the request's caller may see and change.
+    fn scope(&self, metadata: &MetadataMap) -> Result<Scope, Status> {
+        Ok(self
+            .policy
+            .owned_scope(Caller::from_metadata(metadata).as_ref())?)
     }
 }
 
@@ -152,15 +172,26 @@ impl BookingService for Bookings {
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
         let req = request.get_ref();
-        // Input rules first: a bad request is a 422 whatever the flight.
-        let passenger_name = validate(req)?;
         let metadata = request.metadata();
-        let user_id = text_metadata(metadata, USER_ID_HEADER);
+        // Under the production policy only a signed-in caller books.
+        self.scope(metadata)?;
+        // Input rules next: a bad request is a 422 whatever the flight.
+        let passenger_name = validate(req)?;
+        let user_id = Caller::from_metadata(metadata).map(|caller| caller.user_id);
+        // Keys are scoped by user id, so a replay answers the caller's own booking; checked again
+        // so that a replay can never hand out another user's booking.
+        let key_owner = user_id.clone();
+        let replayed = |row: BookingRow| {
+            if self.policy == Policy::Production && row.user_id != key_owner {
+                return Err(Status::from(Error::IdempotencyKeyReused));
+            }
+            Ok(Response::new(booking_message(row)))
+        };
         let key = idempotency_key(metadata, user_id.as_deref(), req, &passenger_name)?;
         if let Some(key) = &key
             && let Some(row) = self.store.replay(key).await?
         {
-            return Ok(Response::new(booking_message(row)));
+            return replayed(row);
         }
 
         let flight = self.catalog.flight(req.flight_id).await?;
@@ -199,7 +230,7 @@ impl BookingService for Bookings {
                 tracing::debug!(booking_id = row.id, flight_id = row.flight_id, total = %row.total_price, "booking created");
                 row
             }
-            Booked::Replayed(row) => row,
+            Booked::Replayed(row) => return replayed(row),
         };
         Ok(Response::new(booking_message(row)))
     }
@@ -208,11 +239,12 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::ListBookingsRequest>,
     ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+        let scope = self.scope(request.metadata())?;
         let req = request.get_ref();
         let mut violations = FieldViolations::new();
         let page = page(req.skip, req.limit, DEFAULT_PAGE, MAX_PAGE, &mut violations);
         violations.finish().map_err(Error::from)?;
-        let rows = self.store.list(page).await?;
+        let rows = self.store.list(page, scope.owner()).await?;
         Ok(Response::new(pb::ListBookingsResponse {
             bookings: rows.into_iter().map(booking_message).collect(),
         }))
@@ -222,6 +254,9 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::ListBookingEventsRequest>,
     ) -> Result<Response<pb::ListBookingEventsResponse>, Status> {
+        // Every booking's passenger, of every user: admin-only under the production policy.
+        self.policy
+            .admin_only(Caller::from_metadata(request.metadata()).as_ref())?;
         let req = request.get_ref();
         let mut violations = FieldViolations::new();
         let limit = page(None, req.limit, DEFAULT_EVENTS, MAX_PAGE, &mut violations).limit;
@@ -253,7 +288,11 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::GetBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
-        let row = self.store.booking(request.get_ref().id).await?;
+        let scope = self.scope(request.metadata())?;
+        let row = self
+            .store
+            .booking(request.get_ref().id, scope.owner())
+            .await?;
         Ok(Response::new(booking_message(row)))
     }
 
@@ -261,14 +300,16 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::CancelBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
+        let scope = self.scope(request.metadata())?;
         let id = request.get_ref().id;
         let traceparent = trace::outgoing_traceparent(
             text_metadata(request.metadata(), trace::TRACEPARENT).as_deref(),
         );
         let store = self.store.clone();
-        let (row, changed) = tokio::spawn(async move { store.cancel(id, traceparent).await })
-            .await
-            .map_err(|err| Error::Internal(Box::new(err)))??;
+        let (row, changed) =
+            tokio::spawn(async move { store.cancel(id, scope.owner(), traceparent).await })
+                .await
+                .map_err(|err| Error::Internal(Box::new(err)))??;
         if changed {
             self.relay.notify_one();
             metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone()).increment(1);

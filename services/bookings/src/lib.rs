@@ -79,6 +79,7 @@ impl Service {
             store.clone(),
             catalog,
             waker,
+            config.policy,
         )))
         .readiness_check("database", {
             let pool = pool.clone();

@@ -302,30 +302,40 @@ impl Store {
 
     /// Cancels a booking, frees its seat and stores `booking.cancelled`, in one transaction.
     /// A cancelled booking is answered as it is (no second event). Returns whether it changed.
+    /// With an `owner`, another user's booking is [`Error::BookingNotFound`], exactly as a
+    /// missing one (its existence is not confirmed) and is left untouched.
     pub async fn cancel(
         &self,
         id: i64,
+        owner: Option<&str>,
         traceparent: Option<String>,
     ) -> Result<(BookingRow, bool), Error> {
+        let owner = owner.map(str::to_owned);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let exchange = self.exchange.clone();
         conn.transaction(async |conn: &mut AsyncPgConnection| {
-            let cancelled: Option<BookingRow> = diesel::update(
-                bookings::table.filter(bookings::id.eq(id)).filter(bookings::status.eq(CONFIRMED)),
-            )
-            .set((bookings::status.eq(CANCELLED), bookings::cancelled_at.eq(diesel::dsl::now)))
-            .returning(BookingRow::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some(row) = cancelled else {
-                let existing = bookings::table
-                    .find(id)
-                    .select(BookingRow::as_select())
-                    .first(conn)
+            // An update target cannot be boxed: one statement per case, the same columns set.
+            let confirmed = bookings::table
+                .filter(bookings::id.eq(id))
+                .filter(bookings::status.eq(CONFIRMED));
+            let cancel = (bookings::status.eq(CANCELLED), bookings::cancelled_at.eq(diesel::dsl::now));
+            let cancelled: Option<BookingRow> = match &owner {
+                Some(owner) => diesel::update(confirmed.filter(bookings::user_id.eq(owner)))
+                    .set(cancel)
+                    .returning(BookingRow::as_returning())
+                    .get_result(conn)
                     .await
-                    .optional()?;
+                    .optional()?,
+                None => diesel::update(confirmed)
+                    .set(cancel)
+                    .returning(BookingRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?,
+            };
+            let Some(row) = cancelled else {
+                let existing = find(conn, id, owner.as_deref()).await?;
                 return existing.map(|row| (row, false)).ok_or(Error::BookingNotFound);
             };
             flightmesh_db::prepared(
@@ -340,21 +350,24 @@ impl Store {
         .await
     }
 
-    pub async fn booking(&self, id: i64) -> Result<BookingRow, Error> {
+    /// The booking `id`; with an `owner`, only if it was made under that user id (another
+    /// user's booking is [`Error::BookingNotFound`], as a missing one).
+    pub async fn booking(&self, id: i64, owner: Option<&str>) -> Result<BookingRow, Error> {
         let mut conn = self.conn().await?;
-        bookings::table
-            .find(id)
-            .select(BookingRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()?
+        find(&mut conn, id, owner)
+            .await?
             .ok_or(Error::BookingNotFound)
     }
 
-    pub async fn list(&self, page: Page) -> Result<Vec<BookingRow>, Error> {
+    /// A page of bookings in id order; with an `owner`, only that user's (index
+    /// `bookings_user_id_id_idx`).
+    pub async fn list(&self, page: Page, owner: Option<&str>) -> Result<Vec<BookingRow>, Error> {
         let mut conn = self.conn().await?;
-        Ok(bookings::table
-            .select(BookingRow::as_select())
+        let mut query = bookings::table.select(BookingRow::as_select()).into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(bookings::user_id.eq(owner));
+        }
+        Ok(query
             .order(bookings::id)
             .offset(page.offset)
             .limit(page.limit)
@@ -421,6 +434,22 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// The booking `id`, if it exists (and, with an `owner`, was made under that user id).
+async fn find(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    owner: Option<&str>,
+) -> Result<Option<BookingRow>, Error> {
+    let mut query = bookings::table
+        .filter(bookings::id.eq(id))
+        .select(BookingRow::as_select())
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(bookings::user_id.eq(owner));
+    }
+    Ok(query.first(conn).await.optional()?)
 }
 
 async fn replay(

@@ -53,6 +53,7 @@ use tracing::Instrument;
 
 pub use config::Config;
 use error::ApiError;
+use policy::RouteRequirement as _;
 use routes::Route;
 use upstream::Upstreams;
 

@@ -5,16 +5,21 @@
 //! |---|---|---|
 //! | `POST /flights/`, `POST /flights/destinations/` | open | admin |
 //! | `GET /stats/dead-letters`, `POST /stats/rebuild` | open | admin |
-//! | `/bookings/*`, `/ai/*` | open | user |
+//! | `GET /bookings/events` | open | admin |
+//! | `GET /stats/candy`, `GET /stats/notifications` (they carry passenger names) | open | admin |
+//! | `/bookings/*` (the rest), `/ai/*` | open | user |
 //! | `GET /auth/me` | user | user |
-//! | everything else (catalog and stats reads, register, login) | open | open |
+//! | everything else (catalog reads, `/stats/general`, `/stats/destinations`, taxes, register, login) | open | open |
 //!
 //! `compatible` is what the old clients need (they never sent a token); `production` is the
-//! default of the Helm charts.
-
-use std::str::FromStr;
+//! default of the Helm charts. This table is the gateway's first gate; the bookings service
+//! applies the same policy again from the forwarded identity (a user sees only their own
+//! bookings; ADR 0010), so a caller inside the mesh meets the same rules.
 
 use http::Method;
+
+/// The policy's words are shared with the services that enforce it too (bookings).
+pub use flightmesh_runtime::caller::Policy;
 
 use crate::auth::Role;
 
@@ -38,31 +43,24 @@ impl Requirement {
     }
 }
 
-/// A named policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// The seed-compatible policy.
-    Compatible,
-    /// The production policy.
-    Production,
-}
+/// Routes whose answers only an admin may see or trigger under the production policy.
+const ADMIN_ROUTES: &[&str] = &[
+    "/api/v1/bookings/events",
+    "/api/v1/stats/dead-letters",
+    "/api/v1/stats/rebuild",
+    // Passenger names: the candy log's lines and the confirmations' `passenger`.
+    "/api/v1/stats/candy",
+    "/api/v1/stats/notifications",
+];
 
-impl FromStr for Policy {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "compatible" => Ok(Self::Compatible),
-            "production" => Ok(Self::Production),
-            _ => Err("expected compatible or production"),
-        }
-    }
-}
-
-impl Policy {
+/// The gateway's route table of a [`Policy`].
+pub trait RouteRequirement {
     /// What `method template` requires (`template` as in the route table, no trailing slash).
-    #[must_use]
-    pub fn requirement(self, method: &Method, template: &str) -> Requirement {
+    fn requirement(self, method: &Method, template: &str) -> Requirement;
+}
+
+impl RouteRequirement for Policy {
+    fn requirement(self, method: &Method, template: &str) -> Requirement {
         if template == "/api/v1/auth/me" {
             return Requirement::User;
         }
@@ -71,8 +69,7 @@ impl Policy {
         }
         let admin_only = (method == Method::POST
             && matches!(template, "/api/v1/flights" | "/api/v1/flights/destinations"))
-            || template == "/api/v1/stats/dead-letters"
-            || template == "/api/v1/stats/rebuild";
+            || ADMIN_ROUTES.contains(&template);
         if admin_only {
             Requirement::Admin
         } else if template.starts_with("/api/v1/bookings") || template.starts_with("/api/v1/ai/") {
@@ -87,58 +84,62 @@ impl Policy {
 mod tests {
     use super::*;
 
+    use Requirement::{Admin, Open, User};
+
     #[test]
-    fn production_protects_writes_bookings_and_ai() {
-        let p = Policy::Production;
-        assert_eq!(
-            p.requirement(&Method::POST, "/api/v1/flights"),
-            Requirement::Admin
-        );
-        assert_eq!(
-            p.requirement(&Method::GET, "/api/v1/flights"),
-            Requirement::Open
-        );
-        assert_eq!(
-            p.requirement(&Method::POST, "/api/v1/bookings"),
-            Requirement::User
-        );
-        assert_eq!(
-            p.requirement(&Method::GET, "/api/v1/bookings/{id}"),
-            Requirement::User
-        );
-        assert_eq!(
-            p.requirement(&Method::POST, "/api/v1/ai/chat"),
-            Requirement::User
-        );
-        assert_eq!(
-            p.requirement(&Method::GET, "/api/v1/stats/dead-letters"),
-            Requirement::Admin
-        );
-        assert_eq!(
-            p.requirement(&Method::GET, "/api/v1/stats/general"),
-            Requirement::Open
-        );
-        assert_eq!(
-            p.requirement(&Method::POST, "/api/v1/auth/login"),
-            Requirement::Open
-        );
-        let c = Policy::Compatible;
-        assert_eq!(
-            c.requirement(&Method::POST, "/api/v1/flights"),
-            Requirement::Open
-        );
-        assert_eq!(
-            c.requirement(&Method::GET, "/api/v1/auth/me"),
-            Requirement::User
-        );
+    fn each_policy_requires_what_its_table_says() {
+        let get = Method::GET;
+        let post = Method::POST;
+        let cases: &[(&Method, &str, Requirement, Requirement)] = &[
+            // method, template, compatible, production
+            (&post, "/api/v1/flights", Open, Admin),
+            (&post, "/api/v1/flights/destinations", Open, Admin),
+            (&get, "/api/v1/flights", Open, Open),
+            (&get, "/api/v1/flights/{id}", Open, Open),
+            (&get, "/api/v1/flights/destinations", Open, Open),
+            (&post, "/api/v1/bookings", Open, User),
+            (&get, "/api/v1/bookings", Open, User),
+            (&get, "/api/v1/bookings/{id}", Open, User),
+            (&post, "/api/v1/bookings/{id}/cancel", Open, User),
+            (&get, "/api/v1/bookings/events", Open, Admin),
+            (&post, "/api/v1/ai/chat", Open, User),
+            (&post, "/api/v1/ai/suggest-price", Open, User),
+            (&get, "/api/v1/stats/dead-letters", Open, Admin),
+            (&post, "/api/v1/stats/rebuild", Open, Admin),
+            (&get, "/api/v1/stats/candy", Open, Admin),
+            (&get, "/api/v1/stats/notifications", Open, Admin),
+            (&get, "/api/v1/stats/general", Open, Open),
+            (&get, "/api/v1/stats/destinations", Open, Open),
+            (
+                &get,
+                "/api/v1/stats/destinations/{destination_name}/taxes",
+                Open,
+                Open,
+            ),
+            (&post, "/api/v1/auth/register", Open, Open),
+            (&post, "/api/v1/auth/login", Open, Open),
+            (&get, "/api/v1/auth/me", User, User),
+        ];
+        for &(method, template, compatible, production) in cases {
+            assert_eq!(
+                Policy::Compatible.requirement(method, template),
+                compatible,
+                "compatible {method} {template}"
+            );
+            assert_eq!(
+                Policy::Production.requirement(method, template),
+                production,
+                "production {method} {template}"
+            );
+        }
     }
 
     #[test]
     fn requirements_admit_roles() {
-        assert!(Requirement::Open.admits(None));
-        assert!(!Requirement::User.admits(None));
-        assert!(Requirement::User.admits(Some(Role::User)));
-        assert!(!Requirement::Admin.admits(Some(Role::User)));
-        assert!(Requirement::Admin.admits(Some(Role::Admin)));
+        assert!(Open.admits(None));
+        assert!(!User.admits(None));
+        assert!(User.admits(Some(Role::User)));
+        assert!(!Admin.admits(Some(Role::User)));
+        assert!(Admin.admits(Some(Role::Admin)));
     }
 }

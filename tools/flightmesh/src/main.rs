@@ -43,7 +43,8 @@ async fn up(demo: bool) -> Result<(), BoxError> {
         .with_default("LOG_FORMAT", "text")
         .with_default("HTTP_ADDR", "127.0.0.1:8080")
         .with_default("DRAIN_DELAY", "0s")
-        // A developer's machine: the development signing key, and the policy the old clients need.
+        // A developer's machine: the development signing key, and the policy the old clients need
+        // (read by the gateway and by bookings, which enforces booking ownership itself).
         .with_default("ENVIRONMENT", "development")
         .with_default("ACCESS_POLICY", "compatible");
     let env = ["FLIGHTS", "BOOKINGS", "STATS", "AI"]

@@ -84,6 +84,7 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         ("REDIS_KEY_PREFIX", names.redis_prefix.as_str()),
         ("RETRY_BASE_DELAY", "50ms"),
         ("ENVIRONMENT", "development"),
+        // Read by the gateway and by bookings; production tests set `ACCESS_POLICY` for both.
         ("ACCESS_POLICY", "compatible"),
         // Tests make many AI calls from one address; the limit tests set their own budgets.
         ("RATE_LIMIT_AI", "10000/60s"),

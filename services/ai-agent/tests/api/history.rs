@@ -1,9 +1,12 @@
-//! Chat history: per session, in Redis, the last 20 messages, shared by every replica.
+//! Chat history: per conversation of one caller, in Redis, the last 20 messages, shared by every
+//! replica; never shared between callers.
 
 use flightmesh::testing::{TestMesh, test_env};
+use flightmesh_proto::ai::ChatRequest;
+use flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient;
 use serde_json::{Value, json};
 
-use crate::chat;
+use crate::{ask, chat};
 use flightmesh::model_stub::{Reply, Stub};
 
 fn sent_messages(request: &Value) -> Vec<(String, String)> {
@@ -21,6 +24,21 @@ fn sent_messages(request: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// POST /api/v1/ai/chat anonymously, continuing `session` if given → (status, body, session id).
+async fn chat_as_anonymous(
+    mesh: &TestMesh,
+    message: &str,
+    session: Option<&str>,
+) -> (u16, Value, String) {
+    let mut body = json!({"message": message});
+    if let Some(session) = session {
+        body["session_id"] = json!(session);
+    }
+    let (status, answer) = ask(mesh, "chat", body).await;
+    let issued = answer["session_id"].as_str().unwrap_or_default().to_owned();
+    (status, answer, issued)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     let stub = Stub::start().await;
@@ -31,8 +49,10 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
         Reply::Text("Hola, ¿en qué te ayudo?"),
         Reply::Text("Claro."),
     ]);
-    chat(&mesh, "Hola", "ana").await;
-    chat(&mesh, "¿Y Cartagena?", "ana").await;
+    let (status, _, ana) = chat_as_anonymous(&mesh, "Hola", None).await;
+    assert_eq!(status, 200);
+    let (_, _, continued) = chat_as_anonymous(&mesh, "¿Y Cartagena?", Some(&ana)).await;
+    assert_eq!(continued, ana, "the issued session is kept");
     let second = &stub.requests()[1];
     assert_eq!(
         sent_messages(second),
@@ -48,10 +68,13 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     assert_eq!(sent_messages(&stub.requests()[2]).len(), 1);
 
     // 25 exchanges: only the last 20 messages go along.
+    let mut long: Option<String> = None;
     for i in 0..25 {
         stub.script([Reply::Text("respuesta")]);
-        let (status, _) = chat(&mesh, &format!("pregunta {i}"), "long").await;
+        let (status, _, session) =
+            chat_as_anonymous(&mesh, &format!("pregunta {i}"), long.as_deref()).await;
         assert_eq!(status, 200);
+        long = Some(session);
     }
     let last = stub.requests().last().unwrap().clone();
     let sent = sent_messages(&last);
@@ -73,22 +96,186 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     let replica_addr = replica.grpc_addr();
     let stop = flightmesh_runtime::CancellationToken::new();
     tokio::spawn(replica.run(stop.clone()));
-    let mut client = flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient::new(
-        mesh.channel(replica_addr).await,
-    );
+    let mut client = AiAgentServiceClient::new(mesh.channel(replica_addr).await);
     stub.script([Reply::Text("Sí, desde la otra réplica.")]);
-    client
-        .chat(flightmesh_proto::ai::ChatRequest {
+    let answer = client
+        .chat(ChatRequest {
             message: "¿Sigues ahí?".into(),
-            session_id: Some("ana".into()),
+            session_id: Some(ana.clone()),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.session_id, ana);
     let from_replica = sent_messages(stub.requests().last().unwrap());
     assert_eq!(from_replica[0], ("user".to_owned(), "Hola".to_owned()));
     assert_eq!(from_replica.len(), 5);
     stop.cancel();
     mesh.stop().await;
+}
+
+/// A chat request as user `user_id`, the way the gateway forwards a verified caller.
+fn as_user(user_id: &str, message: &str, session: Option<&str>) -> tonic::Request<ChatRequest> {
+    let mut request = tonic::Request::new(ChatRequest {
+        message: message.into(),
+        session_id: session.map(str::to_owned),
+    });
+    request
+        .metadata_mut()
+        .insert("x-user-id", user_id.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-user-role", "user".parse().unwrap());
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_signed_in_users_without_a_session_never_share_history() {
+    let stub = Stub::start().await;
+    let base_url = stub.base_url();
+    let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
+    let mut client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+
+    stub.script([
+        Reply::Text("Anotado, Ana."),
+        Reply::Text("Hola, Luis."),
+        Reply::Text("Tu reserva es la 41."),
+    ]);
+    let ana = client
+        .chat(as_user("7", "Soy Ana, mi reserva es la 41", None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ana.session_id, "default");
+    // The old shared "default" list: Luis, with or without naming it, starts empty.
+    client
+        .chat(as_user("8", "¿Qué reserva tengo?", Some("default")))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent_messages(&stub.requests()[1]),
+        [("user".to_owned(), "¿Qué reserva tengo?".to_owned())]
+    );
+    // Ana's own conversation continues.
+    client
+        .chat(as_user("7", "¿Cuál es mi reserva?", None))
+        .await
+        .unwrap();
+    let third = sent_messages(&stub.requests()[2]);
+    assert_eq!(third.len(), 3, "{third:?}");
+    assert_eq!(
+        third[0],
+        ("user".to_owned(), "Soy Ana, mi reserva es la 41".to_owned())
+    );
+    assert!(
+        third.iter().all(|(_, text)| !text.contains("Luis")),
+        "{third:?}"
+    );
+
+    // Anonymous callers (compatible policy): each call without a session gets its own.
+    stub.script([Reply::Text("uno"), Reply::Text("dos")]);
+    let first = client
+        .chat(ChatRequest {
+            message: "Soy Eva".into(),
+            session_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let second = client
+        .chat(ChatRequest {
+            message: "¿Quién soy?".into(),
+            session_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(first.session_id, second.session_id);
+    for issued in [&first.session_id, &second.session_id] {
+        assert!(flightmesh_ai_agent::history::is_issued(issued), "{issued}");
+    }
+    assert_eq!(
+        sent_messages(stub.requests().last().unwrap()),
+        [("user".to_owned(), "¿Quién soy?".to_owned())]
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_id_never_opens_another_callers_conversation() {
+    let stub = Stub::start().await;
+    let base_url = stub.base_url();
+    let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
+    let mut client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+
+    stub.script([
+        Reply::Text("Anotado."),
+        Reply::Text("No lo sé."),
+        Reply::Text("No lo sé."),
+        Reply::Text("No lo sé."),
+    ]);
+    client
+        .chat(as_user("7", "Mi pasaporte es X123", Some("viaje")))
+        .await
+        .unwrap();
+    // User 8 names user 7's session.
+    let answer = client
+        .chat(as_user("8", "¿Cuál es mi pasaporte?", Some("viaje")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.session_id, "viaje");
+    assert_eq!(
+        sent_messages(&stub.requests()[1]),
+        [("user".to_owned(), "¿Cuál es mi pasaporte?".to_owned())]
+    );
+    // So does an anonymous caller, by name: it gets a fresh session instead.
+    let (status, body, issued) =
+        chat_as_anonymous(&mesh, "¿Cuál es mi pasaporte?", Some("viaje")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(issued, "viaje");
+    assert_eq!(sent_messages(&stub.requests()[2]).len(), 1);
+    // An anonymous conversation is not readable by a signed-in user who learns its id.
+    let anonymous_stub_calls = stub.requests().len();
+    client
+        .chat(as_user("8", "¿Y ahora?", Some(&issued)))
+        .await
+        .unwrap();
+    assert_eq!(
+        sent_messages(&stub.requests()[anonymous_stub_calls]),
+        [("user".to_owned(), "¿Y ahora?".to_owned())]
+    );
+
+    // Keys keep the configured prefix, under the caller.
+    let mut redis = mesh.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}ai:history:*", mesh.redis_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = keys
+        .into_iter()
+        .map(|k| k.trim_start_matches(&mesh.redis_prefix).to_owned())
+        .collect();
+    keys.sort();
+    let mut expected = vec![
+        format!("ai:history:anon:{issued}"),
+        "ai:history:user:7:viaje".to_owned(),
+        "ai:history:user:8:viaje".to_owned(),
+        format!("ai:history:user:8:{issued}"),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    mesh.stop().await;
+}
+
+#[test]
+fn history_messages_zero_is_refused_at_start() {
+    let env = flightmesh_runtime::Env::from_pairs([("HISTORY_MESSAGES", "0")]);
+    let err = flightmesh_ai_agent::Config::from_env(&env)
+        .expect_err("0 would keep every message")
+        .to_string();
+    assert!(err.contains("HISTORY_MESSAGES"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

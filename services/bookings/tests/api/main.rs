@@ -5,6 +5,7 @@ mod events;
 mod flow;
 mod idempotency;
 mod outbox;
+mod ownership;
 mod seats;
 
 use diesel::QueryableByName;

@@ -7,6 +7,7 @@ mod edge;
 mod identity;
 mod limits;
 mod openapi;
+mod ownership;
 mod policy;
 mod resilience;
 mod validation;

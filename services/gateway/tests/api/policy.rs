@@ -10,7 +10,8 @@ use crate::auth::{register, token};
 
 async fn production() -> TestMesh {
     TestMesh::start_with(|env, _| {
-        env.set("GATEWAY_ACCESS_POLICY", "production")
+        // Both enforcers: the gateway's route table and bookings' ownership rules.
+        env.set("ACCESS_POLICY", "production")
             .set("GATEWAY_ADMIN_EMAIL", "admin@flightmesh.test")
             .set("GATEWAY_ADMIN_PASSWORD", "admin-secreto")
     })

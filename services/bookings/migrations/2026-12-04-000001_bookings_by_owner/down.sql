@@ -1,0 +1,1 @@
+DROP INDEX bookings.bookings_user_id_id_idx;
