@@ -900,6 +900,29 @@ class WorkflowTest(unittest.TestCase):
         self.assertIn("scripts/infra-lint.sh", " ".join(s.get("run", "") for s in self.ci["jobs"]["infra"]["steps"]))
         self.assertIn("workflow_call", self.ci[True] if True in self.ci else self.ci["on"])
 
+    def test_ci_runs_cargo_deny_with_the_committed_config(self):
+        job = self.ci["jobs"]["deny"]
+        checks = set(" ".join(job["strategy"]["matrix"]["checks"]).split())
+        self.assertEqual(checks, {"advisories", "bans", "licenses", "sources"})
+        action = next(s for s in job["steps"] if s.get("uses", "").startswith("EmbarkStudios/cargo-deny-action@"))
+        self.assertEqual(action["with"]["command"], "check ${{ matrix.checks }}")
+        self.assertIn("--locked", action["with"]["arguments"])
+        self.assertEqual(action["with"]["rust-version"], "${{ env.RUST_TOOLCHAIN }}")
+        deny = tomllib.loads((ROOT / "deny.toml").read_text())
+        self.assertEqual(deny["sources"]["allow-registry"], ["https://github.com/rust-lang/crates.io-index"])
+        self.assertEqual((deny["sources"]["unknown-registry"], deny["sources"]["unknown-git"]), ("deny", "deny"))
+        self.assertEqual(deny["sources"]["allow-git"], [])
+        self.assertEqual(deny["bans"]["multiple-versions"], "warn")
+        allowed = set(deny["licenses"]["allow"]) | {a for e in deny["licenses"]["exceptions"] for a in e["allow"]}
+        self.assertIn("Apache-2.0", allowed)
+        for copyleft in ("GPL", "LGPL", "AGPL", "MPL", "EPL", "CDDL", "OSL", "SSPL"):
+            self.assertFalse([lic for lic in allowed if lic.startswith(copyleft)], copyleft)
+        for e in deny["licenses"]["exceptions"]:
+            self.assertNotIn("@", e["crate"])  # every version of the crate, reviewed by license
+        self.assertEqual(
+            tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["license"], "Apache-2.0"
+        )
+
     def test_test_command_runs_the_infra_validation(self):
         test_sh = (ROOT / "scripts" / "test.sh").read_text().splitlines()
         self.assertIn("scripts/infra-lint.sh", test_sh)
