@@ -177,6 +177,18 @@ def schema_for(chart: Path) -> dict:
             "description": "Empty (generated) or at least 32 characters: production refuses shorter keys",
             "anyOf": [{"type": "null"}, {"maxLength": 0}, {"minLength": 32}],
         }
+    if "DATABASE_URL" in secret_props:
+        secret_props["DATABASE_URL"] = {
+            "type": ["string", "null"],
+            "description": "The URL of the service's own role (docs/operations.md, Database roles), never the superuser",
+            "not": {"pattern": "^postgres(ql)?://postgres(:[^@]*)?@"},
+        }
+    if "AMQP_URL" in secret_props:
+        secret_props["AMQP_URL"] = {
+            "type": ["string", "null"],
+            "description": "RabbitMQ's guest user only connects from localhost: use the mesh's own user",
+            "not": {"pattern": "^amqps?://guest(:[^@]*)?@"},
+        }
     upstream_envs = sorted(u["env"] for u in values["upstreams"].values())
     props: dict = {
         "global": {"type": "object", "description": "Helm's global values (unused)"},
@@ -187,9 +199,14 @@ def schema_for(chart: Path) -> dict:
             {
                 "repository": {"type": "string", "minLength": 1},
                 "tag": {"type": ["string", "number"]},
+                "digest": {
+                    "type": "string",
+                    "description": "Empty, or the image's digest: repository@digest replaces repository:tag",
+                    "pattern": "^(sha256:[0-9a-f]{64})?$",
+                },
                 "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
             },
-            required=["repository", "tag", "pullPolicy"],
+            required=["repository", "tag", "digest", "pullPolicy"],
         ),
         "imagePullSecrets": {"type": "array", "items": obj({"name": STR}, required=["name"])},
         "replicaCount": NONNEG,
@@ -235,10 +252,16 @@ def schema_for(chart: Path) -> dict:
             {
                 "existingSecret": STR,
                 "values": obj(secret_props),
+                "existingSecretKeys": {
+                    "type": "object",
+                    "description": "Variable -> key of the existing Secret it is read from",
+                    "propertyNames": {"enum": secret_keys},
+                    "additionalProperties": {"type": "string", "pattern": "^[-._a-zA-Z0-9]+$"},
+                },
                 "optional": {"type": "array", "items": {"enum": secret_keys}, "uniqueItems": True},
                 "generate": {"type": "array", "items": {"enum": secret_keys}, "uniqueItems": True},
             },
-            required=["existingSecret", "values"],
+            required=["existingSecret", "values", "existingSecretKeys"],
         ),
         "probes": obj({"liveness": PROBE, "readiness": PROBE}, required=["liveness", "readiness"]),
         "preStopSleepSeconds": {"type": "integer", "minimum": 0, "maximum": 60},

@@ -17,7 +17,8 @@
 #   shell       shellcheck on scripts/*.sh and .ci/run
 #   yaml        yamllint --strict (.yamllint.yaml) on Chart/values/ci files, k8s/, .github/, compose.yaml
 #   helm        helm lint --strict of the library chart; per service chart: helm lint --strict and
-#               helm template with the default values and each ci/*-values.yaml at Kubernetes
+#               helm template with the default values and each ci/*-values.yaml (both with the
+#               placeholder credentials of ci/credentials.yaml) at Kubernetes
 #               $INFRA_KUBE_VERSION (default 1.37.0), the defaults also at 1.27.0 (the charts'
 #               kubeVersion floor); every rendered object validated against the strict schemas
 #   k8s         kubectl kustomize of every Kustomization under k8s/ (base, migrations, overlays),
@@ -39,7 +40,7 @@ INSTALL_ONLY=0
 case "${1:-}" in
   --install-only) INSTALL_ONLY=1 ;;
   "") ;;
-  -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--install-only]" >&2; exit 2 ;;
 esac
 
@@ -184,8 +185,10 @@ for c in "${CHARTS[@]}"; do
   sets=("default@$KUBE_VERSION" "default@$MIN_KUBE_VERSION")
   for v in "helm/$c"/ci/*-values.yaml; do [ -f "$v" ] && sets+=("$(basename "$v" .yaml)@$KUBE_VERSION"); done
   for s in "${sets[@]}"; do
-    name=${s%@*}; ver=${s#*@}; vargs=()
-    [ "$name" != default ] && vargs=(-f "$dir/ci/$name.yaml")
+    # The defaults hold no credentials (an install without them fails: infra_test.py checks that):
+    # every render gets the CI placeholders of ci/credentials.yaml, then its value set.
+    name=${s%@*}; ver=${s#*@}; vargs=(-f "$dir/ci/credentials.yaml")
+    [ "$name" != default ] && vargs+=(-f "$dir/ci/$name.yaml")
     if ! helm lint --strict --kube-version "$ver" "${vargs[@]}" "$dir" > "$WORK/lint.log" 2>&1; then
       grep -v -E '^(==> Linting|$)' "$WORK/lint.log" | indent; CHART_OK[$c]=0; CHART_NOTES[$c]+="lint FAIL [$name@$ver]; "
     fi

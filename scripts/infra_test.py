@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import filecmp
+import json
 import re
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -55,6 +57,18 @@ SECRET_KEYS = {
     "ai-agent": {"REDIS_URL", "GROQ_API_KEY", "AI_API_KEY"},
     "gateway": {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "ADMIN_PASSWORD"},
 }
+# Credentials every chart requires (empty in values.yaml: an install without them fails), and the
+# key of the shared Secret each chart reads its DATABASE_URL from (one database role per service).
+REQUIRED_KEYS = {
+    "flights": {"DATABASE_URL", "AMQP_URL"},
+    "bookings": {"DATABASE_URL", "AMQP_URL"},
+    "stats-worker": {"AMQP_URL", "REDIS_URL"},
+    "ai-agent": {"REDIS_URL"},
+    "gateway": {"DATABASE_URL", "REDIS_URL"},
+}
+DB_SECRET_KEY = {"flights": "FLIGHTS_DATABASE_URL", "bookings": "BOOKINGS_DATABASE_URL", "gateway": "GATEWAY_DATABASE_URL"}
+DB_SCHEMA = {"flights": "flights", "bookings": "bookings", "gateway": "identity"}
+DIGEST = "sha256:" + "0123456789abcdef" * 4
 UPSTREAM_ENV = {
     "flights": "FLIGHTS_URL", "bookings": "BOOKINGS_URL", "stats-worker": "STATS_URL", "ai-agent": "AI_URL",
 }
@@ -124,13 +138,27 @@ def config_map(docs) -> dict:
 _RENDERS: dict = {}
 
 
-def rendered(chart: str, ci: str | None = None, **kw) -> list[dict]:
-    """Objects of `helm template <chart> helm/<chart>` with the defaults or ci/<ci>-values.yaml (cached)."""
-    key = (chart, ci, repr(sorted(kw.items())))
+def rendered(chart: str, ci: str | None = None, credentials: bool = True, **kw) -> list[dict]:
+    """Objects of `helm template <chart> helm/<chart>` with the defaults or ci/<ci>-values.yaml (cached),
+    both with the CI placeholder credentials of ci/credentials.yaml unless `credentials=False`."""
+    key = (chart, ci, credentials, repr(sorted(kw.items())))
     if key not in _RENDERS:
-        files = [infra_lib.charts_dir() / chart / "ci" / f"{ci}-values.yaml"] if ci else None
+        ci_dir = infra_lib.charts_dir() / chart / "ci"
+        files = [ci_dir / "credentials.yaml"] if credentials else []
+        if ci:
+            files.append(ci_dir / f"{ci}-values.yaml")
         _RENDERS[key] = infra_lib.render(chart, values_files=files, **kw)
     return _RENDERS[key]
+
+
+def secret_text(docs: list[dict]) -> str:
+    """The rendered objects as YAML, with every Secret's data decoded (to search for credentials)."""
+    out = []
+    for d in docs:
+        if d["kind"] == "Secret":
+            d = {**d, "data": {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}}
+        out.append(yaml.safe_dump(d))
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------ charts
@@ -470,6 +498,12 @@ class ChartTest(unittest.TestCase):
             for k, ref in refs.items():
                 self.assertEqual(ref["name"], "flightmesh-secrets")
                 self.assertEqual(ref.get("optional", False), k in optional)
+                want = DB_SECRET_KEY[chart] if k == "DATABASE_URL" else k
+                self.assertEqual(ref["key"], want, "each service reads its own database role's URL")
+        # A Secret managed elsewhere needs no credentials in the values.
+        bare = rendered(chart, "existing-secret", credentials=False)
+        self.assertEqual(by_kind(bare, "Secret"), [])
+        self.assertEqual(container(deployment(bare))["env"], container(deployment(docs))["env"])
         sm = one(docs, "ServiceMonitor")
         self.assertEqual(sm["spec"]["endpoints"][0]["port"], "admin" if chart in GRPC_SERVICES else "http")
         self.assertEqual(sm["spec"]["endpoints"][0]["path"], "/metrics")
@@ -512,6 +546,160 @@ class ChartTest(unittest.TestCase):
                 checks[name](chart)
         for chart in SERVICES:
             self.assertGreaterEqual(len(list((ROOT / "helm" / chart / "ci").glob("*-values.yaml"))), 2, chart)
+
+
+# ------------------------------------------------------------------------------------ deployment defaults
+class DeploymentDefaultsTest(unittest.TestCase):
+    """Defaults that do not only work on a laptop: no credential in values.yaml, an install without
+    them fails naming each value, one database role per service, images pinned by digest."""
+
+    def test_the_defaults_hold_no_credentials(self):
+        for chart in SERVICES:
+            with self.subTest(chart=chart):
+                text = (ROOT / "helm" / chart / "values.yaml").read_text()
+                self.assertEqual({k: v for k, v in values_of(chart)["secrets"]["values"].items() if v}, {})
+                for laptop in ("postgres://postgres", "postgres@", "guest:guest", "redis://redis"):
+                    self.assertNotIn(laptop, text)
+
+    def test_install_without_credentials_fails_naming_each_missing_value(self):
+        for chart in SERVICES:
+            with self.subTest(chart=chart):
+                v = values_of(chart)["secrets"]
+                self.assertEqual(set(v["values"]) - set(v["optional"]) - set(v["generate"]), REQUIRED_KEYS[chart])
+                r = infra_lib.helm_template(chart, check=False)
+                self.assertNotEqual(r.returncode, 0, f"{chart} rendered without credentials")
+                for key in REQUIRED_KEYS[chart]:
+                    self.assertIn(f"secrets.values.{key} is required", r.stderr)
+                self.assertIn("secrets.existingSecret", r.stderr, "the message names the alternative")
+                for optional in set(v["optional"]) | set(v["generate"]):
+                    self.assertNotIn(f"secrets.values.{optional} ", r.stderr)
+                # One credential given: the message names only the others.
+                given = sorted(REQUIRED_KEYS[chart])[0]
+                r = infra_lib.helm_template(
+                    chart, values={"secrets": {"values": {given: "scheme://user:pw@host/x"}}}, check=False
+                )
+                missing = REQUIRED_KEYS[chart] - {given}
+                self.assertEqual(r.returncode != 0, bool(missing), r.stderr)
+                self.assertNotIn(f"secrets.values.{given} ", r.stderr)
+                for key in missing:
+                    self.assertIn(f"secrets.values.{key} is required", r.stderr)
+
+    def test_helm_install_refuses_too(self):
+        # `helm install` (client-side dry run: no cluster here) goes through the same checks.
+        charts = infra_lib.charts_dir()
+        for chart in ("flights", "gateway"):
+            with self.subTest(chart=chart):
+                cmd = [infra_lib.venv_bin("helm"), "install", chart, str(charts / chart), "--dry-run=client",
+                       "--namespace", "flightmesh"]
+                env = infra_lib.helm_env(charts.parent / ".helm")
+                r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("secrets.values.DATABASE_URL is required", r.stderr)
+                ok = subprocess.run(cmd + ["-f", str(charts / chart / "ci" / "credentials.yaml")],
+                                    env=env, capture_output=True, text=True)
+                self.assertEqual(ok.returncode, 0, ok.stderr)
+
+    def test_schema_refuses_the_superuser_and_the_guest_user(self):
+        bad = [
+            ("flights", "DATABASE_URL", "postgres://postgres@postgresql:5432/flightmesh"),
+            ("bookings", "DATABASE_URL", "postgresql://postgres:secret@db/flightmesh"),
+            ("gateway", "DATABASE_URL", "postgres://postgres:pw@db:5432/flightmesh"),
+            ("flights", "AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f"),
+            ("stats-worker", "AMQP_URL", "amqps://guest:x@rabbitmq:5671/%2f"),
+        ]
+        for chart, key, url in bad:
+            with self.subTest(chart=chart, url=url):
+                r = infra_lib.helm_template(chart, values={"secrets": {"values": {key: url}}}, check=False)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(f"/secrets/values/{key}", r.stderr)
+
+    def test_each_service_connects_as_its_own_database_role(self):
+        users = {}
+        for chart in DB_SECRET_KEY:
+            with self.subTest(chart=chart):
+                docs = rendered(chart)
+                for secret in by_kind(docs, "Secret"):  # the Secret and the migration hook's
+                    url = base64.b64decode(secret["data"]["DATABASE_URL"]).decode()
+                    user = url.split("://", 1)[1].split(":", 1)[0]
+                    self.assertEqual(user, f"flightmesh_{chart}", secret["metadata"]["name"])
+                    users.setdefault(chart, set()).add(user)
+                self.assertEqual(len(by_kind(docs, "Secret")), 2)
+        self.assertEqual(len(set().union(*users.values())), 3, "three roles, one per schema")
+        ci = (ROOT / "helm/flights/ci/credentials.yaml").read_text()
+        self.assertIn("libs/db/sql/database-roles.sql", ci)
+
+    def test_no_superuser_and_no_guest_anywhere_in_the_renders(self):
+        sets = [(chart, None) for chart in SERVICES] + [
+            (f.parent.parent.name, f.name.removesuffix("-values.yaml")) for f in sorted((ROOT / "helm").glob("*/ci/*-values.yaml"))
+        ]
+        for chart, ci in sets:
+            with self.subTest(chart=chart, ci=ci):
+                text = secret_text(rendered(chart, ci))
+                self.assertNotRegex(text, r"postgres(ql)?://postgres[:@]")
+                self.assertNotIn("guest:guest", text)
+                self.assertNotIn("guest@", text)
+        k8s = "\n".join(p.read_text() for p in sorted((ROOT / "k8s").rglob("*.yaml")))
+        self.assertNotIn("guest:guest", k8s)
+        self.assertNotRegex(k8s, r"postgres(ql)?://postgres[:@]")
+
+    def test_image_digest_pins_the_image(self):
+        for chart in SERVICES:
+            with self.subTest(chart=chart):
+                docs = rendered(chart, values={"image": {"tag": "0123abc", "digest": DIGEST}})
+                images = {container(w)["image"] for w in by_kind(docs, "Deployment") + by_kind(docs, "Job")}
+                self.assertEqual(images, {f"ghcr.io/flightmesh/flightmesh/{chart}@{DIGEST}"})
+                self.assertEqual(values_of(chart)["image"]["digest"], "", "a tag by default")
+        for digest in ("sha256:abc", "0123456789abcdef" * 4, "sha512:" + "0" * 64, "latest"):
+            with self.subTest(digest=digest):
+                r = infra_lib.helm_template("flights", values={"image": {"digest": digest}}, check=False)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("/image/digest", r.stderr)
+
+    def test_the_release_deploys_the_digest_its_build_pushed(self):
+        release = workflow("release.yml")
+        image = release["jobs"]["image"]
+        build = next(s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push-action@"))
+        self.assertEqual(build["id"], "build")
+        idx = image["steps"].index(build)
+        record, upload = image["steps"][idx + 1], image["steps"][idx + 2]
+        self.assertEqual(record["env"]["DIGEST"], "${{ steps.build.outputs.digest }}")
+        self.assertIn('"$RUNNER_TEMP/digest/$SERVICE"', record["run"])
+        self.assertIn("$GITHUB_STEP_SUMMARY", record["run"])
+        self.assertIn("^sha256:[0-9a-f]{64}$", record["run"], "no digest, no deploy")
+        self.assertTrue(upload["uses"].startswith("actions/upload-artifact@"))
+        self.assertEqual(upload["with"]["name"], "digest-${{ matrix.service }}")
+        digests = release["jobs"]["digests"]
+        self.assertEqual(digests["needs"], "image")
+        self.assertEqual(digests["outputs"]["digests"], "${{ steps.collect.outputs.digests }}")
+        download = digests["steps"][0]
+        self.assertTrue(download["uses"].startswith("actions/download-artifact@"))
+        self.assertEqual(download["with"]["pattern"], "digest-*")
+        collect = next(s for s in digests["steps"] if s.get("id") == "collect")
+        self.assertIn("$GITHUB_OUTPUT", collect["run"])
+        self.assertIn("$GITHUB_STEP_SUMMARY", collect["run"])
+        # The collect script turns the per-service files into the JSON the deploy job indexes.
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, service in enumerate(SERVICES):
+                (Path(tmp) / service).write_text(f"sha256:{i:064d}\n")
+            out, summary = Path(tmp, "out"), Path(tmp, "summary")
+            script = collect["run"]
+            r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                               env={"PATH": "/usr/bin:/bin", "DIR": tmp, "GITHUB_OUTPUT": str(out),
+                                    "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_SHA": "abc"})
+            if r.returncode == 127:
+                self.skipTest("jq is not installed")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            key, _, value = out.read_text().strip().partition("=")
+            self.assertEqual(key, "digests")
+            self.assertEqual(json.loads(value), {s: f"sha256:{i:064d}" for i, s in enumerate(SERVICES)})
+            self.assertIn(f"| gateway | `sha256:{4:064d}` |", summary.read_text())
+        deploy = release["jobs"]["deploy"]
+        self.assertEqual(deploy["needs"], "digests")
+        self.assertEqual(deploy["env"]["DIGEST"], "${{ fromJSON(needs.digests.outputs.digests)[matrix.service] }}")
+        helm = next(s for s in deploy["steps"] if "helm upgrade" in s.get("run", ""))
+        self.assertIn('--set image.digest="$DIGEST"', " ".join(helm["run"].replace("\\\n", " ").split()))
+        docs = (ROOT / "docs/operations.md").read_text()
+        self.assertIn("image.digest", docs)
 
 
 # ------------------------------------------------------------------------------------ Dockerfile
@@ -673,7 +861,7 @@ class WorkflowTest(unittest.TestCase):
 
     def test_deploy_runs_helm_upgrade_install_per_service_with_the_commit_and_rollback(self):
         job = self.release["jobs"]["deploy"]
-        self.assertEqual(job["needs"], "image")
+        self.assertEqual(job["needs"], "digests")
         self.assertEqual(job["env"]["KUBECONFIG_DATA"], "${{ secrets.KUBECONFIG }}")
         meta = next(s for s in self.release["jobs"]["image"]["steps"] if s.get("id") == "meta")
         self.assertEqual(job["env"]["IMAGE"], meta["env"]["IMAGE"])
@@ -717,6 +905,29 @@ class WorkflowTest(unittest.TestCase):
         self.assertIn("scripts/infra-lint.sh", " ".join(s.get("run", "") for s in self.ci["jobs"]["infra"]["steps"]))
         self.assertIn("workflow_call", self.ci[True] if True in self.ci else self.ci["on"])
 
+    def test_ci_runs_cargo_deny_with_the_committed_config(self):
+        job = self.ci["jobs"]["deny"]
+        checks = set(" ".join(job["strategy"]["matrix"]["checks"]).split())
+        self.assertEqual(checks, {"advisories", "bans", "licenses", "sources"})
+        action = next(s for s in job["steps"] if s.get("uses", "").startswith("EmbarkStudios/cargo-deny-action@"))
+        self.assertEqual(action["with"]["command"], "check ${{ matrix.checks }}")
+        self.assertIn("--locked", action["with"]["arguments"])
+        self.assertEqual(action["with"]["rust-version"], "${{ env.RUST_TOOLCHAIN }}")
+        deny = tomllib.loads((ROOT / "deny.toml").read_text())
+        self.assertEqual(deny["sources"]["allow-registry"], ["https://github.com/rust-lang/crates.io-index"])
+        self.assertEqual((deny["sources"]["unknown-registry"], deny["sources"]["unknown-git"]), ("deny", "deny"))
+        self.assertEqual(deny["sources"]["allow-git"], [])
+        self.assertEqual(deny["bans"]["multiple-versions"], "warn")
+        allowed = set(deny["licenses"]["allow"]) | {a for e in deny["licenses"]["exceptions"] for a in e["allow"]}
+        self.assertIn("Apache-2.0", allowed)
+        for copyleft in ("GPL", "LGPL", "AGPL", "MPL", "EPL", "CDDL", "OSL", "SSPL"):
+            self.assertFalse([lic for lic in allowed if lic.startswith(copyleft)], copyleft)
+        for e in deny["licenses"]["exceptions"]:
+            self.assertNotIn("@", e["crate"])  # every version of the crate, reviewed by license
+        self.assertEqual(
+            tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["license"], "Apache-2.0"
+        )
+
     def test_test_command_runs_the_infra_validation(self):
         test_sh = (ROOT / "scripts" / "test.sh").read_text().splitlines()
         self.assertIn("scripts/infra-lint.sh", test_sh)
@@ -750,7 +961,37 @@ class GeneratedTest(unittest.TestCase):
             self.assertFalse(any(k.startswith("helm.sh/") for k in (d["metadata"].get("annotations") or {})))
             self.assertNotIn("helm.sh/chart", d["metadata"].get("labels") or {})
         example = yaml.safe_load((ROOT / "k8s/secret.example.yaml").read_text())
-        self.assertEqual(set(example["stringData"]), set().union(*SECRET_KEYS.values()))
+        keys = {DB_SECRET_KEY[c] if k == "DATABASE_URL" else k for c, ks in SECRET_KEYS.items() for k in ks}
+        self.assertEqual(set(example["stringData"]), keys)
+        # Every service reads its DATABASE_URL from its own key: its own role.
+        for d in [d for d in base if d["kind"] == "Deployment"] + jobs:
+            chart = d["metadata"]["labels"]["app.kubernetes.io/name"]
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container(d).get("env", []) if "valueFrom" in e}
+            if chart in DB_SECRET_KEY:
+                self.assertEqual(refs["DATABASE_URL"], DB_SECRET_KEY[chart], d["metadata"]["name"])
+        # Placeholders only, which production refuses; one role per service, never the superuser.
+        db_users = set()
+        for key, value in example["stringData"].items():
+            if value:
+                self.assertIn("CHANGE-ME", value, key)
+            if key.endswith("DATABASE_URL"):
+                self.assertNotRegex(value, r"^postgres(ql)?://postgres[:@]")
+                db_users.add(value.split("://", 1)[1].split(":", 1)[0])
+        self.assertEqual(len(db_users), len(DB_SECRET_KEY))
+
+    def test_operations_doc_shows_the_database_roles_sql_the_tests_run(self):
+        sql = (ROOT / "libs/db/sql/database-roles.sql").read_text()
+        body = sql.split("what is documented here is what is tested.\n", 1)[1].strip("\n")
+        doc = (ROOT / "docs/operations.md").read_text()
+        self.assertIn("## Security", doc)
+        self.assertIn("### Database roles", doc)
+        self.assertIn(f"```sql\n{body}\n```", doc, "docs/operations.md: copy libs/db/sql/database-roles.sql")
+        for statement in ("CREATE ROLE", "LOGIN PASSWORD", "CREATE SCHEMA flights AUTHORIZATION",
+                          "CREATE SCHEMA bookings AUTHORIZATION", "CREATE SCHEMA identity AUTHORIZATION",
+                          "REVOKE CREATE ON SCHEMA public FROM PUBLIC", "REVOKE ALL ON DATABASE"):
+            self.assertIn(statement, body)
+        testkit = (ROOT / "libs/testkit/src/lib.rs").read_text()
+        self.assertIn('include_str!("../../db/sql/database-roles.sql")', testkit, "the tests run the same file")
 
     def test_chart_readmes_and_schemas_are_generated_from_values(self):
         self.assertEqual(helm_docs.main(["--check"]), 0, "run scripts/helm_docs.py")

@@ -58,9 +58,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The image: repository:tag, the tag defaulting to the chart's appVersion. */}}
+{{/*
+The image: repository@sha256:… when image.digest is set (what the release workflow deploys: the
+digest its build pushed, immutable), else repository:tag, the tag defaulting to the appVersion.
+*/}}
 {{- define "flightmesh-lib.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (toString (default .Chart.AppVersion .Values.image.tag)) }}
+{{- end }}
 {{- end }}
 
 {{/* The binary in the image: /usr/local/bin/<chart name> (the crate's bin has the chart's name). */}}
@@ -119,6 +126,30 @@ left out so that the service's own default applies).
 {{- end }}
 
 {{/*
+Fails the install when the chart renders its own Secret and a credential it needs is empty: the
+defaults hold no connection URL (a superuser or guest:guest default would only work on a laptop).
+Every key of secrets.values is required unless listed in secrets.optional or secrets.generate.
+*/}}
+{{- define "flightmesh-lib.requireSecrets" -}}
+{{- $s := .Values.secrets }}
+{{- if not $s.existingSecret }}
+{{- $what := dict
+  "DATABASE_URL" (printf "the PostgreSQL URL of the %s service's own role, postgres://<role>:<password>@<host>:5432/<database> (docs/operations.md, \"Database roles\")" .Chart.Name)
+  "AMQP_URL" "the RabbitMQ URL with the mesh's own user and password (not guest), amqp://<user>:<password>@<host>:5672/<vhost>"
+  "REDIS_URL" "the Redis URL with its password, redis://:<password>@<host>:6379" }}
+{{- $missing := list }}
+{{- range $key, $val := $s.values }}
+{{- if and (not ($val | default "")) (not (has $key ($s.optional | default list))) (not (has $key ($s.generate | default list))) }}
+{{- $missing = append $missing (printf "secrets.values.%s is required: %s" $key (get $what $key | default "a credential of the service")) }}
+{{- end }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "%s (or name a Secret holding the credentials in secrets.existingSecret)" (join "; " $missing)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Data of the chart's Secret (base64): every non-empty value of secrets.values; a key listed in
 secrets.generate with no value gets 48 random characters, kept across upgrades (read back from the
 release's Secret with lookup). Args: dict "ctx" . "lookupName" <Secret to reuse generated keys from>.
@@ -139,7 +170,9 @@ release's Secret with lookup). Args: dict "ctx" . "lookupName" <Secret to reuse 
 
 {{/*
 env entries reading the secret keys. With an existing Secret every key of secrets.values is read
-(those in secrets.optional may be missing); with the chart's Secret only the keys it holds.
+(those in secrets.optional may be missing), from the key secrets.existingSecretKeys maps it to
+(the services share one Secret and each database role has its own URL: flights reads
+DATABASE_URL from FLIGHTS_DATABASE_URL); with the chart's Secret only the keys it holds.
 Args: dict "ctx" . "secretName" <name>.
 */}}
 {{- define "flightmesh-lib.secretEnv" -}}
@@ -148,11 +181,13 @@ Args: dict "ctx" . "secretName" <name>.
 {{- $s := $ctx.Values.secrets }}
 {{- range $key, $val := $s.values }}
 {{- if or $s.existingSecret (and (not (kindIs "invalid" $val)) (ne (toString $val) "")) (has $key ($s.generate | default list)) }}
+{{- $ref := $key }}
+{{- if $s.existingSecret }}{{ $ref = get ($s.existingSecretKeys | default dict) $key | default $key }}{{ end }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
       name: {{ $name }}
-      key: {{ $key }}
+      key: {{ $ref }}
       {{- if and $s.existingSecret (has $key ($s.optional | default list)) }}
       optional: true
       {{- end }}

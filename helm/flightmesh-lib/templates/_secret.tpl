@@ -4,6 +4,7 @@ secrets.existingSecret names a Secret managed elsewhere (sealed-secrets, externa
 */}}
 {{- define "flightmesh-lib.secret" -}}
 {{- if not .Values.secrets.existingSecret -}}
+{{- include "flightmesh-lib.requireSecrets" . -}}
 {{- $name := include "flightmesh-lib.fullname" . -}}
 apiVersion: v1
 kind: Secret

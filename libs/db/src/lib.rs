@@ -247,7 +247,8 @@ pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Applies `migrations` in `schema` (created if missing), recording them in
+/// Applies `migrations` in `schema` (created if missing and the role may; a service's own role
+/// finds it created for it by `libs/db/sql/database-roles.sql`), recording them in
 /// `{schema}.__diesel_schema_migrations` so that services sharing a database never see each
 /// other's migrations. Returns the versions applied now. Must run on a multi-threaded runtime
 /// (diesel's migration harness is synchronous and uses `block_in_place`).
@@ -272,9 +273,39 @@ pub async fn migrate(
     ))
     .execute(&mut conn)
     .await?;
-    diesel::sql_query(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .execute(&mut conn)
+    // A service's own role owns its schema and may not create schemas (libs/db/sql/
+    // database-roles.sql): CREATE SCHEMA IF NOT EXISTS would fail even for an existing schema
+    // (the database privilege is checked first), so create it only when it is missing.
+    let existing = diesel::sql_query("SELECT 1 AS one FROM pg_namespace WHERE nspname = $1")
+        .bind::<diesel::sql_types::Text, _>(schema)
+        .load::<One>(&mut conn)
         .await?;
+    if existing.is_empty() {
+        diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .map_err(|err| {
+                failed(format!(
+                    "schema {schema} does not exist and this role cannot create it ({err}); \
+                     create it owned by the service's role (libs/db/sql/database-roles.sql)"
+                ))
+            })?;
+    }
+    // Migrating means creating in the schema (diesel's bookkeeping table first): say which role
+    // lacks what, rather than PostgreSQL's "no schema has been selected to create in".
+    let may_create =
+        diesel::sql_query("SELECT 1 AS one WHERE has_schema_privilege(current_user, $1, 'CREATE')")
+            .bind::<diesel::sql_types::Text, _>(schema)
+            .load::<One>(&mut conn)
+            .await?;
+    if may_create.is_empty() {
+        return Err(failed(format!(
+            "this role may not create objects in schema {schema}: connect as the role that owns \
+             it (libs/db/sql/database-roles.sql)"
+        )));
+    }
+    // Everything the migrations create lands in the schema, diesel's own
+    // __diesel_schema_migrations table included (it is created unqualified).
     diesel::sql_query(format!("SET search_path TO {schema}"))
         .execute(&mut conn)
         .await?;

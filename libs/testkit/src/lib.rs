@@ -1,6 +1,8 @@
 //! Test support shared by every crate's integration tests.
 //!
-//! - [`TestDatabase`]: a fresh, uniquely named PostgreSQL database per test, dropped afterwards.
+//! - [`TestDatabase`]: a fresh, uniquely named PostgreSQL database per test, with one login role
+//!   per service owning that service's schema (the production setup of
+//!   `libs/db/sql/database-roles.sql`), dropped afterwards with its roles.
 //! - [`TcpProxy`]: a TCP relay the test can cut and restore, to simulate a dependency outage
 //!   (database, broker) without stopping the shared server other tests use.
 //! - [`unique_name`]: a collision-free name for vhosts, queues, key prefixes.
@@ -9,7 +11,7 @@ mod proxy;
 
 pub use proxy::TcpProxy;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 /// `FLIGHTMESH_TEST_PG_ADMIN_URL`: where tests create their databases.
 pub const ADMIN_URL_VAR: &str = "FLIGHTMESH_TEST_PG_ADMIN_URL";
@@ -34,14 +36,111 @@ fn url_for(database: &str) -> String {
     format!("{base}/{database}")
 }
 
-/// A database that exists for one test and is dropped (with its connections) when this value is.
+/// `url` (the admin URL) with `user:password` as its credentials and `database` as its database.
+fn url_as(user: &str, password: &str, database: &str) -> String {
+    let admin = admin_url();
+    let (scheme, rest) = admin.split_once("://").unwrap_or(("postgres", &admin));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}/{database}")
+}
+
+/// The SQL an operator runs to give each service its own role and schema (docs/operations.md,
+/// "Database roles"); every test database is set up with it.
+pub const DATABASE_ROLES_SQL: &str = include_str!("../../db/sql/database-roles.sql");
+
+/// A service that owns a schema, and so a database role of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRole {
+    /// Schema `flights`.
+    Flights,
+    /// Schema `bookings`.
+    Bookings,
+    /// Schema `identity`.
+    Gateway,
+}
+
+impl ServiceRole {
+    /// Every service with a schema.
+    pub const ALL: [Self; 3] = [Self::Flights, Self::Bookings, Self::Gateway];
+
+    /// The service's name (the `<name>_role` / `<name>_password` variables of the SQL).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flights => "flights",
+            Self::Bookings => "bookings",
+            Self::Gateway => "gateway",
+        }
+    }
+
+    /// The schema it owns.
+    #[must_use]
+    pub fn schema(self) -> &'static str {
+        match self {
+            Self::Flights => "flights",
+            Self::Bookings => "bookings",
+            Self::Gateway => "identity",
+        }
+    }
+
+    /// The prefix the one-process stack reads its variables with (`FLIGHTS_DATABASE_URL`, …).
+    #[must_use]
+    pub fn env_prefix(self) -> &'static str {
+        match self {
+            Self::Flights => "FLIGHTS_",
+            Self::Bookings => "BOOKINGS_",
+            Self::Gateway => "GATEWAY_",
+        }
+    }
+}
+
+/// `sql` with psql's `:"name"` (identifier) and `:'name'` (literal) variables replaced, quoted as
+/// psql quotes them. Comment lines are dropped.
+///
+/// # Panics
+/// When the SQL uses a variable `vars` does not give: the test setup and the file disagree.
+#[must_use]
+pub fn psql_substitute(sql: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, value) in vars {
+        out = out
+            .replace(
+                &format!(":\"{name}\""),
+                &format!("\"{}\"", value.replace('"', "\"\"")),
+            )
+            .replace(
+                &format!(":'{name}'"),
+                &format!("'{}'", value.replace('\'', "''")),
+            );
+    }
+    assert!(
+        !out.contains(":\"") && !out.contains(":'"),
+        "a psql variable the test setup does not give: {out}"
+    );
+    out
+}
+
+/// A database that exists for one test and is dropped (with its connections and its service
+/// roles) when this value is.
 pub struct TestDatabase {
     name: String,
     url: String,
+    /// (role, password) per [`ServiceRole::ALL`] entry.
+    roles: [(String, String); 3],
 }
 
 impl TestDatabase {
-    /// Creates `fm_test_<random>` on the test server.
+    /// Creates `fm_test_<random>` on the test server, and in it the service roles and schemas of
+    /// `libs/db/sql/database-roles.sql`: `<database>_flights` owns `flights`, `<database>_bookings`
+    /// owns `bookings`, `<database>_gateway` owns `identity` (roles are cluster-wide: the names
+    /// carry the database's so that tests never share one).
     ///
     /// # Panics
     /// When PostgreSQL is unreachable: the tests cannot run without it.
@@ -57,13 +156,60 @@ impl TestDatabase {
             .await
             .expect("create the test database");
         let url = url_for(&name);
-        Self { name, url }
+        let roles = ServiceRole::ALL.map(|service| {
+            (
+                format!("{name}_{}", service.name()),
+                uuid::Uuid::new_v4().simple().to_string(),
+            )
+        });
+        let database = Self { name, url, roles };
+        database.create_roles().await;
+        database
     }
 
-    /// The database's connection URL.
+    /// Runs the operators' SQL in this database, as the admin.
+    async fn create_roles(&self) {
+        let mut vars = vec![("database".to_owned(), self.name.clone())];
+        for (service, (role, password)) in ServiceRole::ALL.iter().zip(&self.roles) {
+            vars.push((format!("{}_role", service.name()), role.clone()));
+            vars.push((format!("{}_password", service.name()), password.clone()));
+        }
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let sql = psql_substitute(DATABASE_ROLES_SQL, &vars);
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database");
+        // One simple-query batch: one implicit transaction, like psql --single-transaction.
+        conn.batch_execute(&sql)
+            .await
+            .expect("create the service roles (libs/db/sql/database-roles.sql)");
+    }
+
+    /// The database's connection URL, as the admin (a superuser): for tests that look at or
+    /// change every schema directly.
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The role `service` connects as: owner of its schema, with no rights on the others.
+    #[must_use]
+    pub fn role(&self, service: ServiceRole) -> &str {
+        &self.roles[Self::index(service)].0
+    }
+
+    /// The connection URL of `service`'s role.
+    #[must_use]
+    pub fn service_url(&self, service: ServiceRole) -> String {
+        let (role, password) = &self.roles[Self::index(service)];
+        url_as(role, password, &self.name)
+    }
+
+    fn index(service: ServiceRole) -> usize {
+        ServiceRole::ALL
+            .iter()
+            .position(|s| *s == service)
+            .unwrap_or_default()
     }
 
     /// The database's name.
@@ -127,6 +273,12 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let roles = self
+            .roles
+            .iter()
+            .map(|(role, _)| format!("\"{role}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         // Drop runs outside async context (or inside a runtime that is shutting down): use a
         // private runtime on a plain thread.
         let dropped = std::thread::spawn(move || {
@@ -136,16 +288,70 @@ impl Drop for TestDatabase {
                 .expect("a runtime to drop the test database");
             runtime.block_on(async move {
                 let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map(drop)
-                    .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))
+                // The roles own nothing outside the database (their schemas and grants go with
+                // it), so they can be dropped once it is gone. Roles are cluster-wide: left
+                // behind, they would pile up.
+                for statement in [
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    format!("DROP ROLE IF EXISTS {roles}"),
+                ] {
+                    diesel::sql_query(statement)
+                        .execute(&mut admin)
+                        .await
+                        .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))?;
+                }
+                Ok::<(), diesel::ConnectionError>(())
             })
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("warning: could not drop test database {}", self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_variables_are_quoted_as_psql_quotes_them() {
+        let sql = "-- a comment with :'ignored'\nCREATE ROLE :\"role\" PASSWORD :'password';";
+        let out = psql_substitute(sql, &[("role", "we\"ird"), ("password", "it's")]);
+        assert_eq!(out, "CREATE ROLE \"we\"\"ird\" PASSWORD 'it''s';");
+    }
+
+    #[test]
+    #[should_panic(expected = "a psql variable the test setup does not give")]
+    fn an_unknown_variable_is_refused() {
+        let _ = psql_substitute("GRANT CONNECT ON DATABASE :\"database\" TO x;", &[]);
+    }
+
+    #[test]
+    fn the_operators_sql_uses_exactly_the_variables_the_test_databases_give() {
+        let mut names = vec![("database".to_owned(), "d")];
+        for service in ServiceRole::ALL {
+            names.push((format!("{}_role", service.name()), "r"));
+            names.push((format!("{}_password", service.name()), "p"));
+        }
+        let vars: Vec<(&str, &str)> = names.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let out = psql_substitute(DATABASE_ROLES_SQL, &vars);
+        for service in ServiceRole::ALL {
+            assert!(out.contains(&format!(
+                "CREATE SCHEMA {} AUTHORIZATION \"r\";",
+                service.schema()
+            )));
+        }
+    }
+
+    #[test]
+    fn service_urls_keep_the_admin_host_and_replace_the_credentials() {
+        let url = url_as("fm_test_x_flights", "secret", "fm_test_x");
+        assert!(
+            url.starts_with("postgres://fm_test_x_flights:secret@"),
+            "{url}"
+        );
+        assert!(url.ends_with("/fm_test_x"), "{url}");
+        assert!(!url.contains("postgres@"), "{url}");
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use flightmesh_runtime::Env;
-use flightmesh_testkit::{TestDatabase, unique_name};
+use flightmesh_testkit::{ServiceRole, TestDatabase, unique_name};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -72,6 +72,11 @@ impl Default for Isolation {
 
 /// The environment a test mesh runs with: loopback ephemeral ports, the test database, its own
 /// exchanges, queue and Redis prefix, short retry delays, no drain delay.
+///
+/// Each service with a schema connects as its own role, as deployed (`FLIGHTS_DATABASE_URL`,
+/// `BOOKINGS_DATABASE_URL`, `GATEWAY_DATABASE_URL`: the role owns its schema and cannot read the
+/// others'). The unprefixed `DATABASE_URL` is the admin's, for a service built alone from this
+/// environment.
 #[must_use]
 pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
     let mut env = Env::from_pairs([
@@ -98,6 +103,12 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         env = env
             .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
             .with_default(format!("{service}_ADMIN_ADDR"), "127.0.0.1:0");
+    }
+    for service in ServiceRole::ALL {
+        env = env.set(
+            format!("{}DATABASE_URL", service.env_prefix()),
+            db.service_url(service),
+        );
     }
     env
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use flightmesh::testing::{TestMesh, eventually};
 use flightmesh_proto::flights::ListDestinationsRequest;
-use flightmesh_testkit::TcpProxy;
+use flightmesh_testkit::{ServiceRole, TcpProxy};
 use tonic::Code;
 
 use crate::client;
@@ -15,11 +15,13 @@ use crate::health::http_get;
 async fn database_outage_is_unavailable_then_recovers_without_restart() {
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let proxied = proxy.addr().to_string();
-    // The flights service reaches the test's database through a proxy the test controls.
+    // The flights service reaches the test's database, as its own role, through a proxy the
+    // test controls.
     let mesh = TestMesh::start_with(move |env, db| {
         env.set(
             "FLIGHTS_DATABASE_URL",
-            db.url().replace("127.0.0.1:5432", &proxied),
+            db.service_url(ServiceRole::Flights)
+                .replace("127.0.0.1:5432", &proxied),
         )
         .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
     })
