@@ -667,3 +667,18 @@ pub async fn declare_topology(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_come_from_the_known_event_types_only() {
+        for known in apply::EVENT_TYPES {
+            assert_eq!(type_label(known), known);
+        }
+        for forged in ["booking.exploded", "", "BOOKING.CREATED", &"x".repeat(255)] {
+            assert_eq!(type_label(forged), "unknown");
+        }
+    }
+}
