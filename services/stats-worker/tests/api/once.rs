@@ -140,7 +140,7 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     let mut redis = mesh.redis().await;
     let plan = apply::booking_plan(&event, true).unwrap();
     assert!(
-        apply::apply(&mut redis, &Keys::new(&names.redis_prefix), &plan)
+        apply::apply(&mut redis, &Keys::new(&names.redis_prefix), &plan, 10_000)
             .await
             .unwrap()
     );
