@@ -156,8 +156,7 @@ pub enum HostError {
 }
 
 type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-type TaskFn =
-    Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), String>> + Send>;
+type TaskFn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), String>> + Send>;
 
 /// What the readiness endpoints look at: failed tasks, the drain flag and the dependency checks.
 struct Readiness {

@@ -97,7 +97,9 @@ async fn a_panicking_task_makes_the_host_unready_and_its_run_fail() {
     }
     assert_eq!(unready.0, 503, "{}", unready.1);
     let body: serde_json::Value = serde_json::from_str(&unready.1).unwrap();
-    let cause = body["failed"]["event consumer"].as_str().unwrap_or_default();
+    let cause = body["failed"]["event consumer"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         cause.starts_with("panicked: attempt to multiply with overflow"),
         "{body}"
@@ -135,12 +137,10 @@ async fn a_task_that_returns_or_fails_early_stops_the_host_with_an_error() {
                 Ok(())
             }
         });
-        let result = tokio::time::timeout(
-            Duration::from_secs(10),
-            host.run(CancellationToken::new()),
-        )
-        .await
-        .expect("the host stops by itself");
+        let result =
+            tokio::time::timeout(Duration::from_secs(10), host.run(CancellationToken::new()))
+                .await
+                .expect("the host stops by itself");
         let expected = if fails {
             "failed: queue declared with other arguments"
         } else {
@@ -148,7 +148,10 @@ async fn a_task_that_returns_or_fails_early_stops_the_host_with_an_error() {
         };
         match result {
             Err(HostError::Task(failure)) => {
-                assert_eq!((failure.task, failure.cause.as_str()), ("outbox relay", expected));
+                assert_eq!(
+                    (failure.task, failure.cause.as_str()),
+                    ("outbox relay", expected)
+                );
             }
             other => panic!("expected a task failure, got {other:?}"),
         }

@@ -290,14 +290,7 @@ impl StatsService for Stats {
         &self,
         _request: Request<pb::RebuildStatsRequest>,
     ) -> Result<Response<pb::RebuildStatsResponse>, Status> {
-        match rebuild::rebuild(
-            &self.redis,
-            &self.keys,
-            self.bookings.clone(),
-            self.log_cap,
-        )
-        .await
-        {
+        match rebuild::rebuild(&self.redis, &self.keys, self.bookings.clone(), self.log_cap).await {
             Ok(report) => Ok(Response::new(pb::RebuildStatsResponse {
                 bookings_read: report.bookings_read,
                 events_applied: report.events_applied,

@@ -579,7 +579,13 @@ mod tests {
 
     #[test]
     fn entity_ids_are_bounded_and_shard_their_bitmaps() {
-        assert_eq!(FactBit::of(1), FactBit { block: 0, offset: 1 });
+        assert_eq!(
+            FactBit::of(1),
+            FactBit {
+                block: 0,
+                offset: 1
+            }
+        );
         assert_eq!(
             FactBit::of((1 << 20) - 1),
             FactBit {
@@ -587,7 +593,13 @@ mod tests {
                 offset: 1_048_575
             }
         );
-        assert_eq!(FactBit::of(1 << 20), FactBit { block: 1, offset: 0 });
+        assert_eq!(
+            FactBit::of(1 << 20),
+            FactBit {
+                block: 1,
+                offset: 0
+            }
+        );
         assert_eq!(
             FactBit::of(MAX_ENTITY_ID),
             FactBit {
@@ -601,7 +613,14 @@ mod tests {
             (0..1 << 20).contains(&bit.offset) && (bit.block << 20) + bit.offset == id
         }));
         assert_eq!(entity_id("booking", MAX_ENTITY_ID), Ok(MAX_ENTITY_ID));
-        for bad in [0, -5, MAX_ENTITY_ID + 1, 9_000_000_000_000_000, i64::MAX, i64::MIN] {
+        for bad in [
+            0,
+            -5,
+            MAX_ENTITY_ID + 1,
+            9_000_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let mut booking = snapshot(30, false);
             booking.booking_id = bad;
             assert!(snapshot_plan(&booking, true, true, None).is_err(), "{bad}");

@@ -1,10 +1,10 @@
 //! The stats worker against real RabbitMQ, Redis and PostgreSQL, inside the whole mesh; every
 //! test has its own exchanges, queues and Redis key prefix.
 
+mod caps;
 mod dead_letters;
 mod end_to_end;
 mod load;
-mod caps;
 mod once;
 mod poison;
 mod process;

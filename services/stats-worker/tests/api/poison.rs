@@ -101,7 +101,10 @@ async fn forged_events_are_dead_lettered_and_the_worker_keeps_consuming() {
             .find(|e| e["args"]["message_id"] == *id)
             .unwrap_or_else(|| panic!("{id} dead-lettered: {entries:?}"));
         assert_eq!(entry["task"], *kind, "{entry}");
-        assert_eq!(entry["args"]["retries"], 0, "poison is not retried: {entry}");
+        assert_eq!(
+            entry["args"]["retries"], 0,
+            "poison is not retried: {entry}"
+        );
         assert!(
             entry["error"].as_str().unwrap().contains(cause),
             "{id}: {entry}"
@@ -120,7 +123,10 @@ async fn forged_events_are_dead_lettered_and_the_worker_keeps_consuming() {
     assert_eq!(blocks, ["0"]);
 
     // Still running, still ready; the label set grew by `unknown` only.
-    assert!(worker.child.try_wait().unwrap().is_none(), "the worker is alive");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker is alive"
+    );
     let (status, ready) = worker.admin_get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
     let (_, after) = worker.admin_get("/metrics").await;
@@ -132,8 +138,5 @@ async fn forged_events_are_dead_lettered_and_the_worker_keeps_consuming() {
         "{after}"
     );
     assert!(!after.contains("exploded"), "{after}");
-    assert!(
-        after.contains("stats_poison_events_total 6"),
-        "{after}"
-    );
+    assert!(after.contains("stats_poison_events_total 6"), "{after}");
 }

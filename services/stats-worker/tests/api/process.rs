@@ -157,7 +157,11 @@ pub fn booking_created(booking_id: i64, total_price: &str) -> Vec<u8> {
 }
 
 /// The values of `label` on the series of `metric` in a Prometheus text exposition.
-pub fn label_values(exposition: &str, metric: &str, label: &str) -> std::collections::BTreeSet<String> {
+pub fn label_values(
+    exposition: &str,
+    metric: &str,
+    label: &str,
+) -> std::collections::BTreeSet<String> {
     let needle = format!("{label}=\"");
     exposition
         .lines()

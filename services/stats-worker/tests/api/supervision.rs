@@ -48,7 +48,9 @@ async fn a_consumer_that_dies_makes_the_worker_unready_and_exit_non_zero() {
     }
     assert_eq!(seen.0, 503, "{}", seen.1);
     let body: serde_json::Value = serde_json::from_str(&seen.1).unwrap();
-    let cause = body["failed"]["event consumer"].as_str().unwrap_or_default();
+    let cause = body["failed"]["event consumer"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         cause.contains("refused the consumer's topology") && cause.contains("PRECONDITION"),
         "{body}"
@@ -61,11 +63,8 @@ async fn a_consumer_that_dies_makes_the_worker_unready_and_exit_non_zero() {
         .unwrap();
     assert_eq!(status.code(), Some(1), "{status:?}");
     let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(
-        worker.child.stderr.as_mut().unwrap(),
-        &mut stderr,
-    )
-    .await
-    .unwrap();
+    tokio::io::AsyncReadExt::read_to_string(worker.child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
     assert!(stderr.contains("event consumer"), "{stderr}");
 }
