@@ -20,7 +20,7 @@
 //! poison and dead-lettered at once. The AMQP `type` property is a metric label only when it
 //! is one of [`apply::EVENT_TYPES`]; anything else counts as `unknown`, so a publisher cannot
 //! grow the metric's series. The consumer gives up — and the process, under supervision, stops
-//! to be restarted — only when the broker refuses its topology (a queue declared with other
+//! and is restarted — only when the broker refuses its topology (a queue declared with other
 //! arguments, permissions): retrying that in a loop would leave a ready pod consuming nothing.
 
 use std::sync::Arc;
@@ -139,7 +139,7 @@ impl Outcome {
     }
 }
 
-/// Why an event was dead-lettered (a metric label).
+/// Why an event was dead-lettered (logged with it; poison is also counted on its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reason {
     /// It can never be applied: unreadable, unknown type, or values no booking can have.
