@@ -152,17 +152,25 @@ impl Relay {
     }
 
     /// Runs until `shutdown`, then publishes what is pending for at most `flush_timeout`.
+    /// Run it as a supervised task (`Host::spawn`): it returns only after `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         flightmesh_runtime::metrics::declare(METRICS);
         // The table's failure counter exists from the start, at zero, for alerts on its rate.
         metrics::counter!("outbox_publish_failures_total", "table" => self.config.table.clone())
             .increment(0);
-        let table = self.config.table.clone();
-        let gauges = tokio::spawn(report_backlog(
+        // The backlog gauges run inside the relay's task, not in a detached one: if either
+        // panics, the relay's supervisor sees it.
+        let gauges = report_backlog(
             self.pool.clone(),
-            table.clone(),
+            self.config.table.clone(),
             shutdown.clone(),
-        ));
+        );
+        tokio::join!(self.publish_until(&shutdown), gauges);
+    }
+
+    /// The publishing loop of [`Relay::run`], then the flush.
+    async fn publish_until(&self, shutdown: &CancellationToken) {
+        let table = self.config.table.clone();
         let mut publisher: Option<Publisher> = None;
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.max_backoff);
         loop {
@@ -221,7 +229,6 @@ impl Relay {
                 .close(200, ShortString::from("relay stopping"))
                 .await;
         }
-        gauges.abort();
     }
 
     /// One claim → publish → mark round; returns how many rows were published.

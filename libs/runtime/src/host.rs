@@ -2,13 +2,18 @@
 //!
 //! A [`Host`] binds the gRPC port and the admin HTTP port, serves the service's gRPC handlers
 //! together with `grpc.health.v1` and server reflection, records RED metrics for every call, runs
-//! the service's background tasks (outbox relays, consumers), and shuts all of it down in order:
+//! the service's background tasks (outbox relays, consumers) under supervision, and shuts all of
+//! it down in order:
 //!
-//! 1. the shutdown token is cancelled (SIGTERM);
+//! 1. the shutdown token is cancelled (SIGTERM), or a background task ended when it should not
+//!    have (see [`crate::supervise`]: `/readyz` then names the task);
 //! 2. health turns NOT_SERVING and `/readyz` 503 while the listener still accepts, for
 //!    `DRAIN_DELAY`, so load balancers stop sending before connections are refused;
 //! 3. the listener closes and in-flight calls finish;
 //! 4. background tasks (which saw the same token) are awaited; then the admin port closes.
+//!
+//! [`Host::run`] returns an error if a background task failed, so the binary exits non-zero and
+//! Kubernetes restarts the pod.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,7 +27,6 @@ use axum::response::IntoResponse;
 use axum::serve::ListenerExt as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +37,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::config::{ConfigError, Dur, Env, Var};
 use crate::metrics::GrpcMetricsLayer;
+use crate::supervise::{Failures, Supervisor, TaskFailure, TaskOutcome};
 
 /// Health-check service name that stays SERVING for as long as the process can answer: the
 /// liveness probe asks for it, so a database outage makes pods unready, never restarts them.
@@ -145,14 +150,18 @@ pub enum HostError {
     /// Reflection could not read the descriptor set.
     #[error("cannot build the reflection service")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A background task ended while the service was running (see [`crate::supervise`]).
+    #[error(transparent)]
+    Task(#[from] TaskFailure),
 }
 
 type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-type TaskFn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
+type TaskFn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), String>> + Send>;
 
-/// What the readiness endpoints look at: the drain flag and the dependency checks.
+/// What the readiness endpoints look at: failed tasks, the drain flag and the dependency checks.
 struct Readiness {
     draining: AtomicBool,
+    tasks: Failures,
     checks: Vec<(&'static str, CheckFn)>,
 }
 
@@ -160,6 +169,10 @@ impl Readiness {
     /// Failed checks by name; empty means ready.
     async fn failures(&self) -> BTreeMap<&'static str, String> {
         let mut failed = BTreeMap::new();
+        if let Some(task) = self.tasks.first() {
+            failed.insert(task.task, task.cause);
+            return failed;
+        }
         if self.draining.load(Ordering::SeqCst) {
             failed.insert("shutdown", "draining".to_owned());
             return failed;
@@ -276,16 +289,23 @@ impl Host {
         self
     }
 
-    /// A background task (outbox relay, consumer). It gets the shutdown token and should finish
-    /// its current unit of work and return once the token is cancelled.
+    /// A supervised background task (outbox relay, consumer, periodic job). It gets the stop
+    /// token and should finish its current unit of work and return once the token is cancelled.
+    /// Returning before that, returning an `Err` or panicking is a failure: logged at ERROR with
+    /// the task's name, `/readyz` answers 503 naming the task, health turns NOT_SERVING, the
+    /// service drains and [`Host::run`] returns [`HostError::Task`] (the process exits non-zero).
     pub fn spawn<F, Fut>(&mut self, name: &'static str, task: F) -> &mut Self
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskOutcome,
     {
         self.tasks.push((
             name,
-            Box::new(move |token| Box::pin(task(token)) as BoxFuture<'static, ()>),
+            Box::new(move |token| {
+                Box::pin(async move { task(token).await.into_outcome() })
+                    as BoxFuture<'static, Result<(), String>>
+            }),
         ));
         self
     }
@@ -304,9 +324,13 @@ impl Host {
         } = self;
         let grpc_addr = grpc.local_addr().ok();
         let admin_addr = admin.local_addr().ok();
+        // Stopped by the caller's shutdown or by a failed background task (this host only).
+        let stop = shutdown.child_token();
+        let mut supervisor = Supervisor::new(stop.clone());
 
         let readiness = Arc::new(Readiness {
             draining: AtomicBool::new(false),
+            tasks: supervisor.failures(),
             checks,
         });
 
@@ -344,23 +368,18 @@ impl Host {
             monitor_stop.clone(),
         ));
 
-        let mut background = JoinSet::new();
         for (task_name, task) in tasks {
-            let token = shutdown.clone();
-            background.spawn(async move {
-                task(token).await;
-                tracing::debug!(task = task_name, "background task stopped");
-            });
+            supervisor.spawn(task_name, task(stop.clone()));
         }
 
         tracing::info!(service = name, grpc = ?grpc_addr, admin = ?admin_addr, "serving");
 
         let drain = {
-            let shutdown = shutdown.clone();
+            let stop = stop.clone();
             let readiness = readiness.clone();
             let reporter = reporter.clone();
             async move {
-                shutdown.cancelled().await;
+                stop.cancelled().await;
                 readiness.draining.store(true, Ordering::SeqCst);
                 monitor_stop.cancel();
                 set_status(&reporter, &readiness_names, ServingStatus::NotServing).await;
@@ -390,23 +409,18 @@ impl Host {
             .await;
 
         // The server returns early only on error; make sure everything else stops too.
-        shutdown.cancel();
+        stop.cancel();
         let _ = monitor.await;
-        let finished = tokio::time::timeout(TASK_GRACE, async {
-            while background.join_next().await.is_some() {}
-        })
-        .await;
-        if finished.is_err() {
-            tracing::warn!(
-                service = name,
-                "background tasks did not stop in time; aborting them"
-            );
-            background.abort_all();
-        }
+        let tasks = supervisor.join(TASK_GRACE).await;
         admin_stop.cancel();
         let _ = admin_task.await;
+        served?;
+        if let Err(failure) = tasks {
+            tracing::error!(service = name, error = %failure, "stopped after a background task failed");
+            return Err(failure.into());
+        }
         tracing::info!(service = name, "stopped");
-        served.map_err(HostError::from)
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`metrics`]: the Prometheus recorder and per-RPC RED metrics.
 //! - [`channel`]: gRPC client channels with deadlines and keep-alives.
 //! - [`backoff`]: capped exponential backoff for retries.
+//! - [`supervise`]: long-running tasks whose unexpected end stops the process (non-zero exit).
 
 pub mod backoff;
 pub mod caller;
@@ -19,6 +20,7 @@ pub mod host;
 pub mod metrics;
 pub mod shutdown;
 pub mod status;
+pub mod supervise;
 pub mod telemetry;
 pub mod trace;
 

@@ -245,8 +245,12 @@ impl Gateway {
         tracing::info!(%addr, "gateway serving");
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
+        // The identity service is supervised: if it stops on its own, the gateway drains and
+        // fails (non-zero exit) instead of serving without logins.
+        let stop = shutdown.child_token();
         let identity_stop = CancellationToken::new();
-        let identity = tokio::spawn(self.identity.run(identity_stop.clone()));
+        let mut tasks = flightmesh_runtime::supervise::Supervisor::new(stop.clone());
+        tasks.spawn("identity service", self.identity.run(identity_stop.clone()));
         // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
         let served = axum::serve(
             self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
@@ -254,15 +258,16 @@ impl Gateway {
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
+            stop.cancelled().await;
             state.draining.store(true, Ordering::SeqCst);
             tracing::info!(?drain_delay, "draining: /readyz answers 503");
             tokio::time::sleep(drain_delay).await;
         })
         .await;
         identity_stop.cancel();
-        let _ = identity.await;
+        let identity = tasks.join(Duration::from_secs(20)).await;
         served?;
+        identity?;
         tracing::info!("gateway stopped");
         Ok(())
     }

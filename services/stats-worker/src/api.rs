@@ -30,15 +30,23 @@ pub struct Stats {
     keys: Keys,
     flights: FlightServiceClient<MeshChannel>,
     bookings: BookingServiceClient<MeshChannel>,
+    log_cap: u32,
 }
 
 impl Stats {
-    pub fn new(redis: Arc<Redis>, keys: Keys, flights: MeshChannel, bookings: MeshChannel) -> Self {
+    pub fn new(
+        redis: Arc<Redis>,
+        keys: Keys,
+        flights: MeshChannel,
+        bookings: MeshChannel,
+        log_cap: u32,
+    ) -> Self {
         Self {
             redis,
             keys,
             flights: FlightServiceClient::new(flights),
             bookings: BookingServiceClient::new(bookings),
+            log_cap,
         }
     }
 
@@ -196,11 +204,16 @@ impl StatsService for Stats {
             .await
             .map_err(redis_status)?;
         let bookings = count(bookings.as_ref()).max(0);
+        // Checked: a corrupted counter must not panic the handler (Decimal's `*` does on overflow).
+        let collected = tax.checked_mul(Decimal::from(bookings)).ok_or_else(|| {
+            tracing::error!(%tax, bookings, "tax collected overflows");
+            Status::internal(flightmesh_runtime::status::INTERNAL_MESSAGE)
+        })?;
         Ok(Response::new(pb::DestinationTaxes {
             destination: destination.name,
             tax_amount: money(tax),
             total_bookings: bookings,
-            total_tax_collected: money(tax * Decimal::from(bookings)),
+            total_tax_collected: money(collected),
         }))
     }
 
@@ -214,7 +227,16 @@ impl StatsService for Stats {
             .lrange(&key, 0, MAX_CANDY_ENTRIES - 1)
             .await
             .map_err(redis_status)?;
-        let total: i64 = conn.llen(&key).await.map_err(redis_status)?;
+        // Every line ever logged, from its counter (the list keeps only the newest
+        // LOG_LIST_CAP); a log written before the counter existed is counted by its length.
+        let counted: Option<String> = conn
+            .get(self.keys.key(keys::CANDY_LOG_COUNT))
+            .await
+            .map_err(redis_status)?;
+        let total = match counted {
+            Some(counted) => count(Some(&counted)),
+            None => conn.llen(&key).await.map_err(redis_status)?,
+        };
         Ok(Response::new(pb::CandyLog {
             entries,
             total_count: total,
@@ -268,7 +290,7 @@ impl StatsService for Stats {
         &self,
         _request: Request<pb::RebuildStatsRequest>,
     ) -> Result<Response<pb::RebuildStatsResponse>, Status> {
-        match rebuild::rebuild(&self.redis, &self.keys, self.bookings.clone()).await {
+        match rebuild::rebuild(&self.redis, &self.keys, self.bookings.clone(), self.log_cap).await {
             Ok(report) => Ok(Response::new(pb::RebuildStatsResponse {
                 bookings_read: report.bookings_read,
                 events_applied: report.events_applied,

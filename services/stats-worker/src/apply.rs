@@ -2,11 +2,18 @@
 //!
 //! An event becomes a [`Plan`]: the fact it records (`booking 42 was created`) and the Redis
 //! operations of the contract (INCRBYFLOAT, LPUSH, …). One Lua script runs a plan:
-//! 1. if the fact's bit is set in its bitmap (`stats:applied:<event type>`, bit = entity id), the
-//!    event was applied before: nothing happens (a redelivery, a duplicate publish);
+//! 1. if the fact's bit is set, the event was applied before: nothing happens (a redelivery, a
+//!    duplicate publish). Bits live in bitmaps sharded by id range ([`FactBit`]:
+//!    `stats:applied:<event type>:<id >> 20>`, bit `id & 0xFFFFF`), so one key is at most
+//!    128 KiB whatever the id; the unsharded bitmap of earlier versions is still read;
 //! 2. every key is checked to have the type the operation needs — so an error never leaves half
 //!    an event applied (Redis does not roll back a failing script);
-//! 3. every operation runs, then the bit is set.
+//! 3. every operation runs (log lists are trimmed to the configured cap as they are pushed),
+//!    then the bit is set.
+//!
+//! An event that cannot be represented — an id that is not positive or beyond
+//! [`MAX_ENTITY_ID`], a price that is negative, beyond [`MAX_TOTAL_PRICE`] or overflows when
+//! scaled to cents — is [`Poison`]: dead-lettered at once, never retried, never a panic.
 //!
 //! The natural key (entity id + event type) instead of the event id with a TTL: bookings are
 //! created once and cancelled at most once, so this is the same "once" with no expiry window, one
@@ -20,8 +27,9 @@ use flightmesh_proto::flights::DestinationEvent;
 use flightmesh_proto::money::decimal_field;
 use redis::aio::ConnectionLike;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive as _;
 
-use crate::keys::{self, Keys, applied_suffix, destination_suffix};
+use crate::keys::{self, Keys, applied_blocks_suffix, applied_suffix, destination_suffix};
 
 /// What a passenger's candy costs the airline.
 pub const CANDY_COST: &str = "5.0";
@@ -34,14 +42,31 @@ pub const BOOKING_CREATED: &str = "booking.created";
 pub const BOOKING_CANCELLED: &str = "booking.cancelled";
 /// A destination was created.
 pub const DESTINATION_CREATED: &str = "destination.created";
+/// Every event type the worker applies.
+pub const EVENT_TYPES: [&str; 3] = [BOOKING_CREATED, BOOKING_CANCELLED, DESTINATION_CREATED];
+
+/// The largest entity id an event may carry: 2^48 − 1 (281 trillion). PostgreSQL's sequences
+/// will not get there; an id beyond it is a forged or corrupted event, not a booking.
+pub const MAX_ENTITY_ID: i64 = (1 << 48) - 1;
+/// The largest total price a booking can have, 9 999 999 999.99: the bookings table stores it
+/// as NUMERIC(12, 2). (999 999 999 999 hundredths = 232 × 2^32 + 3 567 587 327.)
+pub const MAX_TOTAL_PRICE: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
+/// Ids per applied-fact bitmap: 2^20 bits, 128 KiB per key at most.
+pub const FACT_BLOCK_BITS: u32 = 20;
+/// Offsets the unsharded bitmaps of earlier versions could hold (Redis's SETBIT limit).
+const LEGACY_OFFSET_LIMIT: i64 = 1 << 32;
 
 /// A Redis operation of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     IncrByFloat,
     IncrBy,
+    /// LPUSH, then LTRIM to the log cap.
     LPush,
     SAdd,
+    /// Counts one more entry of the capped list named by the argument (a counter that starts
+    /// from the list's length when it does not exist yet: lists written before counters did).
+    CountEntry,
 }
 
 impl Op {
@@ -51,6 +76,7 @@ impl Op {
             Self::IncrBy => "INCRBY",
             Self::LPush => "LPUSH",
             Self::SAdd => "SADD",
+            Self::CountEntry => "COUNT",
         }
     }
 }
@@ -72,6 +98,57 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Poison(pub String);
+
+/// Where the bit of an applied fact lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactBit {
+    /// The shard: ids `block << 20 ..= (block << 20) + 0xFFFFF`.
+    pub block: i64,
+    /// The bit in the shard's bitmap.
+    pub offset: i64,
+}
+
+impl FactBit {
+    /// The bit of entity `id`, which [`entity_id`] accepted.
+    #[must_use]
+    pub fn of(id: i64) -> Self {
+        Self {
+            block: id >> FACT_BLOCK_BITS,
+            offset: id & ((1 << FACT_BLOCK_BITS) - 1),
+        }
+    }
+}
+
+/// Checks an entity id is one a real entity can have: `1..=MAX_ENTITY_ID`.
+pub fn entity_id(entity: &str, id: i64) -> Result<i64, Poison> {
+    if id <= 0 {
+        return Err(Poison(format!("{entity} id {id} is not positive")));
+    }
+    if id > MAX_ENTITY_ID {
+        return Err(Poison(format!(
+            "{entity} id {id} is beyond the largest accepted id {MAX_ENTITY_ID}"
+        )));
+    }
+    Ok(id)
+}
+
+/// A booking's total price in whole cents, exactly; poison when it is negative, beyond what the
+/// bookings table can hold, or overflows (rust_decimal's `*` panics on overflow: never used here).
+pub fn price_cents(total: Decimal) -> Result<i64, Poison> {
+    if total.is_sign_negative() && !total.is_zero() {
+        return Err(Poison(format!("total_price {total} is negative")));
+    }
+    if total > MAX_TOTAL_PRICE {
+        return Err(Poison(format!(
+            "total_price {total} is beyond the largest price {MAX_TOTAL_PRICE}"
+        )));
+    }
+    total
+        .round_dp(2)
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|cents| cents.trunc().to_i64())
+        .ok_or_else(|| Poison(format!("total_price {total} cannot be counted in cents")))
+}
 
 /// The plan of a booking event. `notifications: false` leaves out the confirmation notices (a
 /// rebuild recounts statistics; it does not send notifications again).
@@ -101,23 +178,14 @@ pub fn snapshot_plan(
     notifications: bool,
     occurred_at: Option<DateTime<Utc>>,
 ) -> Result<Plan, Poison> {
-    if booking.booking_id <= 0 {
-        return Err(Poison(format!(
-            "booking id {} is not positive",
-            booking.booking_id
-        )));
-    }
+    let booking_id = entity_id("booking", booking.booking_id)?;
     if booking.destination_name.is_empty() {
         return Err(Poison("booking without destination name".into()));
     }
     let total = decimal_field(booking.total_price.as_ref())
-        .map_err(|err| Poison(format!("total_price: {err}")))?
-        .round_dp(2);
-    let cents = (total * Decimal::ONE_HUNDRED)
-        .trunc()
-        .to_string()
-        .parse::<i64>()
-        .map_err(|_| Poison(format!("total_price {total} out of range")))?;
+        .map_err(|err| Poison(format!("total_price: {err}")))?;
+    let cents = price_cents(total)?;
+    let total = Decimal::new(cents, 2);
     let sign = if created { "" } else { "-" };
     let negate = |text: &str| format!("{sign}{text}");
     let infant = booking.passenger_age < CANDY_AGE;
@@ -164,15 +232,21 @@ pub fn snapshot_plan(
         ));
         let line = if created {
             format!(
-                "Reserva {}: Dulce entregado a {}",
-                booking.booking_id, booking.passenger_name
+                "Reserva {booking_id}: Dulce entregado a {}",
+                booking.passenger_name
             )
         } else {
             format!(
-                "Reserva {}: Dulce cancelado para {}",
-                booking.booking_id, booking.passenger_name
+                "Reserva {booking_id}: Dulce cancelado para {}",
+                booking.passenger_name
             )
         };
+        // Counted before the push: a missing counter starts from the list as it was.
+        ops.push((
+            Op::CountEntry,
+            keys::CANDY_LOG_COUNT.to_owned(),
+            keys::CANDY_LOG.to_owned(),
+        ));
         ops.push((Op::LPush, keys::CANDY_LOG.to_owned(), line));
     }
     if notifications {
@@ -203,7 +277,7 @@ pub fn snapshot_plan(
         } else {
             BOOKING_CANCELLED
         },
-        entity_id: booking.booking_id,
+        entity_id: booking_id,
         ops,
         occurred_at,
     })
@@ -217,12 +291,7 @@ pub fn destination_plan(event: &DestinationEvent) -> Result<Plan, Poison> {
             event.event_type
         )));
     }
-    if event.destination_id <= 0 {
-        return Err(Poison(format!(
-            "destination id {} is not positive",
-            event.destination_id
-        )));
-    }
+    let destination_id = entity_id("destination", event.destination_id)?;
     let occurred_at = event
         .occurred_at
         .as_ref()
@@ -244,20 +313,26 @@ pub fn destination_plan(event: &DestinationEvent) -> Result<Plan, Poison> {
     }
     Ok(Plan {
         event_type: DESTINATION_CREATED,
-        entity_id: event.destination_id,
+        entity_id: destination_id,
         ops,
         occurred_at,
     })
 }
 
 /// The apply-once script (see the module docs).
-/// KEYS: rebuild flag, applied bitmap, one key per operation.
-/// ARGV: prefix, bit offset, then (command, argument) per operation.
+/// KEYS: rebuild flag, the fact's shard bitmap, the legacy (unsharded) bitmap, the set of shard
+/// blocks, then one key per operation.
+/// ARGV: prefix, bit offset in the shard, bit offset in the legacy bitmap (-1: beyond it), shard
+/// block, log cap, then (command, argument) per operation.
 const APPLY_LUA: &str = r"
 local prefix = ARGV[1]
 local offset = tonumber(ARGV[2])
-local nops = #KEYS - 2
-local expected = { INCRBYFLOAT = 'string', INCRBY = 'string', LPUSH = 'list', SADD = 'set' }
+local legacy_offset = tonumber(ARGV[3])
+local block = ARGV[4]
+local cap = tonumber(ARGV[5])
+local first_op = 5
+local nops = #KEYS - 4
+local expected = { INCRBYFLOAT = 'string', INCRBY = 'string', LPUSH = 'list', SADD = 'set', COUNT = 'string' }
 
 local function keyname(key, infix)
   if infix == '' then return key end
@@ -272,24 +347,52 @@ local function usable(key, command)
   return true
 end
 
+local function bitmap_usable(key)
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'none' and kind ~= 'string' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. kind)
+  end
+  return nil
+end
+
 local function apply(infix)
   local bitmap = keyname(KEYS[2], infix)
-  local kind = redis.call('TYPE', bitmap).ok
-  if kind ~= 'none' and kind ~= 'string' then
-    return redis.error_reply('WRONGTYPE ' .. bitmap .. ' is a ' .. kind)
-  end
+  local legacy = keyname(KEYS[3], infix)
+  local blocks = keyname(KEYS[4], infix)
+  local wrong = bitmap_usable(bitmap) or bitmap_usable(legacy)
+  if wrong then return wrong end
   if redis.call('GETBIT', bitmap, offset) == 1 then return 0 end
+  -- Facts applied by earlier versions (GETBIT past a string's end reads 0, allocates nothing).
+  if legacy_offset >= 0 and redis.call('GETBIT', legacy, legacy_offset) == 1 then return 0 end
+  local kind = redis.call('TYPE', blocks).ok
+  if kind ~= 'none' and kind ~= 'set' then
+    return redis.error_reply('WRONGTYPE ' .. blocks .. ' is a ' .. kind)
+  end
   for i = 1, nops do
-    local key = keyname(KEYS[i + 2], infix)
-    local command = ARGV[1 + 2 * i]
+    local key = keyname(KEYS[i + 4], infix)
+    local command = ARGV[first_op + 2 * i - 1]
     if not usable(key, command) then
       return redis.error_reply('WRONGTYPE ' .. key .. ' cannot take ' .. command)
     end
   end
   for i = 1, nops do
-    redis.call(ARGV[1 + 2 * i], keyname(KEYS[i + 2], infix), ARGV[2 + 2 * i])
+    local key = keyname(KEYS[i + 4], infix)
+    local command = ARGV[first_op + 2 * i - 1]
+    local argument = ARGV[first_op + 2 * i]
+    if command == 'LPUSH' then
+      redis.call('LPUSH', key, argument)
+      redis.call('LTRIM', key, 0, cap - 1)
+    elseif command == 'COUNT' then
+      if redis.call('EXISTS', key) == 0 then
+        redis.call('SET', key, redis.call('LLEN', prefix .. infix .. argument))
+      end
+      redis.call('INCRBY', key, 1)
+    else
+      redis.call(command, key, argument)
+    end
   end
   redis.call('SETBIT', bitmap, offset, 1)
+  redis.call('SADD', blocks, block)
   return 1
 end
 
@@ -306,17 +409,33 @@ fn script() -> &'static redis::Script {
     SCRIPT.get_or_init(|| redis::Script::new(APPLY_LUA))
 }
 
-/// Applies `plan` in `keys`' keyspace (and in the rebuild's, if one runs). `Ok(false)`: the
-/// fact was applied before, nothing changed.
+/// Applies `plan` in `keys`' keyspace (and in the rebuild's, if one runs), keeping at most
+/// `log_cap` entries in each log list it pushes to. `Ok(false)`: the fact was applied before,
+/// nothing changed.
 pub async fn apply<C: ConnectionLike + Send>(
     conn: &mut C,
     keys: &Keys,
     plan: &Plan,
+    log_cap: u32,
 ) -> Result<bool, redis::RedisError> {
+    let bit = FactBit::of(plan.entity_id);
+    let legacy_offset = if plan.entity_id < LEGACY_OFFSET_LIMIT {
+        plan.entity_id
+    } else {
+        -1
+    };
     let script = script();
     let mut invocation = script.key(keys.key(keys::REBUILD_ACTIVE));
-    invocation.key(keys.key(&applied_suffix(plan.event_type)));
-    invocation.arg(keys.prefix()).arg(plan.entity_id);
+    invocation
+        .key(keys.key(&keys::applied_shard_suffix(plan.event_type, bit.block)))
+        .key(keys.key(&applied_suffix(plan.event_type)))
+        .key(keys.key(&applied_blocks_suffix(plan.event_type)));
+    invocation
+        .arg(keys.prefix())
+        .arg(bit.offset)
+        .arg(legacy_offset)
+        .arg(bit.block)
+        .arg(log_cap.max(1));
     for (op, key, argument) in &plan.ops {
         invocation.key(keys.key(key));
         invocation.arg(op.command()).arg(argument);
@@ -360,6 +479,7 @@ mod tests {
                 "stats:total_pet_bookings",
                 "stats:total_infant_count",
                 "stats:total_candy_cost",
+                "stats:candy_log_count",
                 "logs:candy_distribution",
                 "logs:notifications",
                 "stats:notifications_sent",
@@ -367,7 +487,15 @@ mod tests {
         );
         assert_eq!(plan.ops[0].2, "950.00");
         assert_eq!(plan.ops[1].2, "95000");
-        assert_eq!(plan.ops[7].2, "Reserva 7: Dulce entregado a Ana");
+        assert_eq!(
+            plan.ops[7],
+            (
+                Op::CountEntry,
+                "stats:candy_log_count".to_owned(),
+                "logs:candy_distribution".to_owned()
+            )
+        );
+        assert_eq!(plan.ops[8].2, "Reserva 7: Dulce entregado a Ana");
     }
 
     #[test]
@@ -387,6 +515,7 @@ mod tests {
                 ("stats:destination_names", "Cartagena"),
                 ("stats:total_infant_count", "-1"),
                 ("stats:total_candy_cost", "-5.0"),
+                ("stats:candy_log_count", "logs:candy_distribution"),
                 (
                     "logs:candy_distribution",
                     "Reserva 7: Dulce cancelado para Ana"
@@ -412,5 +541,99 @@ mod tests {
             ..Default::default()
         };
         assert!(booking_plan(&event, true).is_err());
+    }
+
+    fn priced(total: &str) -> BookingSnapshot {
+        BookingSnapshot {
+            total_price: Some(PbDecimal {
+                value: total.into(),
+            }),
+            ..snapshot(30, false)
+        }
+    }
+
+    #[test]
+    fn money_is_scaled_to_cents_with_checked_arithmetic() {
+        assert_eq!(price_cents("950.00".parse().unwrap()), Ok(95_000));
+        assert_eq!(price_cents("18.01".parse().unwrap()), Ok(1_801));
+        assert_eq!(price_cents("18.004".parse().unwrap()), Ok(1_800));
+        assert_eq!(price_cents(Decimal::ZERO), Ok(0));
+        assert_eq!(MAX_TOTAL_PRICE.to_string(), "9999999999.99");
+        assert_eq!(price_cents(MAX_TOTAL_PRICE), Ok(999_999_999_999));
+        // 1e28 × 100 overflows rust_decimal (its `*` would panic): poison instead.
+        for bad in [
+            "10000000000000000000000000000",
+            "79228162514264337593543950335",
+            "10000000000.00",
+            "-0.01",
+        ] {
+            let poison = snapshot_plan(&priced(bad), true, true, None).unwrap_err();
+            assert!(poison.0.contains("total_price"), "{bad}: {poison}");
+        }
+        assert_eq!(
+            Decimal::MAX.checked_mul(Decimal::ONE_HUNDRED),
+            None,
+            "the overflow the old code panicked on"
+        );
+    }
+
+    #[test]
+    fn entity_ids_are_bounded_and_shard_their_bitmaps() {
+        assert_eq!(
+            FactBit::of(1),
+            FactBit {
+                block: 0,
+                offset: 1
+            }
+        );
+        assert_eq!(
+            FactBit::of((1 << 20) - 1),
+            FactBit {
+                block: 0,
+                offset: 1_048_575
+            }
+        );
+        assert_eq!(
+            FactBit::of(1 << 20),
+            FactBit {
+                block: 1,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            FactBit::of(MAX_ENTITY_ID),
+            FactBit {
+                block: (1 << 28) - 1,
+                offset: 1_048_575
+            }
+        );
+        // Whatever the id, a shard's bitmap stays within 2^20 bits (128 KiB).
+        assert!((1..=MAX_ENTITY_ID).step_by(1 << 40).all(|id| {
+            let bit = FactBit::of(id);
+            (0..1 << 20).contains(&bit.offset) && (bit.block << 20) + bit.offset == id
+        }));
+        assert_eq!(entity_id("booking", MAX_ENTITY_ID), Ok(MAX_ENTITY_ID));
+        for bad in [
+            0,
+            -5,
+            MAX_ENTITY_ID + 1,
+            9_000_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut booking = snapshot(30, false);
+            booking.booking_id = bad;
+            assert!(snapshot_plan(&booking, true, true, None).is_err(), "{bad}");
+            let event = DestinationEvent {
+                event_type: DESTINATION_CREATED.into(),
+                destination_id: bad,
+                ..Default::default()
+            };
+            assert!(destination_plan(&event).is_err(), "{bad}");
+        }
+        assert_eq!(
+            keys::applied_shard_suffix(BOOKING_CREATED, FactBit::of(3_000_000).block),
+            "stats:applied:booking.created:2"
+        );
     }
 }

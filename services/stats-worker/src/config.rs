@@ -52,6 +52,11 @@ const RETRY_BASE_DELAY: Var = Var::new(
     "1s",
     "Delay before the first retry; each next retry waits twice as long",
 );
+const LOG_LIST_CAP: Var = Var::new(
+    "LOG_LIST_CAP",
+    "10000",
+    "Entries kept (newest first) in `logs:notifications`, `logs:candy_distribution` and `logs:dead_letter`; the totals the API answers are counters, not list lengths",
+);
 const CONSUMER: Var = Var::new(
     "CONSUMER",
     "true",
@@ -95,6 +100,8 @@ pub struct Config {
     pub retry_budget: u32,
     /// First retry delay.
     pub retry_base_delay: Duration,
+    /// Entries kept in each log list.
+    pub log_list_cap: u32,
     /// Whether this process consumes.
     pub consumer: bool,
     /// Flights service.
@@ -120,6 +127,7 @@ impl Config {
             PREFETCH,
             RETRY_BUDGET,
             RETRY_BASE_DELAY,
+            LOG_LIST_CAP,
             CONSUMER,
             FLIGHTS_URL,
             BOOKINGS_URL,
@@ -145,6 +153,14 @@ impl Config {
         if prefetch == 0 {
             return Err(ConfigError::invalid(&PREFETCH, "0", "must be at least 1"));
         }
+        let log_list_cap: u32 = env.get(&LOG_LIST_CAP)?;
+        if log_list_cap == 0 {
+            return Err(ConfigError::invalid(
+                &LOG_LIST_CAP,
+                "0",
+                "must be at least 1 (lists are never unbounded)",
+            ));
+        }
         Ok(Self {
             host: HostConfig::from_env(env, &HOST_VARS)?,
             redis_url: env.get(&REDIS_URL)?,
@@ -158,6 +174,7 @@ impl Config {
             prefetch,
             retry_budget: env.get(&RETRY_BUDGET)?,
             retry_base_delay: env.get::<Dur>(&RETRY_BASE_DELAY)?.0,
+            log_list_cap,
             consumer: env.get(&CONSUMER)?,
             flights_url: env.get(&FLIGHTS_URL)?,
             bookings_url: env.get(&BOOKINGS_URL)?,

@@ -15,6 +15,13 @@
 //! of the broker's own redelivery counting), and dead-lettered once the budget is spent. A lost
 //! connection (broker restart) is re-established with backoff; unacked messages come back
 //! redelivered and are harmless, because applying is idempotent.
+//!
+//! An event that cannot be represented (a forged or corrupted one: see [`crate::apply`]) is
+//! poison and dead-lettered at once. The AMQP `type` property is a metric label only when it
+//! is one of [`apply::EVENT_TYPES`]; anything else counts as `unknown`, so a publisher cannot
+//! grow the metric's series. The consumer gives up — and the process, under supervision, stops
+//! and is restarted — only when the broker refuses its topology (a queue declared with other
+//! arguments, permissions): retrying that in a loop would leave a ready pod consuming nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +69,26 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     pub retry_budget: u32,
     pub retry_base_delay: Duration,
+    /// Entries kept in `logs:dead_letter` and the other log lists.
+    pub log_cap: u32,
+}
+
+/// Why the consumer stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The broker refused to declare the consumer's exchanges or queues the way it is
+    /// configured; retrying cannot fix that.
+    #[error("the broker refused the consumer's topology")]
+    Topology(#[source] lapin::Error),
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Connection(#[from] lapin::Error),
+    #[error(transparent)]
+    Fatal(#[from] ConsumerError),
 }
 
 impl ConsumerConfig {
@@ -112,6 +139,24 @@ impl Outcome {
     }
 }
 
+/// Why an event was dead-lettered (logged with it; poison is also counted on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// It can never be applied: unreadable, unknown type, or values no booking can have.
+    Poison,
+    /// Applying it kept failing.
+    RetriesExhausted,
+}
+
+impl Reason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Poison => "poison",
+            Self::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
 /// Consumes events until shut down.
 pub struct Consumer {
     config: ConsumerConfig,
@@ -134,22 +179,25 @@ impl Consumer {
         }
     }
 
-    /// Consumes until `shutdown`, reconnecting after any connection loss.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Consumes until `shutdown`, reconnecting after any connection loss. `Err` only when the
+    /// broker refuses the topology (see the module docs).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         while !shutdown.is_cancelled() {
             match self.session(&shutdown, &mut backoff).await {
-                Ok(()) => return,
-                Err(err) => {
+                Ok(()) => return Ok(()),
+                Err(SessionError::Fatal(err)) => return Err(err),
+                Err(SessionError::Connection(err)) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %err, ?delay, "event consumer lost its connection; reconnecting");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        () = shutdown.cancelled() => return,
+                        () = shutdown.cancelled() => return Ok(()),
                     }
                 }
             }
         }
+        Ok(())
     }
 
     /// One connection's worth of consuming; `Ok` only on shutdown.
@@ -157,7 +205,7 @@ impl Consumer {
         &self,
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), SessionError> {
         let connection = amqp::connect(
             &self.config.amqp_url,
             &format!("{} consumer", self.config.queue),
@@ -168,7 +216,15 @@ impl Consumer {
         publish
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        declare_topology(&consume, &self.config).await?;
+        declare_topology(&consume, &self.config)
+            .await
+            .map_err(|err| {
+                if refused(&err) {
+                    SessionError::Fatal(ConsumerError::Topology(err))
+                } else {
+                    SessionError::Connection(err)
+                }
+            })?;
         consume
             .basic_qos(self.config.prefetch, BasicQosOptions::default())
             .await?;
@@ -211,11 +267,15 @@ impl Consumer {
                         let span = consume_span(&delivery);
                         in_flight.push(self.handle(&session, delivery).instrument(span));
                     }
-                    Some(Err(err)) => return Err(err),
+                    Some(Err(err)) => return Err(err.into()),
+                    // The broker cancelled the consumer (its queue was deleted) or the channel
+                    // closed: a new session declares the queue again.
                     None => {
+                        tracing::warn!(queue = %self.config.queue, "the broker ended the consumer");
                         return Err(lapin::Error::from(
                             lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-                        ));
+                        )
+                        .into());
                     }
                 },
             }
@@ -230,7 +290,10 @@ impl Consumer {
             metrics::counter!("stats_redeliveries_total").increment(1);
         }
         let outcome = match decode(&event_type, &delivery.data) {
-            Err(poison) => self.dead_letter(&delivery, &event_type, &poison.0).await?,
+            Err(poison) => {
+                self.dead_letter(&delivery, &event_type, &poison.0, Reason::Poison)
+                    .await?
+            }
             Ok(plan) => match self.apply(&plan).await {
                 Ok(applied) => {
                     delivery.ack(BasicAckOptions::default()).await?;
@@ -250,7 +313,7 @@ impl Consumer {
                 }
             },
         };
-        metrics::counter!("stats_events_total", "event_type" => event_type, "outcome" => outcome.label()).increment(1);
+        metrics::counter!("stats_events_total", "event_type" => type_label(&event_type), "outcome" => outcome.label()).increment(1);
         metrics::histogram!("stats_event_processing_seconds")
             .record(started.elapsed().as_secs_f64());
         Ok(())
@@ -258,7 +321,7 @@ impl Consumer {
 
     async fn apply(&self, plan: &Plan) -> Result<bool, crate::redis_store::RedisError> {
         let mut conn = self.redis.conn().await?;
-        Ok(apply::apply(&mut conn, &self.keys, plan).await?)
+        Ok(apply::apply(&mut conn, &self.keys, plan, self.config.log_cap).await?)
     }
 
     /// Parks the message for its next attempt, or dead-letters it once the budget is spent.
@@ -276,6 +339,7 @@ impl Consumer {
                     delivery,
                     event_type,
                     &format!("{error} (after {} retries)", attempt - 1),
+                    Reason::RetriesExhausted,
                 )
                 .await;
         }
@@ -327,6 +391,7 @@ impl Consumer {
         delivery: &Delivery,
         event_type: &str,
         error: &str,
+        reason: Reason,
     ) -> Result<Outcome, lapin::Error> {
         let entry = serde_json::json!({
             "task": event_type,
@@ -345,6 +410,12 @@ impl Consumer {
                 .atomic()
                 .lpush(self.keys.key(keys::DEAD_LETTERS), entry.to_string())
                 .ignore()
+                .ltrim(
+                    self.keys.key(keys::DEAD_LETTERS),
+                    0,
+                    isize::try_from(self.config.log_cap.max(1)).unwrap_or(isize::MAX) - 1,
+                )
+                .ignore()
                 .cmd("INCRBYFLOAT")
                 .arg(self.keys.key(keys::DEAD_LETTER_COUNT))
                 .arg(1)
@@ -357,8 +428,16 @@ impl Consumer {
         if let Err(err) = recorded {
             tracing::error!(error = %err, "could not record a dead letter in Redis; it is in the dead-letter queue");
         }
-        tracing::error!(event_type, error, "event dead-lettered");
+        tracing::error!(
+            event_type,
+            error,
+            reason = reason.label(),
+            "event dead-lettered"
+        );
         metrics::counter!("stats_dead_letters_total").increment(1);
+        if reason == Reason::Poison {
+            metrics::counter!("stats_poison_events_total").increment(1);
+        }
         delivery
             .reject(BasicRejectOptions { requeue: false })
             .await?;
@@ -386,6 +465,10 @@ pub const METRICS: &[Metric] = &[
         "Messages the broker delivered again (applied at most once)",
     ),
     Metric::counter("stats_dead_letters_total", "Events dead-lettered"),
+    Metric::counter(
+        "stats_poison_events_total",
+        "Events dead-lettered at once: unreadable, of an unknown type, or with values no booking can have",
+    ),
 ];
 
 /// A `consume` span per message, the child of the span that wrote the event (its `traceparent`
@@ -408,6 +491,21 @@ fn consume_span(delivery: &Delivery) -> tracing::Span {
     let traceparent = amqp::header_text(&delivery.properties, trace::TRACEPARENT);
     trace::set_parent_from(&span, traceparent.as_deref());
     span
+}
+
+/// The metric label of an event type: itself when known, else `unknown` (labels must come from
+/// a fixed set, not from whoever publishes).
+fn type_label(event_type: &str) -> &'static str {
+    apply::EVENT_TYPES
+        .into_iter()
+        .find(|known| *known == event_type)
+        .unwrap_or("unknown")
+}
+
+/// Whether the broker refused a declaration for good: PRECONDITION_FAILED (the queue or
+/// exchange exists with other arguments) or ACCESS_REFUSED (no permission).
+fn refused(err: &lapin::Error) -> bool {
+    matches!(err.kind(), lapin::ErrorKind::ProtocolError(amqp) if matches!(amqp.get_id(), 403 | 406))
 }
 
 /// The event type: the AMQP `type` property, else the routing key.
@@ -568,4 +666,19 @@ pub async fn declare_topology(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_come_from_the_known_event_types_only() {
+        for known in apply::EVENT_TYPES {
+            assert_eq!(type_label(known), known);
+        }
+        for forged in ["booking.exploded", "", "BOOKING.CREATED", &"x".repeat(255)] {
+            assert_eq!(type_label(forged), "unknown");
+        }
+    }
 }

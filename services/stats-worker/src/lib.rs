@@ -46,6 +46,7 @@ impl Config {
             prefetch: self.prefetch,
             retry_budget: self.retry_budget,
             retry_base_delay: self.retry_base_delay,
+            log_cap: self.log_list_cap,
         }
     }
 }
@@ -66,6 +67,7 @@ impl Service {
             keys.clone(),
             mesh_channel(&config.flights_url)?,
             mesh_channel(&config.bookings_url)?,
+            config.log_list_cap,
         );
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(StatsServiceServer::new(api))
@@ -113,5 +115,11 @@ pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
     let bookings = flightmesh_proto::bookings::booking_service_client::BookingServiceClient::new(
         mesh_channel(&config.bookings_url)?,
     );
-    Ok(rebuild::rebuild(&redis, &Keys::new(&config.key_prefix), bookings).await?)
+    Ok(rebuild::rebuild(
+        &redis,
+        &Keys::new(&config.key_prefix),
+        bookings,
+        config.log_list_cap,
+    )
+    .await?)
 }

@@ -57,16 +57,25 @@ impl From<redis::RedisError> for RebuildError {
 }
 
 /// Renames the fresh statistics over the live ones and clears the rebuild flag, atomically.
-/// ARGV: prefix, infix, then the statistic suffixes; destination keys are found by name.
+/// ARGV: prefix, infix, the number n of fact types, the n fact types, then the statistic
+/// suffixes; destination keys and applied-fact shards are found from their sets.
 const SWAP_LUA: &str = r"
 local prefix, infix = ARGV[1], ARGV[2]
 local fresh = prefix .. infix
+local nfacts = tonumber(ARGV[3])
 local suffixes = {}
-for i = 3, #ARGV do table.insert(suffixes, ARGV[i]) end
+for i = 4 + nfacts, #ARGV do table.insert(suffixes, ARGV[i]) end
 local names = {}
 for _, n in ipairs(redis.call('SMEMBERS', prefix .. 'stats:destination_names')) do names[n] = true end
 for _, n in ipairs(redis.call('SMEMBERS', fresh .. 'stats:destination_names')) do names[n] = true end
 for n, _ in pairs(names) do table.insert(suffixes, 'stats:destination:' .. n) end
+for i = 4, 3 + nfacts do
+  local fact = ARGV[i]
+  local blocks = {}
+  for _, b in ipairs(redis.call('SMEMBERS', prefix .. 'stats:applied_blocks:' .. fact)) do blocks[b] = true end
+  for _, b in ipairs(redis.call('SMEMBERS', fresh .. 'stats:applied_blocks:' .. fact)) do blocks[b] = true end
+  for b, _ in pairs(blocks) do table.insert(suffixes, 'stats:applied:' .. fact .. ':' .. b) end
+end
 for _, suffix in ipairs(suffixes) do
   if redis.call('EXISTS', fresh .. suffix) == 1 then
     redis.call('RENAME', fresh .. suffix, prefix .. suffix)
@@ -89,6 +98,7 @@ pub async fn rebuild(
     redis: &Redis,
     keys: &Keys,
     mut bookings: BookingServiceClient<MeshChannel>,
+    log_cap: u32,
 ) -> Result<Report, RebuildError> {
     let mut conn = redis.conn().await?;
     let token = format!(
@@ -117,10 +127,15 @@ pub async fn rebuild(
         let () = conn
             .set(keys.key(keys::REBUILD_ACTIVE), keys::REBUILD_INFIX)
             .await?;
-        let report = replay_bookings(&mut conn, &fresh, &mut bookings).await?;
+        let report = replay_bookings(&mut conn, &fresh, &mut bookings, log_cap).await?;
         let swap_script = redis::Script::new(SWAP_LUA);
         let mut swap = swap_script.prepare_invoke();
-        swap.arg(keys.prefix()).arg(keys::REBUILD_INFIX);
+        swap.arg(keys.prefix())
+            .arg(keys::REBUILD_INFIX)
+            .arg(keys::REBUILT_FACTS.len());
+        for fact in keys::REBUILT_FACTS {
+            swap.arg(*fact);
+        }
         for suffix in keys::REBUILT {
             swap.arg(*suffix);
         }
@@ -152,6 +167,7 @@ async fn replay_bookings(
     conn: &mut redis::aio::ConnectionManager,
     fresh: &Keys,
     bookings: &mut BookingServiceClient<MeshChannel>,
+    log_cap: u32,
 ) -> Result<Report, RebuildError> {
     let mut stream = bookings
         .stream_booking_snapshots(StreamBookingSnapshotsRequest { after_id: 0 })
@@ -168,7 +184,7 @@ async fn replay_bookings(
         for &created in facts {
             let plan = snapshot_plan(&snapshot, created, false, None)
                 .map_err(|poison| RebuildError::Booking(snapshot.booking_id, poison.0))?;
-            report.events_applied += i64::from(apply::apply(conn, fresh, &plan).await?);
+            report.events_applied += i64::from(apply::apply(conn, fresh, &plan, log_cap).await?);
         }
     }
     Ok(report)

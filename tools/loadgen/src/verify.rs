@@ -151,15 +151,14 @@ pub async fn from_redis(redis_url: &str, prefix: &str) -> Result<Figures, Verify
             destinations.insert(name, count);
         }
     }
-    let created: i64 = redis::cmd("BITCOUNT")
-        .arg(key("stats:applied:booking.created"))
-        .query_async(&mut conn)
-        .await?;
-    let cancelled: i64 = redis::cmd("BITCOUNT")
-        .arg(key("stats:applied:booking.cancelled"))
-        .query_async(&mut conn)
-        .await?;
-    let candy_lines: i64 = conn.llen(key("logs:candy_distribution")).await?;
+    let created = applied_facts(&mut conn, prefix, "booking.created").await?;
+    let cancelled = applied_facts(&mut conn, prefix, "booking.cancelled").await?;
+    // Lines ever logged (the list itself is capped); a log without a counter, by its length.
+    let counted: Option<i64> = conn.get(key("stats:candy_log_count")).await?;
+    let candy_lines = match counted {
+        Some(counted) => counted,
+        None => conn.llen(key("logs:candy_distribution")).await?,
+    };
     Ok(Figures {
         created,
         cancelled,
@@ -170,6 +169,31 @@ pub async fn from_redis(redis_url: &str, prefix: &str) -> Result<Figures, Verify
         candy_lines,
         destinations,
     })
+}
+
+/// Facts of `event_type` marked applied: the bits of every shard (`stats:applied:<type>:<block>`,
+/// listed in `stats:applied_blocks:<type>`) plus those of the unsharded bitmap of earlier
+/// versions (never both for one fact).
+async fn applied_facts(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    event_type: &str,
+) -> Result<i64, VerifyError> {
+    let blocks: Vec<String> = conn
+        .smembers(format!("{prefix}stats:applied_blocks:{event_type}"))
+        .await?;
+    let mut total: i64 = redis::cmd("BITCOUNT")
+        .arg(format!("{prefix}stats:applied:{event_type}"))
+        .query_async(conn)
+        .await?;
+    for block in blocks {
+        let bits: i64 = redis::cmd("BITCOUNT")
+            .arg(format!("{prefix}stats:applied:{event_type}:{block}"))
+            .query_async(conn)
+            .await?;
+        total += bits;
+    }
+    Ok(total)
 }
 
 /// A counter (absent reads as zero).

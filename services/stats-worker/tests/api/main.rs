@@ -1,12 +1,16 @@
 //! The stats worker against real RabbitMQ, Redis and PostgreSQL, inside the whole mesh; every
 //! test has its own exchanges, queues and Redis key prefix.
 
+mod caps;
 mod dead_letters;
 mod end_to_end;
 mod load;
 mod once;
+mod poison;
+mod process;
 mod rebuild;
 mod resilience;
+mod supervision;
 
 use std::time::Duration;
 
@@ -55,12 +59,17 @@ pub async fn amqp() -> lapin::Channel {
 /// Waits until the mesh's stats worker consumes from its queue: a message published straight to
 /// the exchange before the queue exists would be dropped (the relay's are mandatory and retried).
 pub async fn wait_for_consumer(mesh: &TestMesh) {
+    wait_for_queue_consumer(&mesh.stats_queue).await;
+}
+
+/// Waits until something consumes from `queue`.
+pub async fn wait_for_queue_consumer(queue: &str) {
     eventually(Duration::from_secs(30), || async {
         // A fresh channel each time: a passive declare of a missing queue closes its channel.
         let declared = amqp()
             .await
             .queue_declare(
-                mesh.stats_queue.as_str().into(),
+                queue.into(),
                 lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()

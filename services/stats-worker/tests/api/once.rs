@@ -140,7 +140,7 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     let mut redis = mesh.redis().await;
     let plan = apply::booking_plan(&event, true).unwrap();
     assert!(
-        apply::apply(&mut redis, &Keys::new(&names.redis_prefix), &plan)
+        apply::apply(&mut redis, &Keys::new(&names.redis_prefix), &plan, 10_000)
             .await
             .unwrap()
     );
@@ -170,4 +170,44 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     stop.cancel();
     running.await.unwrap().unwrap();
     mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn facts_in_the_unsharded_bitmaps_of_earlier_versions_are_not_applied_again() {
+    let names = flightmesh::testing::Isolation::new();
+    let keys = Keys::new(&names.redis_prefix);
+    let mut redis = crate::process::redis_conn().await;
+    // Booking 42 was counted by an earlier version, in the unsharded bitmap.
+    let _: i64 = redis::cmd("SETBIT")
+        .arg(keys.key("stats:applied:booking.created"))
+        .arg(42)
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let event = |id: i64| {
+        flightmesh_proto::bookings::BookingEvent::decode(
+            crate::process::booking_created(id, "100.00").as_slice(),
+        )
+        .unwrap()
+    };
+    let old = apply::booking_plan(&event(42), true).unwrap();
+    assert!(!apply::apply(&mut redis, &keys, &old, 10).await.unwrap());
+    let new = apply::booking_plan(&event(43), true).unwrap();
+    assert!(apply::apply(&mut redis, &keys, &new, 10).await.unwrap());
+    assert!(!apply::apply(&mut redis, &keys, &new, 10).await.unwrap());
+    let (shard, legacy, revenue): (i64, i64, String) = redis::pipe()
+        .cmd("GETBIT")
+        .arg(keys.key("stats:applied:booking.created:0"))
+        .arg(43)
+        .cmd("GETBIT")
+        .arg(keys.key("stats:applied:booking.created"))
+        .arg(43)
+        .cmd("GET")
+        .arg(keys.key("stats:total_revenue_cents"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!((shard, legacy, revenue.as_str()), (1, 0, "10000"));
+    flightmesh::testing::cleanup(names);
 }

@@ -54,6 +54,15 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
         mesh.get("/api/v1/stats/general").await.1["total_revenue"],
         json!(0.0)
     );
+    // An unsharded bitmap of an earlier version: the rebuild retires it.
+    let legacy = format!("{}stats:applied:booking.created", mesh.redis_prefix);
+    let _: i64 = redis::cmd("SETBIT")
+        .arg(&legacy)
+        .arg(999)
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
 
     let (status, report) = mesh.post("/api/v1/stats/rebuild", &json!({})).await;
     assert_eq!(status, 200, "{report}");
@@ -64,6 +73,19 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
         mesh.get("/api/v1/stats/candy").await.1,
     );
     assert_eq!(after, before);
+    // The facts are in sharded bitmaps again, the legacy one is gone.
+    let legacy_exists: i64 = redis::cmd("EXISTS")
+        .arg(&legacy)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(legacy_exists, 0);
+    let created: i64 = redis::cmd("BITCOUNT")
+        .arg(format!("{legacy}:0"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(created, 4);
     // The rebuild left no fresh keyspace behind, and new bookings still count once.
     let leftovers: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}rebuild:*", mesh.redis_prefix))
