@@ -8,6 +8,7 @@ use flightmesh_db::DbConfig;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
 
+use crate::client_addr::TrustedProxies;
 use crate::policy::Policy;
 use crate::ratelimit::{Class, Limit};
 
@@ -107,10 +108,46 @@ const REDIS_URL: Var = Var::new(
 )
 .secret();
 const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the rate limit keys");
-const TRUST_FORWARDED_FOR: Var = Var::new(
+
+// The edge: client addresses, limiter memory, slow clients, what the public port shows.
+const TRUSTED_PROXIES: Var = Var::new(
+    "TRUSTED_PROXIES",
+    "",
+    "Comma-separated networks of the proxies in front of the gateway (`10.0.0.0/8,fd00::/8`); the client is the right-most `X-Forwarded-For` hop outside them, and only when the peer is one of them. Empty: the peer is the client",
+);
+/// Removed: it trusted the left-most `X-Forwarded-For` hop, which the client writes.
+const TRUST_FORWARDED_FOR: Var = Var::optional(
     "TRUST_FORWARDED_FOR",
-    "false",
-    "Take the client address from `X-Forwarded-For` (only behind a proxy that sets it)",
+    "Removed; refused when true (use `TRUSTED_PROXIES`)",
+);
+const RATE_LIMIT_MEMORY_CLIENTS: Var = Var::new(
+    "RATE_LIMIT_MEMORY_CLIENTS",
+    "100000",
+    "Most (class, client) windows the in-memory limiter keeps (also the auth fallback of the Redis store); the oldest are evicted beyond it",
+);
+const HEADER_READ_TIMEOUT: Var = Var::new(
+    "HEADER_READ_TIMEOUT",
+    "65s",
+    "Time a connection gets to send a request's headers, idle keep-alive time included (the connection is closed past it); above the 60 s upstream keep-alive of common proxies",
+);
+const BODY_READ_TIMEOUT: Var = Var::new(
+    "BODY_READ_TIMEOUT",
+    "30s",
+    "Time a request gets to send its body (408 and the connection closed past it)",
+);
+const ADMIN_ADDR: Var = Var::new(
+    "ADMIN_ADDR",
+    "0.0.0.0:8081",
+    "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
+);
+const PUBLIC_METRICS: Var = Var::optional(
+    "PUBLIC_METRICS",
+    "Also serve `/metrics` on the public port (default: true under `ENVIRONMENT=development`, false under `production`)",
+);
+const API_DOCS: Var = Var::new(
+    "API_DOCS",
+    "true",
+    "Serve `/docs` and `/openapi.json` (false: 404)",
 );
 
 /// The signing key used when nothing is configured, in development only.
@@ -152,8 +189,20 @@ pub struct Config {
     pub rate_limit_redis: Option<Secret<String>>,
     /// Key prefix in Redis.
     pub redis_key_prefix: String,
-    /// Read the client address from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` hops are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Cap of the in-memory limiter's map.
+    pub rate_limit_memory_clients: usize,
+    /// Deadline of a request's headers (and of an idle keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Deadline of a request's body.
+    pub body_read_timeout: Duration,
+    /// Admin HTTP address (`/livez`, `/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
+    /// `/metrics` on the public port too.
+    pub public_metrics: bool,
+    /// `/docs` and `/openapi.json` served.
+    pub api_docs: bool,
 }
 
 impl Config {
@@ -187,7 +236,14 @@ impl Config {
             RATE_LIMIT_STORE,
             REDIS_URL,
             REDIS_KEY_PREFIX,
+            TRUSTED_PROXIES,
             TRUST_FORWARDED_FOR,
+            RATE_LIMIT_MEMORY_CLIENTS,
+            HEADER_READ_TIMEOUT,
+            BODY_READ_TIMEOUT,
+            ADMIN_ADDR,
+            PUBLIC_METRICS,
+            API_DOCS,
         ]);
         vars
     }
@@ -249,7 +305,39 @@ impl Config {
                 "must be positive",
             ));
         }
+        if env
+            .get_opt::<bool>(&TRUST_FORWARDED_FOR)
+            .map_err(|_| removed_trust_forwarded_for(env))?
+            == Some(true)
+        {
+            return Err(removed_trust_forwarded_for(env));
+        }
+        let rate_limit_memory_clients: usize = env.get(&RATE_LIMIT_MEMORY_CLIENTS)?;
+        if rate_limit_memory_clients == 0 {
+            return Err(ConfigError::invalid(
+                &RATE_LIMIT_MEMORY_CLIENTS,
+                "0",
+                "must be positive",
+            ));
+        }
+        let header_read_timeout = env.get::<Dur>(&HEADER_READ_TIMEOUT)?.0;
+        let body_read_timeout = env.get::<Dur>(&BODY_READ_TIMEOUT)?.0;
+        for (var, value) in [
+            (&HEADER_READ_TIMEOUT, header_read_timeout),
+            (&BODY_READ_TIMEOUT, body_read_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(var, "0s", "must be positive"));
+            }
+        }
         Ok(Self {
+            trusted_proxies: env.get(&TRUSTED_PROXIES)?,
+            rate_limit_memory_clients,
+            header_read_timeout,
+            body_read_timeout,
+            admin_addr: env.get(&ADMIN_ADDR)?,
+            public_metrics: env.get_opt(&PUBLIC_METRICS)?.unwrap_or(!production),
+            api_docs: env.get(&API_DOCS)?,
             http_addr: env.get(&HTTP_ADDR)?,
             upstreams,
             request_timeout: env.get::<Dur>(&REQUEST_TIMEOUT)?.0,
@@ -297,9 +385,18 @@ impl Config {
                 }
             },
             redis_key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
-            trust_forwarded_for: env.get(&TRUST_FORWARDED_FOR)?,
         })
     }
+}
+
+/// The error for the removed `TRUST_FORWARDED_FOR`: it must not silently stop working.
+fn removed_trust_forwarded_for(env: &Env) -> ConfigError {
+    ConfigError::invalid(
+        &TRUST_FORWARDED_FOR,
+        &env.raw(&TRUST_FORWARDED_FOR).unwrap_or_default(),
+        "was removed (it believed the left-most X-Forwarded-For hop, which the client writes): \
+         list the networks of your proxies in TRUSTED_PROXIES instead, e.g. TRUSTED_PROXIES=10.0.0.0/8",
+    )
 }
 
 #[cfg(test)]

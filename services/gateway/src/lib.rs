@@ -14,6 +14,7 @@
 //! owns users ([`identity`]), served on a loopback gRPC port like any other service.
 
 pub mod auth;
+pub mod client_addr;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -40,13 +41,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
-use axum::serve::ListenerExt as _;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::{CancellationToken, Host, HostConfig, trace};
 use prost_reflect::DescriptorPool;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
 use tracing::Instrument;
 
@@ -79,10 +84,11 @@ struct AppState {
     request_timeout: Duration,
     ai_request_timeout: Duration,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
     draining: AtomicBool,
     tokens: Arc<auth::Tokens>,
     limiter: ratelimit::RateLimiter,
-    trust_forwarded_for: bool,
+    trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// A route with what it requires, resolved once at start.
@@ -102,7 +108,9 @@ pub struct Gateway {
     router: Router,
     state: Arc<AppState>,
     drain_delay: Duration,
-    /// The identity service on its loopback port.
+    header_read_timeout: Duration,
+    /// The identity service on its loopback port; its admin port is the gateway's (`/livez`,
+    /// `/readyz`, `/metrics` of the whole process).
     identity: Host,
 }
 
@@ -125,7 +133,11 @@ pub const METRICS: &[Metric] = &[
     .labelled(),
     Metric::counter(
         "gateway_rate_limiter_errors_total",
-        "Checks the shared limiter could not make (the request was let through)",
+        "Checks the shared limiter could not make (auth counted in memory, others let through)",
+    ),
+    Metric::counter(
+        "gateway_rate_limiter_fallbacks_total",
+        "Auth checks counted in this replica's memory because the shared limiter failed",
     ),
     Metric::counter(
         "gateway_auth_rejections_total",
@@ -168,7 +180,7 @@ impl Gateway {
             "identity",
             &HostConfig {
                 grpc_addr: "127.0.0.1:0".parse()?,
-                admin_addr: "127.0.0.1:0".parse()?,
+                admin_addr: config.admin_addr,
                 drain_delay: Duration::ZERO,
                 listeners: None,
             },
@@ -188,8 +200,12 @@ impl Gateway {
                 config.rate_limits.clone(),
                 url.expose(),
                 &config.redis_key_prefix,
+                config.rate_limit_memory_clients,
             )?,
-            None => ratelimit::RateLimiter::in_memory(config.rate_limits.clone()),
+            None => ratelimit::RateLimiter::in_memory(
+                config.rate_limits.clone(),
+                config.rate_limit_memory_clients,
+            ),
         };
         let state = Arc::new(AppState {
             upstreams: Upstreams::new(&upstream_urls)?,
@@ -197,10 +213,11 @@ impl Gateway {
             request_timeout: config.request_timeout,
             ai_request_timeout: config.ai_request_timeout,
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
             draining: AtomicBool::new(false),
             tokens,
             limiter,
-            trust_forwarded_for: config.trust_forwarded_for,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let router = router(&routes, state.clone(), &config)?;
         let listener = TcpListener::bind(config.http_addr)
@@ -211,8 +228,15 @@ impl Gateway {
             router,
             state,
             drain_delay: config.drain_delay,
+            header_read_timeout: config.header_read_timeout,
             identity,
         })
+    }
+
+    /// The bound admin address (`/livez`, `/readyz`, `/metrics`).
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.identity.admin_addr()
     }
 
     /// The bound address.
@@ -227,30 +251,87 @@ impl Gateway {
     /// before the listener closes and in-flight requests finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
         let addr = self.local_addr();
-        tracing::info!(%addr, "gateway serving");
+        let admin = self.admin_addr();
+        tracing::info!(%addr, %admin, "gateway serving");
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
         let identity_stop = CancellationToken::new();
         let identity = tokio::spawn(self.identity.run(identity_stop.clone()));
-        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
-        let served = axum::serve(
-            self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let drained = async move {
             shutdown.cancelled().await;
             state.draining.store(true, Ordering::SeqCst);
             tracing::info!(?drain_delay, "draining: /readyz answers 503");
             tokio::time::sleep(drain_delay).await;
-        })
+        };
+        serve_http(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            drained,
+        )
         .await;
         identity_stop.cancel();
         let _ = identity.await;
-        served?;
         tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `shutdown` completes, then
+/// lets open connections finish their requests. Unlike `axum::serve`, a connection gets
+/// `header_read_timeout` to send each request's headers (idle keep-alive time included): a
+/// client that trickles a header, or opens connections and sends nothing, cannot hold them.
+async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // HTTP/2: a peer that stops answering pings is dropped.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Builds and runs the gateway until `shutdown` is cancelled.
@@ -292,11 +373,17 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
         .route("/health", get(health))
         .route("/livez", get(health))
         .route("/readyz", get(readyz))
-        .route("/readyz/self", get(ready_self))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(|| async { Html(DOCS_HTML) }))
-        .route("/docs/", get(|| async { Html(DOCS_HTML) }));
+        .route("/readyz/self", get(ready_self));
+    // `/metrics` belongs on the admin port; the public copy is for the dev stack and old tooling.
+    if config.public_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    if config.api_docs {
+        router = router
+            .route("/openapi.json", get(openapi_json))
+            .route("/docs", get(|| async { Html(DOCS_HTML) }))
+            .route("/docs/", get(|| async { Html(DOCS_HTML) }));
+    }
     for (path, method_router) in by_path {
         router = router.route(&path, method_router.fallback(method_not_allowed));
     }
@@ -378,7 +465,10 @@ async fn admit(
     }
     let client = match &identity {
         Some(identity) => format!("user:{}", identity.user_id),
-        None => format!("ip:{}", client_ip(state, peer, headers)),
+        None => format!(
+            "ip:{}",
+            client_addr::limiter_key(state.trusted_proxies.client(peer.ip(), headers))
+        ),
     };
     if let ratelimit::Verdict::Limited { retry_after } =
         state.limiter.check(route.class, &client).await
@@ -392,21 +482,6 @@ async fn admit(
         return Err(response);
     }
     Ok(identity)
-}
-
-/// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
-fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    if state.trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return first.to_owned();
-    }
-    peer.ip().to_string()
 }
 
 async fn call(
@@ -443,9 +518,14 @@ async fn call(
     if declared.is_some_and(|len| len > state.max_body_bytes) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| too_large())?;
+    // A body that trickles in must not hold the connection: 408, and the connection closes.
+    let body = tokio::time::timeout(
+        state.body_read_timeout,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::detail(StatusCode::REQUEST_TIMEOUT, error::BODY_TIMEOUT))?
+    .map_err(|_| too_large())?;
 
     let message = json_in::request_message(
         route,
