@@ -27,7 +27,9 @@ impl Cidr {
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.network, addr.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(addr)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(addr) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(addr)) => {
@@ -245,21 +247,41 @@ mod tests {
             // One trusted proxy: the hop it appended, not the client's own left-most claims.
             ("10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
             ("10.0.0.2", &["1.1.1.1, 198.51.100.1"], "198.51.100.1"),
-            ("10.0.0.2", &["6.6.6.6, 7.7.7.7, 198.51.100.1"], "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["6.6.6.6, 7.7.7.7, 198.51.100.1"],
+                "198.51.100.1",
+            ),
             // Two trusted proxies in a chain.
-            ("10.0.0.2", &["1.1.1.1, 198.51.100.1, 10.0.0.9"], "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["1.1.1.1, 198.51.100.1, 10.0.0.9"],
+                "198.51.100.1",
+            ),
             // Several header lines are one list.
-            ("10.0.0.2", &["1.1.1.1", "198.51.100.1, 10.0.0.9"], "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["1.1.1.1", "198.51.100.1, 10.0.0.9"],
+                "198.51.100.1",
+            ),
             // A trusted peer without the header is the client.
             ("10.0.0.2", &[], "10.0.0.2"),
             // Every hop trusted: the left-most one.
             ("10.0.0.2", &["10.1.1.1, 10.0.0.9"], "10.1.1.1"),
             // Garbage stops the walk at the proxy that forwarded it.
             ("10.0.0.2", &["1.1.1.1, unknown"], "10.0.0.2"),
-            ("10.0.0.2", &["garbage, 198.51.100.1, 10.0.0.9"], "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["garbage, 198.51.100.1, 10.0.0.9"],
+                "198.51.100.1",
+            ),
             ("10.0.0.2", &["1.1.1.1, not-an-ip, 10.0.0.9"], "10.0.0.9"),
             // Empty elements are skipped; ports and brackets are understood.
-            ("10.0.0.2", &["1.1.1.1, , 198.51.100.1:4711"], "198.51.100.1"),
+            (
+                "10.0.0.2",
+                &["1.1.1.1, , 198.51.100.1:4711"],
+                "198.51.100.1",
+            ),
             ("10.0.0.2", &["[2001:db8::5]:443"], "2001:db8::5"),
             ("10.0.0.2", &["2001:db8::5, fd00::1"], "2001:db8::5"),
             // IPv6 proxy, IPv4-mapped peer.

@@ -438,4 +438,81 @@ mod tests {
             "the policy is separate from the environment"
         );
     }
+
+    fn development(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env = Env::from_pairs([("ENVIRONMENT", "development")]);
+        for (name, value) in pairs {
+            env = env.set(*name, *value);
+        }
+        Config::from_env(&env)
+    }
+
+    #[test]
+    fn the_removed_trust_forwarded_for_is_refused_with_a_pointer_to_trusted_proxies() {
+        for value in ["true", "1", "yes"] {
+            let err = development(&[("TRUST_FORWARDED_FOR", value)])
+                .expect_err(value)
+                .to_string();
+            assert!(err.contains("TRUST_FORWARDED_FOR"), "{err}");
+            assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+        }
+        let config = development(&[("TRUST_FORWARDED_FOR", "false")]).unwrap();
+        assert!(config.trusted_proxies.is_empty(), "false changes nothing");
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks() {
+        let config = development(&[("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")]).unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("fd00::1".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("8.8.8.8".parse().unwrap()));
+        let err = development(&[("TRUSTED_PROXIES", "10.0.0.0/33")])
+            .expect_err("a bad prefix")
+            .to_string();
+        assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+        assert!(development(&[]).unwrap().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn public_metrics_follow_the_environment_unless_set() {
+        // A key generated here, so that no secret of the repo is involved.
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let production = Config::from_env(
+            &Env::from_pairs([("ENVIRONMENT", "production")]).set("JWT_SECRET", &secret),
+        )
+        .unwrap();
+        assert!(!production.public_metrics);
+        assert!(production.api_docs);
+        assert!(development(&[]).unwrap().public_metrics);
+        assert!(
+            !development(&[("PUBLIC_METRICS", "false")])
+                .unwrap()
+                .public_metrics
+        );
+        assert!(!development(&[("API_DOCS", "false")]).unwrap().api_docs);
+        assert_eq!(
+            development(&[]).unwrap().admin_addr,
+            "0.0.0.0:8081".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn read_timeouts_and_the_limiter_cap_must_be_positive() {
+        let config = development(&[]).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(65));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.rate_limit_memory_clients, 100_000);
+        for (name, zero) in [
+            ("HEADER_READ_TIMEOUT", "0s"),
+            ("BODY_READ_TIMEOUT", "0s"),
+            ("RATE_LIMIT_MEMORY_CLIENTS", "0"),
+        ] {
+            let err = development(&[(name, zero)]).expect_err(name).to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
 }

@@ -308,10 +308,7 @@ mod tests {
     fn client_mistakes_keep_the_services_own_message() {
         let route = route("/api/v1/flights/{id}");
         assert_eq!(
-            ApiError::from_grpc(
-                &tonic::Status::not_found("Vuelo no encontrado."),
-                &route
-            ),
+            ApiError::from_grpc(&tonic::Status::not_found("Vuelo no encontrado."), &route),
             ApiError::detail(StatusCode::NOT_FOUND, "Vuelo no encontrado.")
         );
         assert_eq!(
@@ -325,8 +322,7 @@ mod tests {
 
     #[test]
     fn a_request_timeout_closes_the_connection() {
-        let response =
-            ApiError::detail(StatusCode::REQUEST_TIMEOUT, BODY_TIMEOUT).into_response();
+        let response = ApiError::detail(StatusCode::REQUEST_TIMEOUT, BODY_TIMEOUT).into_response();
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(response.headers()[header::CONNECTION], "close");
     }

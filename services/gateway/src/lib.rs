@@ -45,11 +45,11 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::{CancellationToken, Host, HostConfig, trace};
-use prost_reflect::DescriptorPool;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
@@ -298,7 +298,9 @@ async fn serve_http(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let stopping = CancellationToken::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -320,18 +322,59 @@ async fn serve_http(
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(request)
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let stopping = stopping.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            // A connection that never speaks (a client's spare pooled connection) must not
+            // hold up the shutdown for the whole header read timeout.
+            let known = tokio::select! {
+                known = protocol_known(&tcp, header_read_timeout) => known,
+                () = stopping.cancelled() => false,
+            };
+            if !known {
+                tracing::debug!(%peer, "connection closed: nothing usable within the header read timeout");
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(tcp),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(error = %err, %peer, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    stopping.cancel();
     graceful.shutdown().await;
+}
+
+/// The HTTP/2 connection preface: hyper-util reads this much to tell HTTP/2 from HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (at most `deadline`) until the client has sent enough to tell its protocol. hyper's
+/// header read timeout only starts once it has, so without this a connection that sends nothing
+/// (or a few bytes of the preface) would be held forever. `false`: too late, or closed.
+async fn protocol_known(tcp: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut first = [0_u8; H2_PREFACE.len()];
+    tokio::time::timeout(deadline, async {
+        loop {
+            let n = match tcp.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == H2_PREFACE.len() || first[..n] != H2_PREFACE[..n] {
+                return true;
+            }
+            // Part of the preface: the rest is on its way (peek would answer at once again).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Builds and runs the gateway until `shutdown` is cancelled.

@@ -156,7 +156,9 @@ impl MemoryCounts {
             };
         }
         window.count += 1;
-        let left = window.length.saturating_sub(now.duration_since(window.started));
+        let left = window
+            .length
+            .saturating_sub(now.duration_since(window.started));
         let left_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         (window.count, left_secs.max(1))
     }
@@ -210,7 +212,13 @@ struct RedisCounts {
 }
 
 impl RedisCounts {
-    async fn count(&self, class: Class, client: &str, window: u64, window_start: u64) -> Result<u64, String> {
+    async fn count(
+        &self,
+        class: Class,
+        client: &str,
+        window: u64,
+        window_start: u64,
+    ) -> Result<u64, String> {
         if self
             .resting_until
             .lock()
@@ -219,7 +227,11 @@ impl RedisCounts {
         {
             return Err("resting after a failure".to_owned());
         }
-        let key = format!("{}ratelimit:{}:{client}:{window_start}", self.prefix, class.name());
+        let key = format!(
+            "{}ratelimit:{}:{client}:{window_start}",
+            self.prefix,
+            class.name()
+        );
         let counted = async {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
@@ -244,7 +256,8 @@ impl RedisCounts {
             *self
                 .resting_until
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + REDIS_BACKOFF);
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Instant::now() + REDIS_BACKOFF);
             err.to_string()
         })
     }
