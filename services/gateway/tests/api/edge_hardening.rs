@@ -157,6 +157,42 @@ async fn a_client_that_trickles_its_headers_is_disconnected() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_never_speaks_does_not_hold_up_the_shutdown() {
+    // Like a client's spare pooled connection: open, silent, within the header read timeout.
+    let mesh = TestMesh::start().await;
+    let _silent = TcpStream::connect(mesh.addrs.gateway).await.unwrap();
+    assert_eq!(mesh.get("/health").await.0, 200);
+    let started = Instant::now();
+    mesh.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_with_prior_knowledge_is_still_served() {
+    let mesh = TestMesh::start().await;
+    let tcp = TcpStream::connect(mesh.addrs.gateway).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{}/health", mesh.addrs.gateway))
+        .body(String::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    drop(sender);
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closes() {
     let mesh = TestMesh::start_with(|env, _| env.set("GATEWAY_BODY_READ_TIMEOUT", "1s")).await;
     let mut slow = TcpStream::connect(mesh.addrs.gateway).await.unwrap();
