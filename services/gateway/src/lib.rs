@@ -11,7 +11,13 @@
 //! Inside the generic handler, in order: the bearer token ([`auth`]) → the access policy
 //! ([`policy`]) → the rate limit ([`ratelimit`]) → the call, with the caller's identity passed as
 //! metadata (`x-user-id`, `x-user-role`) that clients can never set themselves. The gateway also
-//! owns users ([`identity`]), served on a loopback gRPC port like any other service.
+//! owns users ([`identity`]), served on a loopback gRPC port like any other service; that host's
+//! admin port is the gateway's (`ADMIN_ADDR`: `/livez`, `/readyz`, `/metrics`).
+//!
+//! The rate limiter keys anonymous callers by their address as [`client_addr`] finds it behind
+//! trusted proxies. Connections are served by the gateway's own loop (not `axum::serve`) so
+//! that slow or silent clients are cut off (`HEADER_READ_TIMEOUT`); bodies have their own
+//! deadline (`BODY_READ_TIMEOUT`).
 
 pub mod auth;
 pub mod client_addr;
