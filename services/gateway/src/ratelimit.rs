@@ -262,9 +262,10 @@ impl RedisCounts {
         })
     }
 
-    /// One warning per [`LOG_EVERY`] with the number of failures it stands for.
-    fn log_failure(&self, error: &str) {
-        let failures = self.unlogged_failures.fetch_add(1, Ordering::Relaxed) + 1;
+    /// One warning per [`LOG_EVERY`] with the number of failures it stands for; returns how many
+    /// failures the line written now stands for (`None`: no line now).
+    fn log_failure(&self, error: &str) -> Option<u64> {
+        self.unlogged_failures.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut last = self
             .last_log
@@ -272,13 +273,15 @@ impl RedisCounts {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
             *last = Some(now);
-            self.unlogged_failures.store(0, Ordering::Relaxed);
+            let failures = self.unlogged_failures.swap(0, Ordering::Relaxed);
             tracing::warn!(
                 %error,
                 failures,
                 "shared rate limiter unavailable: auth counted in this replica's memory, other classes let through"
             );
+            return Some(failures);
         }
+        None
     }
 }
 
@@ -371,7 +374,7 @@ impl RateLimiter {
                     Ok(count) => (count, (window_start + window).saturating_sub(now).max(1)),
                     Err(error) => {
                         metrics::counter!("gateway_rate_limiter_errors_total").increment(1);
-                        redis.log_failure(&error);
+                        let _logged = redis.log_failure(&error);
                         if class != Class::Auth {
                             return Verdict::Allowed;
                         }
@@ -557,5 +560,28 @@ mod tests {
             );
         }
         assert_eq!(memory_len(&limiter), 2, "only auth was counted in memory");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_redis_is_logged_once_per_period_with_the_count() {
+        let limiter =
+            RateLimiter::redis(limits(Class::Auth, 3, 60), "redis://127.0.0.1:1", "", 10).unwrap();
+        let Store::Redis(redis) = &limiter.store else {
+            unreachable!("a Redis store")
+        };
+        assert_eq!(
+            redis.log_failure("down"),
+            Some(1),
+            "the first failure is logged"
+        );
+        for _ in 0..99 {
+            assert_eq!(redis.log_failure("down"), None);
+        }
+        tokio::time::advance(LOG_EVERY).await;
+        assert_eq!(
+            redis.log_failure("down"),
+            Some(100),
+            "the next line counts the silent ones"
+        );
     }
 }
