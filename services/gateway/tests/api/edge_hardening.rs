@@ -260,3 +260,58 @@ async fn metrics_live_on_the_admin_port_and_docs_can_be_turned_off() {
     );
     mesh.stop().await;
 }
+
+/// A "service" that answers every gRPC call with `grpc-status: code` and a message full of
+/// internals (trailers-only, as tonic does for an error).
+async fn failing_upstream(code: u8) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(move |_request| async move {
+                http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", code.to_string())
+                    .header(
+                        "grpc-message",
+                        "relation%20%22bookings%22%20does%20not%20exist%20at%20db.rs:42",
+                    )
+                    .body(String::new())
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_internal_details_never_reach_the_client() {
+    let internal = failing_upstream(13).await; // INTERNAL
+    let unknown = failing_upstream(2).await; // UNKNOWN
+    let mesh = TestMesh::start_with(move |env, _| {
+        env.set("GATEWAY_FLIGHTS_URL", format!("http://{internal}"))
+            .set("GATEWAY_AI_URL", format!("http://{unknown}"))
+    })
+    .await;
+    let response = mesh
+        .http
+        .get(mesh.url("/api/v1/flights/"))
+        .header("X-Correlation-ID", "leak-check-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-correlation-id"], "leak-check-1");
+    assert_eq!(
+        status_and_json(response).await,
+        (500, json!({"detail": "Error interno del servidor."}))
+    );
+    assert_eq!(
+        mesh.post("/api/v1/ai/chat", &json!({"message": "hola"}))
+            .await,
+        (500, json!({"detail": "Error procesando solicitud de IA"}))
+    );
+    mesh.stop().await;
+}
