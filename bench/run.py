@@ -313,7 +313,7 @@ def bench_processes(results):
             # is ready (its database, broker or upstream connections made).
             wait_http(f"http://127.0.0.1:{port + 1000}/readyz", poll=0.005)
             out[name]["cold_start_ms"] = (time.time() - started) * 1000
-        env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
+        env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "ADMIN_ADDR": "127.0.0.1:8091", "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
         started = time.time()
         procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env, stdout=log, stderr=log)
         wait_http("http://127.0.0.1:8090/readyz", poll=0.005)

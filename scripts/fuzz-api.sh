@@ -62,7 +62,7 @@ env DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run" \
     AMQP_URL="$amqp_url" \
     BOOKINGS_EXCHANGE="$run.bookings" CATALOG_EXCHANGE="$run.catalog" STATS_QUEUE="$run.stats" \
     REDIS_KEY_PREFIX="$run:" \
-    GATEWAY_HTTP_ADDR="$gateway" \
+    GATEWAY_HTTP_ADDR="$gateway" GATEWAY_ADMIN_ADDR="127.0.0.1:$((port_base + 15))" \
     FLIGHTS_GRPC_ADDR="127.0.0.1:$((port_base + 1))" FLIGHTS_ADMIN_ADDR="127.0.0.1:$((port_base + 11))" \
     BOOKINGS_GRPC_ADDR="127.0.0.1:$((port_base + 2))" BOOKINGS_ADMIN_ADDR="127.0.0.1:$((port_base + 12))" \
     STATS_GRPC_ADDR="127.0.0.1:$((port_base + 3))" STATS_ADMIN_ADDR="127.0.0.1:$((port_base + 13))" \

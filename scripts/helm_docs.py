@@ -226,7 +226,7 @@ def schema_for(chart: Path) -> dict:
         ),
         "ports": obj({"grpc": PORT, "admin": PORT}, required=["grpc", "admin"])
         if grpc
-        else obj({"http": PORT}, required=["http"]),
+        else obj({"http": PORT, "admin": PORT}, required=["http", "admin"]),
         "service": obj(
             {"type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]}, "annotations": STRMAP}, required=["type"]
         ),
@@ -361,6 +361,10 @@ def schema_for(chart: Path) -> dict:
                     ),
                 },
                 "tls": {"type": "array", "items": obj({"secretName": STR, "hosts": {"type": "array", "items": STR}})},
+                "trustedProxies": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9a-fA-F.:]+(/[0-9]{1,3})?$"},
+                },
             },
             required=["enabled"],
         )

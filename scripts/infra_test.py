@@ -233,6 +233,7 @@ class ChartTest(unittest.TestCase):
     def test_gateway_uses_http_probes_livez_and_readyz_self(self):
         c = container(deployment(rendered("gateway")))
         self.assertIn({"name": "http", "containerPort": 8080, "protocol": "TCP"}, c["ports"])
+        self.assertIn({"name": "admin", "containerPort": 8081, "protocol": "TCP"}, c["ports"])
         live, ready = c["livenessProbe"], c["readinessProbe"]
         self.assertEqual(live["httpGet"], {"path": "/livez", "port": "http"})
         self.assertEqual(ready["httpGet"], {"path": "/readyz/self", "port": "http"})
@@ -249,6 +250,7 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(cm["ADMIN_ADDR"], f"0.0.0.0:{ports[chart][1]}")
                 else:
                     self.assertEqual(cm["HTTP_ADDR"], f"0.0.0.0:{ports[chart][0]}")
+                    self.assertEqual(cm["ADMIN_ADDR"], f"0.0.0.0:{ports[chart][1]}")
 
     def test_pods_run_as_non_root_with_a_read_only_root_filesystem(self):
         for chart in SERVICES:
@@ -334,7 +336,9 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(cm["ACCESS_POLICY"], "production")
         self.assertEqual(cm["RATE_LIMIT_STORE"], "redis")
         self.assertEqual(cm["LOG_FORMAT"], "json")
-        self.assertNotIn("TRUST_FORWARDED_FOR", cm, "only behind the Ingress")
+        self.assertNotIn("TRUST_FORWARDED_FOR", cm, "removed: the gateway refuses it")
+        self.assertNotIn("TRUSTED_PROXIES", cm, "only behind the Ingress")
+        self.assertNotIn("PUBLIC_METRICS", cm, "production keeps /metrics off the public port")
 
     def test_bookings_enforces_the_same_policy_as_the_gateway(self):
         # Ownership of bookings is enforced in bookings too (ADR 0010): both read ACCESS_POLICY.
@@ -445,6 +449,11 @@ class ChartTest(unittest.TestCase):
                 callers = {caller for caller, callees in CALLS.items() if chart in callees}
                 self.assertEqual(self.callers_on(self.policy(chart), ports[chart][0]), callers)
         self.assertIsNone(self.callers_on(self.policy("gateway"), 8080), "the gateway is the door: open on 8080")
+        self.assertEqual(
+            self.callers_on(self.policy("gateway"), 8081),
+            {repr({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}})},
+            "the admin port (/metrics) admits Prometheus only",
+        )
 
     def test_egress_allows_the_upstreams_and_backing_services_only(self):
         ports = readme_ports()
@@ -505,7 +514,7 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(by_kind(bare, "Secret"), [])
         self.assertEqual(container(deployment(bare))["env"], container(deployment(docs))["env"])
         sm = one(docs, "ServiceMonitor")
-        self.assertEqual(sm["spec"]["endpoints"][0]["port"], "admin" if chart in GRPC_SERVICES else "http")
+        self.assertEqual(sm["spec"]["endpoints"][0]["port"], "admin", "every service is scraped on its admin port")
         self.assertEqual(sm["spec"]["endpoints"][0]["path"], "/metrics")
         self.assertEqual(sm["metadata"]["labels"]["release"], "prometheus")
 
@@ -516,12 +525,16 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(ing["spec"]["tls"], [{"hosts": ["api.flightmesh.example"], "secretName": "flightmesh-api-tls"}])
         backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         self.assertEqual(backend, {"name": "gateway", "port": {"name": "http"}})
-        self.assertEqual(config_map(docs)["TRUST_FORWARDED_FOR"], "true")
-        self.assertEqual(one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"], "http")
+        self.assertEqual(config_map(docs)["TRUSTED_PROXIES"], "10.244.0.0/16")
+        self.assertNotIn("TRUST_FORWARDED_FOR", config_map(docs))
+        self.assertEqual(one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"], "admin")
         self.assertEqual(
             self.callers_on(one(docs, "NetworkPolicy"), 8080),
-            {repr({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}),
-             repr({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}})},
+            {repr({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}})},
+        )
+        self.assertEqual(
+            self.callers_on(one(docs, "NetworkPolicy"), 8081),
+            {repr({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}})},
         )
 
     def check_migrations_off(self, chart):
@@ -778,7 +791,7 @@ class DockerfileTest(unittest.TestCase):
         for name in SERVICES:
             with self.subTest(target=name):
                 ins = dict(self.named[name]["instructions"])
-                want = {ports[name][0]} if name == "gateway" else set(ports[name])
+                want = set(ports[name])
                 self.assertEqual({int(p) for p in ins["EXPOSE"].split()}, want)
                 self.assertEqual(ins["ENTRYPOINT"], f'["/usr/local/bin/{name}"]')
                 self.assertEqual(ins["CMD"], '["serve"]')
@@ -1024,6 +1037,7 @@ class GeneratedTest(unittest.TestCase):
         self.assertEqual(svcs["bookings"]["environment"]["ACCESS_POLICY"], "compatible", "the gateway's policy")
         self.assertGreaterEqual(len(gw["JWT_SECRET"]), 32)
         self.assertIn("127.0.0.1:8080:8080", svcs["gateway"]["ports"])
+        self.assertIn("127.0.0.1:8081:8081", svcs["gateway"]["ports"])
 
     def test_readme_documents_docker_and_deployment(self):
         readme = (ROOT / "README.md").read_text()

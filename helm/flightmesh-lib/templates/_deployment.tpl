@@ -73,6 +73,11 @@ spec:
             - name: http
               containerPort: {{ .Values.ports.http }}
               protocol: TCP
+            {{- if .Values.ports.admin }}
+            - name: admin
+              containerPort: {{ .Values.ports.admin }}
+              protocol: TCP
+            {{- end }}
             {{- end }}
           envFrom:
             - configMapRef:

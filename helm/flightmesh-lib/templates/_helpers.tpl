@@ -80,9 +80,9 @@ digest its build pushed, immutable), else repository:tag, the tag defaulting to 
 {{- if .Values.ports.grpc }}true{{ end }}
 {{- end }}
 
-{{/* The port Prometheus scrapes: the admin port of a gRPC service, the HTTP port of the gateway. */}}
+{{/* The port Prometheus scrapes: the admin port (every service has one; /metrics is not public). */}}
 {{- define "flightmesh-lib.metricsPortName" -}}
-{{- if .Values.ports.grpc }}admin{{ else }}http{{ end }}
+{{- if .Values.ports.admin }}admin{{ else }}http{{ end }}
 {{- end }}
 
 {{/*
@@ -90,8 +90,8 @@ Non-secret environment (ConfigMap data, and the migration Job's env): listen add
 `ports`, MIGRATE_ON_START=false when the hook Job migrates, the upstream URLs (gRPC DNS targets
 `dns:///<service>-headless:<port>` with grpcLoadBalancing=dns: the client re-resolves the headless
 Service and balances per request; `http://<service>:<port>` with `connection`, for a mesh),
-TRUST_FORWARDED_FOR=true behind the chart's Ingress, then `config` (which wins; empty values are
-left out so that the service's own default applies).
+TRUSTED_PROXIES from ingress.trustedProxies behind the chart's Ingress, then `config` (which wins;
+empty values are left out so that the service's own default applies).
 */}}
 {{- define "flightmesh-lib.configData" -}}
 {{- $env := dict }}
@@ -100,6 +100,9 @@ left out so that the service's own default applies).
 {{- $_ := set $env "ADMIN_ADDR" (printf "0.0.0.0:%v" .Values.ports.admin) }}
 {{- else }}
 {{- $_ := set $env "HTTP_ADDR" (printf "0.0.0.0:%v" .Values.ports.http) }}
+{{- if .Values.ports.admin }}
+{{- $_ := set $env "ADMIN_ADDR" (printf "0.0.0.0:%v" .Values.ports.admin) }}
+{{- end }}
 {{- end }}
 {{- if .Values.migrations }}
 {{- $_ := set $env "MIGRATE_ON_START" (ternary "false" "true" (.Values.migrations.enabled | default false)) }}
@@ -109,8 +112,8 @@ left out so that the service's own default applies).
 {{- $url := ternary (printf "dns:///%s-headless:%v" $u.service $u.port) (printf "http://%s:%v" $u.service $u.port) $dns }}
 {{- $_ := set $env $u.env $url }}
 {{- end }}
-{{- if and .Values.ingress .Values.ingress.enabled }}
-{{- $_ := set $env "TRUST_FORWARDED_FOR" "true" }}
+{{- if and .Values.ingress .Values.ingress.enabled .Values.ingress.trustedProxies }}
+{{- $_ := set $env "TRUSTED_PROXIES" (join "," .Values.ingress.trustedProxies) }}
 {{- end }}
 {{- range $k, $v := .Values.config }}
 {{- if and (not (kindIs "invalid" $v)) (ne (toString $v) "") }}

@@ -17,6 +17,13 @@
   targetPort: http
   protocol: TCP
   appProtocol: http
+{{- if .Values.ports.admin }}
+- name: admin
+  port: {{ .Values.ports.admin }}
+  targetPort: admin
+  protocol: TCP
+  appProtocol: http
+{{- end }}
 {{- end }}
 {{- end }}
 

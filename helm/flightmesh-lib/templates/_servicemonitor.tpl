@@ -1,6 +1,7 @@
 {{/*
-Optional ServiceMonitor (Prometheus Operator CRD) scraping /metrics on the admin port (the gateway:
-its HTTP port). Selects the ClusterIP Service only, not the headless one.
+Optional ServiceMonitor (Prometheus Operator CRD) scraping /metrics on the admin port (the gateway's
+too: its public port does not serve /metrics in production). Selects the ClusterIP Service only, not
+the headless one.
 */}}
 {{- define "flightmesh-lib.servicemonitor" -}}
 {{- if .Values.serviceMonitor.enabled -}}

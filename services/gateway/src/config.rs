@@ -9,6 +9,7 @@ use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
 
 use crate::auth::{self, TokenConfig};
+use crate::client_addr::TrustedProxies;
 use crate::policy::Policy;
 use crate::ratelimit::{Class, Limit};
 use crate::secrets;
@@ -175,10 +176,46 @@ const REDIS_URL: Var = Var::new(
 )
 .secret();
 const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the rate limit keys");
-const TRUST_FORWARDED_FOR: Var = Var::new(
+
+// The edge: client addresses, limiter memory, slow clients, what the public port shows.
+const TRUSTED_PROXIES: Var = Var::new(
+    "TRUSTED_PROXIES",
+    "",
+    "Comma-separated networks of the proxies in front of the gateway (`10.0.0.0/8,fd00::/8`); the client is the right-most `X-Forwarded-For` hop outside them, and only when the peer is one of them. Empty: the peer is the client",
+);
+/// Removed: it trusted the left-most `X-Forwarded-For` hop, which the client writes.
+const TRUST_FORWARDED_FOR: Var = Var::optional(
     "TRUST_FORWARDED_FOR",
-    "false",
-    "Take the client address from `X-Forwarded-For` (only behind a proxy that sets it)",
+    "Removed; refused when true (use `TRUSTED_PROXIES`)",
+);
+const RATE_LIMIT_MEMORY_CLIENTS: Var = Var::new(
+    "RATE_LIMIT_MEMORY_CLIENTS",
+    "100000",
+    "Most (class, client) windows the in-memory limiter keeps (also the auth fallback of the Redis store); the oldest are evicted beyond it",
+);
+const HEADER_READ_TIMEOUT: Var = Var::new(
+    "HEADER_READ_TIMEOUT",
+    "65s",
+    "Time a connection gets to send a request's headers, idle keep-alive time included (the connection is closed past it); above the 60 s upstream keep-alive of common proxies",
+);
+const BODY_READ_TIMEOUT: Var = Var::new(
+    "BODY_READ_TIMEOUT",
+    "30s",
+    "Time a request gets to send its body (408 and the connection closed past it)",
+);
+const ADMIN_ADDR: Var = Var::new(
+    "ADMIN_ADDR",
+    "0.0.0.0:8081",
+    "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
+);
+const PUBLIC_METRICS: Var = Var::optional(
+    "PUBLIC_METRICS",
+    "Also serve `/metrics` on the public port (default: true under `ENVIRONMENT=development`, false under `production`)",
+);
+const API_DOCS: Var = Var::new(
+    "API_DOCS",
+    "true",
+    "Serve `/docs` and `/openapi.json` (false: 404)",
 );
 
 /// The signing key used when nothing is configured, in development only.
@@ -218,8 +255,20 @@ pub struct Config {
     pub rate_limit_redis: Option<Secret<String>>,
     /// Key prefix in Redis.
     pub redis_key_prefix: String,
-    /// Read the client address from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` hops are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Cap of the in-memory limiter's map.
+    pub rate_limit_memory_clients: usize,
+    /// Deadline of a request's headers (and of an idle keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Deadline of a request's body.
+    pub body_read_timeout: Duration,
+    /// Admin HTTP address (`/livez`, `/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
+    /// `/metrics` on the public port too.
+    pub public_metrics: bool,
+    /// `/docs` and `/openapi.json` served.
+    pub api_docs: bool,
 }
 
 /// Tokens, the user check and password hashing (ADR 0011).
@@ -294,7 +343,14 @@ impl Config {
             RATE_LIMIT_STORE,
             REDIS_URL,
             REDIS_KEY_PREFIX,
+            TRUSTED_PROXIES,
             TRUST_FORWARDED_FOR,
+            RATE_LIMIT_MEMORY_CLIENTS,
+            HEADER_READ_TIMEOUT,
+            BODY_READ_TIMEOUT,
+            ADMIN_ADDR,
+            PUBLIC_METRICS,
+            API_DOCS,
         ]);
         vars
     }
@@ -339,7 +395,39 @@ impl Config {
                 "must be positive",
             ));
         }
+        if env
+            .get_opt::<bool>(&TRUST_FORWARDED_FOR)
+            .map_err(|_| removed_trust_forwarded_for(env))?
+            == Some(true)
+        {
+            return Err(removed_trust_forwarded_for(env));
+        }
+        let rate_limit_memory_clients: usize = env.get(&RATE_LIMIT_MEMORY_CLIENTS)?;
+        if rate_limit_memory_clients == 0 {
+            return Err(ConfigError::invalid(
+                &RATE_LIMIT_MEMORY_CLIENTS,
+                "0",
+                "must be positive",
+            ));
+        }
+        let header_read_timeout = env.get::<Dur>(&HEADER_READ_TIMEOUT)?.0;
+        let body_read_timeout = env.get::<Dur>(&BODY_READ_TIMEOUT)?.0;
+        for (var, value) in [
+            (&HEADER_READ_TIMEOUT, header_read_timeout),
+            (&BODY_READ_TIMEOUT, body_read_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(var, "0s", "must be positive"));
+            }
+        }
         Ok(Self {
+            trusted_proxies: env.get(&TRUSTED_PROXIES)?,
+            rate_limit_memory_clients,
+            header_read_timeout,
+            body_read_timeout,
+            admin_addr: env.get(&ADMIN_ADDR)?,
+            public_metrics: env.get_opt(&PUBLIC_METRICS)?.unwrap_or(!production),
+            api_docs: env.get(&API_DOCS)?,
             http_addr: env.get(&HTTP_ADDR)?,
             upstreams,
             request_timeout: env.get::<Dur>(&REQUEST_TIMEOUT)?.0,
@@ -399,7 +487,6 @@ impl Config {
                 }
             },
             redis_key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
-            trust_forwarded_for: env.get(&TRUST_FORWARDED_FOR)?,
             identity,
         })
     }
@@ -558,6 +645,16 @@ fn identity_config(
         password_hash_concurrency,
         compatible_in_production,
     })
+}
+
+/// The error for the removed `TRUST_FORWARDED_FOR`: it must not silently stop working.
+fn removed_trust_forwarded_for(env: &Env) -> ConfigError {
+    ConfigError::invalid(
+        &TRUST_FORWARDED_FOR,
+        &env.raw(&TRUST_FORWARDED_FOR).unwrap_or_default(),
+        "was removed (it believed the left-most X-Forwarded-For hop, which the client writes): \
+         list the networks of your proxies in TRUSTED_PROXIES instead, e.g. TRUSTED_PROXIES=10.0.0.0/8",
+    )
 }
 
 #[cfg(test)]
@@ -857,6 +954,67 @@ mod tests {
         );
     }
 
+    fn development(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env = Env::from_pairs([("ENVIRONMENT", "development")]);
+        for (name, value) in pairs {
+            env = env.set(*name, *value);
+        }
+        Config::from_env(&env)
+    }
+
+    #[test]
+    fn the_removed_trust_forwarded_for_is_refused_with_a_pointer_to_trusted_proxies() {
+        for value in ["true", "1", "yes"] {
+            let err = development(&[("TRUST_FORWARDED_FOR", value)])
+                .expect_err(value)
+                .to_string();
+            assert!(err.contains("TRUST_FORWARDED_FOR"), "{err}");
+            assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+        }
+        let config = development(&[("TRUST_FORWARDED_FOR", "false")]).unwrap();
+        assert!(config.trusted_proxies.is_empty(), "false changes nothing");
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks() {
+        let config = development(&[("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")]).unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("fd00::1".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("8.8.8.8".parse().unwrap()));
+        let err = development(&[("TRUSTED_PROXIES", "10.0.0.0/33")])
+            .expect_err("a bad prefix")
+            .to_string();
+        assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+        assert!(development(&[]).unwrap().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn public_metrics_follow_the_environment_unless_set() {
+        // A key generated here, so that no secret of the repo is involved.
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let production = Config::from_env(
+            &Env::from_pairs([("ENVIRONMENT", "production")]).set("JWT_SECRET", &secret),
+        )
+        .unwrap();
+        assert!(!production.public_metrics);
+        assert!(production.api_docs);
+        assert!(development(&[]).unwrap().public_metrics);
+        assert!(
+            !development(&[("PUBLIC_METRICS", "false")])
+                .unwrap()
+                .public_metrics
+        );
+        assert!(!development(&[("API_DOCS", "false")]).unwrap().api_docs);
+        assert_eq!(
+            development(&[]).unwrap().admin_addr,
+            "0.0.0.0:8081".parse().unwrap()
+        );
+    }
+
     #[test]
     fn password_rules_follow_the_policy_and_production_refuses_less_than_eight() {
         let dev = Env::from_pairs([("ENVIRONMENT", "development")]);
@@ -910,5 +1068,21 @@ mod tests {
             Ok(3)
         );
         assert!(permits(dev.set("PASSWORD_HASH_CONCURRENCY", "0")).is_err());
+    }
+
+    #[test]
+    fn read_timeouts_and_the_limiter_cap_must_be_positive() {
+        let config = development(&[]).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(65));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.rate_limit_memory_clients, 100_000);
+        for (name, zero) in [
+            ("HEADER_READ_TIMEOUT", "0s"),
+            ("BODY_READ_TIMEOUT", "0s"),
+            ("RATE_LIMIT_MEMORY_CLIENTS", "0"),
+        ] {
+            let err = development(&[(name, zero)]).expect_err(name).to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 }

@@ -11,7 +11,11 @@
 //! | RESOURCE_EXHAUSTED | 429 |
 //! | UNAVAILABLE, UNIMPLEMENTED | 503 (+ `Retry-After` when the status carries `retry-after`) |
 //! | DEADLINE_EXCEEDED | 504 |
-//! | anything else | 500 with a generic message |
+//! | INTERNAL, UNKNOWN, DATA_LOSS, anything else | 500 with the contract's generic message for the route |
+//!
+//! A 500 never carries the upstream's message: it may hold a SQL error, a stack of causes, a
+//! model's output. The message is the contract's (the AI routes have their own, see
+//! [`internal_message`]); the cause is logged with the request's correlation id.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +28,8 @@ use crate::routes::{BodyRule, Route};
 pub const INTERNAL: &str = "Error interno del servidor.";
 /// 504 message.
 pub const TIMEOUT: &str = "La solicitud excedio el tiempo de espera.";
+/// 408 message: the request's body did not arrive within `BODY_READ_TIMEOUT`.
+pub const BODY_TIMEOUT: &str = "La solicitud tardo demasiado en enviarse.";
 /// 429 message (the contract's).
 pub const RATE_LIMITED: &str = "Demasiadas solicitudes. Intente de nuevo mas tarde.";
 
@@ -204,14 +210,32 @@ impl ApiError {
             Code::Cancelled if message.starts_with("Timeout expired") => {
                 Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT)
             }
-            Code::Internal if !from_transport && !message.is_empty() => {
-                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, message)
-            }
+            // INTERNAL, UNKNOWN, DATA_LOSS and the rest: the cause stays in the log (inside the
+            // request's span, so with its correlation id), the client gets the contract's words.
             _ => {
-                tracing::error!(code = ?status.code(), %message, service, "upstream failed");
-                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+                tracing::error!(
+                    code = ?status.code(),
+                    %message,
+                    service,
+                    route = %route.template,
+                    from_transport,
+                    "upstream failed"
+                );
+                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, internal_message(route))
             }
         }
+    }
+}
+
+/// The contract's 500 message of a route: the AI routes each have theirs, every other route
+/// the generic one.
+#[must_use]
+pub fn internal_message(route: &Route) -> &'static str {
+    match route.template.as_str() {
+        "/api/v1/ai/chat" => "Error procesando solicitud de IA",
+        "/api/v1/ai/suggest-price" => "Error procesando sugerencia de precio",
+        "/api/v1/ai/predict-demand" => "Error procesando prediccion de demanda",
+        _ => INTERNAL,
     }
 }
 
@@ -252,6 +276,81 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // The rest of a late body may still be on its way: close instead of reading it.
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+
+    fn route(template: &str) -> Route {
+        let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        crate::routes::routes(&pool)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.template == template)
+            .unwrap_or_else(|| panic!("no route {template}"))
+    }
+
+    #[test]
+    fn internal_unknown_and_data_loss_answer_the_contracts_message_only() {
+        let leaky = "duplicate key value violates unique constraint \"bookings_pkey\" (db.rs:42)";
+        let cases = [
+            ("/api/v1/bookings/{id}", INTERNAL),
+            ("/api/v1/flights", INTERNAL),
+            ("/api/v1/ai/chat", "Error procesando solicitud de IA"),
+            (
+                "/api/v1/ai/suggest-price",
+                "Error procesando sugerencia de precio",
+            ),
+            (
+                "/api/v1/ai/predict-demand",
+                "Error procesando prediccion de demanda",
+            ),
+        ];
+        for (template, expected) in cases {
+            let route = route(template);
+            for code in [Code::Internal, Code::Unknown, Code::DataLoss] {
+                for message in [leaky, "", "Error interno del servidor."] {
+                    assert_eq!(
+                        ApiError::from_grpc(&tonic::Status::new(code, message), &route),
+                        ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, expected),
+                        "{code:?} {message:?} on {template}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn client_mistakes_keep_the_services_own_message() {
+        let route = route("/api/v1/flights/{id}");
+        assert_eq!(
+            ApiError::from_grpc(&tonic::Status::not_found("Vuelo no encontrado."), &route),
+            ApiError::detail(StatusCode::NOT_FOUND, "Vuelo no encontrado.")
+        );
+        assert_eq!(
+            ApiError::from_grpc(
+                &tonic::Status::failed_precondition("No hay asientos disponibles."),
+                &route
+            ),
+            ApiError::detail(StatusCode::BAD_REQUEST, "No hay asientos disponibles.")
+        );
+    }
+
+    #[test]
+    fn a_request_timeout_closes_the_connection() {
+        let response = ApiError::detail(StatusCode::REQUEST_TIMEOUT, BODY_TIMEOUT).into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
     }
 }

@@ -11,9 +11,16 @@
 //! Inside the generic handler, in order: the bearer token ([`auth`]) → the access policy
 //! ([`policy`]) → the rate limit ([`ratelimit`]) → the call, with the caller's identity passed as
 //! metadata (`x-user-id`, `x-user-role`) that clients can never set themselves. The gateway also
-//! owns users ([`identity`]), served on a loopback gRPC port like any other service.
+//! owns users ([`identity`]), served on a loopback gRPC port like any other service; that host's
+//! admin port is the gateway's (`ADMIN_ADDR`: `/livez`, `/readyz`, `/metrics`).
+//!
+//! The rate limiter keys anonymous callers by their address as [`client_addr`] finds it behind
+//! trusted proxies. Connections are served by the gateway's own loop (not `axum::serve`) so
+//! that slow or silent clients are cut off (`HEADER_READ_TIMEOUT`); bodies have their own
+//! deadline (`BODY_READ_TIMEOUT`).
 
 pub mod auth;
+pub mod client_addr;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -41,13 +48,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
-use axum::serve::ListenerExt as _;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::{CancellationToken, Host, HostConfig, trace};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
 use tracing::Instrument;
 
@@ -81,10 +92,11 @@ struct AppState {
     request_timeout: Duration,
     ai_request_timeout: Duration,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
     draining: AtomicBool,
     verifier: identity::Verifier,
     limiter: ratelimit::RateLimiter,
-    trust_forwarded_for: bool,
+    trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// A route with what it requires, resolved once at start.
@@ -104,7 +116,9 @@ pub struct Gateway {
     router: Router,
     state: Arc<AppState>,
     drain_delay: Duration,
-    /// The identity service on its loopback port.
+    header_read_timeout: Duration,
+    /// The identity service on its loopback port; its admin port is the gateway's (`/livez`,
+    /// `/readyz`, `/metrics` of the whole process).
     identity: Host,
 }
 
@@ -127,7 +141,11 @@ pub const METRICS: &[Metric] = &[
     .labelled(),
     Metric::counter(
         "gateway_rate_limiter_errors_total",
-        "Checks the shared limiter could not make (the request was let through)",
+        "Checks the shared limiter could not make (auth counted in memory, others let through)",
+    ),
+    Metric::counter(
+        "gateway_rate_limiter_fallbacks_total",
+        "Auth checks counted in this replica's memory because the shared limiter failed",
     ),
     Metric::counter(
         "gateway_auth_rejections_total",
@@ -183,7 +201,7 @@ impl Gateway {
             "identity",
             &HostConfig {
                 grpc_addr: "127.0.0.1:0".parse()?,
-                admin_addr: "127.0.0.1:0".parse()?,
+                admin_addr: config.admin_addr,
                 drain_delay: Duration::ZERO,
                 listeners: None,
             },
@@ -203,8 +221,12 @@ impl Gateway {
                 config.rate_limits.clone(),
                 url.expose(),
                 &config.redis_key_prefix,
+                config.rate_limit_memory_clients,
             )?,
-            None => ratelimit::RateLimiter::in_memory(config.rate_limits.clone()),
+            None => ratelimit::RateLimiter::in_memory(
+                config.rate_limits.clone(),
+                config.rate_limit_memory_clients,
+            ),
         };
         let state = Arc::new(AppState {
             upstreams: Upstreams::new(&upstream_urls)?,
@@ -212,10 +234,11 @@ impl Gateway {
             request_timeout: config.request_timeout,
             ai_request_timeout: config.ai_request_timeout,
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
             draining: AtomicBool::new(false),
             verifier,
             limiter,
-            trust_forwarded_for: config.trust_forwarded_for,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let router = router(&routes, state.clone(), &config)?;
         let listener = TcpListener::bind(config.http_addr)
@@ -226,8 +249,15 @@ impl Gateway {
             router,
             state,
             drain_delay: config.drain_delay,
+            header_read_timeout: config.header_read_timeout,
             identity,
         })
+    }
+
+    /// The bound admin address (`/livez`, `/readyz`, `/metrics`).
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.identity.admin_addr()
     }
 
     /// The bound address.
@@ -242,7 +272,8 @@ impl Gateway {
     /// before the listener closes and in-flight requests finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
         let addr = self.local_addr();
-        tracing::info!(%addr, "gateway serving");
+        let admin = self.admin_addr();
+        tracing::info!(%addr, %admin, "gateway serving");
         let state = self.state.clone();
         let drain_delay = self.drain_delay;
         // The identity service is supervised: if it stops on its own, the gateway drains and
@@ -251,26 +282,125 @@ impl Gateway {
         let identity_stop = CancellationToken::new();
         let mut tasks = flightmesh_runtime::supervise::Supervisor::new(stop.clone());
         tasks.spawn("identity service", self.identity.run(identity_stop.clone()));
-        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
-        let served = axum::serve(
-            self.listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let drained = async move {
             stop.cancelled().await;
             state.draining.store(true, Ordering::SeqCst);
             tracing::info!(?drain_delay, "draining: /readyz answers 503");
             tokio::time::sleep(drain_delay).await;
-        })
+        };
+        serve_http(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            drained,
+        )
         .await;
         identity_stop.cancel();
         let identity = tasks.join(Duration::from_secs(20)).await;
-        served?;
         identity?;
         tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `shutdown` completes, then
+/// lets open connections finish their requests. Unlike `axum::serve`, a connection gets
+/// `header_read_timeout` to send each request's headers (idle keep-alive time included): a
+/// client that trickles a header, or opens connections and sends nothing, cannot hold them.
+async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // HTTP/2: a peer that stops answering pings is dropped.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let stopping = CancellationToken::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let builder = builder.clone();
+        let stopping = stopping.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A connection that never speaks (a client's spare pooled connection) must not
+            // hold up the shutdown for the whole header read timeout.
+            let known = tokio::select! {
+                known = protocol_known(&tcp, header_read_timeout) => known,
+                () = stopping.cancelled() => false,
+            };
+            if !known {
+                tracing::debug!(%peer, "connection closed: nothing usable within the header read timeout");
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(tcp),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    stopping.cancel();
+    graceful.shutdown().await;
+}
+
+/// The HTTP/2 connection preface: hyper-util reads this much to tell HTTP/2 from HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (at most `deadline`) until the client has sent enough to tell its protocol. hyper's
+/// header read timeout only starts once it has, so without this a connection that sends nothing
+/// (or a few bytes of the preface) would be held forever. `false`: too late, or closed.
+async fn protocol_known(tcp: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut first = [0_u8; H2_PREFACE.len()];
+    tokio::time::timeout(deadline, async {
+        loop {
+            let n = match tcp.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == H2_PREFACE.len() || first[..n] != H2_PREFACE[..n] {
+                return true;
+            }
+            // Part of the preface: the rest is on its way (peek would answer at once again).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Builds and runs the gateway until `shutdown` is cancelled.
@@ -312,11 +442,17 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
         .route("/health", get(health))
         .route("/livez", get(health))
         .route("/readyz", get(readyz))
-        .route("/readyz/self", get(ready_self))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(|| async { Html(DOCS_HTML) }))
-        .route("/docs/", get(|| async { Html(DOCS_HTML) }));
+        .route("/readyz/self", get(ready_self));
+    // `/metrics` belongs on the admin port; the public copy is for the dev stack and old tooling.
+    if config.public_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    if config.api_docs {
+        router = router
+            .route("/openapi.json", get(openapi_json))
+            .route("/docs", get(|| async { Html(DOCS_HTML) }))
+            .route("/docs/", get(|| async { Html(DOCS_HTML) }));
+    }
     for (path, method_router) in by_path {
         router = router.route(&path, method_router.fallback(method_not_allowed));
     }
@@ -399,7 +535,10 @@ async fn admit(
     }
     let client = match &identity {
         Some(identity) => format!("user:{}", identity.user_id),
-        None => format!("ip:{}", client_ip(state, peer, headers)),
+        None => format!(
+            "ip:{}",
+            client_addr::limiter_key(state.trusted_proxies.client(peer.ip(), headers))
+        ),
     };
     if let ratelimit::Verdict::Limited { retry_after } =
         state.limiter.check(route.class, &client).await
@@ -413,21 +552,6 @@ async fn admit(
         return Err(response);
     }
     Ok(identity)
-}
-
-/// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
-fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    if state.trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return first.to_owned();
-    }
-    peer.ip().to_string()
 }
 
 async fn call(
@@ -464,9 +588,14 @@ async fn call(
     if declared.is_some_and(|len| len > state.max_body_bytes) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| too_large())?;
+    // A body that trickles in must not hold the connection: 408, and the connection closes.
+    let body = tokio::time::timeout(
+        state.body_read_timeout,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::detail(StatusCode::REQUEST_TIMEOUT, error::BODY_TIMEOUT))?
+    .map_err(|_| too_large())?;
 
     let message = json_in::request_message(
         route,

@@ -1,15 +1,35 @@
-//! Rate limiting per client (the user when signed in, else the IP) and per route class, in fixed
-//! windows: in memory (one gateway) or in Redis (every replica shares one budget). The answer past
-//! the limit is 429 with the contract's message and `Retry-After`. If Redis fails, requests pass:
-//! an outage of the limiter must not become an outage of the API.
+//! Rate limiting per client (the user when signed in, else the address) and per route class, in
+//! fixed windows: in memory (one gateway) or in Redis (every replica shares one budget). The
+//! answer past the limit is 429 with the contract's message and `Retry-After`.
+//!
+//! The in-memory map is bounded: an entry lives for its window, a sweep drops expired entries
+//! once per longest window, and at `RATE_LIMIT_MEMORY_CLIENTS` entries the oldest windows are
+//! evicted (a quarter of the map at a time, so the cost per request stays constant).
+//!
+//! If Redis fails, the auth class (login, register: password guessing) is counted in this
+//! replica's memory instead — each replica then enforces the whole budget on its own, so the
+//! bound is the budget times the replica count, never unlimited. The other classes let requests
+//! through: they protect capacity, not secrets, and refusing everything because Redis blinked
+//! would turn a cache outage into an API outage. Both are counted in metrics and logged at most
+//! once per [`LOG_EVERY`]. After a failure Redis is not asked again for [`REDIS_BACKOFF`], so a
+//! black-holed Redis costs one timeout per backoff, not one per request.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+/// Default of `RATE_LIMIT_MEMORY_CLIENTS`: about 100 bytes per entry, ~10 MB at the cap.
+pub const DEFAULT_MEMORY_CLIENTS: usize = 100_000;
+/// How long Redis is left alone after a failure.
+pub const REDIS_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one log line about an unusable Redis per this period (with the count since the last).
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// `N/window`, e.g. `300/60s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,20 +90,213 @@ impl Class {
     }
 }
 
+/// One client's count in the current window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    length: Duration,
+    count: u64,
+}
+
+impl Window {
+    fn expired(&self, now: Instant) -> bool {
+        now.duration_since(self.started) >= self.length
+    }
+}
+
+/// The in-memory store: fixed windows that start at a client's first request, bounded.
+#[derive(Debug)]
+struct MemoryCounts {
+    capacity: usize,
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Debug)]
+struct MemoryState {
+    windows: HashMap<(Class, String), Window>,
+    last_sweep: Instant,
+}
+
+impl MemoryCounts {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            state: Mutex::new(MemoryState {
+                windows: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+        }
+    }
+
+    /// Counts one request; returns the count in the window and the seconds left of it.
+    fn count(&self, class: Class, client: &str, limit: Limit, sweep_every: Duration) -> (u64, u64) {
+        let now = Instant::now();
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.duration_since(state.last_sweep) >= sweep_every {
+            state.windows.retain(|_, window| !window.expired(now));
+            state.last_sweep = now;
+        }
+        let key = (class, client.to_owned());
+        if !state.windows.contains_key(&key) && state.windows.len() >= self.capacity {
+            self.make_room(&mut state.windows, now);
+        }
+        let window = state.windows.entry(key).or_insert(Window {
+            started: now,
+            length: limit.window,
+            count: 0,
+        });
+        if window.expired(now) {
+            *window = Window {
+                started: now,
+                length: limit.window,
+                count: 0,
+            };
+        }
+        window.count += 1;
+        let left = window
+            .length
+            .saturating_sub(now.duration_since(window.started));
+        let left_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        (window.count, left_secs.max(1))
+    }
+
+    /// Drops expired windows; if the map is still full, evicts the oldest windows down to three
+    /// quarters of the capacity (O(n) once per n/4 new clients).
+    fn make_room(&self, windows: &mut HashMap<(Class, String), Window>, now: Instant) {
+        windows.retain(|_, window| !window.expired(now));
+        let keep = self.capacity * 3 / 4;
+        if windows.len() < self.capacity {
+            return;
+        }
+        let mut starts: Vec<Instant> = windows.values().map(|w| w.started).collect();
+        let evict = windows.len() - keep;
+        let (_, threshold, _) = starts.select_nth_unstable(evict - 1);
+        let threshold = *threshold;
+        let before = windows.len();
+        windows.retain(|_, window| window.started > threshold);
+        // Ties at the threshold: the ones just dropped may be more than needed; that is fine,
+        // the map only has to get below the capacity.
+        let evicted = before - windows.len();
+        tracing::warn!(
+            evicted,
+            capacity = self.capacity,
+            "rate limiter memory full: evicted the oldest windows"
+        );
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .windows
+            .len()
+    }
+}
+
+/// The shared store.
+struct RedisCounts {
+    client: redis::Client,
+    manager: OnceCell<ConnectionManager>,
+    prefix: String,
+    /// Redis is not asked before this instant (after a failure).
+    resting_until: Mutex<Option<Instant>>,
+    /// Failures since the last log line, and when that line was written.
+    unlogged_failures: AtomicU64,
+    last_log: Mutex<Option<Instant>>,
+    /// Where the auth class is counted while Redis fails.
+    auth_fallback: MemoryCounts,
+}
+
+impl RedisCounts {
+    async fn count(
+        &self,
+        class: Class,
+        client: &str,
+        window: u64,
+        window_start: u64,
+    ) -> Result<u64, String> {
+        if self
+            .resting_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err("resting after a failure".to_owned());
+        }
+        let key = format!(
+            "{}ratelimit:{}:{client}:{window_start}",
+            self.prefix,
+            class.name()
+        );
+        let counted = async {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_millis(500)))
+                .set_number_of_retries(0);
+            let mut conn = self
+                .manager
+                .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+                .await?
+                .clone();
+            let (count,): (u64,) = redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .expire(&key, i64::try_from(window + 1).unwrap_or(i64::MAX))
+                .ignore()
+                .query_async(&mut conn)
+                .await?;
+            Ok::<_, redis::RedisError>(count)
+        }
+        .await;
+        counted.map_err(|err| {
+            *self
+                .resting_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Instant::now() + REDIS_BACKOFF);
+            err.to_string()
+        })
+    }
+
+    /// One warning per [`LOG_EVERY`] with the number of failures it stands for; returns how many
+    /// failures the line written now stands for (`None`: no line now).
+    fn log_failure(&self, error: &str) -> Option<u64> {
+        self.unlogged_failures.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut last = self
+            .last_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+            *last = Some(now);
+            let failures = self.unlogged_failures.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                %error,
+                failures,
+                "shared rate limiter unavailable: auth counted in this replica's memory, other classes let through"
+            );
+            return Some(failures);
+        }
+        None
+    }
+}
+
 /// Where counts are kept.
 enum Store {
-    Memory(Mutex<HashMap<(Class, String), (u64, u64)>>),
-    Redis {
-        client: redis::Client,
-        manager: OnceCell<ConnectionManager>,
-        prefix: String,
-    },
+    Memory(MemoryCounts),
+    Redis(Box<RedisCounts>),
 }
 
 /// The limiter.
 pub struct RateLimiter {
     limits: HashMap<Class, Limit>,
     store: Store,
+    /// The longest configured window: how often the memory map is swept.
+    sweep_every: Duration,
 }
 
 /// The verdict for one request.
@@ -104,29 +317,45 @@ fn now_secs() -> u64 {
 }
 
 impl RateLimiter {
-    /// An in-memory limiter.
+    /// An in-memory limiter tracking at most `capacity` (class, client) windows.
     #[must_use]
-    pub fn in_memory(limits: HashMap<Class, Limit>) -> Self {
+    pub fn in_memory(limits: HashMap<Class, Limit>, capacity: usize) -> Self {
         Self {
+            sweep_every: Self::longest_window(&limits),
             limits,
-            store: Store::Memory(Mutex::new(HashMap::new())),
+            store: Store::Memory(MemoryCounts::new(capacity)),
         }
     }
 
-    /// A limiter whose counts live in Redis (shared by replicas).
+    /// A limiter whose counts live in Redis (shared by replicas); `capacity` bounds the auth
+    /// class's in-memory fallback.
     pub fn redis(
         limits: HashMap<Class, Limit>,
         url: &str,
         prefix: &str,
+        capacity: usize,
     ) -> Result<Self, redis::RedisError> {
         Ok(Self {
+            sweep_every: Self::longest_window(&limits),
             limits,
-            store: Store::Redis {
+            store: Store::Redis(Box::new(RedisCounts {
                 client: redis::Client::open(url)?,
                 manager: OnceCell::new(),
                 prefix: prefix.to_owned(),
-            },
+                resting_until: Mutex::new(None),
+                unlogged_failures: AtomicU64::new(0),
+                last_log: Mutex::new(None),
+                auth_fallback: MemoryCounts::new(capacity),
+            })),
         })
+    }
+
+    fn longest_window(limits: &HashMap<Class, Limit>) -> Duration {
+        limits
+            .values()
+            .map(|limit| limit.window)
+            .max()
+            .unwrap_or(Duration::from_secs(60))
     }
 
     /// Counts a request of `client` on `class` and says whether it may pass.
@@ -134,60 +363,25 @@ impl RateLimiter {
         let Some(limit) = self.limits.get(&class).copied() else {
             return Verdict::Allowed;
         };
-        let window = limit.window.as_secs().max(1);
-        let now = now_secs();
-        let window_start = now - now % window;
-        let retry_after = (window_start + window).saturating_sub(now).max(1);
-        let count = match &self.store {
-            Store::Memory(counts) => {
-                let mut counts = counts
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if counts.len() > 100_000 {
-                    counts.retain(|_, (start, _)| *start == window_start);
-                }
-                let entry = counts
-                    .entry((class, client.to_owned()))
-                    .or_insert((window_start, 0));
-                if entry.0 != window_start {
-                    *entry = (window_start, 0);
-                }
-                entry.1 += 1;
-                entry.1
-            }
-            Store::Redis {
-                client: redis_client,
-                manager,
-                prefix,
-            } => {
-                let key = format!("{prefix}ratelimit:{}:{client}:{window_start}", class.name());
-                let counted = async {
-                    let config = ConnectionManagerConfig::new()
-                        .set_connection_timeout(Some(Duration::from_millis(500)))
-                        .set_response_timeout(Some(Duration::from_millis(500)))
-                        .set_number_of_retries(0);
-                    let mut conn = manager
-                        .get_or_try_init(|| {
-                            ConnectionManager::new_with_config(redis_client.clone(), config)
-                        })
-                        .await?
-                        .clone();
-                    let (count,): (u64,) = redis::pipe()
-                        .atomic()
-                        .incr(&key, 1)
-                        .expire(&key, i64::try_from(window + 1).unwrap_or(i64::MAX))
-                        .ignore()
-                        .query_async(&mut conn)
-                        .await?;
-                    Ok::<_, redis::RedisError>(count)
-                }
-                .await;
-                match counted {
-                    Ok(count) => count,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "rate limiter store unavailable; letting the request through");
+        let (count, retry_after) = match &self.store {
+            Store::Memory(counts) => counts.count(class, client, limit, self.sweep_every),
+            Store::Redis(redis) => {
+                // Windows aligned on the wall clock, so that every replica counts the same one.
+                let window = limit.window.as_secs().max(1);
+                let now = now_secs();
+                let window_start = now - now % window;
+                match redis.count(class, client, window, window_start).await {
+                    Ok(count) => (count, (window_start + window).saturating_sub(now).max(1)),
+                    Err(error) => {
                         metrics::counter!("gateway_rate_limiter_errors_total").increment(1);
-                        return Verdict::Allowed;
+                        let _logged = redis.log_failure(&error);
+                        if class != Class::Auth {
+                            return Verdict::Allowed;
+                        }
+                        metrics::counter!("gateway_rate_limiter_fallbacks_total").increment(1);
+                        redis
+                            .auth_fallback
+                            .count(class, client, limit, self.sweep_every)
                     }
                 }
             }
@@ -233,7 +427,7 @@ mod tests {
                 window: Duration::from_secs(3600),
             },
         )]);
-        let limiter = RateLimiter::in_memory(limits);
+        let limiter = RateLimiter::in_memory(limits, DEFAULT_MEMORY_CLIENTS);
         assert_eq!(limiter.check(Class::Ai, "a").await, Verdict::Allowed);
         assert_eq!(limiter.check(Class::Ai, "a").await, Verdict::Allowed);
         assert!(matches!(
@@ -245,6 +439,149 @@ mod tests {
             limiter.check(Class::Default, "a").await,
             Verdict::Allowed,
             "no limit configured"
+        );
+    }
+
+    fn limits(class: Class, requests: u64, window_secs: u64) -> HashMap<Class, Limit> {
+        HashMap::from([(
+            class,
+            Limit {
+                requests,
+                window: Duration::from_secs(window_secs),
+            },
+        )])
+    }
+
+    fn memory_len(limiter: &RateLimiter) -> usize {
+        match &limiter.store {
+            Store::Memory(counts) => counts.len(),
+            Store::Redis(redis) => redis.auth_fallback.len(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_memory_window_ends_after_its_length_with_an_honest_retry_after() {
+        let limiter = RateLimiter::in_memory(limits(Class::Auth, 2, 10), 100);
+        assert_eq!(limiter.check(Class::Auth, "a").await, Verdict::Allowed);
+        tokio::time::advance(Duration::from_millis(3_500)).await;
+        assert_eq!(limiter.check(Class::Auth, "a").await, Verdict::Allowed);
+        assert_eq!(
+            limiter.check(Class::Auth, "a").await,
+            Verdict::Limited { retry_after: 7 },
+            "6.5 s left, rounded up"
+        );
+        tokio::time::advance(Duration::from_millis(6_499)).await;
+        assert_eq!(
+            limiter.check(Class::Auth, "a").await,
+            Verdict::Limited { retry_after: 1 }
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(limiter.check(Class::Auth, "a").await, Verdict::Allowed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_windows_leave_the_map() {
+        let limiter = RateLimiter::in_memory(limits(Class::Default, 5, 60), 1_000);
+        for client in 0..500 {
+            limiter.check(Class::Default, &format!("c{client}")).await;
+        }
+        assert_eq!(memory_len(&limiter), 500);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        limiter.check(Class::Default, "late").await;
+        assert_eq!(memory_len(&limiter), 501, "nothing expired yet");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter.check(Class::Default, "after").await;
+        assert_eq!(
+            memory_len(&limiter),
+            2,
+            "the 500 first windows ended and were swept: {{late, after}} remain"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_map_never_exceeds_its_capacity_and_evicts_the_oldest_windows() {
+        let limiter = RateLimiter::in_memory(limits(Class::Default, 1, 3600), 8);
+        for client in 0..8 {
+            assert_eq!(
+                limiter.check(Class::Default, &format!("c{client}")).await,
+                Verdict::Allowed
+            );
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        assert_eq!(memory_len(&limiter), 8);
+        // A ninth client: the two oldest windows (c0, c1) go, leaving 6 + the newcomer.
+        assert_eq!(limiter.check(Class::Default, "new").await, Verdict::Allowed);
+        assert_eq!(memory_len(&limiter), 7);
+        assert!(
+            matches!(
+                limiter.check(Class::Default, "c7").await,
+                Verdict::Limited { .. }
+            ),
+            "a recent window is kept"
+        );
+        assert_eq!(
+            limiter.check(Class::Default, "c0").await,
+            Verdict::Allowed,
+            "the oldest window was evicted"
+        );
+        // Many distinct clients (a flood of addresses) never grow the map past the cap.
+        for client in 0..10_000 {
+            limiter
+                .check(Class::Default, &format!("flood{client}"))
+                .await;
+            tokio::time::advance(Duration::from_millis(1)).await;
+            assert!(memory_len(&limiter) <= 8);
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_falls_back_to_memory_when_redis_is_down_and_other_classes_pass() {
+        let mut all = limits(Class::Auth, 3, 60);
+        all.extend(limits(Class::Default, 1, 60));
+        // Nothing listens on port 1.
+        let limiter = RateLimiter::redis(all, "redis://127.0.0.1:1", "test:", 100).unwrap();
+        for _ in 0..3 {
+            assert_eq!(limiter.check(Class::Auth, "ip:a").await, Verdict::Allowed);
+        }
+        assert!(matches!(
+            limiter.check(Class::Auth, "ip:a").await,
+            Verdict::Limited { .. }
+        ));
+        assert_eq!(
+            limiter.check(Class::Auth, "ip:b").await,
+            Verdict::Allowed,
+            "per client"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                limiter.check(Class::Default, "ip:a").await,
+                Verdict::Allowed,
+                "the default class fails open"
+            );
+        }
+        assert_eq!(memory_len(&limiter), 2, "only auth was counted in memory");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_redis_is_logged_once_per_period_with_the_count() {
+        let limiter =
+            RateLimiter::redis(limits(Class::Auth, 3, 60), "redis://127.0.0.1:1", "", 10).unwrap();
+        let Store::Redis(redis) = &limiter.store else {
+            unreachable!("a Redis store")
+        };
+        assert_eq!(
+            redis.log_failure("down"),
+            Some(1),
+            "the first failure is logged"
+        );
+        for _ in 0..99 {
+            assert_eq!(redis.log_failure("down"), None);
+        }
+        tokio::time::advance(LOG_EVERY).await;
+        assert_eq!(
+            redis.log_failure("down"),
+            Some(100),
+            "the next line counts the silent ones"
         );
     }
 }

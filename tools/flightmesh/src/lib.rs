@@ -26,6 +26,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Addresses {
     /// REST gateway.
     pub gateway: SocketAddr,
+    /// The gateway's admin HTTP port (`/livez`, `/readyz`, `/metrics`).
+    pub gateway_admin: SocketAddr,
     /// gRPC of the flights service.
     pub flights: SocketAddr,
     /// gRPC of the bookings service.
@@ -105,6 +107,7 @@ impl Stack {
 
         let addrs = Addresses {
             gateway: gateway.local_addr(),
+            gateway_admin: gateway.admin_addr(),
             flights: flights_addr,
             bookings: bookings_addr,
             stats: stats_addr,

@@ -43,6 +43,7 @@ async fn up(demo: bool) -> Result<(), BoxError> {
         .with_default("LOG_FORMAT", "text")
         .with_default("HTTP_ADDR", "127.0.0.1:8080")
         .with_default("DRAIN_DELAY", "0s")
+        .with_default("GATEWAY_ADMIN_ADDR", "127.0.0.1:8081")
         // A developer's machine: the development signing key, and the policy the old clients need
         // (read by the gateway and by bookings, which enforces booking ownership itself).
         .with_default("ENVIRONMENT", "development")
@@ -79,7 +80,8 @@ async fn up(demo: bool) -> Result<(), BoxError> {
         println!("flightmesh: demo catalog loaded ({created} new rows)");
     }
     println!(
-        "flightmesh is up: REST http://{gw}/api/v1 (docs http://{gw}/docs) · gRPC flights {} bookings {} stats {} ai {} · Ctrl-C stops it",
+        "flightmesh is up: REST http://{gw}/api/v1 (docs http://{gw}/docs, metrics http://{}/metrics) · gRPC flights {} bookings {} stats {} ai {} · Ctrl-C stops it",
+        addrs.gateway_admin,
         addrs.flights,
         addrs.bookings,
         addrs.stats,

@@ -99,6 +99,8 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         ("REDIS_URL", REDIS_URL),
         ("LOG_FORMAT", "text"),
     ]);
+    // The gateway's admin port (a replica built from this env without a prefix gets one too).
+    env = env.with_default("ADMIN_ADDR", "127.0.0.1:0");
     for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
         env = env
             .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")

@@ -4,6 +4,7 @@ mod auth;
 mod catalog;
 mod contract;
 mod edge;
+mod edge_hardening;
 mod identity;
 mod limits;
 mod openapi;

@@ -78,6 +78,7 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
         ("ENVIRONMENT", "development".to_owned()),
         ("ACCESS_POLICY", "compatible".to_owned()),
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
         ("FLIGHTS_URL", format!("http://{closed}")),
         ("BOOKINGS_URL", format!("http://{closed}")),
         ("STATS_URL", format!("http://{closed}")),

@@ -90,7 +90,8 @@ async fn every_documented_metric_is_exposed_after_traffic() {
     assert_eq!(mesh.get("/api/v1/auth/me").await.0, 401);
 
     let [flights, bookings, stats, ai] = mesh.addrs.admin;
-    let mut pages = vec![("gateway", scrape(&http, mesh.url("/metrics")).await)];
+    let gateway_metrics = format!("http://{}/metrics", mesh.addrs.gateway_admin);
+    let mut pages = vec![("gateway", scrape(&http, gateway_metrics).await)];
     for (service, addr) in [
         ("flights", flights),
         ("bookings", bookings),
