@@ -42,6 +42,13 @@ const OUTBOX_RELAY: Var = Var::new(
     "Run the outbox relay in this process (several replicas may; they share the work)",
 );
 
+/// `EMBEDDING_INDEX_REFRESH`.
+const EMBEDDING_INDEX_REFRESH: Var = Var::new(
+    "EMBEDDING_INDEX_REFRESH",
+    "2s",
+    "Longest time the in-memory destination search index may lag embeddings written through other replicas",
+);
+
 /// Everything the flights service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -61,6 +68,8 @@ pub struct Config {
     pub exchange: String,
     /// Whether this process relays the outbox.
     pub relay: bool,
+    /// How often the embedding index reads back other replicas' writes.
+    pub embedding_index_refresh: Duration,
 }
 
 impl Config {
@@ -76,6 +85,7 @@ impl Config {
             flightmesh_events::amqp::AMQP_URL,
             CATALOG_EXCHANGE,
             OUTBOX_RELAY,
+            EMBEDDING_INDEX_REFRESH,
         ]);
         vars
     }
@@ -91,6 +101,7 @@ impl Config {
             amqp_url: env.get(&flightmesh_events::amqp::AMQP_URL)?,
             exchange: env.get(&CATALOG_EXCHANGE)?,
             relay: env.get(&OUTBOX_RELAY)?,
+            embedding_index_refresh: env.get::<Dur>(&EMBEDDING_INDEX_REFRESH)?.0,
         })
     }
 }

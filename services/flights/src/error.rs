@@ -16,6 +16,9 @@ pub enum Error {
     /// No flight with that id.
     #[error("flight not found")]
     FlightNotFound,
+    /// A re-embedding lost the race with a newer description (embedded with it meanwhile).
+    #[error("the destination's description changed")]
+    DescriptionChanged,
     /// A destination with that name (in any case) exists.
     #[error("destination {name} already exists")]
     DestinationExists {
@@ -66,6 +69,9 @@ impl From<Error> for Status {
             Error::Invalid(violations) => violations.into_status(),
             Error::DestinationNotFound => Status::not_found("Destino no encontrado."),
             Error::FlightNotFound => Status::not_found("Vuelo no encontrado."),
+            Error::DescriptionChanged => Status::aborted(
+                "La descripcion del destino cambio mientras se calculaba su embedding.",
+            ),
             Error::DestinationExists { name } => {
                 Status::already_exists(format!("El destino {name} ya existe."))
             }

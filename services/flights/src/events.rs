@@ -1,4 +1,5 @@
-//! Catalog events: `destination.created`, as a protobuf `DestinationEvent` in the outbox.
+//! Catalog events: `destination.created` and `destination.described`, as a protobuf
+//! `DestinationEvent` in the outbox.
 
 use chrono::Utc;
 use flightmesh_events::NewEvent;
@@ -15,37 +16,52 @@ pub const OUTBOX: &str = "flights.outbox";
 /// A destination was created.
 pub const DESTINATION_CREATED: &str = "destination.created";
 
+/// A destination's description changed (it was embedded for the semantic search).
+pub const DESTINATION_DESCRIBED: &str = "destination.described";
+
 /// The outbox row announcing `row`, published to `exchange`.
 #[must_use]
 pub fn destination_created(row: &DestinationRow, exchange: &str) -> NewEvent {
+    destination_event(row, exchange, DESTINATION_CREATED)
+}
+
+/// The outbox row announcing `row`'s new description, published to `exchange`.
+#[must_use]
+pub fn destination_described(row: &DestinationRow, exchange: &str) -> NewEvent {
+    destination_event(row, exchange, DESTINATION_DESCRIBED)
+}
+
+fn destination_event(row: &DestinationRow, exchange: &str, event_type: &str) -> NewEvent {
     let event_id = Uuid::now_v7();
     let occurred_at = Utc::now();
     let event = DestinationEvent {
         event_id: event_id.to_string(),
-        event_type: DESTINATION_CREATED.to_owned(),
+        event_type: event_type.to_owned(),
         occurred_at: Some(timestamp(occurred_at)),
         destination_id: row.id,
         destination_name: row.name.clone(),
         tax_amount: money(row.tax_amount),
         is_promotion: row.is_promotion,
         allows_pets: row.allows_pets,
+        description: row.description.clone(),
     };
     NewEvent {
         event_id,
-        event_type: DESTINATION_CREATED.to_owned(),
+        event_type: event_type.to_owned(),
         aggregate_id: row.id,
         exchange: exchange.to_owned(),
-        routing_key: DESTINATION_CREATED.to_owned(),
+        routing_key: event_type.to_owned(),
         payload: event.encode_to_vec(),
         payload_json: serde_json::json!({
             "event_id": event_id.to_string(),
-            "event_type": DESTINATION_CREATED,
+            "event_type": event_type,
             "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "destination_id": row.id,
             "destination_name": row.name,
             "tax_amount": format!("{:.2}", row.tax_amount),
             "is_promotion": row.is_promotion,
             "allows_pets": row.allows_pets,
+            "description": row.description,
         }),
         // The RPC span that created the destination, when tracing is on.
         traceparent: flightmesh_runtime::trace::current_traceparent(),

@@ -6,6 +6,7 @@ use flightmesh_runtime::status::{FieldViolations, page};
 use rust_decimal::RoundingStrategy;
 use tonic::{Request, Response, Status};
 
+use crate::embeddings::Embeddings;
 use crate::error::Error;
 use crate::seats::SeatLedger;
 use crate::store::{DestinationRow, FlightRow, Store};
@@ -22,11 +23,16 @@ const MAX_SEARCH_LIMIT: i32 = 100;
 pub struct Catalog {
     store: Store,
     seats: SeatLedger,
+    embeddings: Embeddings,
 }
 
 impl Catalog {
-    pub fn new(store: Store, seats: SeatLedger) -> Self {
-        Self { store, seats }
+    pub fn new(store: Store, seats: SeatLedger, embeddings: Embeddings) -> Self {
+        Self {
+            store,
+            seats,
+            embeddings,
+        }
     }
 
     /// The flights as the API shows them, with the seats their bookings leave free (one call to
@@ -70,6 +76,7 @@ fn destination_message(row: DestinationRow) -> pb::Destination {
         tax_amount: money(row.tax_amount),
         is_promotion: row.is_promotion,
         allows_pets: row.allows_pets,
+        description: row.description,
     }
 }
 
@@ -219,6 +226,47 @@ impl FlightService for Catalog {
             .await?;
         Ok(Response::new(pb::ListFlightsResponse {
             flights: self.flights(rows).await?,
+        }))
+    }
+
+    async fn put_destination_embedding(
+        &self,
+        request: Request<pb::PutDestinationEmbeddingRequest>,
+    ) -> Result<Response<pb::Destination>, Status> {
+        let new = validate::new_embedding(request.get_ref()).map_err(invalid)?;
+        let row = self.embeddings.put(&new).await?;
+        tracing::info!(destination_id = row.id, model = %new.model, dimensions = new.vector.len(), "destination embedding stored");
+        Ok(Response::new(destination_message(row)))
+    }
+
+    async fn search_destination_embeddings(
+        &self,
+        request: Request<pb::SearchDestinationEmbeddingsRequest>,
+    ) -> Result<Response<pb::SearchDestinationEmbeddingsResponse>, Status> {
+        let query = validate::vector_query(request.get_ref()).map_err(invalid)?;
+        let hits = self
+            .embeddings
+            .search(&query.model, query.vector, query.limit)
+            .await?;
+        let ids: Vec<i64> = hits.iter().map(|hit| hit.id).collect();
+        let mut rows: std::collections::HashMap<i64, _> = self
+            .store
+            .destinations_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+        let matches = hits
+            .into_iter()
+            .filter_map(|hit| {
+                rows.remove(&hit.id).map(|row| pb::DestinationMatch {
+                    destination: Some(destination_message(row)),
+                    similarity: hit.similarity,
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::SearchDestinationEmbeddingsResponse {
+            matches,
         }))
     }
 }

@@ -4,11 +4,13 @@
 //! `flightmesh.flights.v1.FlightService` over gRPC. Modules, in the order a request meets them:
 //! [`grpc`] (handlers) → [`validate`] (input rules, Spanish messages) → [`store`] (SQL) →
 //! [`error`] (the one mapping of domain errors to gRPC statuses). [`seats`] asks the bookings
-//! service how many seats are taken (it keeps the ledger). [`config`] reads the env.
+//! service how many seats are taken (it keeps the ledger). [`embeddings`] stores destination
+//! embeddings and searches them through the in-memory [`vectors`] index. [`config`] reads the env.
 //!
 //! `serve(config, shutdown)` is what both the binary and the tests run.
 
 pub mod config;
+pub mod embeddings;
 pub mod error;
 pub mod events;
 pub mod grpc;
@@ -16,6 +18,7 @@ pub mod schema;
 pub mod seats;
 pub mod store;
 pub mod validate;
+pub mod vectors;
 
 use std::net::SocketAddr;
 
@@ -60,6 +63,11 @@ impl Flights {
         let catalog = grpc::Catalog::new(
             store::Store::new(pool.clone(), config.exchange.clone()),
             seats,
+            embeddings::Embeddings::new(
+                pool.clone(),
+                config.exchange.clone(),
+                config.embedding_index_refresh,
+            ),
         );
         let relay = flightmesh_events::Relay::new(
             pool.clone(),

@@ -8,6 +8,17 @@ diesel::table! {
         is_promotion -> Bool,
         allows_pets -> Bool,
         created_at -> Timestamptz,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    flights.destination_embeddings (destination_id) {
+        destination_id -> Int8,
+        model -> Text,
+        dimensions -> Int4,
+        vector -> Array<Float4>,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -24,4 +35,5 @@ diesel::table! {
 }
 
 diesel::joinable!(flights -> destinations (destination_id));
-diesel::allow_tables_to_appear_in_same_query!(destinations, flights);
+diesel::joinable!(destination_embeddings -> destinations (destination_id));
+diesel::allow_tables_to_appear_in_same_query!(destinations, flights, destination_embeddings);

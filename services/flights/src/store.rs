@@ -23,6 +23,7 @@ pub struct DestinationRow {
     pub tax_amount: Decimal,
     pub is_promotion: bool,
     pub allows_pets: bool,
+    pub description: String,
 }
 
 /// A flight row.
@@ -57,6 +58,28 @@ pub struct Store {
 impl Store {
     pub fn new(pool: PgPool, exchange: String) -> Self {
         Self { pool, exchange }
+    }
+
+    /// The pool (the embedding index reads through it).
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Where catalog events go.
+    #[must_use]
+    pub fn exchange(&self) -> &str {
+        &self.exchange
+    }
+
+    /// The destinations with these ids, in any order (unknown ids are left out).
+    pub async fn destinations_by_id(&self, ids: &[i64]) -> Result<Vec<DestinationRow>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(destinations::table
+            .filter(destinations::id.eq_any(ids))
+            .select(DestinationRow::as_select())
+            .load(&mut conn)
+            .await?)
     }
 
     async fn conn(&self) -> Result<PgConn<'_>, Error> {
@@ -230,6 +253,7 @@ async fn insert_destination(
             destinations::tax_amount.eq(new.tax_amount),
             destinations::is_promotion.eq(new.is_promotion),
             destinations::allows_pets.eq(new.allows_pets),
+            destinations::description.eq(&new.description),
         ))
         .returning(DestinationRow::as_returning())
         .get_results(conn)

@@ -7,9 +7,14 @@ use flightmesh_proto::types::Decimal as PbDecimal;
 use flightmesh_runtime::status::FieldViolations;
 use rust_decimal::Decimal;
 
+use crate::embeddings::NewEmbedding;
+use crate::vectors::{MAX_DIMENSIONS, normalize};
+
 /// Largest amount NUMERIC(12,2) holds.
 const MAX_MONEY: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2); // 9_999_999_999.99
 const MAX_NAME_CHARS: usize = 200;
+/// Longest destination description (what the semantic search embeds).
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 const MAX_FLIGHT_NUMBER_CHARS: usize = 20;
 const DEFAULT_CAPACITY: i32 = 180;
 const MAX_CAPACITY: i32 = 100_000;
@@ -21,6 +26,8 @@ pub struct NewDestination {
     pub tax_amount: Decimal,
     pub is_promotion: bool,
     pub allows_pets: bool,
+    /// Trimmed; empty when none was given.
+    pub description: String,
 }
 
 /// A flight that passed validation.
@@ -45,12 +52,19 @@ pub fn new_destination(
             "tax_amount no puede ser negativo",
         );
     });
+    let description = req.description.as_deref().unwrap_or_default().trim().to_owned();
+    violations.require(
+        description.chars().count() <= MAX_DESCRIPTION_CHARS,
+        "description",
+        format!("description no puede superar {MAX_DESCRIPTION_CHARS} caracteres"),
+    );
     violations.finish()?;
     Ok(NewDestination {
         name,
         tax_amount: tax_amount.unwrap_or_default(),
         is_promotion: req.is_promotion,
         allows_pets: req.allows_pets.unwrap_or(true),
+        description,
     })
 }
 
@@ -85,6 +99,74 @@ pub fn new_flight(req: &pb::CreateFlightRequest) -> Result<NewFlight, FieldViola
         base_price: base_price.unwrap_or_default(),
         destination_id: req.destination_id,
         capacity,
+    })
+}
+
+/// Longest embedding model name.
+const MAX_MODEL_CHARS: usize = 200;
+/// Most results a destination search returns, and its default.
+pub const MAX_SEARCH_RESULTS: i32 = 50;
+const DEFAULT_SEARCH_RESULTS: i32 = 5;
+
+/// A destination search that passed validation (query vector normalised).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorQuery {
+    pub model: String,
+    pub vector: Vec<f32>,
+    pub limit: usize,
+}
+
+/// 1..=4096 finite components, not all zero; normalised to unit length.
+fn unit_vector(vector: &[f32], violations: &mut FieldViolations) -> Vec<f32> {
+    let mut vector = vector.to_vec();
+    let ok = (1..=MAX_DIMENSIONS).contains(&vector.len()) && normalize(&mut vector);
+    violations.require(
+        ok,
+        "vector",
+        format!("vector debe tener entre 1 y {MAX_DIMENSIONS} componentes finitos, no todos cero"),
+    );
+    vector
+}
+
+pub fn new_embedding(
+    req: &pb::PutDestinationEmbeddingRequest,
+) -> Result<NewEmbedding, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let description = text(
+        &req.description,
+        "description",
+        MAX_DESCRIPTION_CHARS,
+        &mut violations,
+    );
+    let model = text(&req.model, "model", MAX_MODEL_CHARS, &mut violations);
+    let vector = unit_vector(&req.vector, &mut violations);
+    violations.finish()?;
+    Ok(NewEmbedding {
+        destination_id: req.destination_id,
+        description,
+        model,
+        vector,
+        replace_description: req.replace_description,
+    })
+}
+
+pub fn vector_query(
+    req: &pb::SearchDestinationEmbeddingsRequest,
+) -> Result<VectorQuery, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let model = text(&req.model, "model", MAX_MODEL_CHARS, &mut violations);
+    let vector = unit_vector(&req.vector, &mut violations);
+    let limit = req.limit.unwrap_or(DEFAULT_SEARCH_RESULTS);
+    violations.require(
+        (1..=MAX_SEARCH_RESULTS).contains(&limit),
+        "limit",
+        format!("limit debe estar entre 1 y {MAX_SEARCH_RESULTS}"),
+    );
+    violations.finish()?;
+    Ok(VectorQuery {
+        model,
+        vector,
+        limit: usize::try_from(limit).unwrap_or(1),
     })
 }
 
@@ -157,9 +239,11 @@ mod tests {
             tax_amount: dec("50"),
             is_promotion: true,
             allows_pets: None,
+            description: Some("  playas y murallas ".into()),
         })
         .unwrap();
         assert_eq!(d.name, "Cartagena");
+        assert_eq!(d.description, "playas y murallas");
         assert!(d.allows_pets, "pets are allowed unless said otherwise");
     }
 
@@ -178,6 +262,40 @@ mod tests {
                 ("tax_amount", "tax_amount no puede ser negativo")
             ]
         );
+    }
+
+    #[test]
+    fn embeddings_need_text_a_model_and_a_direction() {
+        let err = new_embedding(&pb::PutDestinationEmbeddingRequest {
+            destination_id: 1,
+            description: "  ".into(),
+            model: String::new(),
+            vector: vec![0.0, 0.0],
+            replace_description: true,
+        })
+        .unwrap_err();
+        let fields: Vec<&str> = fields(&err).iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["description", "model", "vector"]);
+        let ok = new_embedding(&pb::PutDestinationEmbeddingRequest {
+            destination_id: 1,
+            description: " buceo ".into(),
+            model: "m".into(),
+            vector: vec![3.0, 4.0],
+            replace_description: true,
+        })
+        .unwrap();
+        assert_eq!(ok.description, "buceo");
+        assert!((ok.vector[0] - 0.6).abs() < 1e-6);
+        let query = |limit| {
+            vector_query(&pb::SearchDestinationEmbeddingsRequest {
+                model: "m".into(),
+                vector: vec![1.0],
+                limit,
+            })
+        };
+        assert_eq!(query(None).unwrap().limit, 5);
+        assert!(query(Some(0)).is_err() && query(Some(51)).is_err());
+        assert_eq!(query(Some(50)).unwrap().limit, 50);
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub async fn load(channel: Channel) -> Result<usize, tonic::Status> {
             }),
             is_promotion: *is_promotion,
             allows_pets: Some(*allows_pets),
+            description: None,
         };
         created += usize::from(ok_unless_exists(client.create_destination(request).await)?);
     }

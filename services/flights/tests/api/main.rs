@@ -35,6 +35,7 @@ pub fn destination_request(
         tax_amount: dec(tax),
         is_promotion,
         allows_pets: Some(allows_pets),
+        description: None,
     }
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE flights.destination_embeddings;
+ALTER TABLE flights.destinations DROP COLUMN description;
