@@ -63,6 +63,86 @@ const STATS_URL: Var = Var::new(
     "gRPC URL of the stats worker (demand tools)",
 );
 
+const EMBEDDINGS_BASE_URL: Var = Var::optional(
+    "EMBEDDINGS_BASE_URL",
+    "OpenAI-compatible embeddings server for the destination search, e.g. `http://127.0.0.1:11434/v1` (its `/embeddings`); unset: the offline lexical embedder. Changing it needs `ai-agent reembed`",
+);
+const EMBEDDINGS_MODEL: Var = Var::optional(
+    "EMBEDDINGS_MODEL",
+    "Embedding model name sent to `EMBEDDINGS_BASE_URL` (required with it) and stored with each vector",
+);
+const EMBEDDINGS_API_KEY: Var = Var::optional(
+    "EMBEDDINGS_API_KEY",
+    "API key for `EMBEDDINGS_BASE_URL`, if it needs one",
+)
+.secret();
+const EMBEDDINGS_TIMEOUT: Var = Var::new(
+    "EMBEDDINGS_TIMEOUT",
+    "10s",
+    "Deadline of one embeddings request (504 past it)",
+);
+
+/// Who turns descriptions and queries into vectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbeddingsProvider {
+    /// The offline lexical embedder (crate::embeddings).
+    Offline,
+    /// Any OpenAI-compatible `/embeddings` endpoint.
+    OpenAiCompatible {
+        base_url: String,
+        api_key: Option<Secret<String>>,
+        model: String,
+        timeout: Duration,
+    },
+}
+
+impl EmbeddingsProvider {
+    /// The embeddings variables.
+    #[must_use]
+    pub fn vars() -> [Var; 4] {
+        [
+            EMBEDDINGS_BASE_URL,
+            EMBEDDINGS_MODEL,
+            EMBEDDINGS_API_KEY,
+            EMBEDDINGS_TIMEOUT,
+        ]
+    }
+
+    /// `EMBEDDINGS_BASE_URL` and `EMBEDDINGS_MODEL` together, or neither (offline).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let base_url = env.get_opt::<String>(&EMBEDDINGS_BASE_URL)?;
+        let model = env.get_opt::<String>(&EMBEDDINGS_MODEL)?;
+        match (base_url, model) {
+            (None, None) => Ok(Self::Offline),
+            (Some(base_url), Some(model)) if !model.trim().is_empty() => {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(ConfigError::invalid(
+                        &EMBEDDINGS_BASE_URL,
+                        &base_url,
+                        "must start with http:// or https://",
+                    ));
+                }
+                Ok(Self::OpenAiCompatible {
+                    base_url,
+                    api_key: env.get_opt(&EMBEDDINGS_API_KEY)?,
+                    model: model.trim().to_owned(),
+                    timeout: env.get::<Dur>(&EMBEDDINGS_TIMEOUT)?.0,
+                })
+            }
+            (Some(base_url), _) => Err(ConfigError::invalid(
+                &EMBEDDINGS_BASE_URL,
+                &base_url,
+                "needs EMBEDDINGS_MODEL",
+            )),
+            (None, Some(model)) => Err(ConfigError::invalid(
+                &EMBEDDINGS_MODEL,
+                &model,
+                "needs EMBEDDINGS_BASE_URL",
+            )),
+        }
+    }
+}
+
 /// Groq's OpenAI-compatible endpoint.
 pub const GROQ_BASE_URL: &str = "https://api.groq.com/openai/v1";
 
@@ -109,6 +189,8 @@ pub struct Config {
     pub history_ttl: Duration,
     pub flights_url: String,
     pub stats_url: String,
+    /// The destination search's embedder.
+    pub embeddings: EmbeddingsProvider,
 }
 
 impl Config {
@@ -130,6 +212,7 @@ impl Config {
             FLIGHTS_URL,
             STATS_URL,
         ]);
+        vars.extend(EmbeddingsProvider::vars());
         vars
     }
 
@@ -187,6 +270,7 @@ impl Config {
             history_ttl: env.get::<Dur>(&HISTORY_TTL)?.0,
             flights_url: env.get(&FLIGHTS_URL)?,
             stats_url: env.get(&STATS_URL)?,
+            embeddings: EmbeddingsProvider::from_env(env)?,
         })
     }
 }
@@ -205,5 +289,28 @@ mod tests {
             assert!(err.contains("HISTORY_MESSAGES"), "{err}");
         }
         assert_eq!(with("1").unwrap().history_messages, 1);
+    }
+
+    #[test]
+    fn embeddings_need_a_url_and_a_model_together() {
+        let config = |pairs: &[(&str, &str)]| {
+            EmbeddingsProvider::from_env(&Env::from_pairs(pairs.iter().copied()))
+        };
+        assert_eq!(config(&[]).unwrap(), EmbeddingsProvider::Offline);
+        let remote = config(&[
+            ("EMBEDDINGS_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("EMBEDDINGS_MODEL", "nomic-embed-text"),
+        ])
+        .unwrap();
+        assert!(matches!(remote, EmbeddingsProvider::OpenAiCompatible { ref model, .. } if model == "nomic-embed-text"));
+        assert!(config(&[("EMBEDDINGS_BASE_URL", "http://127.0.0.1:9/v1")]).is_err());
+        assert!(config(&[("EMBEDDINGS_MODEL", "m")]).is_err());
+        assert!(
+            config(&[
+                ("EMBEDDINGS_BASE_URL", "ftp://x"),
+                ("EMBEDDINGS_MODEL", "m")
+            ])
+            .is_err()
+        );
     }
 }

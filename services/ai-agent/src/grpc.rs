@@ -14,6 +14,7 @@ use crate::data::{DataError, Sources};
 use crate::history::{Conversation, History, Message};
 use crate::llm::{Llm, LlmError};
 use crate::offline;
+use crate::search::{self, DestinationSearch};
 
 const MAX_MESSAGE_CHARS: usize = 4000;
 const MAX_SESSION_CHARS: usize = 100;
@@ -77,6 +78,7 @@ pub struct AiAgent {
     llm: Option<Arc<Llm>>,
     history: Arc<History>,
     provider: &'static str,
+    search: Arc<DestinationSearch>,
 }
 
 impl AiAgent {
@@ -85,13 +87,29 @@ impl AiAgent {
         llm: Option<Arc<Llm>>,
         history: Arc<History>,
         provider: &'static str,
+        search: Arc<DestinationSearch>,
     ) -> Self {
         Self {
             sources,
             llm,
             history,
             provider,
+            search,
         }
+    }
+
+    /// The offline answerer's chat: "where can I…" questions from the destination search, the
+    /// rest from the data tools.
+    async fn offline_chat(&self, message: &str) -> Result<String, AnswerError> {
+        let names = self.sources.destination_names().await?;
+        match search::offline_where_answer(&self.search, message, &names).await {
+            Ok(Some(answer)) => return Ok(answer),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "destination search unavailable to the offline answerer");
+            }
+        }
+        Ok(offline::chat(&self.sources, message).await?)
     }
 
     /// Runs one answer, recording its metrics and turning failures into statuses.
@@ -177,7 +195,7 @@ impl AiAgentService for AiAgent {
             .respond(Endpoint::Chat, async {
                 Ok(match &self.llm {
                     Some(llm) => llm.answer(&message, &history).await?,
-                    None => offline::chat(&self.sources, &message).await?,
+                    None => self.offline_chat(&message).await?,
                 })
             })
             .await?;
@@ -255,5 +273,23 @@ impl AiAgentService for AiAgent {
             })
             .await?;
         Ok(Response::new(pb::PredictDemandResponse { prediction }))
+    }
+
+    async fn embed_destination(
+        &self,
+        request: Request<pb::EmbedDestinationRequest>,
+    ) -> Result<Response<pb::EmbedDestinationResponse>, Status> {
+        search::embed_destination_rpc(&self.search, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn search_destinations(
+        &self,
+        request: Request<pb::SearchDestinationsRequest>,
+    ) -> Result<Response<pb::SearchDestinationsResponse>, Status> {
+        search::search_destinations_rpc(&self.search, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

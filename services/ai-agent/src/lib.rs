@@ -5,14 +5,17 @@
 //! OpenAI-compatible server); [`offline`] answers from the same facts deterministically when no
 //! model is configured; [`demand`] is the contract's prediction formula; [`history`] keeps each
 //! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`.
+//! [`search`] is the semantic destination search, with the text embedder of [`embeddings`].
 
 pub mod config;
 pub mod data;
 pub mod demand;
+pub mod embeddings;
 pub mod grpc;
 pub mod history;
 pub mod llm;
 pub mod offline;
+pub mod search;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use flightmesh_proto::ai::ai_agent_service_server::AiAgentServiceServer;
 use flightmesh_runtime::channel::mesh_channel;
 use flightmesh_runtime::{CancellationToken, Host};
 
-pub use config::{Config, Provider};
+pub use config::{Config, EmbeddingsProvider, Provider};
 
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "ai-agent";
@@ -39,12 +42,20 @@ impl Service {
     /// Builds the tools, the model client (one per process) and binds the ports.
     pub async fn build(config: Config) -> Result<Self, BoxError> {
         flightmesh_runtime::metrics::declare(grpc::METRICS);
+        flightmesh_runtime::metrics::declare(search::METRICS);
         let sources = data::Sources::new(
             mesh_channel(&config.flights_url)?,
             mesh_channel(&config.stats_url)?,
         );
-        let llm = llm::Llm::new(&config.provider, &sources, config.timeout, config.max_turns)
-            .map(Arc::new);
+        let search = Arc::new(destination_search(&config)?);
+        let llm = llm::Llm::new(
+            &config.provider,
+            &sources,
+            &search,
+            config.timeout,
+            config.max_turns,
+        )
+        .map(Arc::new);
         match &config.provider {
             Provider::Offline => tracing::info!(
                 provider = "offline",
@@ -66,7 +77,7 @@ impl Service {
             config.history_ttl,
             Duration::from_secs(1),
         )?);
-        let agent = grpc::AiAgent::new(sources, llm, history, config.provider.label());
+        let agent = grpc::AiAgent::new(sources, llm, history, config.provider.label(), search);
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(AiAgentServiceServer::new(agent));
         Ok(Self { host })
@@ -88,6 +99,52 @@ impl Service {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
         Ok(self.host.run(shutdown).await?)
     }
+}
+
+/// The destination search of `config`: its embedder and the flights service's vector search.
+fn destination_search(config: &Config) -> Result<search::DestinationSearch, BoxError> {
+    let embedder = embeddings::Embedder::new(&config.embeddings);
+    tracing::info!(
+        model = embedder.model(),
+        "destination search embedder: {}",
+        match &config.embeddings {
+            EmbeddingsProvider::Offline => "offline lexical",
+            EmbeddingsProvider::OpenAiCompatible { .. } => "OpenAI-compatible endpoint",
+        }
+    );
+    Ok(search::DestinationSearch::new(
+        mesh_channel(&config.flights_url)?,
+        embedder,
+    ))
+}
+
+/// `ai-agent reembed`: re-embeds every stored description with the configured embedder, in
+/// batches, logging progress. Searches compare only vectors of the configured model, so until
+/// this finishes they find only the destinations already re-embedded.
+pub async fn reembed(config: &Config) -> Result<search::Reembedded, BoxError> {
+    let search = destination_search(config)?;
+    let model = search.model().to_owned();
+    let started = std::time::Instant::now();
+    let report = search
+        .reembed(search::REEMBED_BATCH, |done, total, so_far| {
+            tracing::info!(
+                model = %model,
+                done,
+                total,
+                stored = so_far.stored,
+                skipped = so_far.skipped,
+                "reembed progress: {done}/{total}"
+            );
+        })
+        .await?;
+    tracing::info!(
+        model = %model,
+        stored = report.stored,
+        skipped = report.skipped,
+        elapsed_ms = started.elapsed().as_millis(),
+        "reembed finished"
+    );
+    Ok(report)
 }
 
 /// Builds and runs the service until `shutdown` is cancelled.

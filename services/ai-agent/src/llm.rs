@@ -6,6 +6,7 @@
 //! its final answer. Tool failures come back to the model as tool results it can read; only
 //! provider failures fail the request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rig_agent::completion::{Message as RigMessage, PromptError};
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use crate::config::Provider;
 use crate::data::{DataError, Sources, not_found_text};
 use crate::history::Message;
+use crate::search::{DestinationSearch, SearchDestinations};
 
 /// What the model is told before every conversation.
 pub const PREAMBLE: &str = "Eres el asistente de la aerolínea flightmesh. Respondes en español, de forma breve y precisa. \
@@ -51,6 +53,7 @@ impl Llm {
     pub fn new(
         provider: &Provider,
         sources: &Sources,
+        search: &Arc<DestinationSearch>,
         timeout: Duration,
         max_turns: usize,
     ) -> Option<Self> {
@@ -91,6 +94,9 @@ impl Llm {
             })
             .tool(SearchFlights {
                 sources: sources.clone(),
+            })
+            .tool(SearchDestinations {
+                search: search.clone(),
             })
             .build();
         Some(Self {

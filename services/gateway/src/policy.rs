@@ -7,7 +7,9 @@
 //! | `GET /stats/dead-letters`, `POST /stats/rebuild` | open | admin |
 //! | `GET /bookings/events` | open | admin |
 //! | `GET /stats/candy`, `GET /stats/notifications` (they carry passenger names) | open | admin |
-//! | `/bookings/*` (the rest), `/ai/*` | open | user |
+//! | `POST /ai/embed-destination` (it writes the catalog's descriptions) | open | admin |
+//! | `GET /ai/search-destinations` (a catalog read) | open | open |
+//! | `/bookings/*` (the rest), `/ai/*` (the rest) | open | user |
 //! | `GET /auth/me` | user | user |
 //! | everything else (catalog reads, `/stats/general`, `/stats/destinations`, taxes, register, login) | open | open |
 //!
@@ -51,7 +53,12 @@ const ADMIN_ROUTES: &[&str] = &[
     // Passenger names: the candy log's lines and the confirmations' `passenger`.
     "/api/v1/stats/candy",
     "/api/v1/stats/notifications",
+    // Writes destination descriptions and embeddings into the catalog.
+    "/api/v1/ai/embed-destination",
 ];
+
+/// AI routes that read only the public catalog: open under every policy.
+const PUBLIC_AI_ROUTES: &[&str] = &["/api/v1/ai/search-destinations"];
 
 /// The gateway's route table of a [`Policy`].
 pub trait RouteRequirement {
@@ -72,6 +79,8 @@ impl RouteRequirement for Policy {
             || ADMIN_ROUTES.contains(&template);
         if admin_only {
             Requirement::Admin
+        } else if PUBLIC_AI_ROUTES.contains(&template) {
+            Requirement::Open
         } else if template.starts_with("/api/v1/bookings") || template.starts_with("/api/v1/ai/") {
             Requirement::User
         } else {
@@ -104,6 +113,8 @@ mod tests {
             (&get, "/api/v1/bookings/events", Open, Admin),
             (&post, "/api/v1/ai/chat", Open, User),
             (&post, "/api/v1/ai/suggest-price", Open, User),
+            (&post, "/api/v1/ai/embed-destination", Open, Admin),
+            (&get, "/api/v1/ai/search-destinations", Open, Open),
             (&get, "/api/v1/stats/dead-letters", Open, Admin),
             (&post, "/api/v1/stats/rebuild", Open, Admin),
             (&get, "/api/v1/stats/candy", Open, Admin),

@@ -1,0 +1,261 @@
+//! The embedder: text → vector, for the semantic destination search.
+//!
+//! - [`Embedder::Offline`] (default): a lexical embedder. Text is lower-cased, accent-folded and
+//!   split into words; common function words are dropped; every remaining word adds its own
+//!   feature (weight 3) and its character 3-, 4- and 5-grams with word boundaries (weight 1),
+//!   hashed (FNV-1a, signed) into [`OFFLINE_DIMENSIONS`] dimensions; the sum is L2-normalised.
+//!   Texts that share words or stems ("bucear" / "buceo", "playa" / "playas") are close; it has
+//!   no notion of synonyms ("nieve" and "esquí" are unrelated to it). Deterministic, no network.
+//! - [`Embedder::Remote`]: any OpenAI-compatible `/v1/embeddings` endpoint through rig-core's
+//!   embedding model (`EMBEDDINGS_BASE_URL`, `EMBEDDINGS_MODEL`, `EMBEDDINGS_API_KEY`). The
+//!   request is `{"model", "input": [texts]}` and nothing else; the dimensions are those of the
+//!   first answer, and an answer of another width afterwards is an error.
+//!
+//! Vectors carry the model's name ([`Embedder::model`]); the flights service compares only
+//! vectors of one model and dimension.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rig_core::driver::Model;
+use rig_core::error::ProviderError;
+use rig_core::providers::openai::OpenAIConfig;
+use rig_core::providers::openai::wire::{Auth, Embeddings};
+
+use crate::config::EmbeddingsProvider;
+use crate::offline::normalize;
+
+/// The offline embedder's model name, stored with its vectors.
+pub const OFFLINE_MODEL: &str = "flightmesh-offline-lexical-v1";
+/// The offline embedder's width.
+pub const OFFLINE_DIMENSIONS: usize = 384;
+
+/// Words that carry no meaning about a place (Spanish and English), left out of the features so
+/// that "¿dónde puedo ir a bucear?" is about diving, not about "dónde".
+const STOP_WORDS: &[&str] = &[
+    "a", "al", "algo", "alli", "an", "and", "are", "at", "be", "can", "como", "con", "cual",
+    "de", "del", "desde", "donde", "el", "ella", "en", "entre", "es", "esta", "este", "for",
+    "from", "go", "hay", "i", "in", "ir", "is", "it", "la", "las", "lo", "los", "me", "mas",
+    "mi", "muy", "o", "of", "on", "or", "para", "por", "puedo", "que", "quiero", "se", "sin",
+    "some", "su", "sus", "the", "to", "un", "una", "unas", "unos", "viajar", "want", "where",
+    "with", "y", "ya", "you",
+];
+
+/// Why a text could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The provider refused for now (HTTP 429).
+    #[error("the embeddings provider is rate limiting us: {0}")]
+    RateLimited(String),
+    /// The provider is down or unreachable (HTTP 5xx, connection failure).
+    #[error("the embeddings provider is unavailable: {0}")]
+    Unavailable(String),
+    /// No answer within the deadline.
+    #[error("the embeddings provider did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Anything else: refused credentials or request (4xx), a malformed answer, the wrong
+    /// number or width of vectors.
+    #[error("the embeddings provider failed: {0}")]
+    Failed(String),
+}
+
+/// Text → vector.
+pub enum Embedder {
+    Offline,
+    Remote {
+        model: Model<Embeddings>,
+        name: String,
+        timeout: Duration,
+        /// The width of the first answer; every later answer must match it.
+        dimensions: OnceLock<usize>,
+    },
+}
+
+impl Embedder {
+    /// The embedder `provider` describes.
+    #[must_use]
+    pub fn new(provider: &EmbeddingsProvider) -> Self {
+        match provider {
+            EmbeddingsProvider::Offline => Self::Offline,
+            EmbeddingsProvider::OpenAiCompatible {
+                base_url,
+                api_key,
+                model,
+                timeout,
+            } => {
+                let config =
+                    OpenAIConfig::new(api_key.as_ref().map_or("", |k| k.expose().as_str()))
+                        .with_base_url(base_url);
+                let config = if api_key.is_none() {
+                    config.with_auth(Auth::OptionalBearer)
+                } else {
+                    config
+                };
+                Self::Remote {
+                    // No declared width: none is sent, and the first answer's is adopted.
+                    model: config.client().embedding(model, None),
+                    name: model.clone(),
+                    timeout: *timeout,
+                    dimensions: OnceLock::new(),
+                }
+            }
+        }
+    }
+
+    /// The model name stored with the vectors.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        match self {
+            Self::Offline => OFFLINE_MODEL,
+            Self::Remote { name, .. } => name,
+        }
+    }
+
+    /// One vector per text, in order.
+    pub async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match self {
+            Self::Offline => Ok(texts.iter().map(|text| offline_embedding(text)).collect()),
+            Self::Remote {
+                model,
+                timeout,
+                dimensions,
+                ..
+            } => {
+                let response = tokio::time::timeout(*timeout, model.call(texts.to_vec()))
+                    .await
+                    .map_err(|_| EmbedError::Timeout(*timeout))?
+                    .map_err(classify)?;
+                if response.embeddings.len() != texts.len() {
+                    return Err(EmbedError::Failed(format!(
+                        "{} vectors for {} texts",
+                        response.embeddings.len(),
+                        texts.len()
+                    )));
+                }
+                let vectors: Vec<Vec<f32>> = response
+                    .embeddings
+                    .into_iter()
+                    .map(|embedding| {
+                        // The wire's f64 narrowed to the stored f32.
+                        #[allow(clippy::cast_possible_truncation)]
+                        embedding.vec.into_iter().map(|x| x as f32).collect()
+                    })
+                    .collect();
+                for vector in &vectors {
+                    let expected = *dimensions.get_or_init(|| vector.len());
+                    if vector.is_empty() || vector.len() != expected {
+                        return Err(EmbedError::Failed(format!(
+                            "a vector of {} dimensions, expected {expected}",
+                            vector.len()
+                        )));
+                    }
+                }
+                Ok(vectors)
+            }
+        }
+    }
+
+    /// One text's vector.
+    pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        self.embed(&[text.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| EmbedError::Failed("no vector".into()))
+    }
+}
+
+/// Rate limits and outages apart; everything else is a failure.
+fn classify(err: ProviderError) -> EmbedError {
+    let status = err.provider_response_status().map(|s| s.as_u16());
+    match (status, &err) {
+        (Some(429), _) => EmbedError::RateLimited(err.to_string()),
+        (Some(500..=599), _) | (None, ProviderError::Http(_)) => {
+            EmbedError::Unavailable(err.to_string())
+        }
+        _ => EmbedError::Failed(err.to_string()),
+    }
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (the vectors are stored).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+fn add_feature(vector: &mut [f32], feature: &str, weight: f32) {
+    let hash = fnv1a(feature.as_bytes());
+    // The modulus is below OFFLINE_DIMENSIONS, so it fits usize.
+    #[allow(clippy::cast_possible_truncation)]
+    let slot = (hash % vector.len() as u64) as usize;
+    // A sign bit from the other end of the hash: collisions cancel out on average instead of
+    // piling up.
+    let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
+    vector[slot] += sign * weight;
+}
+
+/// The offline embedding of `text` (module docs); all zeros when it has no content words.
+#[must_use]
+pub fn offline_embedding(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0f32; OFFLINE_DIMENSIONS];
+    for word in normalize(text).split_whitespace() {
+        if STOP_WORDS.contains(&word) {
+            continue;
+        }
+        add_feature(&mut vector, &format!("w:{word}"), 3.0);
+        let bounded: Vec<char> = format!("<{word}>").chars().collect();
+        for n in 3..=5 {
+            for gram in bounded.windows(n) {
+                let gram: String = gram.iter().collect();
+                add_feature(&mut vector, &format!("g:{gram}"), 1.0);
+            }
+        }
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for x in &mut vector {
+            *x /= norm;
+        }
+    }
+    vector
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(a: &str, b: &str) -> f32 {
+        offline_embedding(a)
+            .iter()
+            .zip(offline_embedding(b))
+            .map(|(x, y)| x * y)
+            .sum()
+    }
+
+    #[test]
+    fn offline_vectors_are_unit_length_and_deterministic() {
+        let v = offline_embedding("Playas de arena blanca y buceo");
+        assert_eq!(v.len(), OFFLINE_DIMENSIONS);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+        assert_eq!(v, offline_embedding("PLAYAS de arena blanca y buceo!"));
+        assert!(offline_embedding("¿? de la").iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn shared_words_and_stems_are_close_unrelated_texts_are_not() {
+        let diving = "Playas de arena blanca, buceo en arrecifes de coral y snorkel";
+        let skiing = "Esquí en montañas nevadas, pistas de nieve y refugios alpinos";
+        let query = "¿Dónde puedo ir a bucear en arrecifes?";
+        assert!(cosine(query, diving) > cosine(query, skiing) + 0.2);
+        assert!(cosine("esquiar en la nieve", skiing) > cosine("esquiar en la nieve", diving));
+        // Accents and case do not matter.
+        assert!((cosine("Esquí", "esqui") - 1.0).abs() < 1e-5);
+        // A stem shared: bucear ~ buceo.
+        assert!(cosine("bucear", "buceo") > 0.3);
+        assert!(cosine("bucear", "montaña") < 0.15);
+    }
+}
