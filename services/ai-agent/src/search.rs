@@ -109,7 +109,7 @@ fn outcome(result: &Result<impl Sized, SearchError>) -> &'static str {
 }
 
 /// `x` rounded half away from zero to 4 decimals, from its exact binary value (not from its
-/// shortest decimal rendering): 0.123_45 stored as 0.12344999… rounds to 0.1234.
+/// shortest decimal rendering): 0.12355, stored as 0.1235499999…, rounds to 0.1235.
 #[must_use]
 pub fn round4(x: f64) -> f64 {
     Decimal::from_f64_retain(x)
@@ -476,8 +476,10 @@ mod tests {
         assert_eq!(round4(1.0), 1.0);
         // 0.00005 is just above its decimal in binary: it rounds up.
         assert_eq!(round4(0.000_05), 0.0001);
-        // 0.12345 is just below its decimal in binary (0.1234499999…): it rounds down.
-        assert_eq!(round4(0.123_45), 0.1234);
+        // 0.12355 is just below its decimal in binary (0.1235499999…): it rounds down, where
+        // rounding its shortest rendering "0.12355" would give 0.1236.
+        assert_eq!(round4(0.123_55), 0.1235);
+        assert_eq!(round4(0.123_45), 0.1235);
         assert_eq!(round4(f64::NAN), 0.0);
     }
 
