@@ -7,6 +7,8 @@
 pub mod demo;
 pub mod deps;
 #[cfg(feature = "testing")]
+pub mod embeddings_stub;
+#[cfg(feature = "testing")]
 pub mod model_stub;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,6 +4,7 @@
 mod history;
 mod model;
 mod offline;
+mod search;
 
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
