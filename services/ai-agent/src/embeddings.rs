@@ -2,8 +2,10 @@
 //!
 //! - [`Embedder::Offline`] (default): a lexical embedder. Text is lower-cased, accent-folded and
 //!   split into words; common function words are dropped; every remaining word adds its own
-//!   feature (weight 3) and its character 3-, 4- and 5-grams with word boundaries (weight 1),
-//!   hashed (FNV-1a, signed) into [`OFFLINE_DIMENSIONS`] dimensions; the sum is L2-normalised.
+//!   feature (weight 3) and its character 3-, 4- and 5-grams with word boundaries (weight 2 at
+//!   the start of the word, where the stem is; 0.25 at its end, where inflections are; 1
+//!   inside), hashed (FNV-1a, signed) into [`OFFLINE_DIMENSIONS`] dimensions; the sum is
+//!   L2-normalised.
 //!   Texts that share words or stems ("bucear" / "buceo", "playa" / "playas") are close; it has
 //!   no notion of synonyms ("nieve" and "esquí" are unrelated to it). Deterministic, no network.
 //! - [`Embedder::Remote`]: any OpenAI-compatible `/v1/embeddings` endpoint through rig-core's
@@ -30,15 +32,23 @@ pub const OFFLINE_MODEL: &str = "flightmesh-offline-lexical-v1";
 /// The offline embedder's width.
 pub const OFFLINE_DIMENSIONS: usize = 384;
 
+/// Weight of a whole word.
+const WORD_WEIGHT: f32 = 3.0;
+/// Weight of a character n-gram at the start of a word (the stem).
+const PREFIX_GRAM_WEIGHT: f32 = 2.0;
+/// Weight of a character n-gram at the end of a word (mostly inflection).
+const SUFFIX_GRAM_WEIGHT: f32 = 0.25;
+
 /// Words that carry no meaning about a place (Spanish and English), left out of the features so
 /// that "¿dónde puedo ir a bucear?" is about diving, not about "dónde".
 const STOP_WORDS: &[&str] = &[
-    "a", "al", "algo", "alli", "an", "and", "are", "at", "be", "can", "como", "con", "cual",
-    "de", "del", "desde", "donde", "el", "ella", "en", "entre", "es", "esta", "este", "for",
-    "from", "go", "hay", "i", "in", "ir", "is", "it", "la", "las", "lo", "los", "me", "mas",
-    "mi", "muy", "o", "of", "on", "or", "para", "por", "puedo", "que", "quiero", "se", "sin",
-    "some", "su", "sus", "the", "to", "un", "una", "unas", "unos", "viajar", "want", "where",
-    "with", "y", "ya", "you",
+    "a", "al", "algo", "alli", "an", "and", "are", "at", "be", "can", "como", "con", "cual", "de",
+    "del", "desde", "destino", "destinos", "do", "donde", "el", "ella", "en", "entre", "es",
+    "esta", "este", "for", "from", "go", "hacer", "hay", "i", "in", "ir", "is", "it", "la", "las",
+    "lo", "los", "lugar", "lugares", "mas", "me", "mi", "muy", "o", "of", "on", "or", "para",
+    "place", "places", "por", "puedo", "que", "quiero", "recomienda", "recomiendan", "recomiendas",
+    "recommend", "se", "see", "sin", "some", "su", "sus", "the", "to", "un", "una", "unas", "unos",
+    "ver", "viajar", "want", "where", "with", "y", "ya", "you",
 ];
 
 /// Why a text could not be embedded.
@@ -205,12 +215,22 @@ pub fn offline_embedding(text: &str) -> Vec<f32> {
         if STOP_WORDS.contains(&word) {
             continue;
         }
-        add_feature(&mut vector, &format!("w:{word}"), 3.0);
+        add_feature(&mut vector, &format!("w:{word}"), WORD_WEIGHT);
         let bounded: Vec<char> = format!("<{word}>").chars().collect();
         for n in 3..=5 {
             for gram in bounded.windows(n) {
+                // Spanish and English inflect at the end of words: grams at the start carry the
+                // stem, grams at the end mostly the inflection ("-es", "-ales") shared by
+                // unrelated words.
+                let weight = if gram[0] == '<' {
+                    PREFIX_GRAM_WEIGHT
+                } else if gram[n - 1] == '>' {
+                    SUFFIX_GRAM_WEIGHT
+                } else {
+                    1.0
+                };
                 let gram: String = gram.iter().collect();
-                add_feature(&mut vector, &format!("g:{gram}"), 1.0);
+                add_feature(&mut vector, &format!("g:{gram}"), weight);
             }
         }
     }

@@ -34,8 +34,11 @@ const MAX_LIMIT: i32 = 50;
 const FLIGHTS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Descriptions embedded per provider request while re-embedding.
 pub const REEMBED_BATCH: usize = 32;
-/// Below this similarity a destination does not answer a "where can I…" question.
-const ANSWER_THRESHOLD: f64 = 0.1;
+/// Below this similarity a destination does not answer a "where can I…" question (a short
+/// question against a long description scores low even when it shares a stem).
+const ANSWER_THRESHOLD: f64 = 0.08;
+/// Nor does one scoring less than this share of the best match.
+const ANSWER_RELATIVE: f64 = 0.5;
 
 /// The search's metrics.
 pub const METRICS: &[Metric] = &[
@@ -386,11 +389,11 @@ pub async fn offline_where_answer(
     if !asks_where(question) || find_destination(question, destination_names).is_some() {
         return Ok(None);
     }
-    let found: Vec<Found> = search
-        .search(question, 3)
-        .await?
+    let found = search.search(question, 3).await?;
+    let best = found.first().map_or(0.0, |f| f.similarity);
+    let found: Vec<Found> = found
         .into_iter()
-        .filter(|f| f.similarity >= ANSWER_THRESHOLD)
+        .filter(|f| f.similarity >= ANSWER_THRESHOLD && f.similarity >= best * ANSWER_RELATIVE)
         .collect();
     Ok(Some(if found.is_empty() {
         "No encontré destinos cuya descripción coincida con lo que busca.".to_owned()
@@ -481,6 +484,24 @@ mod tests {
         assert_eq!(round4(0.123_55), 0.1235);
         assert_eq!(round4(0.123_45), 0.1235);
         assert_eq!(round4(f64::NAN), 0.0);
+    }
+
+    #[test]
+    fn short_questions_score_above_the_answer_threshold_against_long_descriptions() {
+        use crate::embeddings::offline_embedding;
+        let cosine = |a: &str, b: &str| -> f64 {
+            offline_embedding(a)
+                .iter()
+                .zip(offline_embedding(b))
+                .map(|(x, y)| f64::from(x * y))
+                .sum()
+        };
+        let diving = "Playas de arena blanca, buceo y snorkel en arrecifes de coral, diving";
+        let skiing = "Esquí en montañas nevadas, pistas de nieve y refugios alpinos";
+        assert!(cosine("¿Dónde puedo ir a bucear?", diving) >= ANSWER_THRESHOLD);
+        assert!(cosine("¿Dónde puedo ir a bucear?", skiing) < ANSWER_THRESHOLD);
+        assert!(cosine("¿Dónde puedo ver auroras boreales?", diving) < ANSWER_THRESHOLD);
+        assert!(cosine("¿Dónde puedo ver auroras boreales?", skiing) < ANSWER_THRESHOLD);
     }
 
     #[test]

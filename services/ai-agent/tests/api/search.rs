@@ -95,7 +95,7 @@ async fn a_query_sharing_words_with_a_description_ranks_it_first() {
     assert_eq!(names(&body), ["Isla Coral", "Nevado Alto"]);
     let first = &body["results"][0];
     let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["description", "id", "name", "similarity"]);
+    assert_eq!(keys, ["id", "name", "description", "similarity"]);
     assert_eq!(
         (&first["id"], &first["description"]),
         (&json!(coral), &json!(DIVING))
