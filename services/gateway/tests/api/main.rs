@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 mod contract;
+mod destination_search;
 mod edge;
 mod edge_hardening;
 mod identity;
