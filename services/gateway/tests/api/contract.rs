@@ -74,7 +74,8 @@ pub fn contract_routes() -> Vec<ContractRoute> {
                         .collect::<Vec<_>>()
                 })
                 .collect();
-            let (query_params, body_fields) = if method == "GET" {
+            // A POST whose parameters the contract marks **query** sends no body.
+            let (query_params, body_fields) = if method == "GET" || params_cell.starts_with("**query**") {
                 (names, vec![])
             } else {
                 (vec![], names)
@@ -121,6 +122,12 @@ fn contract_parser_reads_every_table() {
         .find(|r| r.path == "/api/v1/auth/login")
         .unwrap();
     assert_eq!(login.body_fields, ["email", "password"]);
+    let embed = routes
+        .iter()
+        .find(|r| r.path == "/api/v1/ai/embed-destination")
+        .unwrap();
+    assert_eq!(embed.query_params, ["destination_id", "description"]);
+    assert!(embed.body_fields.is_empty());
 }
 
 #[test]
