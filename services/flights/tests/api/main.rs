@@ -2,6 +2,7 @@
 //! the mesh it needs (bookings answers `seats_available`).
 
 mod catalog;
+mod embeddings;
 mod health;
 mod outage;
 mod seats;
