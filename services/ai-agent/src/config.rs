@@ -302,7 +302,9 @@ mod tests {
             ("EMBEDDINGS_MODEL", "nomic-embed-text"),
         ])
         .unwrap();
-        assert!(matches!(remote, EmbeddingsProvider::OpenAiCompatible { ref model, .. } if model == "nomic-embed-text"));
+        assert!(
+            matches!(remote, EmbeddingsProvider::OpenAiCompatible { ref model, .. } if model == "nomic-embed-text")
+        );
         assert!(config(&[("EMBEDDINGS_BASE_URL", "http://127.0.0.1:9/v1")]).is_err());
         assert!(config(&[("EMBEDDINGS_MODEL", "m")]).is_err());
         assert!(

@@ -157,7 +157,11 @@ impl DestinationSearch {
     }
 
     async fn embed(&self, purpose: &'static str, text: &str) -> Result<Vec<f32>, SearchError> {
-        let result = self.embedder.embed_one(text).await.map_err(SearchError::from);
+        let result = self
+            .embedder
+            .embed_one(text)
+            .await
+            .map_err(SearchError::from);
         metrics::counter!("ai_embedding_requests_total", "purpose" => purpose, "outcome" => outcome(&result))
             .increment(1);
         result
@@ -509,6 +513,8 @@ mod tests {
         assert!(asks_where("¿Dónde puedo ir a bucear?"));
         assert!(asks_where("Where can I go diving?"));
         assert!(asks_where("¿Qué destino me recomiendas para esquiar?"));
-        assert!(!asks_where("¿Cuánto cuestan los impuestos para viajar a Cartagena?"));
+        assert!(!asks_where(
+            "¿Cuánto cuestan los impuestos para viajar a Cartagena?"
+        ));
     }
 }

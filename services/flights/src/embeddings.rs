@@ -117,9 +117,8 @@ impl Embeddings {
                     destination_embeddings::model.eq(&new.model),
                     destination_embeddings::dimensions.eq(dimensions_of(&new.vector)),
                     destination_embeddings::vector.eq(&new.vector),
-                    destination_embeddings::updated_at.eq(diesel::dsl::sql::<Timestamptz>(
-                        "clock_timestamp()",
-                    )),
+                    destination_embeddings::updated_at
+                        .eq(diesel::dsl::sql::<Timestamptz>("clock_timestamp()")),
                 );
                 diesel::insert_into(destination_embeddings::table)
                     .values(values.clone())
@@ -199,15 +198,19 @@ impl Embeddings {
             return Ok(());
         };
         let mut conn = self.pool.get().await.map_err(DbError::from)?;
-        let now: DateTime<Utc> = diesel::select(diesel::dsl::sql::<Timestamptz>("clock_timestamp()"))
-            .get_result(&mut conn)
-            .await?;
+        let now: DateTime<Utc> =
+            diesel::select(diesel::dsl::sql::<Timestamptz>("clock_timestamp()"))
+                .get_result(&mut conn)
+                .await?;
         match since {
             None => {
                 let started = Instant::now();
                 let rows: Vec<EmbeddingRow> = destination_embeddings::table
                     .filter(destination_embeddings::model.eq(model))
-                    .filter(destination_embeddings::dimensions.eq(i32::try_from(dimensions).unwrap_or(i32::MAX)))
+                    .filter(
+                        destination_embeddings::dimensions
+                            .eq(i32::try_from(dimensions).unwrap_or(i32::MAX)),
+                    )
                     .select(EmbeddingRow::as_select())
                     .load(&mut conn)
                     .await?;
@@ -236,7 +239,10 @@ impl Embeddings {
                     .load(&mut conn)
                     .await?;
                 let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
-                if let Some(loaded) = loaded.as_mut().filter(|l| l.index.serves(model, dimensions)) {
+                if let Some(loaded) = loaded
+                    .as_mut()
+                    .filter(|l| l.index.serves(model, dimensions))
+                {
                     for row in &rows {
                         let same = row.model == model
                             && usize::try_from(row.dimensions).ok() == Some(dimensions);

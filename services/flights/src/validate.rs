@@ -52,7 +52,12 @@ pub fn new_destination(
             "tax_amount no puede ser negativo",
         );
     });
-    let description = req.description.as_deref().unwrap_or_default().trim().to_owned();
+    let description = req
+        .description
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     violations.require(
         description.chars().count() <= MAX_DESCRIPTION_CHARS,
         "description",

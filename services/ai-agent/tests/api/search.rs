@@ -125,7 +125,12 @@ async fn a_query_sharing_words_with_a_description_ranks_it_first() {
     assert_eq!(list[1]["description"], json!(SKIING), "{list}");
 
     // A new description replaces the old vector.
-    let (status, _) = embed(&mesh, &nevado.to_string(), Some("buceo en cuevas submarinas")).await;
+    let (status, _) = embed(
+        &mesh,
+        &nevado.to_string(),
+        Some("buceo en cuevas submarinas"),
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, body) = search(&mesh, &[("query", "esquí nieve")]).await;
     assert!(
@@ -198,7 +203,12 @@ async fn the_offline_answerer_answers_where_questions_from_the_search() {
     let answer = body["response"].as_str().unwrap();
     assert!(answer.contains("Isla Coral"), "{answer}");
 
-    let (_, body) = chat(&mesh, "¿Qué destino me recomiendas para esquiar en la nieve?", "w").await;
+    let (_, body) = chat(
+        &mesh,
+        "¿Qué destino me recomiendas para esquiar en la nieve?",
+        "w",
+    )
+    .await;
     let answer = body["response"].as_str().unwrap();
     assert!(answer.contains("Nevado Alto"), "{answer}");
     assert!(!answer.contains("Isla Coral"), "{answer}");
@@ -480,7 +490,10 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
         if let Some(event) = get().await {
             break event;
         }
-        assert!(std::time::Instant::now() < deadline, "no destination.described event");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no destination.described event"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
@@ -505,7 +518,9 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
     assert_eq!((status, &dead["count"]), (200, &json!(0)), "{dead}");
     mesh.destination("Promo Playa", 10.0, true, true).await;
     eventually(Duration::from_secs(20), || async {
-        mesh.redis_get("stats:promotion_alerts_sent").await.is_some()
+        mesh.redis_get("stats:promotion_alerts_sent")
+            .await
+            .is_some()
     })
     .await;
     let (_, dead) = mesh.get("/api/v1/stats/dead-letters").await;

@@ -15,7 +15,12 @@ use tonic::transport::Channel;
 
 use crate::{client, destination_request};
 
-fn put(id: i64, description: &str, model: &str, vector: Vec<f32>) -> PutDestinationEmbeddingRequest {
+fn put(
+    id: i64,
+    description: &str,
+    model: &str,
+    vector: Vec<f32>,
+) -> PutDestinationEmbeddingRequest {
     PutDestinationEmbeddingRequest {
         destination_id: id,
         description: description.into(),
@@ -33,7 +38,10 @@ fn query(model: &str, vector: Vec<f32>) -> SearchDestinationEmbeddingsRequest {
     }
 }
 
-async fn ids(client: &mut FlightServiceClient<Channel>, q: SearchDestinationEmbeddingsRequest) -> Vec<i64> {
+async fn ids(
+    client: &mut FlightServiceClient<Channel>,
+    q: SearchDestinationEmbeddingsRequest,
+) -> Vec<i64> {
     client
         .search_destination_embeddings(q)
         .await
@@ -51,7 +59,11 @@ async fn descriptions_are_catalog_data_and_models_are_never_mixed() {
     let mut flights = client(&mesh).await;
     let mut request = destination_request("Isla Coral", "10", false, true);
     request.description = Some("  Playas y buceo  ".into());
-    let coral = flights.create_destination(request).await.unwrap().into_inner();
+    let coral = flights
+        .create_destination(request)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(coral.description, "Playas y buceo");
     let plain = flights
         .create_destination(destination_request("Lima", "5", false, true))
@@ -86,16 +98,34 @@ async fn descriptions_are_catalog_data_and_models_are_never_mixed() {
         .put_destination_embedding(put(plain.id, "Ceviche", "B", vec![1.0, 0.0, 0.0]))
         .await
         .unwrap();
-    assert_eq!(ids(&mut flights, query("A", vec![2.0, 0.1, 0.0])).await, [coral.id]);
-    assert_eq!(ids(&mut flights, query("B", vec![2.0, 0.1, 0.0])).await, [plain.id]);
-    assert!(ids(&mut flights, query("A", vec![1.0, 0.0])).await.is_empty());
-    assert!(ids(&mut flights, query("C", vec![1.0, 0.0, 0.0])).await.is_empty());
+    assert_eq!(
+        ids(&mut flights, query("A", vec![2.0, 0.1, 0.0])).await,
+        [coral.id]
+    );
+    assert_eq!(
+        ids(&mut flights, query("B", vec![2.0, 0.1, 0.0])).await,
+        [plain.id]
+    );
+    assert!(
+        ids(&mut flights, query("A", vec![1.0, 0.0]))
+            .await
+            .is_empty()
+    );
+    assert!(
+        ids(&mut flights, query("C", vec![1.0, 0.0, 0.0]))
+            .await
+            .is_empty()
+    );
     // Re-embedding with B moves the destination out of A's space.
     flights
         .put_destination_embedding(put(coral.id, "Playas y buceo", "B", vec![0.0, 1.0, 0.0]))
         .await
         .unwrap();
-    assert!(ids(&mut flights, query("A", vec![1.0, 0.0, 0.0])).await.is_empty());
+    assert!(
+        ids(&mut flights, query("A", vec![1.0, 0.0, 0.0]))
+            .await
+            .is_empty()
+    );
     assert_eq!(
         ids(&mut flights, query("B", vec![0.0, 1.0, 0.0])).await,
         [coral.id, plain.id]
@@ -147,7 +177,11 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
     let mut second = FlightServiceClient::new(mesh.channel(addr).await);
 
     // The replica loads model M (empty) first, then the first replica writes.
-    assert!(ids(&mut second, query("M", vec![1.0, 0.0])).await.is_empty());
+    assert!(
+        ids(&mut second, query("M", vec![1.0, 0.0]))
+            .await
+            .is_empty()
+    );
     first
         .put_destination_embedding(put(coral.id, "Playas", "M", vec![1.0, 0.0]))
         .await
@@ -157,11 +191,18 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
         if ids(&mut second, query("M", vec![1.0, 0.0])).await == [coral.id] {
             break;
         }
-        assert!(written.elapsed() < Duration::from_secs(5), "the replica never saw the write");
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "the replica never saw the write"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Within the interval (plus a request's time), not merely eventually.
-    assert!(written.elapsed() < Duration::from_millis(1500), "{:?}", written.elapsed());
+    assert!(
+        written.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        written.elapsed()
+    );
     shutdown.cancel();
     mesh.stop().await;
 }

@@ -75,11 +75,12 @@ pub fn contract_routes() -> Vec<ContractRoute> {
                 })
                 .collect();
             // A POST whose parameters the contract marks **query** sends no body.
-            let (query_params, body_fields) = if method == "GET" || params_cell.starts_with("**query**") {
-                (names, vec![])
-            } else {
-                (vec![], names)
-            };
+            let (query_params, body_fields) =
+                if method == "GET" || params_cell.starts_with("**query**") {
+                    (names, vec![])
+                } else {
+                    (vec![], names)
+                };
             found.push(ContractRoute {
                 method: method.to_owned(),
                 path,
