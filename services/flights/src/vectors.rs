@@ -39,20 +39,15 @@ pub fn normalize(vector: &mut [f32]) -> bool {
 /// `a · b` in f32 with eight independent accumulators, so the compiler vectorises the loop.
 #[must_use]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (chunks_a, tail_a) = a.as_chunks::<8>();
+    let (chunks_b, tail_b) = b.as_chunks::<8>();
     let mut lanes = [0.0f32; 8];
-    let chunks_a = a.chunks_exact(8);
-    let chunks_b = b.chunks_exact(8);
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (ca, cb) in chunks_a.zip(chunks_b) {
-        for i in 0..8 {
-            lanes[i] += ca[i] * cb[i];
+    for (ca, cb) in chunks_a.iter().zip(chunks_b) {
+        for ((lane, x), y) in lanes.iter_mut().zip(ca).zip(cb) {
+            *lane += x * y;
         }
     }
+    let tail: f32 = tail_a.iter().zip(tail_b).map(|(x, y)| x * y).sum();
     lanes.iter().sum::<f32>() + tail
 }
 
