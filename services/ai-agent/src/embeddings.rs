@@ -148,7 +148,8 @@ pub enum EmbedError {
 pub enum Embedder {
     Offline,
     Remote {
-        model: Model<Embeddings>,
+        /// Boxed: rig's model is large, and the offline variant is empty.
+        model: Box<Model<Embeddings>>,
         name: String,
         timeout: Duration,
         /// The width of the first answer; every later answer must match it.
@@ -178,7 +179,7 @@ impl Embedder {
                 };
                 Self::Remote {
                     // No declared width: none is sent, and the first answer's is adopted.
-                    model: config.client().embedding(model, None),
+                    model: Box::new(config.client().embedding(model, None)),
                     name: model.clone(),
                     timeout: *timeout,
                     dimensions: OnceLock::new(),

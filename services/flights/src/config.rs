@@ -33,7 +33,7 @@ const BOOKINGS_TIMEOUT: Var = Var::new(
 const CATALOG_EXCHANGE: Var = Var::new(
     "CATALOG_EXCHANGE",
     "flightmesh.catalog",
-    "Topic exchange catalog events (`destination.created`) are published to",
+    "Topic exchange catalog events (`destination.created`, `destination.described`) are published to",
 );
 /// `OUTBOX_RELAY`.
 const OUTBOX_RELAY: Var = Var::new(
