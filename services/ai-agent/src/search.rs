@@ -223,7 +223,7 @@ impl DestinationSearch {
                 m.destination.map(|d| Found {
                     id: d.id,
                     name: d.name,
-                    description: d.description,
+                    description: d.description.unwrap_or_default(),
                     similarity: round4(m.similarity),
                 })
             })
@@ -253,11 +253,11 @@ impl DestinationSearch {
                 .into_inner()
                 .destinations;
             let last = page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
-            described.extend(
-                page.into_iter()
-                    .filter(|d| !d.description.trim().is_empty())
-                    .map(|d| (d.id, d.description)),
-            );
+            described.extend(page.into_iter().filter_map(|d| {
+                d.description
+                    .filter(|text| !text.trim().is_empty())
+                    .map(|text| (d.id, text))
+            }));
             if last {
                 break;
             }

@@ -76,7 +76,7 @@ fn destination_message(row: DestinationRow) -> pb::Destination {
         tax_amount: money(row.tax_amount),
         is_promotion: row.is_promotion,
         allows_pets: row.allows_pets,
-        description: row.description,
+        description: (!row.description.is_empty()).then_some(row.description),
     }
 }
 

@@ -64,26 +64,26 @@ async fn descriptions_are_catalog_data_and_models_are_never_mixed() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(coral.description, "Playas y buceo");
+    assert_eq!(coral.description.as_deref(), Some("Playas y buceo"));
     let plain = flights
         .create_destination(destination_request("Lima", "5", false, true))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(plain.description, "");
+    assert_eq!(plain.description, None);
     let got = flights
         .get_destination(GetDestinationRequest { id: coral.id })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(got.description, "Playas y buceo");
+    assert_eq!(got.description.as_deref(), Some("Playas y buceo"));
     let listed = flights
         .list_destinations(ListDestinationsRequest::default())
         .await
         .unwrap()
         .into_inner()
         .destinations;
-    assert_eq!(listed[0].description, "Playas y buceo");
+    assert_eq!(listed[0].description.as_deref(), Some("Playas y buceo"));
     let mut long = destination_request("Largo", "5", false, true);
     long.description = Some("x".repeat(2001));
     let status = flights.create_destination(long).await.unwrap_err();

@@ -17,7 +17,9 @@ async fn old_clients_catalog_flow() {
     assert_eq!(status, 200);
     assert_eq!(
         cartagena,
-        json!({"id": cartagena["id"], "name": "Cartagena", "tax_amount": 50.0, "is_promotion": true, "allows_pets": true})
+        // `description` (semantic destination search) is an extra field the contract allows:
+        // null until one is stored.
+        json!({"id": cartagena["id"], "name": "Cartagena", "tax_amount": 50.0, "is_promotion": true, "allows_pets": true, "description": null})
     );
     // Defaults of the old API: is_promotion false, allows_pets true.
     let (_, londres) = stack
