@@ -88,6 +88,24 @@ async fn every_documented_metric_is_exposed_after_traffic() {
     }
     // A route that needs a user, without one.
     assert_eq!(mesh.get("/api/v1/auth/me").await.0, 401);
+    // The destination search, straight to the agent (the gateway's AI budget is spent above).
+    let mut agent = flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient::new(
+        mesh.channel(mesh.addrs.ai).await,
+    );
+    agent
+        .embed_destination(flightmesh_proto::ai::EmbedDestinationRequest {
+            destination_id: destination,
+            description: "playas y buceo".into(),
+        })
+        .await
+        .expect("embedded");
+    agent
+        .search_destinations(flightmesh_proto::ai::SearchDestinationsRequest {
+            query: "buceo".into(),
+            limit: None,
+        })
+        .await
+        .expect("searched");
 
     let [flights, bookings, stats, ai] = mesh.addrs.admin;
     let gateway_metrics = format!("http://{}/metrics", mesh.addrs.gateway_admin);
