@@ -4,7 +4,8 @@
 //! database credentials); [`llm`] wraps them as rig tools for the model (Groq, or any
 //! OpenAI-compatible server); [`offline`] answers from the same facts deterministically when no
 //! model is configured; [`demand`] is the contract's prediction formula; [`history`] keeps each
-//! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`.
+//! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`, whose
+//! streamed chat is [`stream`].
 
 pub mod config;
 pub mod data;
@@ -13,6 +14,7 @@ pub mod grpc;
 pub mod history;
 pub mod llm;
 pub mod offline;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +65,7 @@ impl Service {
             &config.redis_url,
             &config.key_prefix,
             config.history_messages,
+            config.history_max_message_bytes,
             config.history_ttl,
             Duration::from_secs(1),
         )?);
