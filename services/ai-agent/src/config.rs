@@ -248,11 +248,14 @@ mod tests {
     #[test]
     fn history_caps_are_validated() {
         let with = |name: &str, value: &str| Config::from_env(&Env::from_pairs([(name, value)]));
-        let defaults = Config::from_env(&Env::from_pairs(std::iter::empty::<(&str, &str)>())).unwrap();
+        let defaults =
+            Config::from_env(&Env::from_pairs(std::iter::empty::<(&str, &str)>())).unwrap();
         assert_eq!(defaults.history_max_message_bytes, 8192);
         assert_eq!(defaults.history_ttl, Duration::from_secs(24 * 3600));
         for refused in ["0", "63", "1048577"] {
-            let err = with("HISTORY_MAX_MESSAGE_BYTES", refused).expect_err(refused).to_string();
+            let err = with("HISTORY_MAX_MESSAGE_BYTES", refused)
+                .expect_err(refused)
+                .to_string();
             assert!(err.contains("HISTORY_MAX_MESSAGE_BYTES"), "{err}");
         }
         let err = with("HISTORY_TTL", "0s").expect_err("0s").to_string();

@@ -126,9 +126,9 @@ pub(crate) fn outcome(err: &AnswerError) -> &'static str {
 pub(crate) fn failure_status(endpoint: Endpoint, err: &AnswerError) -> Status {
     tracing::error!(endpoint = endpoint.label(), error = %err, "AI answer failed");
     match err {
-        AnswerError::Llm(LlmError::RateLimited(_)) => {
-            Status::unavailable("El servicio de IA esta saturado. Intente de nuevo en unos segundos.")
-        }
+        AnswerError::Llm(LlmError::RateLimited(_)) => Status::unavailable(
+            "El servicio de IA esta saturado. Intente de nuevo en unos segundos.",
+        ),
         AnswerError::Llm(LlmError::Timeout(_)) => Status::deadline_exceeded(
             "El servicio de IA tardo demasiado en responder. Intente de nuevo.",
         ),
@@ -205,7 +205,11 @@ impl AiAgentService for AiAgent {
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
         let (message, conversation) = chat_request(request)?;
-        Ok(Response::new(crate::stream::start(self, message, conversation)))
+        Ok(Response::new(crate::stream::start(
+            self,
+            message,
+            conversation,
+        )))
     }
 
     async fn suggest_price(

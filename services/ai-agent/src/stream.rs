@@ -124,7 +124,7 @@ impl Run {
         let answer = match &self.llm {
             Some(llm) => {
                 let timeout = llm.timeout();
-                tokio::time::timeout(timeout, self.from_model(llm, &history))
+                tokio::time::timeout(timeout, self.model_answer(llm, &history))
                     .await
                     .map_err(|_| LlmError::Timeout(timeout))??
             }
@@ -143,7 +143,7 @@ impl Run {
         .await
     }
 
-    async fn from_model(
+    async fn model_answer(
         &self,
         llm: &Llm,
         history: &[crate::history::Message],

@@ -25,8 +25,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::extract::RawPathParams;
+use axum::extract::Request;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -128,9 +128,10 @@ pub(crate) async fn respond(
     let deadline = Instant::now() + deadline;
     let open = async {
         let mut client = tonic::client::Grpc::new(channel);
-        client.ready().await.map_err(|err| {
-            ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route)
-        })?;
+        client
+            .ready()
+            .await
+            .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
         client
             .server_streaming(
                 request,
@@ -290,8 +291,7 @@ mod tests {
                 error::TIMEOUT
             ))
         );
-        let line: serde_json::Value =
-            serde_json::from_slice(&Framing::Ndjson.error(&err)).unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&Framing::Ndjson.error(&err)).unwrap();
         assert_eq!(
             line,
             serde_json::json!({"error": {"status": 504, "detail": error::TIMEOUT}})

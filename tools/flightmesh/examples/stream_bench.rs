@@ -6,6 +6,7 @@
 //! cargo run -p flightmesh --features testing --example stream_bench [-- <rounds>]
 //! ```
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use flightmesh::model_stub::{Reply, Stub};
@@ -15,8 +16,7 @@ use serde_json::json;
 /// The stub's answer: 20 chunks, 50 ms apart (a model writing ~1 s).
 const CHUNKS: usize = 20;
 const CHUNK_DELAY: Duration = Duration::from_millis(50);
-const QUESTION: &str =
-    "¿Impuestos, precio, promoción, mascotas, vuelos y demanda de Cartagena?";
+const QUESTION: &str = "¿Impuestos, precio, promoción, mascotas, vuelos y demanda de Cartagena?";
 
 struct Timings {
     unary: Vec<Duration>,
@@ -132,18 +132,19 @@ async fn main() {
     let model_timings = measure(&model, Some(&stub), rounds.min(10)).await;
     model.stop().await;
 
-    println!("| answerer | unary answer, ms p50 / p99 | first streamed event, ms p50 / p99 | last streamed event, ms p50 / p99 |");
-    println!("|---|---|---|---|");
-    println!("{}", row(&format!("offline ({rounds} rounds)"), &offline_timings));
-    println!(
-        "{}",
-        row(
-            &format!(
-                "model stub, {CHUNKS} chunks × {} ms ({} rounds)",
-                CHUNK_DELAY.as_millis(),
-                rounds.min(10)
-            ),
-            &model_timings
-        )
+    let model_name = format!(
+        "model stub, {CHUNKS} chunks × {} ms ({} rounds)",
+        CHUNK_DELAY.as_millis(),
+        rounds.min(10)
     );
+    let table = [
+        "| answerer | unary answer, ms p50 / p99 | first streamed event, ms p50 / p99 | last streamed event, ms p50 / p99 |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+        row(&format!("offline ({rounds} rounds)"), &offline_timings),
+        row(&model_name, &model_timings),
+    ];
+    let mut out = std::io::stdout().lock();
+    for line in table {
+        writeln!(out, "{line}").expect("stdout");
+    }
 }

@@ -214,10 +214,10 @@ pub fn check(rules: &Rules, request: &Value) -> Result<(), String> {
             }
         }
     }
-    if !body
+    if body
         .get("model")
         .and_then(Value::as_str)
-        .is_some_and(|m| !m.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err("'model' : property 'model' is missing".into());
     }
@@ -268,7 +268,11 @@ pub fn check(rules: &Rules, request: &Value) -> Result<(), String> {
                 ));
             }
             Some(Value::Array(parts)) => check_parts(&at, role, parts)?,
-            _ => return Err(format!("'{at}.content' : value must be a string or an array")),
+            _ => {
+                return Err(format!(
+                    "'{at}.content' : value must be a string or an array"
+                ));
+            }
         }
         match role {
             "system" | "developer" | "user" => {}
@@ -276,7 +280,9 @@ pub fn check(rules: &Rules, request: &Value) -> Result<(), String> {
                 let tool_calls = message.get("tool_calls").and_then(Value::as_array);
                 let empty = content.is_none_or(|c| c.is_null() || c == "");
                 if empty && tool_calls.is_none_or(Vec::is_empty) {
-                    return Err(format!("'{at}' : an assistant message needs content or tool_calls"));
+                    return Err(format!(
+                        "'{at}' : an assistant message needs content or tool_calls"
+                    ));
                 }
                 for call in tool_calls.into_iter().flatten() {
                     calls.push(check_call(&at, call)?);
@@ -375,7 +381,9 @@ fn check_tools(body: &serde_json::Map<String, Value>) -> Result<(), String> {
 
 fn provider_error(rules: &Rules, status: StatusCode, message: &str) -> Response {
     let body = match rules {
-        Rules::Groq { .. } => json!({"error": {"message": message, "type": "invalid_request_error"}}),
+        Rules::Groq { .. } => {
+            json!({"error": {"message": message, "type": "invalid_request_error"}})
+        }
         Rules::OpenAiCompatible => json!({"error": {
             "message": message, "type": "invalid_request_error", "param": null, "code": null
         }}),
@@ -415,7 +423,11 @@ async fn complete(
 ) -> Response {
     if let Rules::Groq { api_key } = &shared.rules {
         let expected = format!("Bearer {api_key}");
-        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&expected) {
+        if headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            != Some(&expected)
+        {
             return (
                 StatusCode::UNAUTHORIZED,
                 Json(json!({"error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}})),
@@ -448,7 +460,7 @@ async fn complete(
         return provider_error(&shared.rules, StatusCode::BAD_REQUEST, &message);
     };
     if streaming {
-        return stream(shared, reply, usage).await;
+        return stream(shared, reply, usage);
     }
     match reply {
         Reply::ToolCall { id, name, arguments } => Json(completion(
@@ -482,7 +494,7 @@ async fn complete(
 }
 
 /// A streamed answer: `(delay before, frame)` pairs.
-async fn stream(shared: Shared, reply: Reply, usage: bool) -> Response {
+fn stream(shared: Shared, reply: Reply, usage: bool) -> Response {
     let role = json!({"role": "assistant", "content": ""});
     let mut frames: Vec<(Duration, String)> = vec![(Duration::ZERO, chunk(role, None))];
     let text_frames = |frames: &mut Vec<(Duration, String)>, pieces: Vec<&str>, delay: Duration| {
@@ -503,10 +515,18 @@ async fn stream(shared: Shared, reply: Reply, usage: bool) -> Response {
             frames.push((Duration::ZERO, "data: {not json at all\n\n".to_owned()));
             finish = None;
         }
-        Reply::Text(text) => text_frames(&mut frames, text.split_inclusive(' ').collect(), Duration::ZERO),
+        Reply::Text(text) => text_frames(
+            &mut frames,
+            text.split_inclusive(' ').collect(),
+            Duration::ZERO,
+        ),
         Reply::Slow(delay, text) => text_frames(&mut frames, vec![text], delay),
         Reply::Chunks { chunks, delay } => text_frames(&mut frames, chunks, delay),
-        Reply::ToolCall { id, name, arguments } => {
+        Reply::ToolCall {
+            id,
+            name,
+            arguments,
+        } => {
             let arguments = arguments.to_string();
             let (first, rest) = arguments.split_at(arguments.len() / 2);
             frames.push((
@@ -519,13 +539,20 @@ async fn stream(shared: Shared, reply: Reply, usage: bool) -> Response {
             for part in [first, rest] {
                 frames.push((
                     Duration::ZERO,
-                    chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}), None),
+                    chunk(
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                        None,
+                    ),
                 ));
             }
             finish = Some("tool_calls");
         }
         Reply::BrokenStream(text) => {
-            text_frames(&mut frames, text.split_inclusive(' ').collect(), Duration::ZERO);
+            text_frames(
+                &mut frames,
+                text.split_inclusive(' ').collect(),
+                Duration::ZERO,
+            );
             frames.push((
                 Duration::ZERO,
                 "data: {\"error\":{\"message\":\"scripted failure mid-stream\",\"type\":\"server_error\"}}\n\n".to_owned(),
@@ -605,7 +632,11 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "hola"}]}
         ]});
         assert_eq!(check(&groq(), &flat), Ok(()));
-        for (field, value) in [("logprobs", json!(true)), ("logit_bias", json!({})), ("n", json!(2))] {
+        for (field, value) in [
+            ("logprobs", json!(true)),
+            ("logit_bias", json!({})),
+            ("n", json!(2)),
+        ] {
             let mut request = flat.clone();
             request[field] = value;
             assert!(check(&groq(), &request).is_err(), "{field}");
@@ -617,7 +648,8 @@ mod tests {
 
     #[test]
     fn the_compatible_rules_check_roles_calls_and_stream_options() {
-        let call = json!({"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}});
+        let call =
+            json!({"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}});
         let ok = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": [
             {"role": "user", "content": "hola"},
             {"role": "assistant", "content": null, "tool_calls": [call]},

@@ -101,7 +101,11 @@ async fn the_bound_and_the_byte_cap_hold_for_unary_and_streamed_chats() {
         .filter(|m| m["role"] != json!("system"))
         .collect();
     assert_eq!(sent[0]["content"], json!("ñ".repeat(32)));
-    assert_eq!(sent[2]["content"], json!("✈".repeat(30)), "the question itself is whole");
+    assert_eq!(
+        sent[2]["content"],
+        json!("✈".repeat(30)),
+        "the question itself is whole"
+    );
 
     // Ten more exchanges, alternating: 24 messages written, the last 20 kept and sent.
     for i in 0..10 {
@@ -112,7 +116,10 @@ async fn the_bound_and_the_byte_cap_hold_for_unary_and_streamed_chats() {
     assert_eq!(history.len(), 20);
     // The two long exchanges were the oldest four: gone.
     assert_eq!(history[0], ("user".to_owned(), "pregunta 0".to_owned()));
-    assert_eq!(history[19], ("assistant".to_owned(), "respuesta".to_owned()));
+    assert_eq!(
+        history[19],
+        ("assistant".to_owned(), "respuesta".to_owned())
+    );
     let last = stub.requests().last().unwrap().clone();
     assert_eq!(last["stream"], json!(true));
     let sent = last["messages"]
@@ -139,7 +146,11 @@ async fn idle_history_expires_after_its_ttl_renewed_by_unary_and_streamed_answer
     let ttl = pttl(&mesh, &session).await;
     assert!(ttl > 1200, "renewed: {ttl}");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(kept(&mesh, &session).await.len(), 4, "2.4 s after the first write");
+    assert_eq!(
+        kept(&mesh, &session).await.len(),
+        4,
+        "2.4 s after the first write"
+    );
 
     // Silence past the TTL: the history is gone.
     tokio::time::sleep(Duration::from_millis(2000)).await;

@@ -130,9 +130,9 @@ async fn the_agents_requests_pass_groqs_rules_unary_and_streamed() {
     let systems = system_messages(&requests);
     assert_eq!(systems.len(), 4);
     assert!(
-        systems
-            .iter()
-            .all(|m| m["content"].as_str().is_some_and(|c| c.contains("aerolínea"))),
+        systems.iter().all(|m| m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("aerolínea"))),
         "the preamble goes as one string: {systems:?}"
     );
     // Every assistant message (the history's answer, the tool call turn) is a string or null.

@@ -167,7 +167,10 @@ async fn the_offline_answer_arrives_sentence_by_sentence_over_sse() {
     assert_eq!(last["tools_used"], json!(["market_data"]));
     let session = last["session_id"].as_str().unwrap();
     // A server-issued anonymous session ("anon-" and 64 hex digits).
-    assert!(session.starts_with("anon-") && session.len() == 69, "{last}");
+    assert!(
+        session.starts_with("anon-") && session.len() == 69,
+        "{last}"
+    );
     assert!(pieces.iter().all(|p| p["session_id"] == json!(session)));
 
     // The same history as /ai/chat: the question and the answer were kept.
@@ -214,7 +217,10 @@ async fn the_model_answer_streams_its_chunks_after_a_tool_call() {
         .map(|p| p["delta"].as_str().unwrap())
         .collect();
     assert_eq!(written, "Cartagena paga 50.00 de impuestos.");
-    assert_eq!(last["response"], json!("Cartagena paga 50.00 de impuestos."));
+    assert_eq!(
+        last["response"],
+        json!("Cartagena paga 50.00 de impuestos.")
+    );
     assert_eq!(last["tools_used"], json!(["market_data"]));
 
     // Both model requests streamed, and passed the strict OpenAI-compatible rules.
@@ -247,7 +253,10 @@ async fn without_an_event_stream_accept_the_answer_is_ndjson() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert!(lines.len() >= 3, "{text}");
-    assert!(lines.iter().all(|line| line["result"].is_object()), "{text}");
+    assert!(
+        lines.iter().all(|line| line["result"].is_object()),
+        "{text}"
+    );
     let last = &lines.last().unwrap()["result"];
     assert_eq!(last["done"], json!(true));
     assert_eq!(last["tools_used"], json!(["market_data"]));
@@ -276,7 +285,10 @@ async fn a_client_that_disconnects_cancels_the_model_request() {
 
     // The gateway dropped the call, the agent dropped the model request: the stub saw its
     // connection closed long before the 10 s its answer takes.
-    eventually(Duration::from_secs(5), || async { stub.cancelled_streams() == 1 }).await;
+    eventually(Duration::from_secs(5), || async {
+        stub.cancelled_streams() == 1
+    })
+    .await;
     assert_eq!(stub.completed_streams(), 0);
     assert!(
         gateway_metric(&mesh, "gateway_stream_cancelled_total").await > cancelled_before,
@@ -325,7 +337,10 @@ async fn failures_mid_stream_are_error_events_with_the_contracts_messages() {
             json!({"detail": "El servicio de IA tardo demasiado en responder. Intente de nuevo."})
         )
     );
-    assert!(events.len() > 1, "pieces came before the deadline: {events:?}");
+    assert!(
+        events.len() > 1,
+        "pieces came before the deadline: {events:?}"
+    );
 
     // NDJSON: the failure is the last line, with the HTTP status the unary route would answer.
     let text = mesh
@@ -368,7 +383,10 @@ async fn the_gateway_deadline_bounds_the_whole_stream_and_heartbeats_fill_the_si
     }
     let heartbeats = all.iter().filter(|e| **e == Event::Heartbeat).count();
     assert!(heartbeats >= 2, "{all:?}");
-    assert!(all.iter().any(|e| matches!(e, Event::Message(_))), "{all:?}");
+    assert!(
+        all.iter().any(|e| matches!(e, Event::Message(_))),
+        "{all:?}"
+    );
     assert_eq!(
         all.last().unwrap(),
         &Event::Error(json!({"detail": "La solicitud excedio el tiempo de espera."}))
@@ -413,7 +431,10 @@ async fn policy_rate_limit_and_validation_answer_plain_json_before_any_stream() 
     assert_eq!(empty.headers()["content-type"], "application/json");
     let body: Value = empty.json().await.unwrap();
     assert_eq!(body["detail"][0]["loc"], json!(["body", "message"]));
-    assert_eq!(body["detail"][0]["msg"], json!("message no puede estar vacio"));
+    assert_eq!(
+        body["detail"][0]["msg"],
+        json!("message no puede estar vacio")
+    );
 
     // A signed-in user's stream: their default session.
     let ok = send(json!({"message": "hola"})).await.unwrap();
