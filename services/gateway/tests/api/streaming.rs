@@ -260,6 +260,20 @@ async fn without_an_event_stream_accept_the_answer_is_ndjson() {
     let last = &lines.last().unwrap()["result"];
     assert_eq!(last["done"], json!(true));
     assert_eq!(last["tools_used"], json!(["market_data"]));
+
+    // OpenAPI documents the route with both media types.
+    let (_, doc) = mesh.get("/openapi.json").await;
+    let operation = &doc["paths"][STREAM]["post"];
+    let content = operation["responses"]["200"]["content"]
+        .as_object()
+        .unwrap();
+    let mut media: Vec<&str> = content.keys().map(String::as_str).collect();
+    media.sort_unstable();
+    assert_eq!(media, ["application/x-ndjson", "text/event-stream"]);
+    assert!(
+        operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["message"]
+            .is_object()
+    );
     mesh.stop().await;
 }
 
