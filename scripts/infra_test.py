@@ -55,7 +55,7 @@ SECRET_KEYS = {
     "bookings": {"DATABASE_URL", "AMQP_URL"},
     "stats-worker": {"REDIS_URL", "AMQP_URL"},
     "ai-agent": {"REDIS_URL", "GROQ_API_KEY", "AI_API_KEY"},
-    "gateway": {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "ADMIN_PASSWORD"},
+    "gateway": {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_PREVIOUS_KEYS", "ADMIN_PASSWORD"},
 }
 # Credentials every chart requires (empty in values.yaml: an install without them fails), and the
 # key of the shared Secret each chart reads its DATABASE_URL from (one database role per service).

@@ -11,6 +11,11 @@ const GROQ_API_KEY: Var = Var::optional(
     "Groq API key: answers come from Groq's Llama 3.3 70B",
 )
 .secret();
+const GROQ_BASE_URL_VAR: Var = Var::new(
+    "GROQ_BASE_URL",
+    GROQ_BASE_URL,
+    "Groq's endpoint (a proxy, or a test double that enforces Groq's request rules)",
+);
 const AI_BASE_URL: Var = Var::optional(
     "AI_BASE_URL",
     "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
@@ -50,8 +55,15 @@ const MAX_HISTORY_MESSAGES: usize = 1000;
 const HISTORY_TTL: Var = Var::new(
     "HISTORY_TTL",
     "24h",
-    "A session's history expires after this much silence",
+    "Idle expiry: a session's history is deleted after this much silence (renewed by every answer; > 0)",
 );
+const HISTORY_MAX_MESSAGE_BYTES: Var = Var::new(
+    "HISTORY_MAX_MESSAGE_BYTES",
+    "8192",
+    "Each history message is cut to this many bytes (on a character boundary) when kept (64..=1048576)",
+);
+/// Bounds of `HISTORY_MAX_MESSAGE_BYTES`.
+const MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 64..=1_048_576;
 const FLIGHTS_URL: Var = Var::new(
     "FLIGHTS_URL",
     "http://127.0.0.1:50051",
@@ -153,6 +165,8 @@ pub enum Provider {
     Groq {
         api_key: Secret<String>,
         model: String,
+        /// `GROQ_BASE_URL`.
+        base_url: String,
     },
     /// Any OpenAI-compatible chat-completions server.
     OpenAiCompatible {
@@ -187,6 +201,7 @@ pub struct Config {
     pub key_prefix: String,
     pub history_messages: usize,
     pub history_ttl: Duration,
+    pub history_max_message_bytes: usize,
     pub flights_url: String,
     pub stats_url: String,
     /// The destination search's embedder.
@@ -200,6 +215,7 @@ impl Config {
         let mut vars = HOST_VARS.to_vec();
         vars.extend([
             GROQ_API_KEY,
+            GROQ_BASE_URL_VAR,
             AI_BASE_URL,
             AI_API_KEY,
             AI_MODEL,
@@ -209,6 +225,7 @@ impl Config {
             REDIS_KEY_PREFIX,
             HISTORY_MESSAGES,
             HISTORY_TTL,
+            HISTORY_MAX_MESSAGE_BYTES,
             FLIGHTS_URL,
             STATS_URL,
         ]);
@@ -238,7 +255,11 @@ impl Config {
                     model,
                 }
             }
-            (None, Some(api_key)) => Provider::Groq { api_key, model },
+            (None, Some(api_key)) => Provider::Groq {
+                api_key,
+                model,
+                base_url: env.get(&GROQ_BASE_URL_VAR)?,
+            },
             (None, None) => Provider::Offline,
         };
         let max_turns: usize = env.get(&AI_MAX_TURNS)?;
@@ -259,6 +280,22 @@ impl Config {
                 format!("must be 1..={MAX_HISTORY_MESSAGES}"),
             ));
         }
+        let history_ttl = env.get::<Dur>(&HISTORY_TTL)?.0;
+        if history_ttl.is_zero() {
+            return Err(ConfigError::invalid(&HISTORY_TTL, "0s", "must be positive"));
+        }
+        let history_max_message_bytes: usize = env.get(&HISTORY_MAX_MESSAGE_BYTES)?;
+        if !MESSAGE_BYTES_RANGE.contains(&history_max_message_bytes) {
+            return Err(ConfigError::invalid(
+                &HISTORY_MAX_MESSAGE_BYTES,
+                &history_max_message_bytes.to_string(),
+                format!(
+                    "must be {}..={}",
+                    MESSAGE_BYTES_RANGE.start(),
+                    MESSAGE_BYTES_RANGE.end()
+                ),
+            ));
+        }
         Ok(Self {
             host: HostConfig::from_env(env, &HOST_VARS)?,
             provider,
@@ -267,7 +304,8 @@ impl Config {
             redis_url: env.get(&REDIS_URL)?,
             key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
             history_messages,
-            history_ttl: env.get::<Dur>(&HISTORY_TTL)?.0,
+            history_ttl,
+            history_max_message_bytes,
             flights_url: env.get(&FLIGHTS_URL)?,
             stats_url: env.get(&STATS_URL)?,
             embeddings: EmbeddingsProvider::from_env(env)?,
@@ -313,6 +351,27 @@ mod tests {
                 ("EMBEDDINGS_MODEL", "m")
             ])
             .is_err()
+        );
+    }
+
+    #[test]
+    fn history_caps_are_validated() {
+        let with = |name: &str, value: &str| Config::from_env(&Env::from_pairs([(name, value)]));
+        let defaults =
+            Config::from_env(&Env::from_pairs(std::iter::empty::<(&str, &str)>())).unwrap();
+        assert_eq!(defaults.history_max_message_bytes, 8192);
+        assert_eq!(defaults.history_ttl, Duration::from_secs(24 * 3600));
+        for refused in ["0", "63", "1048577"] {
+            let err = with("HISTORY_MAX_MESSAGE_BYTES", refused)
+                .expect_err(refused)
+                .to_string();
+            assert!(err.contains("HISTORY_MAX_MESSAGE_BYTES"), "{err}");
+        }
+        let err = with("HISTORY_TTL", "0s").expect_err("0s").to_string();
+        assert!(err.contains("HISTORY_TTL"), "{err}");
+        assert_eq!(
+            with("HISTORY_TTL", "500ms").unwrap().history_ttl,
+            Duration::from_millis(500)
         );
     }
 }

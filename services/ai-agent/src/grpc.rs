@@ -11,7 +11,7 @@ use flightmesh_runtime::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
 use crate::data::{DataError, Sources};
-use crate::history::{Conversation, History, Message};
+use crate::history::{Conversation, History};
 use crate::llm::{Llm, LlmError};
 use crate::offline;
 use crate::search::{self, DestinationSearch};
@@ -20,18 +20,20 @@ const MAX_MESSAGE_CHARS: usize = 4000;
 const MAX_SESSION_CHARS: usize = 100;
 const MAX_DESTINATION_CHARS: usize = 200;
 
-/// The three endpoints, with their contract error messages.
+/// The endpoints, with their contract error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Chat,
+    ChatStream,
     SuggestPrice,
     PredictDemand,
 }
 
 impl Endpoint {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Chat => "chat",
+            Self::ChatStream => "chat_stream",
             Self::SuggestPrice => "suggest_price",
             Self::PredictDemand => "predict_demand",
         }
@@ -40,7 +42,7 @@ impl Endpoint {
     /// The contract's 500 message.
     fn failure(self) -> &'static str {
         match self {
-            Self::Chat => "Error procesando solicitud de IA",
+            Self::Chat | Self::ChatStream => "Error procesando solicitud de IA",
             Self::SuggestPrice => "Error procesando sugerencia de precio",
             Self::PredictDemand => "Error procesando prediccion de demanda",
         }
@@ -49,7 +51,7 @@ impl Endpoint {
 
 /// Why an answer could not be given.
 #[derive(Debug, thiserror::Error)]
-enum AnswerError {
+pub(crate) enum AnswerError {
     #[error(transparent)]
     Llm(#[from] LlmError),
     #[error(transparent)]
@@ -74,11 +76,11 @@ pub const METRICS: &[Metric] = &[
 
 /// The AI agent's gRPC face.
 pub struct AiAgent {
-    sources: Sources,
-    llm: Option<Arc<Llm>>,
-    history: Arc<History>,
-    provider: &'static str,
-    search: Arc<DestinationSearch>,
+    pub(crate) sources: Sources,
+    pub(crate) llm: Option<Arc<Llm>>,
+    pub(crate) history: Arc<History>,
+    pub(crate) provider: &'static str,
+    pub(crate) search: Arc<DestinationSearch>,
 }
 
 impl AiAgent {
@@ -119,33 +121,58 @@ impl AiAgent {
     {
         let started = Instant::now();
         let result = answer.await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(AnswerError::Llm(LlmError::RateLimited(_))) => "rate_limited",
-            Err(AnswerError::Llm(LlmError::Timeout(_))) => "timeout",
-            Err(AnswerError::Llm(LlmError::Failed(_))) => "failed",
-            Err(AnswerError::Data(_)) => "data_unavailable",
-        };
+        let outcome = result.as_ref().map_or_else(outcome, |_| "ok");
         metrics::counter!("ai_requests_total", "endpoint" => endpoint.label(), "provider" => self.provider, "outcome" => outcome)
             .increment(1);
         metrics::histogram!("ai_request_duration_seconds", "endpoint" => endpoint.label())
             .record(started.elapsed().as_secs_f64());
-        result.map_err(|err| {
-            tracing::error!(endpoint = endpoint.label(), error = %err, "AI answer failed");
-            match err {
-                AnswerError::Llm(LlmError::RateLimited(_)) => Status::unavailable(
-                    "El servicio de IA esta saturado. Intente de nuevo en unos segundos.",
-                ),
-                AnswerError::Llm(LlmError::Timeout(_)) => Status::deadline_exceeded(
-                    "El servicio de IA tardo demasiado en responder. Intente de nuevo.",
-                ),
-                AnswerError::Llm(LlmError::Failed(_)) => Status::internal(endpoint.failure()),
-                AnswerError::Data(_) => Status::unavailable(
-                    "Los datos necesarios no estan disponibles. Intente de nuevo.",
-                ),
-            }
-        })
+        result.map_err(|err| failure_status(endpoint, &err))
     }
+}
+
+/// The outcome label of a failed answer (`ai_requests_total`).
+pub(crate) fn outcome(err: &AnswerError) -> &'static str {
+    match err {
+        AnswerError::Llm(LlmError::RateLimited(_)) => "rate_limited",
+        AnswerError::Llm(LlmError::Timeout(_)) => "timeout",
+        AnswerError::Llm(LlmError::Failed(_)) => "failed",
+        AnswerError::Data(_) => "data_unavailable",
+    }
+}
+
+/// A failed answer as the status the gateway maps to the contract's answer (logged here).
+pub(crate) fn failure_status(endpoint: Endpoint, err: &AnswerError) -> Status {
+    tracing::error!(endpoint = endpoint.label(), error = %err, "AI answer failed");
+    match err {
+        AnswerError::Llm(LlmError::RateLimited(_)) => Status::unavailable(
+            "El servicio de IA esta saturado. Intente de nuevo en unos segundos.",
+        ),
+        AnswerError::Llm(LlmError::Timeout(_)) => Status::deadline_exceeded(
+            "El servicio de IA tardo demasiado en responder. Intente de nuevo.",
+        ),
+        AnswerError::Llm(LlmError::Failed(_)) => Status::internal(endpoint.failure()),
+        AnswerError::Data(_) => {
+            Status::unavailable("Los datos necesarios no estan disponibles. Intente de nuevo.")
+        }
+    }
+}
+
+/// A chat request checked: the question and the caller's conversation (unary and streamed).
+pub(crate) fn chat_request(
+    request: Request<pb::ChatRequest>,
+) -> Result<(String, Conversation), Status> {
+    let caller = Caller::from_metadata(request.metadata());
+    let req = request.into_inner();
+    let mut violations = FieldViolations::new();
+    let message =
+        required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
+    let session = req
+        .session_id
+        .as_deref()
+        .map(|session| required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations));
+    violations.finish().map_err(FieldViolations::into_status)?;
+    // The caller's own conversation: never another user's, never a shared one.
+    Ok((message, Conversation::of(caller.as_ref(), session)))
 }
 
 /// Non-empty (after trimming) text of at most `max` characters.
@@ -170,27 +197,8 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
-        let caller = Caller::from_metadata(request.metadata());
-        let req = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let message =
-            required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
-        let session = req.session_id.as_deref().map(|session| {
-            required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations)
-        });
-        violations.finish().map_err(FieldViolations::into_status)?;
-        // The caller's own conversation: never another user's, never a shared one.
-        let conversation = Conversation::of(caller.as_ref(), session);
-
-        // History is a nicety: without Redis the question is answered on its own.
-        let history = self
-            .history
-            .recent(&conversation)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "chat history unavailable");
-                Vec::new()
-            });
+        let (message, conversation) = chat_request(request)?;
+        let history = self.history.load(&conversation).await;
         let response = self
             .respond(Endpoint::Chat, async {
                 Ok(match &self.llm {
@@ -199,20 +207,27 @@ impl AiAgentService for AiAgent {
                 })
             })
             .await?;
-        if let Err(err) = self
-            .history
-            .append(
-                &conversation,
-                &[Message::user(&message), Message::assistant(&response)],
-            )
-            .await
-        {
-            tracing::warn!(error = %err, "chat history not saved");
-        }
+        self.history
+            .record(&conversation, &message, &response)
+            .await;
         Ok(Response::new(pb::ChatResponse {
             response,
             session_id: conversation.session_id,
         }))
+    }
+
+    type ChatStreamStream = crate::stream::ChatEvents;
+
+    async fn chat_stream(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<Self::ChatStreamStream>, Status> {
+        let (message, conversation) = chat_request(request)?;
+        Ok(Response::new(crate::stream::start(
+            self,
+            message,
+            conversation,
+        )))
     }
 
     async fn suggest_price(

@@ -1,6 +1,9 @@
 //! Chat history per conversation, in Redis so that every replica sees the same conversation:
-//! a list of `{"role", "content"}` JSON messages, trimmed to the last `max` and expiring after
-//! `ttl` of silence.
+//! a list of `{"role", "content"}` JSON messages, trimmed to the last `max` (`HISTORY_MESSAGES`),
+//! each message's content cut to `max_message_bytes` (`HISTORY_MAX_MESSAGE_BYTES`, on a character
+//! boundary, so a long answer cannot grow every later prompt without bound), and the whole list
+//! expiring after `ttl` of silence (`HISTORY_TTL`: `PEXPIRE` renewed by every write). Unary and
+//! streamed chats read and write it through the same [`History::load`] and [`History::record`].
 //!
 //! A conversation belongs to its caller ([`Conversation::of`]; ADR 0010). A signed-in caller's
 //! sessions live under their user id (`user:{id}:{session}`, `default` when no session is given),
@@ -120,7 +123,21 @@ pub struct History {
     timeout: Duration,
     prefix: String,
     max: isize,
+    max_message_bytes: usize,
     ttl: Duration,
+}
+
+/// `text` cut to at most `max` bytes, at the last character boundary that fits.
+#[must_use]
+pub fn truncate_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl History {
@@ -128,6 +145,7 @@ impl History {
         url: &Secret<String>,
         prefix: &str,
         max: usize,
+        max_message_bytes: usize,
         ttl: Duration,
         timeout: Duration,
     ) -> Result<Self, redis::RedisError> {
@@ -138,6 +156,7 @@ impl History {
             prefix: prefix.to_owned(),
             // 0 would make LRANGE/LTRIM keep everything (`-0` is the first element): at least 1.
             max: isize::try_from(max.max(1)).unwrap_or(isize::MAX),
+            max_message_bytes,
             ttl,
         })
     }
@@ -171,7 +190,29 @@ impl History {
             .collect())
     }
 
-    /// Appends messages, keeps the last `max`, and renews the expiry.
+    /// The history sent along with a question: without Redis, none (history is a nicety; the
+    /// question is answered on its own).
+    pub async fn load(&self, conversation: &Conversation) -> Vec<Message> {
+        self.recent(conversation).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "chat history unavailable");
+            Vec::new()
+        })
+    }
+
+    /// Keeps a question and its answer (a failure is logged, not the caller's problem).
+    pub async fn record(&self, conversation: &Conversation, question: &str, answer: &str) {
+        if let Err(err) = self
+            .append(
+                conversation,
+                &[Message::user(question), Message::assistant(answer)],
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "chat history not saved");
+        }
+    }
+
+    /// Appends messages (each cut to the byte cap), keeps the last `max`, and renews the expiry.
     pub async fn append(
         &self,
         conversation: &Conversation,
@@ -180,7 +221,11 @@ impl History {
         let key = self.key(conversation);
         let encoded: Vec<String> = messages
             .iter()
-            .filter_map(|m| serde_json::to_string(m).ok())
+            .map(|m| Message {
+                role: m.role.clone(),
+                content: truncate_bytes(&m.content, self.max_message_bytes).to_owned(),
+            })
+            .filter_map(|m| serde_json::to_string(&m).ok())
             .collect();
         let mut conn = self.conn().await?;
         redis::pipe()
@@ -189,7 +234,11 @@ impl History {
             .ignore()
             .ltrim(&key, -self.max, -1)
             .ignore()
-            .expire(&key, i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
+            // Milliseconds: a sub-second TTL must not round to 0 (which deletes the key at once).
+            .pexpire(
+                &key,
+                i64::try_from(self.ttl.as_millis().max(1)).unwrap_or(i64::MAX),
+            )
             .ignore()
             .query_async::<()>(&mut conn)
             .await
@@ -205,6 +254,18 @@ mod tests {
             user_id: id.into(),
             admin: false,
         }
+    }
+
+    #[test]
+    fn messages_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate_bytes("hola", 10), "hola");
+        assert_eq!(truncate_bytes("hola", 4), "hola");
+        assert_eq!(truncate_bytes("hola", 2), "ho");
+        // "á" is two bytes: a cut inside it keeps the text before it.
+        assert_eq!(truncate_bytes("aá", 2), "a");
+        assert_eq!(truncate_bytes("ñññ", 5), "ññ");
+        assert_eq!(truncate_bytes("✈✈", 4), "✈");
+        assert_eq!(truncate_bytes("✈", 0), "");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! database credentials); [`llm`] wraps them as rig tools for the model (Groq, or any
 //! OpenAI-compatible server); [`offline`] answers from the same facts deterministically when no
 //! model is configured; [`demand`] is the contract's prediction formula; [`history`] keeps each
-//! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`.
-//! [`search`] is the semantic destination search, with the text embedder of [`embeddings`].
+//! session's last messages in Redis; [`grpc`] serves `flightmesh.ai.v1.AiAgentService`, whose
+//! streamed chat is [`stream`]. [`search`] is the semantic destination search, with the text
+//! embedder of [`embeddings`].
 
 pub mod config;
 pub mod data;
@@ -16,6 +17,7 @@ pub mod history;
 pub mod llm;
 pub mod offline;
 pub mod search;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +76,7 @@ impl Service {
             &config.redis_url,
             &config.key_prefix,
             config.history_messages,
+            config.history_max_message_bytes,
             config.history_ttl,
             Duration::from_secs(1),
         )?);

@@ -2,17 +2,25 @@
 //! data tools of [`crate::data`]. One agent per process, shared by every request.
 //!
 //! rig's OpenAI client defaults to the Responses API, which compatible servers lack: the client is
-//! pinned to the chat-completions route. A run may call tools up to `max_turns - 1` times before
+//! pinned to the chat-completions route. rig sends the system preamble as an array of content
+//! parts, which Groq refuses (400: `'messages.0.content' : value must be a string`): both
+//! dialects get rig's text-flattening body rewrite ([`flatten_text_content`]), so every text-only
+//! content array goes as one string — what Groq requires and every OpenAI-compatible server
+//! (llama.cpp, Ollama, vLLM) accepts. [`Llm::stream`] is the same run, streamed
+//! ([`crate::stream`]). A run may call tools up to `max_turns - 1` times before
 //! its final answer. Tool failures come back to the model as tool results it can read; only
 //! provider failures fail the request.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt as _};
+use rig_agent::agent::MultiTurnStreamItem;
 use rig_agent::completion::{Message as RigMessage, PromptError};
+use rig_agent::streaming::{Item, StreamEvent};
 use rig_agent::tool::{Tool, ToolContext, ToolExecutionError};
 use rig_agent::{Agent, AgentBuilder};
-use rig_core::providers::openai::wire::{Auth, GROQ};
+use rig_core::providers::openai::wire::{Auth, BodyRewrite, GROQ};
 use rig_core::providers::openai::{OpenAIConfig, Route};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,9 +67,15 @@ impl Llm {
     ) -> Option<Self> {
         let model = match provider {
             Provider::Offline => return None,
-            Provider::Groq { api_key, model } => OpenAIConfig::with_key(&GROQ, api_key.expose())
-                .client()
-                .chat(model),
+            Provider::Groq {
+                api_key,
+                model,
+                base_url,
+            } => flatten_text_content(
+                OpenAIConfig::with_key(&GROQ, api_key.expose()).with_base_url(base_url),
+            )
+            .client()
+            .chat(model),
             Provider::OpenAiCompatible {
                 base_url,
                 api_key,
@@ -76,7 +90,7 @@ impl Llm {
                 } else {
                     config
                 };
-                config.client().chat(model)
+                flatten_text_content(config).client().chat(model)
             }
         };
         let agent = AgentBuilder::new(model)
@@ -106,36 +120,99 @@ impl Llm {
         })
     }
 
+    /// The deadline of one answer, tool calls included.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Answers `prompt` after `history` (oldest first).
     pub async fn answer(&self, prompt: &str, history: &[Message]) -> Result<String, LlmError> {
-        let history: Vec<RigMessage> = history
-            .iter()
-            .map(|m| {
-                if m.role == "assistant" {
-                    RigMessage::assistant(&m.content)
-                } else {
-                    RigMessage::user(&m.content)
-                }
-            })
-            .collect();
         let run = self
             .agent
             .prompt(prompt)
-            .history(history)
+            .history(rig_history(history))
             .max_turns(self.max_turns);
         let response = tokio::time::timeout(self.timeout, run.into_future())
             .await
             .map_err(|_| LlmError::Timeout(self.timeout))?
             .map_err(classify)?;
-        for (kind, tokens) in [
-            ("input", response.usage.input_tokens),
-            ("output", response.usage.output_tokens),
-        ] {
-            if let Some(tokens) = tokens {
-                metrics::counter!("ai_tokens_total", "kind" => kind).increment(tokens);
-            }
-        }
+        count_tokens(&response.usage);
         Ok(response.output().clone())
+    }
+
+    /// The same run as [`answer`](Self::answer), streamed: the text as the model writes it, the
+    /// tools it calls, then its final answer. Lazy: nothing is sent until it is polled, and
+    /// dropping it aborts the provider request. The caller applies [`timeout`](Self::timeout).
+    pub fn stream(
+        &self,
+        prompt: &str,
+        history: &[Message],
+    ) -> impl Stream<Item = Result<Piece, LlmError>> + Send + 'static {
+        self.agent
+            .prompt(prompt)
+            .history(rig_history(history))
+            .max_turns(self.max_turns)
+            .stream()
+            .filter_map(|item| {
+                std::future::ready(match item {
+                    Ok(MultiTurnStreamItem::StreamAssistantItem(Item::Event(
+                        StreamEvent::Text { text, .. },
+                    ))) if !text.is_empty() => Some(Ok(Piece::Text(text))),
+                    Ok(MultiTurnStreamItem::ToolCall { tool_call }) => {
+                        Some(Ok(Piece::Tool(tool_call.function.name.as_str().to_owned())))
+                    }
+                    Ok(MultiTurnStreamItem::FinalResponse(response)) => {
+                        count_tokens(&response.usage);
+                        Some(Ok(Piece::Done(response.output())))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(classify(err))),
+                })
+            })
+    }
+}
+
+/// One piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Text the model wrote (of any turn).
+    Text(String),
+    /// The model called this tool.
+    Tool(String),
+    /// The run ended with this answer (the final turn's text).
+    Done(String),
+}
+
+/// rig's text-flattening rewrite on `config`: text-only content arrays (the system preamble
+/// among them) are sent as one string. rig names it after Perplexity, the first provider it was
+/// written for; it is exactly Groq's rule for system and assistant messages.
+fn flatten_text_content(mut config: OpenAIConfig) -> OpenAIConfig {
+    config.dialect.quirks.rewrite = BodyRewrite::Perplexity;
+    config
+}
+
+fn rig_history(history: &[Message]) -> Vec<RigMessage> {
+    history
+        .iter()
+        .map(|m| {
+            if m.role == "assistant" {
+                RigMessage::assistant(&m.content)
+            } else {
+                RigMessage::user(&m.content)
+            }
+        })
+        .collect()
+}
+
+fn count_tokens(usage: &rig_agent::completion::Usage) {
+    for (kind, tokens) in [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+    ] {
+        if let Some(tokens) = tokens {
+            metrics::counter!("ai_tokens_total", "kind" => kind).increment(tokens);
+        }
     }
 }
 

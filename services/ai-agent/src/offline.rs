@@ -20,6 +20,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::data::{DataError, Market, Sources, not_found_text};
 use crate::demand::{Prediction, Trend};
+use crate::llm::{DemandPrediction, DemandStatistics, MarketData, SearchFlights};
+use rig_agent::tool::Tool as _;
 
 /// What the question asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,17 +138,62 @@ fn money(text: &str) -> String {
         .map_or_else(|_| text.to_owned(), |d| format!("{:.2}", d.round_dp(2)))
 }
 
+/// Receives a chat answer as it is written: each sentence as soon as its lookups are done, and
+/// the model tools whose data each lookup is (so a streamed answer can say which it consulted).
+pub trait Recorder: Send {
+    /// The next sentence (or paragraph) of the answer.
+    fn sentence(&mut self, text: String);
+    /// A lookup was made with the data of this model tool.
+    fn consulted(&mut self, tool: &'static str);
+}
+
+/// Collects a whole answer: the sentences joined by spaces.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub sentences: Vec<String>,
+    pub tools: Vec<&'static str>,
+}
+
+impl Recorder for Collected {
+    fn sentence(&mut self, text: String) {
+        self.sentences.push(text);
+    }
+
+    fn consulted(&mut self, tool: &'static str) {
+        if !self.tools.contains(&tool) {
+            self.tools.push(tool);
+        }
+    }
+}
+
 /// Answers a chat question.
 pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError> {
+    let mut answer = Collected::default();
+    chat_into(sources, question, &mut answer).await?;
+    Ok(answer.sentences.join(" "))
+}
+
+/// Answers a chat question sentence by sentence into `out` (what [`chat`] joins).
+pub async fn chat_into(
+    sources: &Sources,
+    question: &str,
+    out: &mut dyn Recorder,
+) -> Result<(), DataError> {
     let names = sources.destination_names().await?;
     let Some(destination) = find_destination(question, &names) else {
-        return Ok(match candidate_name(question) {
-            Some(name) => not_found_text(&name),
-            None => general_answer(sources).await?,
-        });
+        match candidate_name(question) {
+            Some(name) => out.sentence(not_found_text(&name)),
+            None => {
+                out.consulted(DemandStatistics::NAME);
+                out.sentence(general_answer(sources).await?);
+            }
+        }
+        return Ok(());
     };
+    out.consulted(MarketData::NAME);
     let Some(market) = sources.market(destination).await? else {
-        return Ok(not_found_text(destination));
+        out.sentence(not_found_text(destination));
+        return Ok(());
     };
     let mut intents = intents(question);
     if intents.is_empty() {
@@ -157,9 +204,13 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
             Intent::Pets,
         ];
     }
-    let mut sentences = Vec::new();
     for intent in intents {
-        sentences.push(match intent {
+        match intent {
+            Intent::Demand => out.consulted(DemandPrediction::NAME),
+            Intent::Flights => out.consulted(SearchFlights::NAME),
+            _ => {}
+        }
+        out.sentence(match intent {
             Intent::Taxes => format!(
                 "Los impuestos para viajar a {} son de {} por reserva.",
                 market.destination,
@@ -209,7 +260,7 @@ pub async fn chat(sources: &Sources, question: &str) -> Result<String, DataError
             }
         });
     }
-    Ok(sentences.join(" "))
+    Ok(())
 }
 
 fn price_sentence(market: &Market) -> String {

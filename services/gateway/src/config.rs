@@ -45,6 +45,11 @@ const AI_REQUEST_TIMEOUT: Var = Var::new(
     "60s",
     "Deadline of an upstream call on `/api/v1/ai/*` (LLM answers are slow)",
 );
+const STREAM_HEARTBEAT: Var = Var::new(
+    "STREAM_HEARTBEAT",
+    "15s",
+    "Interval of the comment lines that keep an idle Server-Sent Events answer open through proxies (> 0)",
+);
 const MAX_BODY_BYTES: Var = Var::new(
     "MAX_BODY_BYTES",
     "65536",
@@ -231,8 +236,10 @@ pub struct Config {
     pub upstreams: BTreeMap<String, String>,
     /// Deadline of ordinary upstream calls.
     pub request_timeout: Duration,
-    /// Deadline of AI calls.
+    /// Deadline of AI calls (of the whole stream, for a streamed route).
     pub ai_request_timeout: Duration,
+    /// Interval of SSE heartbeat comments.
+    pub stream_heartbeat: Duration,
     /// Body size limit in bytes.
     pub max_body_bytes: usize,
     /// CORS origins.
@@ -314,6 +321,7 @@ impl Config {
             AI_URL,
             REQUEST_TIMEOUT,
             AI_REQUEST_TIMEOUT,
+            STREAM_HEARTBEAT,
             MAX_BODY_BYTES,
             CORS_ALLOWED_ORIGINS,
             DRAIN_DELAY,
@@ -412,9 +420,11 @@ impl Config {
         }
         let header_read_timeout = env.get::<Dur>(&HEADER_READ_TIMEOUT)?.0;
         let body_read_timeout = env.get::<Dur>(&BODY_READ_TIMEOUT)?.0;
+        let stream_heartbeat = env.get::<Dur>(&STREAM_HEARTBEAT)?.0;
         for (var, value) in [
             (&HEADER_READ_TIMEOUT, header_read_timeout),
             (&BODY_READ_TIMEOUT, body_read_timeout),
+            (&STREAM_HEARTBEAT, stream_heartbeat),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::invalid(var, "0s", "must be positive"));
@@ -425,6 +435,7 @@ impl Config {
             rate_limit_memory_clients,
             header_read_timeout,
             body_read_timeout,
+            stream_heartbeat,
             admin_addr: env.get(&ADMIN_ADDR)?,
             public_metrics: env.get_opt(&PUBLIC_METRICS)?.unwrap_or(!production),
             api_docs: env.get(&API_DOCS)?,

@@ -232,7 +232,7 @@ impl ApiError {
 #[must_use]
 pub fn internal_message(route: &Route) -> &'static str {
     match route.template.as_str() {
-        "/api/v1/ai/chat" => "Error procesando solicitud de IA",
+        "/api/v1/ai/chat" | "/api/v1/ai/chat/stream" => "Error procesando solicitud de IA",
         "/api/v1/ai/suggest-price" => "Error procesando sugerencia de precio",
         "/api/v1/ai/predict-demand" => "Error procesando prediccion de demanda",
         _ => INTERNAL,
@@ -254,17 +254,26 @@ fn field_location(route: &Route, field: &str) -> Vec<Loc> {
         .collect()
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match &self {
+impl ApiError {
+    /// The answer's body: `{"detail": "..."}`, or `{"detail": [field errors]}` for a 422 (also
+    /// the data of a streamed route's error event).
+    #[must_use]
+    pub fn body(&self) -> serde_json::Value {
+        match self {
             Self::Validation(errors) => serde_json::json!({
                 "detail": errors.iter().map(FieldError::to_json).collect::<Vec<_>>()
             }),
             Self::Detail { detail, .. } | Self::RetryLater { detail, .. } => {
                 serde_json::json!({ "detail": detail })
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.body();
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RetryLater { retry_after, .. } = &self {
             response
@@ -308,6 +317,7 @@ mod tests {
             ("/api/v1/bookings/{id}", INTERNAL),
             ("/api/v1/flights", INTERNAL),
             ("/api/v1/ai/chat", "Error procesando solicitud de IA"),
+            ("/api/v1/ai/chat/stream", "Error procesando solicitud de IA"),
             (
                 "/api/v1/ai/suggest-price",
                 "Error procesando sugerencia de precio",

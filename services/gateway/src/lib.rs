@@ -3,8 +3,10 @@
 //! At start the gateway reads the descriptor set compiled into `flightmesh-proto`, turns every
 //! `google.api.http` annotation into a route ([`routes`]), and serves them with one generic
 //! handler: HTTP request → request message ([`json_in`]) → unary call through a dynamic codec
-//! ([`codec`]) to the owning service ([`upstream`]) → JSON ([`json_out`]). Errors of every kind
-//! leave through [`error`]. The same route table produces `/openapi.json` ([`openapi`]).
+//! ([`codec`]) to the owning service ([`upstream`]) → JSON ([`json_out`]). A server-streaming RPC
+//! goes the same way up to the call, then answers Server-Sent Events or newline-delimited JSON
+//! ([`streaming`]). Errors of every kind leave through [`error`]. The same route table produces
+//! `/openapi.json` ([`openapi`]).
 //!
 //! Middleware, outermost first: correlation id (read or minted, echoed, in every log line) →
 //! access log + RED metrics → CORS → the router (with 404/405 answers in the contract's shape).
@@ -32,6 +34,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
+pub mod streaming;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -97,6 +100,7 @@ struct AppState {
     verifier: identity::Verifier,
     limiter: ratelimit::RateLimiter,
     trusted_proxies: client_addr::TrustedProxies,
+    stream_heartbeat: Duration,
 }
 
 /// A route with what it requires, resolved once at start.
@@ -152,6 +156,10 @@ pub const METRICS: &[Metric] = &[
         "Requests refused by the access policy, by status (401, 403)",
     )
     .labelled(),
+    Metric::counter(
+        "gateway_stream_cancelled_total",
+        "Streamed answers whose client went away before the end (the upstream call was dropped)",
+    ),
 ];
 
 /// The PostgreSQL schema the gateway owns.
@@ -239,6 +247,7 @@ impl Gateway {
             verifier,
             limiter,
             trusted_proxies: config.trusted_proxies.clone(),
+            stream_heartbeat: config.stream_heartbeat,
         });
         let router = router(&routes, state.clone(), &config)?;
         let listener = TcpListener::bind(config.http_addr)
@@ -490,9 +499,13 @@ async fn transcode(
         Ok(identity) => identity,
         Err(response) => return response,
     };
-    let mut response = match call(&state, &route.route, identity.as_ref(), params, request).await {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(err) => err.into_response(),
+    let mut response = if route.route.is_streaming() {
+        streaming::respond(&state, &route.route, identity.as_ref(), params, request).await
+    } else {
+        match call(&state, &route.route, identity.as_ref(), params, request).await {
+            Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+            Err(err) => err.into_response(),
+        }
     };
     if let Some(identity) = identity {
         response.extensions_mut().insert(UserId(identity.user_id));
@@ -554,13 +567,23 @@ async fn admit(
     Ok(identity)
 }
 
-async fn call(
+/// An upstream call ready to be made: the request message with its metadata, the method's path,
+/// the channel and the deadline.
+struct Prepared {
+    request: tonic::Request<prost_reflect::DynamicMessage>,
+    path: http::uri::PathAndQuery,
+    channel: tonic::transport::Channel,
+    deadline: Duration,
+}
+
+/// Reads the HTTP request into the upstream call (a 4xx answer when it does not make one).
+async fn prepare(
     state: &AppState,
     route: &Route,
     identity: Option<&auth::Identity>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
-) -> Result<String, ApiError> {
+) -> Result<Prepared, ApiError> {
     // Only a path that is not valid UTF-8 after percent-decoding is rejected here.
     let path: Vec<(String, String)> = params
         .map_err(|_| {
@@ -642,6 +665,27 @@ async fn call(
         route.method.name()
     ))
     .map_err(|_| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL))?;
+    Ok(Prepared {
+        request: grpc_request,
+        path,
+        channel,
+        deadline,
+    })
+}
+
+async fn call(
+    state: &AppState,
+    route: &Route,
+    identity: Option<&auth::Identity>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+) -> Result<String, ApiError> {
+    let Prepared {
+        request: grpc_request,
+        path,
+        channel,
+        deadline,
+    } = prepare(state, route, identity, params, request).await?;
     // The deadline travels as `grpc-timeout` for the service to honour, and is enforced here too:
     // an upstream that accepts the connection and never answers still gets a 504.
     let exchange = async {

@@ -157,14 +157,52 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
         None => output_ref(&output, schemas),
     };
 
+    let (description, ok) = if route.is_streaming() {
+        (
+            format!(
+                "gRPC `{}` (server-streaming). Answered as Server-Sent Events when `Accept` lists \
+                 `text/event-stream` (one `data: <message JSON>` event per message, a last \
+                 `event: error` with `{{\"detail\": ...}}` on failure, `: heartbeat` comments), \
+                 else as newline-delimited JSON (one `{{\"result\": <message>}}` per line, a last \
+                 `{{\"error\": {{\"status\", \"detail\"}}}}` line on failure). Errors found before the \
+                 stream starts are ordinary JSON answers.",
+                method.full_name()
+            ),
+            json!({
+                "description": "A stream of messages",
+                "content": {
+                    crate::streaming::EVENT_STREAM: {"schema": {"type": "string", "description": "data: <message JSON> events"}},
+                    crate::streaming::NDJSON: {"schema": {
+                        "type": "object",
+                        "description": "One line per message; a last error line on failure",
+                        "properties": {
+                            "result": response_schema,
+                            "error": {"type": "object", "required": ["status", "detail"], "properties": {
+                                "status": {"type": "integer"},
+                                "detail": {"anyOf": [
+                                    {"type": "string"},
+                                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}
+                                ]}
+                            }}
+                        }
+                    }}
+                }
+            }),
+        )
+    } else {
+        (
+            format!("gRPC `{}`.", method.full_name()),
+            json!({"description": "OK", "content": {"application/json": {"schema": response_schema}}}),
+        )
+    };
     let mut op = json!({
         "tags": [service.name()],
         "operationId": method.name(),
         "summary": comment(method).unwrap_or_else(|| method.name().to_owned()),
-        "description": format!("gRPC `{}`.", method.full_name()),
+        "description": description,
         "parameters": parameters,
         "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": response_schema}}},
+            "200": ok,
             "422": {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
             "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}}
         }

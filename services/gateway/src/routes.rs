@@ -1,5 +1,8 @@
 //! The route table: every RPC with a `google.api.http` annotation becomes one REST route per
 //! binding. Nothing here knows about flights or bookings — an annotated RPC needs no new code.
+//! A server-streaming RPC becomes a streamed route ([`crate::streaming`]); a client-streaming
+//! one cannot be annotated. An RPC without the annotation (the stats worker's
+//! `StreamBookingSnapshots`) has no REST route at all.
 
 use http::Method;
 use prost_reflect::{
@@ -39,6 +42,12 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether the RPC answers a stream of messages (served as SSE or NDJSON).
+    #[must_use]
+    pub fn is_streaming(&self) -> bool {
+        self.method.is_server_streaming()
+    }
+
     /// `flightmesh.flights.v1.FlightService` → `flights` (the mesh service owning the RPC).
     #[must_use]
     pub fn domain(&self) -> &str {
@@ -109,7 +118,8 @@ pub fn is_required(field: &FieldDescriptor) -> bool {
     }
 }
 
-/// Every route of every annotated unary RPC in `pool`, sorted by path then method.
+/// Every route of every annotated unary or server-streaming RPC in `pool`, sorted by path then
+/// method.
 pub fn routes(pool: &DescriptorPool) -> Result<Vec<Route>, RouteError> {
     let http = pool
         .get_extension_by_name("google.api.http")
@@ -125,8 +135,8 @@ pub fn routes(pool: &DescriptorPool) -> Result<Vec<Route>, RouteError> {
                 method: method.full_name().to_owned(),
                 reason: reason.to_owned(),
             };
-            if method.is_client_streaming() || method.is_server_streaming() {
-                return Err(unsupported("streaming RPCs cannot have REST routes"));
+            if method.is_client_streaming() {
+                return Err(unsupported("client-streaming RPCs cannot have REST routes"));
             }
             let rule = options.get_extension(&http);
             let Value::Message(rule) = rule.as_ref() else {
@@ -254,6 +264,36 @@ mod tests {
             .map(|f| f.name().to_owned())
             .collect();
         assert_eq!(query, ["skip", "limit"]);
+    }
+
+    #[test]
+    fn server_streaming_rpcs_are_routes_only_when_annotated() {
+        let routes = routes(&pool()).unwrap();
+        let stream = routes
+            .iter()
+            .find(|r| r.template == "/api/v1/ai/chat/stream")
+            .expect("ChatStream is routed");
+        assert!(stream.is_streaming());
+        assert_eq!(stream.http_method, Method::POST);
+        assert!(matches!(stream.body, BodyRule::Whole));
+        let chat = routes
+            .iter()
+            .find(|r| r.template == "/api/v1/ai/chat")
+            .unwrap();
+        assert!(!chat.is_streaming());
+        // The stats worker's snapshot stream is for the mesh only: no annotation, no route.
+        assert!(
+            routes
+                .iter()
+                .all(|r| r.method.name() != "StreamBookingSnapshots"),
+            "StreamBookingSnapshots must not be exposed over REST"
+        );
+        let streamed: Vec<&str> = routes
+            .iter()
+            .filter(|r| r.is_streaming())
+            .map(|r| r.template.as_str())
+            .collect();
+        assert_eq!(streamed, ["/api/v1/ai/chat/stream"]);
     }
 
     #[test]

@@ -35,6 +35,7 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
     let env = Env::from_pairs([
         ("DATABASE_URL", db.url()),
         ("HTTP_ADDR", "127.0.0.1:0"),
+        ("ADMIN_ADDR", "127.0.0.1:0"),
         ("DRAIN_DELAY", "0s"),
         ("ENVIRONMENT", "development"),
         ("ACCESS_POLICY", "production"),

@@ -2,8 +2,10 @@
 //! playing the model (tool calls included), or the offline answerer.
 
 mod history;
+mod memory;
 mod model;
 mod offline;
+mod providers;
 mod search;
 
 use flightmesh::testing::TestMesh;

@@ -12,6 +12,7 @@ mod openapi;
 mod ownership;
 mod policy;
 mod resilience;
+mod streaming;
 mod validation;
 
 pub use flightmesh::testing::{TestMesh as TestStack, eventually, status_and_json};
