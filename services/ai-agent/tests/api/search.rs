@@ -213,6 +213,27 @@ async fn the_offline_answerer_answers_where_questions_from_the_search() {
     assert!(answer.contains("Nevado Alto"), "{answer}");
     assert!(!answer.contains("Isla Coral"), "{answer}");
 
+    // Streamed (NDJSON), the same answer, with the search among the tools consulted.
+    let response = mesh
+        .http
+        .post(mesh.url("/api/v1/ai/chat/stream"))
+        .json(&json!({"message": "¿Dónde puedo ir a bucear?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["result"]["done"], json!(true), "{text}");
+    let streamed = last["result"]["response"].as_str().unwrap();
+    assert!(streamed.contains("Isla Coral"), "{text}");
+    assert!(!streamed.contains("Nevado Alto"), "{text}");
+    assert_eq!(
+        last["result"]["tools_used"],
+        json!(["search_destinations"]),
+        "{text}"
+    );
+
     let (_, body) = chat(&mesh, "¿Dónde puedo ver auroras boreales?", "w").await;
     assert_eq!(
         body["response"],
