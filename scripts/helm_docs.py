@@ -30,7 +30,7 @@ START, END = "<!-- values:start -->", "<!-- values:end -->"
 
 SECRET_VARS = [
     "DATABASE_URL", "AMQP_URL", "REDIS_URL", "JWT_SECRET", "JWT_PREVIOUS_KEYS", "ADMIN_PASSWORD", "GROQ_API_KEY",
-    "AI_API_KEY",
+    "AI_API_KEY", "EMBEDDINGS_API_KEY",
 ]
 
 

@@ -54,7 +54,7 @@ SECRET_KEYS = {
     "flights": {"DATABASE_URL", "AMQP_URL"},
     "bookings": {"DATABASE_URL", "AMQP_URL"},
     "stats-worker": {"REDIS_URL", "AMQP_URL"},
-    "ai-agent": {"REDIS_URL", "GROQ_API_KEY", "AI_API_KEY"},
+    "ai-agent": {"REDIS_URL", "GROQ_API_KEY", "AI_API_KEY", "EMBEDDINGS_API_KEY"},
     "gateway": {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_PREVIOUS_KEYS", "ADMIN_PASSWORD"},
 }
 # Credentials every chart requires (empty in values.yaml: an install without them fails), and the
