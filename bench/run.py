@@ -306,7 +306,7 @@ def bench_processes(results):
         for name, port in ports.items():
             # The old clients' policy, as the gateway below (bookings enforces ownership itself).
             env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}",
-                            "ACCESS_POLICY": "compatible", **urls})
+                            "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
             started = time.time()
             procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=log, stderr=log)
             # Polled every 5 ms: the cold start is the time from exec until the service says it

@@ -53,6 +53,16 @@ const ACCESS_POLICY: Var = Var::new(
     "production",
     "`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
 );
+const ENVIRONMENT: Var = Var::new(
+    "ENVIRONMENT",
+    "production",
+    "`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
+);
+const ALLOW_COMPATIBLE_IN_PRODUCTION: Var = Var::new(
+    "ALLOW_COMPATIBLE_IN_PRODUCTION",
+    "false",
+    "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (logged as a warning at start)",
+);
 
 /// Everything the bookings service needs to run.
 #[derive(Debug, Clone)]
@@ -100,6 +110,8 @@ impl Config {
             OUTBOX_BATCH_SIZE,
             IDEMPOTENCY_RETENTION,
             ACCESS_POLICY,
+            ENVIRONMENT,
+            ALLOW_COMPATIBLE_IN_PRODUCTION,
         ]);
         vars
     }
@@ -114,6 +126,32 @@ impl Config {
                 "must be 1..=10000",
             ));
         }
+        let policy: Policy = env.get(&ACCESS_POLICY)?;
+        let production = match env.get::<String>(&ENVIRONMENT)?.as_str() {
+            "production" => true,
+            "development" => false,
+            other => {
+                return Err(ConfigError::invalid(
+                    &ENVIRONMENT,
+                    other,
+                    "expected production or development",
+                ));
+            }
+        };
+        // The same guard as the gateway's: bookings enforces ownership itself, so an open
+        // bookings behind a production gateway must be a deliberate choice too.
+        if production && policy == Policy::Compatible {
+            if !env.get::<bool>(&ALLOW_COMPATIBLE_IN_PRODUCTION)? {
+                return Err(ConfigError::invalid(
+                    &ACCESS_POLICY,
+                    "compatible",
+                    "is refused with ENVIRONMENT=production unless ALLOW_COMPATIBLE_IN_PRODUCTION=true",
+                ));
+            }
+            tracing::warn!(
+                "ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): every booking is open to anonymous callers"
+            );
+        }
         Ok(Self {
             host: HostConfig::from_env(env, &HOST_VARS)?,
             db: DbConfig::from_env(env)?,
@@ -126,7 +164,7 @@ impl Config {
             relay: env.get(&OUTBOX_RELAY)?,
             relay_batch_size,
             idempotency_retention: env.get::<Dur>(&IDEMPOTENCY_RETENTION)?.0,
-            policy: env.get(&ACCESS_POLICY)?,
+            policy,
         })
     }
 }
@@ -142,6 +180,7 @@ mod tests {
         assert_eq!(config.policy, Policy::Production);
         let compatible = Env::from_pairs([
             ("DATABASE_URL", "postgres://x/y"),
+            ("ENVIRONMENT", "development"),
             ("ACCESS_POLICY", "compatible"),
         ]);
         assert_eq!(
@@ -155,5 +194,23 @@ mod tests {
         .expect_err("an unknown policy")
         .to_string();
         assert!(err.contains("ACCESS_POLICY"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_the_compatible_policy_unless_explicitly_allowed() {
+        let compatible_in_production = Env::from_pairs([
+            ("DATABASE_URL", "postgres://x/y"),
+            ("ACCESS_POLICY", "compatible"),
+        ]);
+        let err = Config::from_env(&compatible_in_production)
+            .expect_err("compatible in production")
+            .to_string();
+        assert!(err.contains("ACCESS_POLICY"), "{err}");
+        assert!(err.contains("ALLOW_COMPATIBLE_IN_PRODUCTION"), "{err}");
+        let allowed = compatible_in_production.set("ALLOW_COMPATIBLE_IN_PRODUCTION", "true");
+        assert_eq!(
+            Config::from_env(&allowed).unwrap().policy,
+            Policy::Compatible
+        );
     }
 }
