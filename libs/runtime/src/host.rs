@@ -336,12 +336,15 @@ impl Host {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         routes.add_service(health_service);
-        routes.add_service(
+        // Both reflection versions: grpcurl and grpcui today speak v1, but Google's Python
+        // `grpcio-reflection`, Postman, Kreya, Evans and older grpcurl speak only v1alpha.
+        let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(flightmesh_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        );
+        };
+        routes.add_service(reflection().build_v1()?);
+        routes.add_service(reflection().build_v1alpha()?);
         reporter
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;

@@ -1,6 +1,7 @@
 //! The whole mesh as `flightmesh up` runs it: every service in one process on its own port.
 
 mod metrics;
+mod reflection;
 mod roles;
 
 use std::time::Duration;
