@@ -26,7 +26,7 @@ PACKAGES = ["-p", "flightmesh", "-p", "flightmesh-loadgen"]
 
 
 def build_glibc():
-    target = os.path.join(ROOT, "target", "allocator-glibc")
+    target = os.path.join(bench.TARGET, "allocator-glibc")
     tree = tempfile.mkdtemp(prefix="flightmesh-glibc-")
     subprocess.run(["git", "worktree", "add", "--detach", tree, "HEAD"], cwd=ROOT, check=True)
     try:
@@ -47,7 +47,7 @@ def build_glibc():
 
 def main():
     subprocess.run(["cargo", "build", "--release", "--locked", *PACKAGES], cwd=ROOT, check=True)
-    binaries = {"mimalloc": os.path.join(ROOT, "target", "release"), "glibc": build_glibc()}
+    binaries = {"mimalloc": bench.BIN, "glibc": build_glibc()}
     print("| round | allocator | via | bookings/s | services' CPU per booking | p99 | services' RSS after |")
     print("|---|---|---|---|---|---|---|")
     try:

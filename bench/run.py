@@ -40,7 +40,10 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
+# Cargo's target directory, wherever CARGO_TARGET_DIR or .cargo/config put it.
+TARGET = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT,
+                                   check=True, capture_output=True, text=True).stdout)["target_directory"]
+BIN = os.path.join(TARGET, "release")
 PG = "postgres://postgres@127.0.0.1:5432"
 DB = "fm_bench"
 PGBENCH_DB = "fm_pgbench"

@@ -18,7 +18,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-venv=target/schemathesis-venv
+# Cargo's target directory, wherever CARGO_TARGET_DIR or .cargo/config put it.
+target=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+venv="$target/schemathesis-venv"
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==4.32.5"
@@ -28,7 +31,7 @@ cargo build -q --locked -p flightmesh --bin flightmesh
 run="fm_fuzz_$$"
 port_base=$((20000 + $$ % 20000))
 gateway="127.0.0.1:$port_base"
-log="target/fuzz-api-$run.log"
+log="$target/fuzz-api-$run.log"
 
 # Where the broker's CLI is at hand (this machine), a vhost of its own; elsewhere (a CI service
 # container) exchange and queue names of its own.
@@ -69,14 +72,14 @@ env DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run" \
     AI_GRPC_ADDR="127.0.0.1:$((port_base + 4))" AI_ADMIN_ADDR="127.0.0.1:$((port_base + 14))" \
     RATE_LIMIT_DEFAULT="1000000/60s" RATE_LIMIT_AI="1000000/60s" RATE_LIMIT_AUTH="1000000/60s" \
     LOG_FORMAT=json RUST_LOG=warn \
-    target/debug/flightmesh up --demo >"$log" 2>&1 &
+    "$target/debug/flightmesh" up --demo >"$log" 2>&1 &
 stack_pid=$!
 
 # CPython 3.11's AST parser, which hypothesis uses only to print a filter's lambda in a strategy's
 # repr, sometimes raises "AST constructor recursion depth mismatch" on schemathesis' sources (a
 # CPython bug, seed-dependent; a deeper stack alone did not prevent it). The launcher gives the
 # repr a placeholder when that happens; generation and checks are untouched.
-# (Run from target/: schemathesis keeps its cache in ./.schemathesis.)
+# (Run from the target directory: schemathesis keeps its cache in ./.schemathesis.)
 launcher='
 import sys
 import hypothesis.internal.lambda_sources as lambda_sources
@@ -92,7 +95,7 @@ from schemathesis.cli import schemathesis
 sys.argv[0] = "schemathesis"
 sys.exit(schemathesis())
 '
-(cd target && ../"$venv/bin/python" -c "$launcher" \
+(cd "$target" && "$venv/bin/python" -c "$launcher" \
   run "http://$gateway/openapi.json" \
   --wait-for-schema 60 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \

@@ -1,5 +1,6 @@
 //! Logging: one `tracing` subscriber per process, JSON (containers) or text (development).
 
+use std::io::IsTerminal as _;
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
@@ -153,7 +154,14 @@ fn install(
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_target(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(true)
+                    .with_ansi(colour(
+                        std::io::stdout().is_terminal(),
+                        std::env::var_os("NO_COLOR"),
+                    )),
+            )
             .try_init(),
     };
     // An error only means a subscriber is already installed: the first one wins.
@@ -170,4 +178,29 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Colour codes only for a person at a terminal: a file or a pipe gets plain text, and
+/// `NO_COLOR` set to anything but the empty string (<https://no-color.org>) turns it off.
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(
+            !colour(false, None),
+            "a file or a pipe gets no escape codes"
+        );
+        assert!(!colour(true, Some("1".into())));
+        assert!(
+            colour(true, Some(String::new().into())),
+            "an empty NO_COLOR counts as unset"
+        );
+    }
 }
