@@ -66,6 +66,10 @@ pub struct RelayConfig {
     pub flush_timeout: Duration,
     /// Name of the AMQP connection (shown by RabbitMQ).
     pub connection_name: String,
+    /// Event types published without `mandatory`: notices that no consumer may be bound for
+    /// (yet). The broker drops such an event when no queue takes it; every other type is
+    /// `mandatory`, and an unroutable one is retried (its consumer has not declared its queue).
+    pub best_effort_events: Vec<String>,
 }
 
 impl RelayConfig {
@@ -84,6 +88,7 @@ impl RelayConfig {
             max_backoff: Duration::from_secs(10),
             flush_timeout: Duration::from_secs(5),
             connection_name: format!("{table} relay"),
+            best_effort_events: Vec::new(),
         }
     }
 }
@@ -333,7 +338,7 @@ impl Relay {
                     ShortString::from(row.exchange.as_str()),
                     ShortString::from(row.routing_key.as_str()),
                     BasicPublishOptions {
-                        mandatory: true,
+                        mandatory: !self.config.best_effort_events.contains(&row.event_type),
                         ..BasicPublishOptions::default()
                     },
                     &row.payload,

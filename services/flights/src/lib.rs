@@ -69,14 +69,15 @@ impl Flights {
                 config.embedding_index_refresh,
             ),
         );
-        let relay = flightmesh_events::Relay::new(
-            pool.clone(),
-            flightmesh_events::RelayConfig::new(
-                events::OUTBOX,
-                config.amqp_url.clone(),
-                vec![config.exchange.clone()],
-            ),
+        let mut relay_config = flightmesh_events::RelayConfig::new(
+            events::OUTBOX,
+            config.amqp_url.clone(),
+            vec![config.exchange.clone()],
         );
+        // Nobody consumes description changes yet (the stats worker binds only
+        // `destination.created`): a notice, not a message someone waits for.
+        relay_config.best_effort_events = vec![events::DESTINATION_DESCRIBED.to_owned()];
+        let relay = flightmesh_events::Relay::new(pool.clone(), relay_config);
 
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(FlightServiceServer::new(catalog))

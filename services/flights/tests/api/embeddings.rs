@@ -206,3 +206,45 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
     shutdown.cancel();
     mesh.stop().await;
 }
+
+/// Rows of the catalog outbox the relay has not published yet.
+async fn unpublished_catalog_events(mesh: &TestMesh) -> i64 {
+    use diesel::QueryableByName;
+    use diesel::sql_types::BigInt;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
+    diesel::sql_query("SELECT count(*) AS n FROM flights.outbox WHERE published_at IS NULL")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_description_event_nobody_listens_to_does_not_stay_in_the_outbox() {
+    // The stats worker binds only `destination.created`: nobody consumes `destination.described`
+    // yet. Published as mandatory, the broker would return it unroutable and the relay would
+    // retry it forever, one WARN per round, until such rows filled every batch.
+    let mesh = TestMesh::start().await;
+    let mut flights = client(&mesh).await;
+    let coral = flights
+        .create_destination(destination_request("Isla Coral", "10", false, true))
+        .await
+        .unwrap()
+        .into_inner();
+    flights
+        .put_destination_embedding(put(coral.id, "Playas y buceo", "model-a", vec![1.0, 0.0]))
+        .await
+        .unwrap();
+    flightmesh::testing::eventually(Duration::from_secs(10), || async {
+        unpublished_catalog_events(&mesh).await == 0
+    })
+    .await;
+    mesh.stop().await;
+}
