@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_db::{DbConfig, DbError};
+use flightmesh_events::outbox::RetentionConfig;
 use flightmesh_events::{Relay, RelayConfig};
 use flightmesh_proto::bookings::booking_service_server::BookingServiceServer;
 use flightmesh_runtime::{CancellationToken, Host};
@@ -90,6 +91,12 @@ impl Service {
         });
         if config.relay {
             host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+            // Published rows are only the events feed's history: bounded by OUTBOX_RETENTION.
+            let retention = RetentionConfig::new(store::OUTBOX, config.outbox_retention);
+            let pool = pool.clone();
+            host.spawn("outbox purge", move |shutdown| {
+                flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
+            });
         }
         let retention = config.idempotency_retention;
         host.spawn("idempotency key purge", move |shutdown| {
