@@ -83,10 +83,11 @@ impl Service {
             config.policy,
         )))
         .readiness_check("database", {
-            let pool = pool.clone();
+            // Not through the pool: readiness must not queue behind a saturated pool.
+            let health = Arc::new(flightmesh_db::DbHealth::new(&config.db));
             move || {
-                let pool = pool.clone();
-                async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
+                let health = health.clone();
+                async move { health.check().await.map_err(|e| e.to_string()) }
             }
         });
         if config.relay {
