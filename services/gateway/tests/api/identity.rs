@@ -28,7 +28,7 @@ impl Edge {
         let mut env = Env::from_pairs([
             ("DATABASE_URL", db.url()),
             ("HTTP_ADDR", "127.0.0.1:0"),
-            ("ADMIN_ADDR", "127.0.0.1:0"),
+        ("ADMIN_ADDR", "127.0.0.1:0"),
             ("DRAIN_DELAY", "0s"),
             ("ENVIRONMENT", "development"),
             ("ACCESS_POLICY", "production"),
