@@ -247,6 +247,60 @@ pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The database's health for readiness checks, on a connection of its own: a saturated pool
+/// (every connection busy, requests queued for one) says nothing about the database, and a
+/// readiness check that queued behind it would take the service out of its Service exactly
+/// when load peaks. One extra connection per process; reconnected after any failure.
+pub struct DbHealth {
+    url: Secret<String>,
+    timeout: Duration,
+    conn: tokio::sync::Mutex<Option<AsyncPgConnection>>,
+}
+
+impl DbHealth {
+    /// A health check for `config`'s database; connects on first use, waiting at most
+    /// `connect_timeout` for the connection and for each `SELECT 1`.
+    #[must_use]
+    pub fn new(config: &DbConfig) -> Self {
+        Self {
+            url: config.url.clone(),
+            timeout: config.connect_timeout,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// One `SELECT 1` on the dedicated connection (established first if needed).
+    pub async fn check(&self) -> Result<(), DbError> {
+        let mut slot = self.conn.lock().await;
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let established = tokio::time::timeout(
+                    self.timeout,
+                    AsyncPgConnection::establish(self.url.expose()),
+                )
+                .await
+                .map_err(|elapsed| DbError::Unavailable(Box::new(elapsed)))?
+                .map_err(|err| DbError::Unavailable(Box::new(err)))?;
+                slot.insert(established)
+            }
+        };
+        let answered =
+            tokio::time::timeout(self.timeout, diesel::sql_query("SELECT 1").execute(conn)).await;
+        match answered {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => {
+                *slot = None;
+                Err(DbError::Unavailable(Box::new(err)))
+            }
+            Err(elapsed) => {
+                *slot = None;
+                Err(DbError::Unavailable(Box::new(elapsed)))
+            }
+        }
+    }
+}
+
 /// Applies `migrations` in `schema` (created if missing and the role may; a service's own role
 /// finds it created for it by `libs/db/sql/database-roles.sql`), recording them in
 /// `{schema}.__diesel_schema_migrations` so that services sharing a database never see each

@@ -122,3 +122,90 @@ pub async fn list(
     .await?;
     Ok((total.total, rows))
 }
+
+/// Deletes up to `batch` rows of `table` published more than `retention` ago, and returns how
+/// many went. Unpublished rows are never touched. The rows are picked with `FOR UPDATE SKIP
+/// LOCKED` through the `outbox_published_idx` index, so several replicas purging at once
+/// neither wait on each other nor delete twice, and a batch keeps each statement short.
+pub async fn purge_published(
+    pool: &flightmesh_db::PgPool,
+    table: &str,
+    retention: std::time::Duration,
+    batch: i64,
+) -> Result<usize, flightmesh_db::DbError> {
+    let mut conn = pool.get().await?;
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    Ok(flightmesh_db::prepared(format!(
+        "DELETE FROM {table} WHERE id IN (\
+           SELECT id FROM {table} \
+           WHERE published_at IS NOT NULL \
+             AND published_at < now() - make_interval(secs => $1::double precision / 1000) \
+           ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+    ))
+    .bind::<BigInt, _>(retention_ms)
+    .bind::<BigInt, _>(batch)
+    .execute(&mut conn)
+    .await?)
+}
+
+/// How an outbox is kept from growing with the number of events.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Schema-qualified outbox table.
+    pub table: String,
+    /// Published rows older than this are deleted.
+    pub retention: std::time::Duration,
+    /// Rows per delete statement.
+    pub batch: i64,
+    /// Pause between purges once nothing is left to delete.
+    pub every: std::time::Duration,
+}
+
+impl RetentionConfig {
+    /// Defaults for `table`: batches of 5,000 rows, a purge every minute.
+    #[must_use]
+    pub fn new(table: &str, retention: std::time::Duration) -> Self {
+        Self {
+            table: table.to_owned(),
+            retention,
+            batch: 5_000,
+            every: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Purges published rows until `shutdown`: full batches back to back, then a pause of
+/// `config.every`. Meant to run as a supervised task next to the relay.
+pub async fn purge_published_forever(
+    pool: flightmesh_db::PgPool,
+    config: RetentionConfig,
+    shutdown: flightmesh_runtime::CancellationToken,
+) {
+    loop {
+        let mut purged = 0usize;
+        loop {
+            match purge_published(&pool, &config.table, config.retention, config.batch).await {
+                Ok(deleted) => {
+                    purged += deleted;
+                    if usize::try_from(config.batch).map_or(true, |batch| deleted < batch) {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(table = %config.table, error = %err, "purging the outbox failed; will retry");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(table = %config.table, purged, "published outbox rows purged");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(config.every) => {}
+        }
+    }
+}

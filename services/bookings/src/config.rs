@@ -43,6 +43,11 @@ const OUTBOX_BATCH_SIZE: Var = Var::new(
     "500",
     "Events the relay publishes per round",
 );
+const OUTBOX_RETENTION: Var = Var::new(
+    "OUTBOX_RETENTION",
+    "1h",
+    "How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
+);
 const IDEMPOTENCY_RETENTION: Var = Var::new(
     "IDEMPOTENCY_RETENTION",
     "48h",
@@ -87,6 +92,8 @@ pub struct Config {
     pub relay: bool,
     /// Relay batch size.
     pub relay_batch_size: i64,
+    /// How long published outbox rows are kept.
+    pub outbox_retention: Duration,
     /// Idempotency-Key retention.
     pub idempotency_retention: Duration,
     /// Who may see and change which bookings.
@@ -108,6 +115,7 @@ impl Config {
             BOOKINGS_EXCHANGE,
             OUTBOX_RELAY,
             OUTBOX_BATCH_SIZE,
+            OUTBOX_RETENTION,
             IDEMPOTENCY_RETENTION,
             ACCESS_POLICY,
             ENVIRONMENT,
@@ -163,6 +171,7 @@ impl Config {
             exchange: env.get(&BOOKINGS_EXCHANGE)?,
             relay: env.get(&OUTBOX_RELAY)?,
             relay_batch_size,
+            outbox_retention: env.get::<Dur>(&OUTBOX_RETENTION)?.0,
             idempotency_retention: env.get::<Dur>(&IDEMPOTENCY_RETENTION)?.0,
             policy,
         })

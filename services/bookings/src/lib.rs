@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_db::{DbConfig, DbError};
+use flightmesh_events::outbox::RetentionConfig;
 use flightmesh_events::{Relay, RelayConfig};
 use flightmesh_proto::bookings::booking_service_server::BookingServiceServer;
 use flightmesh_runtime::{CancellationToken, Host};
@@ -82,14 +83,21 @@ impl Service {
             config.policy,
         )))
         .readiness_check("database", {
-            let pool = pool.clone();
+            // Not through the pool: readiness must not queue behind a saturated pool.
+            let health = Arc::new(flightmesh_db::DbHealth::new(&config.db));
             move || {
-                let pool = pool.clone();
-                async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
+                let health = health.clone();
+                async move { health.check().await.map_err(|e| e.to_string()) }
             }
         });
         if config.relay {
             host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+            // Published rows are only the events feed's history: bounded by OUTBOX_RETENTION.
+            let retention = RetentionConfig::new(store::OUTBOX, config.outbox_retention);
+            let pool = pool.clone();
+            host.spawn("outbox purge", move |shutdown| {
+                flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
+            });
         }
         let retention = config.idempotency_retention;
         host.spawn("idempotency key purge", move |shutdown| {

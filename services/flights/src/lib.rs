@@ -81,9 +81,13 @@ impl Flights {
 
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
         host.add_service(FlightServiceServer::new(catalog))
-            .readiness_check("database", move || {
-                let pool = pool.clone();
-                async move { flightmesh_db::ping(&pool).await.map_err(|e| e.to_string()) }
+            .readiness_check("database", {
+                // Not through the pool: readiness must not queue behind a saturated pool.
+                let health = std::sync::Arc::new(flightmesh_db::DbHealth::new(&config.db));
+                move || {
+                    let health = health.clone();
+                    async move { health.check().await.map_err(|e| e.to_string()) }
+                }
             });
         if config.relay {
             host.spawn("outbox relay", move |shutdown| relay.run(shutdown));

@@ -119,3 +119,53 @@ async fn same_key_with_another_body_is_422() {
     );
     mesh.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
+    use diesel_async::RunQueryDsl;
+
+    let mesh = TestMesh::start().await;
+    let destination = mesh.destination("Leticia", 50.0, true, true).await;
+    let flight = mesh.flight("LT-2", 1000.0, destination, 100).await;
+    for key in ["old-1", "old-2", "fresh-1"] {
+        let body = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight});
+        let (status, booking) = book_with_key(&mesh, key, &body).await;
+        assert_eq!(status, 200, "{booking}");
+    }
+    let mut conn = sql(&mesh).await;
+    diesel::sql_query(
+        "UPDATE bookings.idempotency_keys SET created_at = now() - interval '49 hours' \
+         WHERE key LIKE 'old-%'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
+    let db = flightmesh_db::DbConfig::from_env(&env).unwrap();
+    let store =
+        flightmesh_bookings::store::Store::new(flightmesh_db::pool(&db), mesh.exchange.clone());
+    let purged = store
+        .purge_idempotency_keys(std::time::Duration::from_secs(48 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM bookings.idempotency_keys WHERE key = 'fresh-1'"
+        )
+        .await,
+        1,
+        "a key within its retention is kept"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM bookings.idempotency_keys").await,
+        1
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        3,
+        "the bookings themselves stay"
+    );
+}

@@ -1,0 +1,1 @@
+DROP INDEX bookings.outbox_published_idx;
