@@ -269,10 +269,22 @@ impl DbHealth {
         }
     }
 
-    /// One `SELECT 1` on the dedicated connection (established first if needed).
+    /// One `SELECT 1` on the dedicated connection (established first if needed). A kept
+    /// connection that fails is replaced and asked once more at once: a backend that was
+    /// terminated (a failover, `pg_terminate_backend`) is not a database that is down.
     pub async fn check(&self) -> Result<(), DbError> {
         let mut slot = self.conn.lock().await;
-        let conn = match slot.as_mut() {
+        let reused = slot.is_some();
+        match self.select_one(&mut slot).await {
+            Err(DbError::Unavailable(_)) if reused => self.select_one(&mut slot).await,
+            answered => answered,
+        }
+    }
+
+    /// `SELECT 1` on the connection in `slot`, connecting first if it is empty; a failure
+    /// empties it.
+    async fn select_one(&self, slot: &mut Option<AsyncPgConnection>) -> Result<(), DbError> {
+        let conn = match slot {
             Some(conn) => conn,
             None => {
                 let established = tokio::time::timeout(

@@ -44,3 +44,21 @@ async fn the_health_check_fails_when_the_database_is_unreachable() {
     let health = DbHealth::new(&DbConfig::from_env(&env).unwrap());
     assert!(health.check().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_health_connection_is_replaced_in_the_same_check() {
+    let db = TestDatabase::create().await;
+    let config = DbConfig::from_env(&Env::from_pairs([("DATABASE_URL", db.url())])).unwrap();
+    let health = DbHealth::new(&config);
+    health.check().await.expect("the first check connects");
+
+    // Every backend of the database goes, the health check's own connection with them.
+    assert!(
+        db.terminate_backends().await >= 1,
+        "the check's connection was killed"
+    );
+    health
+        .check()
+        .await
+        .expect("a killed connection is not a database that is down");
+}
