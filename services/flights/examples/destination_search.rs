@@ -9,6 +9,9 @@
 //! embedding plus the scan (what a search costs end to end, minus the two gRPC hops).
 #![allow(clippy::print_stdout)]
 
+mod bench_stats;
+
+use bench_stats::{ms, percentile};
 use std::time::{Duration, Instant};
 
 use flightmesh_ai_agent::embeddings::{OFFLINE_DIMENSIONS, OFFLINE_MODEL, offline_embedding};
@@ -138,20 +141,6 @@ impl Rng {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 fn main() {

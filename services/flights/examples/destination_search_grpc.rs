@@ -6,6 +6,9 @@
 //! `cargo run --release -p flightmesh-flights --example destination_search_grpc [-- 1000,10000,100000]`
 #![allow(clippy::print_stdout)]
 
+mod bench_stats;
+
+use bench_stats::{ms, percentile};
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -15,20 +18,6 @@ use flightmesh_runtime::Env;
 
 const DIMENSIONS: usize = 384;
 const QUERIES: usize = 300;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
 
 /// A pseudo-random unit vector (xorshift), different per `seed`.
 fn query(seed: u64) -> Vec<f32> {

@@ -576,6 +576,19 @@ struct Prepared {
     deadline: Duration,
 }
 
+/// A gRPC client on `channel` once it can take a call (its failure answered as `route`'s).
+async fn ready_client(
+    channel: tonic::transport::Channel,
+    route: &Route,
+) -> Result<tonic::client::Grpc<tonic::transport::Channel>, ApiError> {
+    let mut client = tonic::client::Grpc::new(channel);
+    client
+        .ready()
+        .await
+        .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
+    Ok(client)
+}
+
 /// Reads the HTTP request into the upstream call (a 4xx answer when it does not make one).
 async fn prepare(
     state: &AppState,
@@ -689,12 +702,8 @@ async fn call(
     // The deadline travels as `grpc-timeout` for the service to honour, and is enforced here too:
     // an upstream that accepts the connection and never answers still gets a 504.
     let exchange = async {
-        let mut client = tonic::client::Grpc::new(channel);
-        client
-            .ready()
-            .await
-            .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
-        client
+        ready_client(channel, route)
+            .await?
             .unary(
                 grpc_request,
                 path,

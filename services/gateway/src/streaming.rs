@@ -36,7 +36,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::error::{self, ApiError};
 use crate::routes::Route;
-use crate::{AppState, Prepared, auth, codec, json_out, prepare};
+use crate::{AppState, Prepared, auth, codec, json_out, prepare, ready_client};
 
 /// `Content-Type` of an SSE answer.
 pub const EVENT_STREAM: &str = "text/event-stream";
@@ -127,12 +127,8 @@ pub(crate) async fn respond(
     };
     let deadline = Instant::now() + deadline;
     let open = async {
-        let mut client = tonic::client::Grpc::new(channel);
-        client
-            .ready()
-            .await
-            .map_err(|err| ApiError::from_grpc(&tonic::Status::from_error(Box::new(err)), route))?;
-        client
+        ready_client(channel, route)
+            .await?
             .server_streaming(
                 request,
                 path,

@@ -29,9 +29,17 @@ pub async fn token(mesh: &TestMesh, email: &str, password: &str) -> String {
 }
 
 pub async fn me(mesh: &TestMesh, token: &str) -> (u16, Value, Option<String>) {
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/auth/me"))
+    me_at(&mesh.http, &mesh.base, token).await
+}
+
+/// `GET {base}/api/v1/auth/me` → (status, body, `WWW-Authenticate`).
+pub async fn me_at(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> (u16, Value, Option<String>) {
+    let response = http
+        .get(format!("{base}/api/v1/auth/me"))
         .bearer_auth(token)
         .send()
         .await

@@ -101,19 +101,7 @@ impl Edge {
 
     /// `GET /auth/me` → (status, body, `WWW-Authenticate`).
     pub async fn me(&self, token: &str) -> (u16, Value, Option<String>) {
-        let response = self
-            .http
-            .get(format!("{}/api/v1/auth/me", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let (status, body) = status_and_json(response).await;
-        (status, body, challenge)
+        crate::auth::me_at(&self.http, &self.base, token).await
     }
 }
 
