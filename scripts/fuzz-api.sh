@@ -29,7 +29,8 @@ fi
 cargo build -q --locked -p flightmesh --bin flightmesh
 
 run="fm_fuzz_$$"
-port_base=$((20000 + $$ % 20000))
+# Below the kernel's ephemeral range (32768+), where outgoing connections could hold a port.
+port_base=$((20000 + $$ % 12000))
 gateway="127.0.0.1:$port_base"
 log="$target/fuzz-api-$run.log"
 
