@@ -6,6 +6,8 @@
 //!   next checkout replaces the dead connection, so a service never needs restarting. The check
 //!   is the connection's socket state by default (free), or a `SELECT 1` round trip
 //!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
+//! - [`read`] runs a read and retries it once on another connection if its connection turns
+//!   out to be dead (the check on checkout can race with the server closing it).
 //! - [`migrate`] runs a service's embedded migrations in its own schema, under an advisory lock
 //!   so that replicas starting together do not race.
 //! - [`prepared`] builds raw SQL that is prepared once per connection (`sql_query` is re-parsed
@@ -238,6 +240,45 @@ pub fn pool(config: &DbConfig) -> PgPool {
         .connection_timeout(config.connect_timeout)
         .retry_connection(true)
         .build_unchecked(manager)
+}
+
+/// Runs the read-only `query` on a pooled connection. If the connection turns out to be gone
+/// (a terminated backend, a database that restarted since its last use: the server closed the
+/// socket, but the checkout check ran before the client noticed), it is dropped and `query` runs
+/// once more on another one. Only for reads: a write that failed on a dying connection may or
+/// may not have committed.
+pub async fn read<T, Q>(pool: &PgPool, mut query: Q) -> Result<T, DbError>
+where
+    for<'c> Q:
+        AsyncFnMut(&'c mut AsyncPgConnection) -> Result<T, DieselError> + ReadQuery<'c, T> + Send,
+{
+    let mut conn = pool.get().await?;
+    match query(&mut conn).await {
+        Err(err) if is_connection_failure(&err) => {
+            // The pool sees the connection is broken when it comes back and discards it.
+            drop(conn);
+            let mut conn = pool.get().await?;
+            Ok(query(&mut conn).await?)
+        }
+        answered => Ok(answered?),
+    }
+}
+
+/// The future of a [`read`] query is `Send`: spelled out because an `AsyncFnMut` bound cannot
+/// say it (the same workaround as diesel-async's `transaction`).
+pub trait ReadQuery<'c, T>:
+    FnMut(&'c mut AsyncPgConnection) -> <Self as ReadQuery<'c, T>>::Fut
+{
+    /// The query's future.
+    type Fut: Future<Output = Result<T, DieselError>> + Send;
+}
+
+impl<'c, T, Q, Fut> ReadQuery<'c, T> for Q
+where
+    Q: FnMut(&'c mut AsyncPgConnection) -> Fut,
+    Fut: Future<Output = Result<T, DieselError>> + Send,
+{
+    type Fut = Fut;
 }
 
 /// One round trip, for readiness checks.

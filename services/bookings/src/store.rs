@@ -362,17 +362,19 @@ impl Store {
     /// A page of bookings in id order; with an `owner`, only that user's (index
     /// `bookings_user_id_id_idx`).
     pub async fn list(&self, page: Page, owner: Option<&str>) -> Result<Vec<BookingRow>, Error> {
-        let mut conn = self.conn().await?;
-        let mut query = bookings::table.select(BookingRow::as_select()).into_boxed();
-        if let Some(owner) = owner {
-            query = query.filter(bookings::user_id.eq(owner));
-        }
-        Ok(query
-            .order(bookings::id)
-            .offset(page.offset)
-            .limit(page.limit)
-            .load(&mut conn)
-            .await?)
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            let mut query = bookings::table.select(BookingRow::as_select()).into_boxed();
+            if let Some(owner) = owner {
+                query = query.filter(bookings::user_id.eq(owner));
+            }
+            query
+                .order(bookings::id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 
     /// Up to `limit` bookings with an id greater than `after_id`, in id order.
@@ -381,14 +383,16 @@ impl Store {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<BookingRow>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(bookings::table
-            .filter(bookings::id.gt(after_id))
-            .select(BookingRow::as_select())
-            .order(bookings::id)
-            .limit(limit)
-            .load(&mut conn)
-            .await?)
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            bookings::table
+                .filter(bookings::id.gt(after_id))
+                .select(BookingRow::as_select())
+                .order(bookings::id)
+                .limit(limit)
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 
     /// The event log, newest first, and how many events match.
@@ -410,12 +414,14 @@ impl Store {
             #[diesel(sql_type = Integer)]
             seats_taken: i32,
         }
-        let mut conn = self.conn().await?;
-        let rows: Vec<Usage> = flightmesh_db::prepared(
-            "SELECT flight_id, seats_taken FROM bookings.flight_seats WHERE flight_id = ANY($1)",
-        )
-        .bind::<Array<BigInt>, _>(flight_ids)
-        .load(&mut conn)
+        let rows: Vec<Usage> = flightmesh_db::read(&self.pool, async |conn| {
+            flightmesh_db::prepared(
+                "SELECT flight_id, seats_taken FROM bookings.flight_seats WHERE flight_id = ANY($1)",
+            )
+            .bind::<Array<BigInt>, _>(flight_ids)
+            .load(conn)
+            .await
+        })
         .await?;
         Ok(rows
             .into_iter()

@@ -74,12 +74,14 @@ impl Store {
 
     /// The destinations with these ids, in any order (unknown ids are left out).
     pub async fn destinations_by_id(&self, ids: &[i64]) -> Result<Vec<DestinationRow>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(destinations::table
-            .filter(destinations::id.eq_any(ids))
-            .select(DestinationRow::as_select())
-            .load(&mut conn)
-            .await?)
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            destinations::table
+                .filter(destinations::id.eq_any(ids))
+                .select(DestinationRow::as_select())
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 
     async fn conn(&self) -> Result<PgConn<'_>, Error> {
@@ -100,37 +102,44 @@ impl Store {
     }
 
     pub async fn list_destinations(&self, page: Page) -> Result<Vec<DestinationRow>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(destinations::table
-            .select(DestinationRow::as_select())
-            .order(destinations::id)
-            .offset(page.offset)
-            .limit(page.limit)
-            .load(&mut conn)
-            .await?)
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            destinations::table
+                .select(DestinationRow::as_select())
+                .order(destinations::id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 
     pub async fn destination(&self, id: i64) -> Result<DestinationRow, Error> {
-        let mut conn = self.conn().await?;
-        destinations::table
-            .find(id)
-            .select(DestinationRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()?
-            .ok_or(Error::DestinationNotFound)
+        flightmesh_db::read(&self.pool, async |conn| {
+            destinations::table
+                .find(id)
+                .select(DestinationRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })
+        .await?
+        .ok_or(Error::DestinationNotFound)
     }
 
     /// The destination whose name equals `name` ignoring case (the unique index's rule).
     pub async fn destination_by_name(&self, name: &str) -> Result<DestinationRow, Error> {
-        let mut conn = self.conn().await?;
-        destinations::table
-            .filter(lower(destinations::name).eq(name.trim().to_lowercase()))
-            .select(DestinationRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()?
-            .ok_or(Error::DestinationNotFound)
+        let name = name.trim().to_lowercase();
+        flightmesh_db::read(&self.pool, async |conn| {
+            destinations::table
+                .filter(lower(destinations::name).eq(&name))
+                .select(DestinationRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })
+        .await?
+        .ok_or(Error::DestinationNotFound)
     }
 
     pub async fn create_flight(
@@ -170,27 +179,31 @@ impl Store {
         &self,
         page: Page,
     ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(flights::table
-            .inner_join(destinations::table)
-            .select((FlightRow::as_select(), DestinationRow::as_select()))
-            .order(flights::id)
-            .offset(page.offset)
-            .limit(page.limit)
-            .load(&mut conn)
-            .await?)
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            flights::table
+                .inner_join(destinations::table)
+                .select((FlightRow::as_select(), DestinationRow::as_select()))
+                .order(flights::id)
+                .offset(page.offset)
+                .limit(page.limit)
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 
     pub async fn flight(&self, id: i64) -> Result<(FlightRow, DestinationRow), Error> {
-        let mut conn = self.conn().await?;
-        flights::table
-            .inner_join(destinations::table)
-            .filter(flights::id.eq(id))
-            .select((FlightRow::as_select(), DestinationRow::as_select()))
-            .first(&mut conn)
-            .await
-            .optional()?
-            .ok_or(Error::FlightNotFound)
+        flightmesh_db::read(&self.pool, async |conn| {
+            flights::table
+                .inner_join(destinations::table)
+                .filter(flights::id.eq(id))
+                .select((FlightRow::as_select(), DestinationRow::as_select()))
+                .first(conn)
+                .await
+                .optional()
+        })
+        .await?
+        .ok_or(Error::FlightNotFound)
     }
 
     /// Flight count, mean base price and seats of the flights to `destination_id`.
@@ -229,16 +242,20 @@ impl Store {
         destination_name: &str,
         limit: i64,
     ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(flights::table
-            .inner_join(destinations::table)
-            .filter(flights::origin.ilike(contains_pattern(origin)))
-            .filter(destinations::name.ilike(contains_pattern(destination_name)))
-            .select((FlightRow::as_select(), DestinationRow::as_select()))
-            .order(flights::id)
-            .limit(limit)
-            .load(&mut conn)
-            .await?)
+        let (origin, destination_name) =
+            (contains_pattern(origin), contains_pattern(destination_name));
+        Ok(flightmesh_db::read(&self.pool, async |conn| {
+            flights::table
+                .inner_join(destinations::table)
+                .filter(flights::origin.ilike(&origin))
+                .filter(destinations::name.ilike(&destination_name))
+                .select((FlightRow::as_select(), DestinationRow::as_select()))
+                .order(flights::id)
+                .limit(limit)
+                .load(conn)
+                .await
+        })
+        .await?)
     }
 }
 
