@@ -326,6 +326,7 @@ def schema_for(chart: Path) -> dict:
         "serviceMonitor": obj(
             {"enabled": BOOL, "interval": STR, "scrapeTimeout": STR, "labels": STRMAP}, required=["enabled"]
         ),
+        "prometheusRule": obj({"enabled": BOOL, "labels": STRMAP}, required=["enabled"]),
     }
     if "migrations" in values:
         props["migrations"] = obj(

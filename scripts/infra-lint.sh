@@ -26,6 +26,9 @@
 #   workflow    actionlint, and check-jsonschema (github-workflows, dependabot)
 #   compose     `docker compose config` (the plugin if installed, else the docker-compose binary)
 #               and check-jsonschema against the compose-spec schema
+#   rules       promtool check rules on every chart's rules/slo.yaml (the PrometheusRule's groups)
+#               and promtool test rules on their rules/*.test.yaml alert tests; promtool comes from
+#               the Debian/Ubuntu package prometheus (installed with apt-get when missing and root)
 #   tests       scripts/infra_test.py: rendered values, Dockerfile, workflow and compose facts,
 #               k8s/ in sync with the charts, chart READMEs and schemas in sync with values.yaml
 # The charts depend on the library chart through file://../flightmesh-lib: nothing generated is
@@ -40,7 +43,7 @@ INSTALL_ONLY=0
 case "${1:-}" in
   --install-only) INSTALL_ONLY=1 ;;
   "") ;;
-  -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--install-only]" >&2; exit 2 ;;
 esac
 
@@ -106,7 +109,22 @@ install_tools() {
   log "tools installed in $((SECONDS - t0))s"
 }
 
+install_promtool() {
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing promtool (Debian package prometheus)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; } \
+      || { log "apt-get install prometheus failed"; return 1; }
+    # The package starts a Prometheus server; only its promtool is wanted here.
+    { systemctl stop prometheus || pkill -x prometheus; } >/dev/null 2>&1
+    return 0
+  fi
+  log "promtool is missing: install the prometheus package (apt-get install prometheus)"; return 1
+}
+
 install_tools || exit 2
+install_promtool || exit 2
 if [ "$INSTALL_ONLY" = 1 ]; then log "tools ready in $VENV"; exit 0; fi
 
 export PATH="$VENV/bin:$PATH"
@@ -147,7 +165,7 @@ else
 fi
 
 # ------------------------------------------------------------------------------------ YAML
-mapfile -t YAML_FILES < <(ls helm/*/Chart.yaml helm/*/values.yaml helm/*/ci/*.yaml compose.yaml .yamllint.yaml \
+mapfile -t YAML_FILES < <(ls helm/*/Chart.yaml helm/*/values.yaml helm/*/ci/*.yaml helm/*/rules/*.yaml compose.yaml .yamllint.yaml \
   .github/dependabot.yml .github/workflows/*.yml 2>/dev/null; find k8s -name '*.yaml' | sort)
 if yamllint --strict -f parsable -c .yamllint.yaml "${YAML_FILES[@]}" 2>&1 | indent; [ "${PIPESTATUS[0]}" -eq 0 ]; then
   record PASS yaml "charts, k8s/, .github/, compose" "yamllint clean (${#YAML_FILES[@]} files)"
@@ -220,7 +238,7 @@ done
 for c in "${CHARTS[@]}"; do
   n=$(find "$WORK/render" -name "$c--*.yaml" | wc -l)
   if [ "${CHART_OK[$c]}" = 1 ]; then
-    record PASS helm "helm/$c" "lint --strict + template: $n value sets/versions, $((CHART_OBJS[$c] - CHART_CRDS[$c])) objects schema-valid (+${CHART_CRDS[$c]} ServiceMonitor: CRD, checked by the tests)"
+    record PASS helm "helm/$c" "lint --strict + template: $n value sets/versions, $((CHART_OBJS[$c] - CHART_CRDS[$c])) objects schema-valid (+${CHART_CRDS[$c]} ServiceMonitor/PrometheusRule: CRDs, checked by the tests)"
   else
     record FAIL helm "helm/$c" "${CHART_NOTES[$c]}"
   fi
@@ -284,6 +302,15 @@ else
   indent < "$WORK/cj.log"; ok=0; notes+=("compose-spec schema FAIL")
 fi
 record "$([ $ok = 1 ] && echo PASS || echo FAIL)" compose compose.yaml "${notes[*]}"
+
+# ------------------------------------------------------------------------------------ rules
+mapfile -t RULE_FILES < <(ls helm/*/rules/slo.yaml)
+mapfile -t RULE_TESTS < <(ls helm/*/rules/*.test.yaml)
+ok=1
+promtool check rules "${RULE_FILES[@]}" > "$WORK/rules.log" 2>&1 || { indent < "$WORK/rules.log"; ok=0; }
+promtool test rules "${RULE_TESTS[@]}" > "$WORK/rules.log" 2>&1 || { indent < "$WORK/rules.log"; ok=0; }
+record "$([ $ok = 1 ] && echo PASS || echo FAIL)" rules "helm/*/rules" \
+  "promtool check rules (${#RULE_FILES[@]} files), test rules (${#RULE_TESTS[@]} files)"
 
 # ------------------------------------------------------------------------------------ tests
 if FLIGHTMESH_CHARTS_DIR="$WORK/charts/helm" "$PY" scripts/infra_test.py > "$WORK/test.log" 2>&1; then

@@ -517,6 +517,20 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(sm["spec"]["endpoints"][0]["port"], "admin", "every service is scraped on its admin port")
         self.assertEqual(sm["spec"]["endpoints"][0]["path"], "/metrics")
         self.assertEqual(sm["metadata"]["labels"]["release"], "prometheus")
+        self.check_prometheus_rule(chart, docs)
+
+    def check_prometheus_rule(self, chart, docs):
+        """The PrometheusRule carries the chart's rules/slo.yaml, which promtool accepts."""
+        rule = one(docs, "PrometheusRule")
+        self.assertEqual(rule["metadata"]["labels"]["release"], "prometheus")
+        source = yaml.safe_load((ROOT / "helm" / chart / "rules" / "slo.yaml").read_text())
+        self.assertEqual(rule["spec"]["groups"], source["groups"])
+        self.assertEqual(by_kind(rendered(chart), "PrometheusRule"), [], "off by default (needs the CRD)")
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(rule["spec"], f)
+            f.flush()
+            checked = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
 
     def check_ingress(self, chart):
         docs = rendered(chart, "ingress")
