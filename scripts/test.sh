@@ -10,3 +10,5 @@ cargo test --workspace --locked
 scripts/infra-lint.sh
 # schemathesis against the running gateway's /openapi.json: no 5xx, no answer off the schema.
 scripts/fuzz-api.sh --max-time 45
+# The Grafana dashboard's queries and the charts' recording rules on a real Prometheus (~15 s).
+python3 scripts/prometheus_check.py
