@@ -26,6 +26,7 @@ import json
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tomllib
 import unittest
@@ -721,7 +722,7 @@ class DeploymentDefaultsTest(unittest.TestCase):
             self.assertEqual(json.loads(value), {s: f"sha256:{i:064d}" for i, s in enumerate(SERVICES)})
             self.assertIn(f"| gateway | `sha256:{4:064d}` |", summary.read_text())
         deploy = release["jobs"]["deploy"]
-        self.assertEqual(deploy["needs"], "digests")
+        self.assertEqual(deploy["needs"], ["digests", "chart"])
         self.assertEqual(deploy["env"]["DIGEST"], "${{ fromJSON(needs.digests.outputs.digests)[matrix.service] }}")
         helm = next(s for s in deploy["steps"] if "helm upgrade" in s.get("run", ""))
         self.assertIn('--set image.digest="$DIGEST"', " ".join(helm["run"].replace("\\\n", " ").split()))
@@ -862,8 +863,42 @@ class WorkflowTest(unittest.TestCase):
         crates = sorted(service_binaries())
         self.assertEqual(crates, sorted(SERVICES))
         self.assertEqual(sorted(infra_lib.service_charts()), crates)
-        for job in ("image", "deploy"):
+        for job in ("image", "chart", "deploy"):
             self.assertEqual(sorted(self.release["jobs"][job]["strategy"]["matrix"]["service"]), crates, job)
+
+    def test_charts_are_pushed_to_ghcr_as_oci_artifacts_with_the_image_tag_as_app_version(self):
+        job = self.release["jobs"]["chart"]
+        self.assertEqual(job["needs"], "image", "the chart names an image that exists")
+        self.assertEqual(job["permissions"]["packages"], "write")
+        push = next(s for s in job["steps"] if "helm push" in s.get("run", ""))
+        self.assertEqual(push["env"]["SERVICE"], "${{ matrix.service }}")
+        cmd = " ".join(push["run"].replace("\\\n", " ").split())
+        self.assertIn('version=$(scripts/chart-version.sh "$SERVICE" "$GITHUB_SHA")', cmd)
+        self.assertIn('helm dependency build "helm/$SERVICE"', cmd, "the library chart is vendored")
+        self.assertIn('helm package "helm/$SERVICE" --version "$version" --app-version "$GITHUB_SHA"', cmd)
+        self.assertIn('helm push "$RUNNER_TEMP/charts/$SERVICE-$version.tgz" "oci://ghcr.io/${OWNER,,}/charts"', cmd)
+        self.assertIn("helm registry login ghcr.io", cmd)
+        readme = (ROOT / "README.md").read_text()
+        self.assertIn("oci://ghcr.io/", readme, "the README shows installing from the registry")
+
+    def test_a_packaged_chart_carries_the_library_the_rules_and_the_image_tag(self):
+        sha = "0123456789abcdef0123456789abcdef01234567"
+        for chart in SERVICES:
+            version = subprocess.run(["scripts/chart-version.sh", chart, sha], cwd=ROOT, check=True,
+                                     capture_output=True, text=True).stdout.strip()
+            self.assertRegex(version, r"^\d+\.\d+\.\d+-g0123456789ab$")
+            with tempfile.TemporaryDirectory() as tmp:
+                src = infra_lib.charts_dir() / chart
+                r = subprocess.run(["helm", "package", str(src), "--version", version, "--app-version", sha,
+                                    "--destination", tmp], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with tarfile.open(Path(tmp) / f"{chart}-{version}.tgz") as tgz:
+                    names = tgz.getnames()
+                    meta = yaml.safe_load(tgz.extractfile(f"{chart}/Chart.yaml").read())
+            self.assertEqual((meta["version"], meta["appVersion"]), (version, sha))
+            self.assertTrue(any(n.startswith(f"{chart}/charts/flightmesh-lib") for n in names), names)
+            self.assertIn(f"{chart}/rules/slo.yaml", names)
+            self.assertFalse([n for n in names if n.endswith(".test.yaml")], "rule tests stay out of the package")
 
     def test_images_are_pushed_to_ghcr_per_service_tagged_with_the_commit(self):
         job = self.release["jobs"]["image"]
@@ -888,7 +923,7 @@ class WorkflowTest(unittest.TestCase):
 
     def test_deploy_runs_helm_upgrade_install_per_service_with_the_commit_and_rollback(self):
         job = self.release["jobs"]["deploy"]
-        self.assertEqual(job["needs"], "digests")
+        self.assertEqual(job["needs"], ["digests", "chart"])
         self.assertEqual(job["env"]["KUBECONFIG_DATA"], "${{ secrets.KUBECONFIG }}")
         meta = next(s for s in self.release["jobs"]["image"]["steps"] if s.get("id") == "meta")
         self.assertEqual(job["env"]["IMAGE"], meta["env"]["IMAGE"])
@@ -899,8 +934,10 @@ class WorkflowTest(unittest.TestCase):
         helm = next(s for s in job["steps"] if "helm upgrade" in s.get("run", ""))
         self.assertEqual(helm["env"]["SERVICE"], "${{ matrix.service }}")
         cmd = " ".join(helm["run"].replace("\\\n", " ").split())
-        self.assertIn('helm dependency build "helm/$SERVICE"', cmd)
-        self.assertRegex(cmd, r'helm upgrade --install "\$SERVICE" "helm/\$SERVICE" ')
+        # From the registry, at the version the chart job pushed for this commit.
+        self.assertIn('version=$(scripts/chart-version.sh "$SERVICE" "$GITHUB_SHA")', cmd)
+        self.assertRegex(cmd, r'helm upgrade --install "\$SERVICE" "oci://ghcr.io/\$\{OWNER,,\}/charts/\$SERVICE" --version "\$version" ')
+        self.assertEqual(job["permissions"]["packages"], "read")
         self.assertIn('--set image.tag="$GITHUB_SHA"', cmd)
         self.assertIn('--set image.repository="${IMAGE,,}"', cmd)
         self.assertRegex(cmd, r"--(atomic|rollback-on-failure)\b")
