@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 scripts/services-up.sh
 cargo fmt --all -- --check
+# The gRPC contract: buf lint, and no breaking change against the previous commit.
+scripts/buf.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 scripts/infra-lint.sh
