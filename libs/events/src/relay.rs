@@ -40,6 +40,12 @@ use tokio::sync::Notify;
 
 use crate::amqp;
 
+/// How long an event may come back unroutable before it is logged as a warning: on a fresh system
+/// the consumers declare their queues a few seconds after the first events are written (the
+/// catalog's, on a first start), and the relay retries until they do; past this, a consumer is
+/// missing and an operator should know (`outbox_oldest_pending_seconds` grows too).
+pub const UNROUTABLE_GRACE: Duration = Duration::from_secs(60);
+
 /// How a relay behaves.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -346,7 +352,7 @@ impl Relay {
                 )
                 .await;
             match published {
-                Ok(confirm) => pending.push((row.id, confirm)),
+                Ok(confirm) => pending.push((row.id, row.created_at, confirm)),
                 Err(err) => {
                     failed.push(row.id);
                     broker_error = Some(err);
@@ -354,20 +360,29 @@ impl Relay {
             }
         }
         let mut sent = Vec::with_capacity(pending.len());
-        let confirms =
-            futures::future::join_all(pending.into_iter().map(|(id, confirm)| async move {
+        let confirms = futures::future::join_all(pending.into_iter().map(
+            |(id, created_at, confirm)| async move {
                 (
                     id,
+                    created_at,
                     tokio::time::timeout(self.config.confirm_timeout, confirm).await,
                 )
-            }))
-            .await;
-        for (id, outcome) in confirms {
+            },
+        ))
+        .await;
+        for (id, created_at, outcome) in confirms {
             match outcome {
                 // Acked and not returned: the broker routed and stored it.
                 Ok(Ok(Confirmation::Ack(None))) => sent.push(id),
                 Ok(Ok(Confirmation::Ack(Some(returned)))) => {
-                    tracing::warn!(id, reply = %returned.reply_text, "event returned unroutable; will retry");
+                    // On a fresh system the consumers declare their queues after the first
+                    // events are written: that is not a fault until it lasts.
+                    let age = (Utc::now() - created_at).to_std().unwrap_or_default();
+                    if age < UNROUTABLE_GRACE {
+                        tracing::info!(id, reply = %returned.reply_text, "event unroutable: its consumer has not declared its queue yet; will retry");
+                    } else {
+                        tracing::warn!(id, reply = %returned.reply_text, age_seconds = age.as_secs(), "event returned unroutable; will retry");
+                    }
                     failed.push(id);
                 }
                 Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => failed.push(id),

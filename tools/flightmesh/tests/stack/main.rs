@@ -1,5 +1,6 @@
 //! The whole mesh as `flightmesh up` runs it: every service in one process on its own port.
 
+mod first_start;
 mod metrics;
 mod reflection;
 mod roles;
