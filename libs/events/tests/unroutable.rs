@@ -84,7 +84,7 @@ async fn unroutable_events_are_retried_quietly_until_the_grace_period_then_warne
         .init();
 
     let db = TestDatabase::create().await;
-    let mut conn = AsyncPgConnection::establish(&db.url()).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
     conn.batch_execute(concat!(
         "CREATE SCHEMA IF NOT EXISTS flights;",
         include_str!("../../../services/flights/migrations/2026-11-28-000002_create_outbox/up.sql")

@@ -85,7 +85,7 @@ async fn a_first_start_with_the_demo_catalog_logs_no_warning() {
             Err(_) => panic!("no demo catalog within 90 s:\n{}", log.join("\n")),
         }
     }
-    let mut conn = AsyncPgConnection::establish(&db.url()).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let pending: Count = diesel::sql_query(
