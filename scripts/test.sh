@@ -14,3 +14,5 @@ scripts/infra-lint.sh
 scripts/fuzz-api.sh --max-time 45
 # The Grafana dashboard's queries and the charts' recording rules on a real Prometheus (~15 s).
 python3 scripts/prometheus_check.py
+# Swagger UI (/docs) and ReDoc (/redoc) in headless Chromium, offline, with the Authorize flow (~10 s).
+python3 scripts/docs_browser_check.py

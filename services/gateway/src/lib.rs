@@ -25,6 +25,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod codec;
 pub mod config;
+pub mod docs_ui;
 pub mod error;
 pub mod identity;
 pub mod json_in;
@@ -49,7 +50,7 @@ use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
@@ -80,9 +81,6 @@ const REQUEST_ID: &str = "x-request-id";
 /// Request headers passed to services as gRPC metadata (besides the correlation id).
 /// `traceparent` is not among them: the gateway's own span is the services' parent.
 const FORWARDED_HEADERS: &[&str] = &["idempotency-key", "tracestate"];
-
-/// The interactive API docs page (no CDN: it works offline).
-const DOCS_HTML: &str = include_str!("../assets/docs.html");
 
 /// The correlation id of the request being served (a request extension).
 #[derive(Debug, Clone)]
@@ -459,8 +457,7 @@ fn router(routes: &[Route], state: Arc<AppState>, config: &Config) -> Result<Rou
     if config.api_docs {
         router = router
             .route("/openapi.json", get(openapi_json))
-            .route("/docs", get(|| async { Html(DOCS_HTML) }))
-            .route("/docs/", get(|| async { Html(DOCS_HTML) }));
+            .merge(docs_ui::router());
     }
     for (path, method_router) in by_path {
         router = router.route(&path, method_router.fallback(method_not_allowed));

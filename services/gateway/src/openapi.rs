@@ -88,7 +88,21 @@ pub fn document(routes: &[Route]) -> Value {
                 Generated from the gRPC contract (proto/) by the gateway that serves it."
         },
         "paths": paths,
-        "components": { "schemas": schemas }
+        // A token is optional in the document: the access policy decides which routes need one
+        // (production: bookings need a user, catalog writes and some feeds an admin). Declaring
+        // it gives Swagger UI its Authorize button and generated clients their auth option.
+        "security": [{}, {"bearerAuth": []}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The `access_token` of POST /api/v1/auth/login. Required under the production access policy: every booking route (a user), catalog writes and the passenger feeds (an admin)."
+                }
+            }
+        }
     })
 }
 
@@ -111,12 +125,16 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
     let service = method.parent_service();
     let mut parameters = Vec::new();
     for field in &route.path_fields {
-        parameters.push(json!({
+        let mut parameter = json!({
             "name": field.name(),
             "in": "path",
             "required": true,
             "schema": scalar_schema(&field.kind()),
-        }));
+        });
+        if let Some(text) = leading_comment(&field.parent_file(), field.path()) {
+            parameter["description"] = json!(text);
+        }
+        parameters.push(parameter);
     }
     for field in route.query_fields() {
         let mut schema = if field.is_list() {
@@ -130,12 +148,16 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
                 .expect("scalar schemas are objects")
                 .extend(bounds);
         }
-        parameters.push(json!({
+        let mut parameter = json!({
             "name": field.name(),
             "in": "query",
             "required": is_required(&field),
             "schema": schema,
-        }));
+        });
+        if let Some(text) = leading_comment(&field.parent_file(), field.path()) {
+            parameter["description"] = json!(text);
+        }
+        parameters.push(parameter);
     }
 
     let request_body = match &route.body {
@@ -195,10 +217,16 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
             json!({"description": "OK", "content": {"application/json": {"schema": response_schema}}}),
         )
     };
+    // The proto comment says what the operation does; the gRPC method is where it comes from.
+    let comment = method_comment(method);
+    let description = match &comment {
+        Some(text) => format!("{text}\n\n{description}"),
+        None => description,
+    };
     let mut op = json!({
         "tags": [service.name()],
         "operationId": method.name(),
-        "summary": comment(method).unwrap_or_else(|| method.name().to_owned()),
+        "summary": comment.as_deref().map_or_else(|| method.name().to_owned(), |c| first_sentence(c).to_owned()),
         "description": description,
         "parameters": parameters,
         "responses": {
@@ -228,27 +256,48 @@ fn query_bounds(name: &str) -> Option<serde_json::Map<String, Value>> {
     bounds.as_object().cloned()
 }
 
-/// The leading comment of an RPC in its .proto file, if the descriptor set kept source info.
-fn comment(method: &prost_reflect::MethodDescriptor) -> Option<String> {
-    let service = method.parent_service();
-    let file = method.parent_file();
+/// The leading comment of the element at `path` (a method, message or field: see
+/// `SourceCodeInfo.Location.path`) in `file`, if the descriptor set kept source info.
+fn leading_comment(file: &prost_reflect::FileDescriptor, path: &[i32]) -> Option<String> {
     let info = file.file_descriptor_proto().source_code_info.as_ref()?;
-    // Path to a method: [6 (service), service index, 2 (method), method index].
-    let path = [
-        6,
-        i32::try_from(service.index()).ok()?,
-        2,
-        i32::try_from(method.index()).ok()?,
-    ];
     let text = info
         .location
         .iter()
         .find(|loc| loc.path == path)?
         .leading_comments
         .as_deref()?
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim()
-        .replace('\n', " ");
+        .to_owned();
     (!text.is_empty()).then_some(text)
+}
+
+/// The comment of an RPC.
+fn method_comment(method: &prost_reflect::MethodDescriptor) -> Option<String> {
+    leading_comment(&method.parent_file(), method.path())
+}
+
+/// The first sentence of `text` (an operation's summary).
+fn first_sentence(text: &str) -> &str {
+    text.find(". ").map_or(text, |end| &text[..=end])
+}
+
+/// `schema` with the field's proto comment as its description (a `$ref` is wrapped: OpenAPI 3.0
+/// ignores the siblings of a `$ref`).
+fn described(schema: Value, field: &FieldDescriptor) -> Value {
+    let Some(text) = leading_comment(&field.parent_file(), field.path()) else {
+        return schema;
+    };
+    match schema {
+        Value::Object(mut map) if !map.contains_key("$ref") => {
+            map.insert("description".into(), json!(text));
+            Value::Object(map)
+        }
+        other => json!({"allOf": [other], "description": text}),
+    }
 }
 
 /// Schema of a scalar kind (and of the well-known messages that are scalars in JSON).
@@ -295,7 +344,7 @@ fn input_schema(message: &MessageDescriptor, skip: &[u32], depth: usize) -> Valu
         }
         properties.insert(
             field.name().to_owned(),
-            input_field_schema(&field, depth + 1),
+            described(input_field_schema(&field, depth + 1), &field),
         );
     }
     let mut schema = json!({"type": "object", "properties": properties});
@@ -343,13 +392,14 @@ fn output_ref(message: &MessageDescriptor, schemas: &mut BTreeMap<String, Value>
             required.push(field.name().to_owned());
             properties.insert(
                 field.name().to_owned(),
-                output_field_schema(&field, schemas),
+                described(output_field_schema(&field, schemas), &field),
             );
         }
-        schemas.insert(
-            name.clone(),
-            json!({"type": "object", "required": required, "properties": properties}),
-        );
+        let mut schema = json!({"type": "object", "required": required, "properties": properties});
+        if let Some(text) = leading_comment(&message.parent_file(), message.path()) {
+            schema["description"] = json!(text);
+        }
+        schemas.insert(name.clone(), schema);
     }
     json!({"$ref": format!("#/components/schemas/{name}")})
 }

@@ -119,14 +119,62 @@ async fn health_docs_and_metrics() {
             json!({"status": "ok", "message": "Sistema con Agente de IA Operativo"})
         )
     );
-    let docs = stack.http.get(stack.url("/docs")).send().await.unwrap();
-    assert_eq!(docs.status(), 200);
-    let page = docs.text().await.unwrap();
-    assert!(page.contains("/openapi.json"));
-    assert!(
-        !page.contains("https://"),
-        "the docs page loads nothing from the internet"
-    );
+    // Swagger UI and ReDoc, served from the gateway itself (scripts/docs_browser_check.py drives
+    // them in a browser).
+    for (path, loads) in [
+        ("/docs", "/docs/assets/swagger-ui-bundle.js"),
+        ("/redoc", "/docs/assets/redoc.standalone.js"),
+    ] {
+        let docs = stack.http.get(stack.url(path)).send().await.unwrap();
+        assert_eq!(docs.status(), 200);
+        let csp = docs.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        let page = docs.text().await.unwrap();
+        assert!(page.contains(loads), "{path}");
+        assert!(
+            !page.contains("https://"),
+            "the docs pages load nothing from the internet"
+        );
+    }
+    let init = stack
+        .http
+        .get(stack.url("/docs/assets/swagger-init.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    // The bundles: gzipped to a client that accepts it, inflated for one that does not.
+    let gzipped = stack
+        .http
+        .get(stack.url("/docs/assets/swagger-ui.css"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), 200);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["content-type"], "text/css; charset=utf-8");
+    let gzipped_len = gzipped.bytes().await.unwrap().len();
+    let plain = stack
+        .http
+        .get(stack.url("/docs/assets/swagger-ui.css"))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let css = plain.text().await.unwrap();
+    assert!(css.len() > gzipped_len && css.contains(".swagger-ui"));
+    let missing = stack
+        .http
+        .get(stack.url("/docs/assets/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 
     stack.get("/api/v1/flights/").await;
     let metrics = stack

@@ -230,7 +230,14 @@ async fn metrics_live_on_the_admin_port_and_docs_can_be_turned_off() {
     })
     .await;
     assert_eq!(mesh.get("/api/v1/flights/").await.0, 200);
-    for hidden in ["/metrics", "/docs", "/docs/", "/openapi.json"] {
+    for hidden in [
+        "/metrics",
+        "/docs",
+        "/docs/",
+        "/redoc",
+        "/docs/assets/swagger-ui.css",
+        "/openapi.json",
+    ] {
         let response = mesh.http.get(mesh.url(hidden)).send().await.unwrap();
         assert_eq!(
             status_and_json(response).await,

@@ -141,3 +141,52 @@ fn check_refs(doc: &Value, node: &Value) {
         _ => {}
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_carries_the_proto_comments_and_the_bearer_scheme() {
+    let stack = TestStack::start().await;
+    let (_, doc) = stack.get("/openapi.json").await;
+    let create = &doc["paths"]["/api/v1/bookings"]["post"];
+    // The RPC's comment: its first sentence is the summary, all of it the description.
+    assert_eq!(create["summary"], "Prices the booking and takes a seat.");
+    let description = create["description"].as_str().unwrap();
+    assert!(
+        description
+            .starts_with("Prices the booking and takes a seat. NOT_FOUND for an unknown flight;"),
+        "{description}"
+    );
+    // Field comments become property descriptions, in requests and in response schemas.
+    let body = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        body["properties"]["passenger_name"]["description"],
+        "Non-empty after trimming; at most 200 characters."
+    );
+    assert_eq!(
+        body["properties"]["passenger_age"]["description"],
+        "0..150."
+    );
+    let booking = &doc["components"]["schemas"]["flightmesh.bookings.v1.Booking"];
+    assert_eq!(
+        booking["properties"]["total_price"]["description"],
+        "What the passenger pays: price.total."
+    );
+    // The operations no longer describe themselves only by their gRPC method.
+    let by_grpc_only = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter(|op| {
+            op["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("gRPC `"))
+        })
+        .count();
+    assert_eq!(by_grpc_only, 0, "every RPC has a comment");
+    // Bearer tokens: declared, optional at the document level (the access policy decides).
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["security"], serde_json::json!([{}, {"bearerAuth": []}]));
+}
