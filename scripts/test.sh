@@ -16,3 +16,5 @@ scripts/fuzz-api.sh --max-time 45
 python3 scripts/prometheus_check.py
 # Swagger UI (/docs) and ReDoc (/redoc) in headless Chromium, offline, with the Authorize flow (~10 s).
 python3 scripts/docs_browser_check.py
+# A TypeScript client generated from /openapi.json compiles against the web client's shapes (~5 s).
+python3 scripts/ts_client_check.py

@@ -8,7 +8,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Value, json};
 
 use crate::json_in::{DECIMAL, STRUCT, TIMESTAMP};
-use crate::routes::{BodyRule, Route, is_required};
+use crate::routes::{BodyRule, Route, is_required, may_be_unset};
 
 /// The document for `routes`, as JSON.
 #[must_use]
@@ -419,7 +419,7 @@ fn output_field_schema(field: &FieldDescriptor, schemas: &mut BTreeMap<String, V
         return json!({"type": "array", "items": single(field.kind(), schemas)});
     }
     let schema = single(field.kind(), schemas);
-    if field.supports_presence() {
+    if may_be_unset(field) {
         // OpenAPI 3.0 cannot put `nullable` next to a $ref; wrap it.
         if schema.get("$ref").is_some() {
             json!({"allOf": [schema], "nullable": true})

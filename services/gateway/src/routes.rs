@@ -9,6 +9,8 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MethodDescriptor, Value,
 };
 
+/// `google.api.field_behavior` value meaning "optional" (in an answer: may be unset).
+const FIELD_BEHAVIOR_OPTIONAL: i32 = 1;
 /// `google.api.field_behavior` value meaning "required".
 const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
 
@@ -99,6 +101,19 @@ pub enum RouteError {
 /// Whether `field` is annotated `(google.api.field_behavior) = REQUIRED`.
 #[must_use]
 pub fn is_required(field: &FieldDescriptor) -> bool {
+    has_field_behavior(field, FIELD_BEHAVIOR_REQUIRED)
+}
+
+/// Whether an answer may leave `field` unset (`null` in JSON): proto3 `optional`, or a message
+/// field annotated `(google.api.field_behavior) = OPTIONAL`. The services always set every other
+/// field of an answer.
+#[must_use]
+pub fn may_be_unset(field: &FieldDescriptor) -> bool {
+    field.field_descriptor_proto().proto3_optional()
+        || has_field_behavior(field, FIELD_BEHAVIOR_OPTIONAL)
+}
+
+fn has_field_behavior(field: &FieldDescriptor, behavior: i32) -> bool {
     let Some(ext) = field
         .parent_pool()
         .get_extension_by_name("google.api.field_behavior")
@@ -112,8 +127,8 @@ pub fn is_required(field: &FieldDescriptor) -> bool {
     match options.get_extension(&ext).as_ref() {
         Value::List(values) => values
             .iter()
-            .any(|v| matches!(v, Value::EnumNumber(n) if *n == FIELD_BEHAVIOR_REQUIRED)),
-        Value::EnumNumber(n) => *n == FIELD_BEHAVIOR_REQUIRED,
+            .any(|v| matches!(v, Value::EnumNumber(n) if *n == behavior)),
+        Value::EnumNumber(n) => *n == behavior,
         _ => false,
     }
 }
