@@ -37,6 +37,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::config::{ConfigError, Dur, Env, Var};
 use crate::metrics::GrpcMetricsLayer;
+use crate::shed::{ShedConfig, ShedLayer};
 use crate::supervise::{Failures, Supervisor, TaskFailure, TaskOutcome};
 
 /// Health-check service name that stays SERVING for as long as the process can answer: the
@@ -66,6 +67,8 @@ pub struct HostConfig {
     pub admin_addr: SocketAddr,
     /// See [`DRAIN_DELAY`].
     pub drain_delay: Duration,
+    /// How many calls it admits at once (see [`crate::shed`]).
+    pub shed: ShedConfig,
     /// Already bound sockets to serve on instead of binding the addresses. Lets a process that
     /// runs several services (the dev stack, tests) learn every address before wiring services
     /// that call each other (flights ⇄ bookings).
@@ -109,7 +112,7 @@ fn adopt(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
 impl HostConfig {
     /// The variables a host reads, with this service's default addresses.
     #[must_use]
-    pub const fn vars(grpc_default: &'static str, admin_default: &'static str) -> [Var; 3] {
+    pub const fn vars(grpc_default: &'static str, admin_default: &'static str) -> [Var; 5] {
         [
             Var::new("GRPC_ADDR", grpc_default, "gRPC listen address"),
             Var::new(
@@ -118,15 +121,18 @@ impl HostConfig {
                 "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
             ),
             DRAIN_DELAY,
+            ShedConfig::VARS[0],
+            ShedConfig::VARS[1],
         ]
     }
 
     /// Reads the variables returned by [`HostConfig::vars`].
-    pub fn from_env(env: &Env, vars: &[Var; 3]) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, vars: &[Var; 5]) -> Result<Self, ConfigError> {
         Ok(Self {
             grpc_addr: env.get(&vars[0])?,
             admin_addr: env.get(&vars[1])?,
             drain_delay: env.get::<Dur>(&vars[2])?.0,
+            shed: ShedConfig::from_env(env)?,
             listeners: None,
         })
     }
@@ -199,6 +205,7 @@ pub struct Host {
     grpc: TcpListener,
     admin: TcpListener,
     drain_delay: Duration,
+    shed: ShedConfig,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
     checks: Vec<(&'static str, CheckFn)>,
@@ -233,6 +240,7 @@ impl Host {
             grpc,
             admin,
             drain_delay: config.drain_delay,
+            shed: config.shed,
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),
             checks: Vec::new(),
@@ -317,6 +325,7 @@ impl Host {
             grpc,
             admin,
             drain_delay,
+            shed,
             mut routes,
             service_names,
             checks,
@@ -348,6 +357,10 @@ impl Host {
         reporter
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
+        // The shed counter of each service exists from the start, at zero, for rate() alerts.
+        for service in &service_names {
+            metrics::counter!("grpc_server_shed_total", "grpc_service" => *service).increment(0);
+        }
         let mut readiness_names = vec![""];
         readiness_names.extend(service_names.iter().copied());
         let initially = if readiness.failures().await.is_empty() {
@@ -406,7 +419,9 @@ impl Host {
         let served = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            // Metrics outside the shedding: a shed call is counted as UNAVAILABLE.
             .layer(GrpcMetricsLayer)
+            .layer(ShedLayer::new(shed))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, drain)
             .await;

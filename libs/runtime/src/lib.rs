@@ -10,6 +10,7 @@
 //! - [`channel`]: gRPC client channels with deadlines and keep-alives.
 //! - [`backoff`]: capped exponential backoff for retries.
 //! - [`supervise`]: long-running tasks whose unexpected end stops the process (non-zero exit).
+//! - [`shed`]: load shedding, a bound on calls in flight with fast UNAVAILABLE beyond it.
 
 pub mod backoff;
 pub mod caller;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod metrics;
+pub mod shed;
 pub mod shutdown;
 pub mod status;
 pub mod supervise;

@@ -13,6 +13,7 @@ fn config(drain_delay: Duration) -> HostConfig {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         drain_delay,
+        shed: flightmesh_runtime::shed::ShedConfig::default(),
         listeners: None,
     }
 }

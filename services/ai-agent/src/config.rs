@@ -5,7 +5,7 @@ use std::time::Duration;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
+const HOST_VARS: [Var; 5] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
 const GROQ_API_KEY: Var = Var::optional(
     "GROQ_API_KEY",
     "Groq API key: answers come from Groq's Llama 3.3 70B",

@@ -7,7 +7,7 @@ use flightmesh_runtime::caller::Policy;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50052", "0.0.0.0:51052");
+const HOST_VARS: [Var; 5] = HostConfig::vars("0.0.0.0:50052", "0.0.0.0:51052");
 const MIGRATE_ON_START: Var = Var::new(
     "MIGRATE_ON_START",
     "true",

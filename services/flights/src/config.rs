@@ -7,7 +7,7 @@ use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
 /// gRPC and admin addresses with this service's default ports.
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50051", "0.0.0.0:51051");
+const HOST_VARS: [Var; 5] = HostConfig::vars("0.0.0.0:50051", "0.0.0.0:51051");
 
 /// `MIGRATE_ON_START`.
 const MIGRATE_ON_START: Var = Var::new(
@@ -33,7 +33,7 @@ const BOOKINGS_TIMEOUT: Var = Var::new(
 const CATALOG_EXCHANGE: Var = Var::new(
     "CATALOG_EXCHANGE",
     "flightmesh.catalog",
-    "Topic exchange catalog events (`destination.created`, `destination.described`) are published to",
+    "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
 );
 /// `OUTBOX_RELAY`.
 const OUTBOX_RELAY: Var = Var::new(
@@ -47,6 +47,19 @@ const EMBEDDING_INDEX_REFRESH: Var = Var::new(
     "EMBEDDING_INDEX_REFRESH",
     "2s",
     "Longest time the in-memory destination search index may lag embeddings written through other replicas",
+);
+
+/// `CATALOG_CACHE_TTL`.
+const CATALOG_CACHE_TTL: Var = Var::new(
+    "CATALOG_CACHE_TTL",
+    "10s",
+    "Longest a cached catalog answer (destinations, flights) lives when no `catalog.changed` event drops it first; `0s` turns the cache off",
+);
+/// `SEATS_CACHE_TTL`.
+const SEATS_CACHE_TTL: Var = Var::new(
+    "SEATS_CACHE_TTL",
+    "1s",
+    "Longest a cached answer that shows `seats_available` lives (bookings change seats without catalog events); `0s` asks bookings on every read",
 );
 
 /// Everything the flights service needs to run.
@@ -70,6 +83,8 @@ pub struct Config {
     pub relay: bool,
     /// How often the embedding index reads back other replicas' writes.
     pub embedding_index_refresh: Duration,
+    /// How long cached catalog answers live.
+    pub cache: crate::cache::CacheConfig,
 }
 
 impl Config {
@@ -86,6 +101,8 @@ impl Config {
             CATALOG_EXCHANGE,
             OUTBOX_RELAY,
             EMBEDDING_INDEX_REFRESH,
+            CATALOG_CACHE_TTL,
+            SEATS_CACHE_TTL,
         ]);
         vars
     }
@@ -102,6 +119,10 @@ impl Config {
             exchange: env.get(&CATALOG_EXCHANGE)?,
             relay: env.get(&OUTBOX_RELAY)?,
             embedding_index_refresh: env.get::<Dur>(&EMBEDDING_INDEX_REFRESH)?.0,
+            cache: crate::cache::CacheConfig {
+                catalog_ttl: env.get::<Dur>(&CATALOG_CACHE_TTL)?.0,
+                seats_ttl: env.get::<Dur>(&SEATS_CACHE_TTL)?.0,
+            },
         })
     }
 }

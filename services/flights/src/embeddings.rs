@@ -26,7 +26,7 @@ use flightmesh_db::{DbError, PgPool};
 use flightmesh_events::outbox;
 
 use crate::error::Error;
-use crate::events::{OUTBOX, destination_described};
+use crate::events::{OUTBOX, catalog_changed, destination_described};
 use crate::schema::{destination_embeddings, destinations};
 use crate::store::DestinationRow;
 use crate::vectors::{Hit, VectorIndex};
@@ -138,6 +138,8 @@ impl Embeddings {
                         .await?;
                     row.description.clone_from(&new.description);
                     outbox::insert(conn, OUTBOX, &destination_described(&row, &exchange)).await?;
+                    let changed = catalog_changed("destination", row.id, &exchange);
+                    outbox::insert(conn, OUTBOX, &changed).await?;
                 }
                 let values = (
                     destination_embeddings::destination_id.eq(row.id),

@@ -1,9 +1,10 @@
 //! Catalog events: `destination.created` and `destination.described`, as a protobuf
-//! `DestinationEvent` in the outbox.
+//! `DestinationEvent` in the outbox, and the `catalog.changed` notice that tells every flights
+//! replica to drop its cached catalog ([`crate::cache`]).
 
 use chrono::Utc;
 use flightmesh_events::NewEvent;
-use flightmesh_proto::flights::DestinationEvent;
+use flightmesh_proto::flights::{CatalogChanged, DestinationEvent};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
 use prost::Message;
@@ -18,6 +19,38 @@ pub const DESTINATION_CREATED: &str = "destination.created";
 
 /// A destination's description changed (it was embedded for the semantic search).
 pub const DESTINATION_DESCRIBED: &str = "destination.described";
+
+/// Something in the catalog changed: cached catalogs are stale.
+pub const CATALOG_CHANGED: &str = "catalog.changed";
+
+/// The outbox row telling every flights replica that `entity` `id` changed.
+#[must_use]
+pub fn catalog_changed(entity: &str, id: i64, exchange: &str) -> NewEvent {
+    let event_id = Uuid::now_v7();
+    let occurred_at = Utc::now();
+    let event = CatalogChanged {
+        event_id: event_id.to_string(),
+        occurred_at: Some(timestamp(occurred_at)),
+        entity: entity.to_owned(),
+        id,
+    };
+    NewEvent {
+        event_id,
+        event_type: CATALOG_CHANGED.to_owned(),
+        aggregate_id: id,
+        exchange: exchange.to_owned(),
+        routing_key: CATALOG_CHANGED.to_owned(),
+        payload: event.encode_to_vec(),
+        payload_json: serde_json::json!({
+            "event_id": event_id.to_string(),
+            "event_type": CATALOG_CHANGED,
+            "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "entity": entity,
+            "id": id,
+        }),
+        traceparent: flightmesh_runtime::trace::current_traceparent(),
+    }
+}
 
 /// The outbox row announcing `row`, published to `exchange`.
 #[must_use]

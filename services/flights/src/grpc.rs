@@ -6,6 +6,7 @@ use flightmesh_runtime::status::{FieldViolations, page};
 use rust_decimal::RoundingStrategy;
 use tonic::{Request, Response, Status};
 
+use crate::cache::{CatalogCache, Key};
 use crate::embeddings::Embeddings;
 use crate::error::Error;
 use crate::seats::SeatLedger;
@@ -24,14 +25,21 @@ pub struct Catalog {
     store: Store,
     seats: SeatLedger,
     embeddings: Embeddings,
+    cache: CatalogCache,
 }
 
 impl Catalog {
-    pub fn new(store: Store, seats: SeatLedger, embeddings: Embeddings) -> Self {
+    pub fn new(
+        store: Store,
+        seats: SeatLedger,
+        embeddings: Embeddings,
+        cache: CatalogCache,
+    ) -> Self {
         Self {
             store,
             seats,
             embeddings,
+            cache,
         }
     }
 
@@ -92,6 +100,7 @@ impl FlightService for Catalog {
     ) -> Result<Response<pb::Destination>, Status> {
         let new = validate::new_destination(request.get_ref()).map_err(invalid)?;
         let row = self.store.create_destination(&new).await?;
+        self.cache.invalidate();
         tracing::info!(destination_id = row.id, name = %row.name, "destination created");
         Ok(Response::new(destination_message(row)))
     }
@@ -110,7 +119,13 @@ impl FlightService for Catalog {
             &mut violations,
         );
         violations.finish().map_err(invalid)?;
-        let rows = self.store.list_destinations(page).await?;
+        let rows = self
+            .cache
+            .get_or_load(
+                Key::Destinations(page.offset, page.limit),
+                self.store.list_destinations(page),
+            )
+            .await?;
         Ok(Response::new(pb::ListDestinationsResponse {
             destinations: rows.into_iter().map(destination_message).collect(),
         }))
@@ -120,7 +135,11 @@ impl FlightService for Catalog {
         &self,
         request: Request<pb::GetDestinationRequest>,
     ) -> Result<Response<pb::Destination>, Status> {
-        let row = self.store.destination(request.get_ref().id).await?;
+        let id = request.get_ref().id;
+        let row = self
+            .cache
+            .get_or_load(Key::Destination(id), self.store.destination(id))
+            .await?;
         Ok(Response::new(destination_message(row)))
     }
 
@@ -130,6 +149,7 @@ impl FlightService for Catalog {
     ) -> Result<Response<pb::Flight>, Status> {
         let new = validate::new_flight(request.get_ref()).map_err(invalid)?;
         let (flight, destination) = self.store.create_flight(&new).await?;
+        self.cache.invalidate();
         tracing::info!(flight_id = flight.id, flight_number = %flight.flight_number, "flight created");
         // A flight that did not exist a moment ago has no bookings.
         Ok(Response::new(flight_message(flight, destination, 0)))
@@ -149,22 +169,29 @@ impl FlightService for Catalog {
             &mut violations,
         );
         violations.finish().map_err(invalid)?;
-        let rows = self.store.list_flights(page).await?;
-        Ok(Response::new(pb::ListFlightsResponse {
-            flights: self.flights(rows).await?,
-        }))
+        let flights = self
+            .cache
+            .get_or_load(Key::Flights(page.offset, page.limit), async {
+                self.flights(self.store.list_flights(page).await?).await
+            })
+            .await?;
+        Ok(Response::new(pb::ListFlightsResponse { flights }))
     }
 
     async fn get_flight(
         &self,
         request: Request<pb::GetFlightRequest>,
     ) -> Result<Response<pb::Flight>, Status> {
-        let row = self.store.flight(request.get_ref().id).await?;
+        let id = request.get_ref().id;
         let flight = self
-            .flights(vec![row])
-            .await?
-            .pop()
-            .ok_or(Error::FlightNotFound)?;
+            .cache
+            .get_or_load(Key::Flight(id), async {
+                self.flights(vec![self.store.flight(id).await?])
+                    .await?
+                    .pop()
+                    .ok_or(Error::FlightNotFound)
+            })
+            .await?;
         Ok(Response::new(flight))
     }
 
@@ -235,6 +262,7 @@ impl FlightService for Catalog {
     ) -> Result<Response<pb::Destination>, Status> {
         let new = validate::new_embedding(request.get_ref()).map_err(invalid)?;
         let row = self.embeddings.put(&new).await?;
+        self.cache.invalidate();
         tracing::info!(destination_id = row.id, model = %new.model, dimensions = new.vector.len(), "destination embedding stored");
         Ok(Response::new(destination_message(row)))
     }

@@ -3,12 +3,14 @@
 //! It owns the PostgreSQL schema `flights` (migrations embedded from `migrations/`) and serves
 //! `flightmesh.flights.v1.FlightService` over gRPC. Modules, in the order a request meets them:
 //! [`grpc`] (handlers) → [`validate`] (input rules, Spanish messages) → [`store`] (SQL) →
-//! [`error`] (the one mapping of domain errors to gRPC statuses). [`seats`] asks the bookings
-//! service how many seats are taken (it keeps the ledger). [`embeddings`] stores destination
+//! [`error`] (the one mapping of domain errors to gRPC statuses). [`cache`] answers catalog
+//! reads from memory, dropped on every replica by `catalog.changed` events. [`seats`] asks the
+//! bookings service how many seats are taken (it keeps the ledger). [`embeddings`] stores destination
 //! embeddings and searches them through the in-memory [`vectors`] index. [`config`] reads the env.
 //!
 //! `serve(config, shutdown)` is what both the binary and the tests run.
 
+pub mod cache;
 pub mod config;
 pub mod embeddings;
 pub mod error;
@@ -60,6 +62,7 @@ impl Flights {
             flightmesh_runtime::channel::mesh_channel(&config.bookings_url)?,
             config.bookings_timeout,
         );
+        let cache = cache::CatalogCache::new(config.cache);
         let catalog = grpc::Catalog::new(
             store::Store::new(pool.clone(), config.exchange.clone()),
             seats,
@@ -68,15 +71,20 @@ impl Flights {
                 config.exchange.clone(),
                 config.embedding_index_refresh,
             ),
+            cache.clone(),
         );
         let mut relay_config = flightmesh_events::RelayConfig::new(
             events::OUTBOX,
             config.amqp_url.clone(),
             vec![config.exchange.clone()],
         );
-        // Nobody consumes description changes yet (the stats worker binds only
-        // `destination.created`): a notice, not a message someone waits for.
-        relay_config.best_effort_events = vec![events::DESTINATION_DESCRIBED.to_owned()];
+        // Notices, not messages someone waits for: nobody consumes description changes yet (the
+        // stats worker binds only `destination.created`), and `catalog.changed` only tells the
+        // replicas' caches (their TTL covers a missed one).
+        relay_config.best_effort_events = vec![
+            events::DESTINATION_DESCRIBED.to_owned(),
+            events::CATALOG_CHANGED.to_owned(),
+        ];
         let relay = flightmesh_events::Relay::new(pool.clone(), relay_config);
 
         let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
@@ -91,6 +99,12 @@ impl Flights {
             });
         if config.relay {
             host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+        }
+        if !config.cache.catalog_ttl.is_zero() {
+            let (amqp_url, exchange) = (config.amqp_url.clone(), config.exchange.clone());
+            host.spawn("catalog cache events", move |shutdown| {
+                cache::follow_catalog_events(cache, amqp_url, exchange, shutdown)
+            });
         }
         Ok(Self { host })
     }

@@ -10,7 +10,7 @@ use flightmesh_runtime::status::Page;
 use rust_decimal::Decimal;
 
 use crate::error::Error;
-use crate::events::{OUTBOX, destination_created};
+use crate::events::{OUTBOX, catalog_changed, destination_created};
 use crate::schema::{destinations, flights};
 use crate::validate::{NewDestination, NewFlight};
 
@@ -96,6 +96,12 @@ impl Store {
         conn.transaction(async |conn: &mut AsyncPgConnection| {
             let row = insert_destination(conn, new).await?;
             outbox::insert(conn, OUTBOX, &destination_created(&row, &exchange)).await?;
+            outbox::insert(
+                conn,
+                OUTBOX,
+                &catalog_changed("destination", row.id, &exchange),
+            )
+            .await?;
             Ok::<_, Error>(row)
         })
         .await
@@ -146,30 +152,22 @@ impl Store {
         &self,
         new: &NewFlight,
     ) -> Result<(FlightRow, DestinationRow), Error> {
-        let mut conn = self.conn().await?;
-        let flight = diesel::insert_into(flights::table)
-            .values((
-                flights::flight_number.eq(&new.flight_number),
-                flights::origin.eq(&new.origin),
-                flights::base_price.eq(new.base_price),
-                flights::destination_id.eq(new.destination_id),
-                flights::capacity.eq(new.capacity),
-            ))
-            .returning(FlightRow::as_returning())
-            .get_results(&mut conn)
-            .await
-            .map_err(|err| match constraint_violation(&err) {
-                Some(Violation::Unique("flights_flight_number_key")) => Error::FlightExists {
-                    flight_number: new.flight_number.clone(),
-                },
-                Some(Violation::ForeignKey("flights_destination_id_fkey")) => {
-                    Error::DestinationNotFound
-                }
-                _ => err.into(),
-            })?
-            .pop()
-            .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))?;
-        drop(conn);
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let exchange = self.exchange.clone();
+        let flight = conn
+            .transaction(async |conn: &mut AsyncPgConnection| {
+                let flight = insert_flight(conn, new).await?;
+                outbox::insert(
+                    conn,
+                    OUTBOX,
+                    &catalog_changed("flight", flight.id, &exchange),
+                )
+                .await?;
+                Ok::<_, Error>(flight)
+            })
+            .await?;
+        drop(pooled);
         // Destinations are never deleted, so the one the foreign key just checked is there.
         let destination = self.destination(flight.destination_id).await?;
         Ok((flight, destination))
@@ -279,6 +277,33 @@ async fn insert_destination(
             Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
                 name: new.name.clone(),
             },
+            _ => err.into(),
+        })?
+        .pop()
+        .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
+}
+
+/// Inserts a flight; a taken flight number is `FlightExists`, an unknown destination
+/// `DestinationNotFound`.
+async fn insert_flight(conn: &mut AsyncPgConnection, new: &NewFlight) -> Result<FlightRow, Error> {
+    diesel::insert_into(flights::table)
+        .values((
+            flights::flight_number.eq(&new.flight_number),
+            flights::origin.eq(&new.origin),
+            flights::base_price.eq(new.base_price),
+            flights::destination_id.eq(new.destination_id),
+            flights::capacity.eq(new.capacity),
+        ))
+        .returning(FlightRow::as_returning())
+        .get_results(conn)
+        .await
+        .map_err(|err| match constraint_violation(&err) {
+            Some(Violation::Unique("flights_flight_number_key")) => Error::FlightExists {
+                flight_number: new.flight_number.clone(),
+            },
+            Some(Violation::ForeignKey("flights_destination_id_fkey")) => {
+                Error::DestinationNotFound
+            }
             _ => err.into(),
         })?
         .pop()

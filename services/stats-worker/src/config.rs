@@ -5,7 +5,7 @@ use std::time::Duration;
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
-const HOST_VARS: [Var; 3] = HostConfig::vars("0.0.0.0:50053", "0.0.0.0:51053");
+const HOST_VARS: [Var; 5] = HostConfig::vars("0.0.0.0:50053", "0.0.0.0:51053");
 const REDIS_URL: Var = Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL").secret();
 const REDIS_KEY_PREFIX: Var = Var::new(
     "REDIS_KEY_PREFIX",

@@ -1,6 +1,7 @@
 //! The flights service over gRPC, against a real PostgreSQL (a fresh database per test), inside
 //! the mesh it needs (bookings answers `seats_available`).
 
+mod cache;
 mod catalog;
 mod embeddings;
 mod health;

@@ -24,6 +24,8 @@ async fn database_outage_is_unavailable_then_recovers_without_restart() {
                 .replace("127.0.0.1:5432", &proxied),
         )
         .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
+        // The database path itself (tests/api/cache.rs shows cached answers surviving).
+        .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
     })
     .await;
     let mut client = client(&mesh).await;

@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use flightmesh_testkit::TcpProxy;
 use serde_json::json;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::{TestStack, eventually, status_and_json};
 
@@ -18,6 +22,9 @@ async fn database_restart_gives_503_then_recovers_without_restarting_anything() 
             db.url().replace("127.0.0.1:5432", &proxied),
         )
         .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
+        // The database path itself, not the catalog cache in front of it.
+        .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
+        .set("FLIGHTS_SEATS_CACHE_TTL", "0s")
     })
     .await;
     let id = stack.destination("Cartagena", 50.0, true, true).await;
@@ -57,7 +64,7 @@ async fn database_restart_gives_503_then_recovers_without_restarting_anything() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terminated_backends_cost_nothing_after_the_fact() {
-    let stack = TestStack::start().await;
+    let stack = TestStack::start_with(|env, _| env.set("FLIGHTS_CATALOG_CACHE_TTL", "0s")).await;
     stack.destination("Cartagena", 50.0, true, true).await;
     assert!(stack.db.terminate_backends().await >= 1);
     let (status, list) = stack.get("/api/v1/flights/destinations/").await;
@@ -143,4 +150,94 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
     .await;
     assert_eq!((status, body), (200, json!({"status": "ready"})));
     shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
+    // One pooled connection, two calls in flight at most, a 20 ms wait beyond that.
+    let stack = TestStack::start_with(|env, _| {
+        env.set("FLIGHTS_DATABASE_MAX_CONNECTIONS", "1")
+            .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "30s")
+            .set("FLIGHTS_MAX_CONCURRENT_REQUESTS", "2")
+            .set("FLIGHTS_SHED_WAIT", "20ms")
+            .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
+            .set("FLIGHTS_SEATS_CACHE_TTL", "0s")
+    })
+    .await;
+    let id = stack.destination("Cartagena", 50.0, true, true).await;
+    let path = format!("/api/v1/flights/destinations/{id}");
+
+    // Another session locks the table: the one pooled connection waits behind the lock with the
+    // first read, the second read waits for that connection — the pool is saturated.
+    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
+    locker
+        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url) = (stack.http.clone(), stack.url(&path));
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    eventually(Duration::from_secs(10), || async {
+        waiting_on_locks(stack.db.url()).await >= 1
+    })
+    .await;
+    // Sequencing only: the second read reaches the service and takes the last slot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A third read is shed at once: 503, the contract's message, Retry-After.
+    let started = std::time::Instant::now();
+    let response = stack.http.get(stack.url(&path)).send().await.unwrap();
+    let shed_after = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (_, body) = status_and_json(response).await;
+    assert_eq!(
+        body,
+        json!({"detail": "Servicio temporalmente no disponible. Intente de nuevo."})
+    );
+    eprintln!("shed after {shed_after:?} (the pool would have made it wait up to 30 s)");
+
+    // Readiness reports the database, not the pool's queue: still ready, on both ports.
+    let flights_ready = reqwest::get(format!("http://{}/readyz", stack.addrs.admin[0]))
+        .await
+        .unwrap();
+    assert_eq!(
+        flights_ready.status(),
+        200,
+        "{:?}",
+        flights_ready.text().await
+    );
+    assert_eq!(stack.get("/readyz").await.0, 200);
+    let health = HealthClient::new(stack.channel(stack.addrs.flights).await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::Serving);
+
+    // The lock goes: the waiting reads are served.
+    locker.batch_execute("COMMIT").await.unwrap();
+    for read in stuck {
+        assert_eq!(read.await.unwrap(), 200);
+    }
+}
+
+/// Sessions of the test database waiting for a lock.
+async fn waiting_on_locks(url: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
 }
