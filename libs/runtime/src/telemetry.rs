@@ -141,7 +141,15 @@ fn install(
         opentelemetry::global::set_tracer_provider(provider.clone());
         tracing_opentelemetry::layer().with_tracer(provider.tracer("flightmesh"))
     });
-    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs every returned message, body included, at WARN; the outbox relay logs returns
+    // itself (INFO while a consumer may still be declaring its queue). Quiet unless the filter
+    // names lapin.
+    let directives = if config.filter.contains("lapin") {
+        config.filter.clone()
+    } else {
+        format!("{},lapin::returned_messages=error", config.filter)
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match config.format {
         LogFormat::Json => registry
