@@ -23,6 +23,11 @@
              services and the client on CPU 1 (16 clients, 100 flights, booking path).
 - broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
              and consumption with acks (`loadgen broker`).
+- overload:  2,000 concurrent keep-alive connections reading GET /api/v1/flights/ for 20 s
+             (126 flights, rate limit lifted, `flightmesh up`), without load shedding and the
+             catalog cache ("before") and with the defaults ("after"); the admin /readyz of the
+             gateway and of flights polled every 100 ms throughout. Not in the default set (it
+             saturates the machine): `python3 bench/run.py overload`.
 
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
 builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md
@@ -459,6 +464,52 @@ def bench_pinned(results):
     results["pinned"] = out
 
 
+def bench_overload(results):
+    """See the module docs: `overload`."""
+    import threading
+
+    # Both ends hold a descriptor per connection: 2,000 clients and 2,000 accepted sockets.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    runs = {
+        "before": {"MAX_CONCURRENT_REQUESTS": "1000000", "CATALOG_CACHE_TTL": "0s", "SEATS_CACHE_TTL": "0s"},
+        "after": {},
+    }
+    out = {}
+    for name, extra in runs.items():
+        mesh = Mesh(**extra)
+        polls = {"gateway": [0, 0], "flights": [0, 0]}  # [polls, not ready]
+        stop = threading.Event()
+
+        def poll():
+            urls = {"gateway": "http://127.0.0.1:8081/readyz", "flights": "http://127.0.0.1:51051/readyz"}
+            while not stop.is_set():
+                for who, url in urls.items():
+                    ready = False
+                    try:
+                        with urllib.request.urlopen(url, timeout=2) as response:
+                            ready = response.status == 200
+                    except Exception:
+                        pass
+                    polls[who][0] += 1
+                    polls[who][1] += 0 if ready else 1
+                time.sleep(0.1)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            summary = loadgen("--scenario", "catalog", "--concurrency", "2000", "--flights", "126",
+                              "--duration", "20s", "--warmup", "2s")
+        finally:
+            stop.set()
+            poller.join()
+            mesh.stop()
+        summary["readiness"] = {who: {"polls": n, "not_ready": bad} for who, (n, bad) in polls.items()}
+        out[name] = summary
+        print(f"overload {name}: {json.dumps(summary)}", flush=True)
+    results["overload"] = out
+
+
 def bench_broker(results):
     """RabbitMQ alone: publish with confirms (each, pipelined) and consume with acks."""
     out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--json")
@@ -488,7 +539,7 @@ def main():
     try:
         for section in sections:
             {"bookings": bench_bookings, "cpu": bench_cpu, "pinned": bench_pinned, "stats": bench_stats,
-             "processes": bench_processes, "broker": bench_broker}[section](results)
+             "processes": bench_processes, "broker": bench_broker, "overload": bench_overload}[section](results)
     finally:
         # Leave the machine as found: the runs' databases, keys and queued events go.
         for db in (DB, PGBENCH_DB):
@@ -578,6 +629,27 @@ def render(results):
             v = results["verify"]
             out += [f"`loadgen verify` at the end: Redis == PostgreSQL **{'yes' if v['agrees'] else 'NO'}**.", "",
                     "```", v["report"].strip(), "```", ""]
+    if "overload" in results:
+        o = results["overload"]
+        out += ["### Overload: 2,000 connections reading the catalog", "",
+                "| run | answered 200/s | mean latency (200s) | p50 / p99 (200s) | 503s | not-ok p50 / p99 / max "
+                "| /readyz not ready (gateway, flights) |", "|---|---|---|---|---|---|---|"]
+        for name, label in (("before", "before: no shedding, no cache"), ("after", "after: the defaults")):
+            r = o.get(name)
+            if not r:
+                continue
+            not_ok = r["total"] - r["ok"]
+            ready = r["readiness"]
+            out.append(f"| {label} | {r['throughput']:.0f} | {r.get('mean_ms', r['p50_ms']):.1f} ms "
+                       f"| {r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms | {r['outcomes'].get('503', 0)} of {r['total']} "
+                       f"| {r['failed_p50_ms']:.1f} / {r['failed_p99_ms']:.1f} / {r['failed_max_ms']:.0f} ms "
+                       f"| {ready['gateway']['not_ready']} / {ready['flights']['not_ready']} of "
+                       f"{ready['gateway']['polls']} polls |" if not_ok else
+                       f"| {label} | {r['throughput']:.0f} | {r.get('mean_ms', r['p50_ms']):.1f} ms "
+                       f"| {r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms | 0 of {r['total']} | — "
+                       f"| {ready['gateway']['not_ready']} / {ready['flights']['not_ready']} of "
+                       f"{ready['gateway']['polls']} polls |")
+        out.append("")
     return "\n".join(out)
 
 

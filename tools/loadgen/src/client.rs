@@ -75,11 +75,11 @@ pub struct GrpcClients {
 }
 
 impl Client {
-    /// A REST client for the gateway at `base`.
+    /// A REST client for the gateway at `base`, keeping up to `connections` connections alive.
     #[must_use]
-    pub fn rest(base: &str) -> Self {
+    pub fn rest(base: &str, connections: usize) -> Self {
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
+            .pool_max_idle_per_host(connections.max(1024))
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client");
@@ -188,6 +188,29 @@ impl Client {
                     .await
                     .map(drop),
             }),
+        }
+    }
+
+    /// The catalog's front page: every flight (the first page).
+    pub async fn read_catalog(&self) -> Outcome {
+        match self {
+            Self::Rest { base, http } => {
+                match http.get(format!("{base}/api/v1/flights/")).send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        Outcome::http(status)
+                    }
+                    Err(err) => Outcome::transport(&err),
+                }
+            }
+            Self::Grpc(grpc) => Outcome::grpc(
+                grpc.flights
+                    .clone()
+                    .list_flights(ListFlightsRequest::default())
+                    .await
+                    .map(drop),
+            ),
         }
     }
 

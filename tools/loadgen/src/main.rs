@@ -1,7 +1,7 @@
 //! `loadgen`: load for flightmesh, with numbers you can compare.
 //!
 //! ```text
-//! loadgen run --scenario bookings|reads|flow --via rest|grpc
+//! loadgen run --scenario bookings|reads|flow|catalog --via rest|grpc
 //!             [--gateway http://127.0.0.1:8080] [--bookings http://127.0.0.1:50052]
 //!             [--flights-url http://127.0.0.1:50051] [--stats-url http://127.0.0.1:50053]
 //!             [--concurrency 16 | --rate 500 [--max-in-flight 4096]] [--duration 20s] [--warmup 3s]
@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: loadgen run --scenario bookings|reads|flow --via rest|grpc [options]\n       loadgen verify [options]\n       loadgen broker [options]\n(see the source header)"
+                "usage: loadgen run --scenario bookings|reads|flow|catalog --via rest|grpc [options]\n       loadgen verify [options]\n       loadgen broker [options]\n(see the source header)"
             );
             return ExitCode::from(2);
         }
@@ -95,7 +95,13 @@ async fn main_run(argv: Vec<String>) -> Result<(), String> {
     .await?;
 
     let client = match args.text("via", "rest").as_str() {
-        "rest" => Client::rest(&gateway),
+        "rest" => Client::rest(
+            &gateway,
+            match load {
+                Load::Concurrency(n) => n,
+                Load::Rate { max_in_flight, .. } => max_in_flight,
+            },
+        ),
         "grpc" => Client::grpc(
             &args.text("bookings", "http://127.0.0.1:50052"),
             &args.text("flights-url", "http://127.0.0.1:50051"),

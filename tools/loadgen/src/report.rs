@@ -11,6 +11,8 @@ use hdrhistogram::Histogram;
 pub struct Recorder {
     /// Latencies of successful calls, in microseconds.
     pub latency: Histogram<u64>,
+    /// Latencies of the other calls (errors, 503s): how fast a refusal comes matters too.
+    pub failed_latency: Histogram<u64>,
     /// Calls by outcome label.
     pub outcomes: BTreeMap<String, u64>,
     /// Successful calls.
@@ -22,6 +24,8 @@ impl Default for Recorder {
         Self {
             // 1 µs to 5 min at 3 significant digits.
             latency: Histogram::new_with_bounds(1, 300_000_000, 3).expect("valid histogram bounds"),
+            failed_latency: Histogram::new_with_bounds(1, 300_000_000, 3)
+                .expect("valid histogram bounds"),
             outcomes: BTreeMap::new(),
             ok: 0,
         }
@@ -32,18 +36,21 @@ impl Recorder {
     /// Counts one call.
     pub fn record(&mut self, label: &str, ok: bool, latency: Duration) {
         *self.outcomes.entry(label.to_owned()).or_insert(0) += 1;
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         if ok {
             self.ok += 1;
-            let micros = u64::try_from(latency.as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1);
             self.latency.saturating_record(micros);
+        } else {
+            self.failed_latency.saturating_record(micros);
         }
     }
 
     /// Adds another recorder's counts.
     pub fn merge(&mut self, other: &Self) {
         let _ = self.latency.add(&other.latency);
+        let _ = self.failed_latency.add(&other.failed_latency);
         for (label, count) in &other.outcomes {
             *self.outcomes.entry(label.clone()).or_insert(0) += count;
         }
@@ -62,6 +69,10 @@ pub struct Summary {
     pub total: u64,
     /// Latency percentiles in milliseconds: p50, p90, p99, p99.9, max.
     pub percentiles_ms: [f64; 5],
+    /// The same for the calls that were not ok (zeros when there were none).
+    pub failed_percentiles_ms: [f64; 5],
+    /// Mean latency of the successful calls, in milliseconds.
+    pub mean_ms: f64,
     /// Calls by outcome.
     pub outcomes: BTreeMap<String, u64>,
     /// Measured time.
@@ -74,19 +85,23 @@ impl Summary {
     pub fn new(recorder: &Recorder, elapsed: Duration) -> Self {
         #[allow(clippy::cast_precision_loss)]
         let ms = |micros: u64| micros as f64 / 1000.0;
-        let h = &recorder.latency;
-        #[allow(clippy::cast_precision_loss)]
-        Self {
-            throughput: recorder.ok as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-            ok: recorder.ok,
-            total: recorder.outcomes.values().sum(),
-            percentiles_ms: [
+        let percentiles = |h: &Histogram<u64>| {
+            [
                 ms(h.value_at_quantile(0.50)),
                 ms(h.value_at_quantile(0.90)),
                 ms(h.value_at_quantile(0.99)),
                 ms(h.value_at_quantile(0.999)),
                 ms(h.max()),
-            ],
+            ]
+        };
+        #[allow(clippy::cast_precision_loss)]
+        Self {
+            throughput: recorder.ok as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            ok: recorder.ok,
+            total: recorder.outcomes.values().sum(),
+            percentiles_ms: percentiles(&recorder.latency),
+            failed_percentiles_ms: percentiles(&recorder.failed_latency),
+            mean_ms: recorder.latency.mean() / 1000.0,
             outcomes: recorder.outcomes.clone(),
             elapsed,
         }
@@ -115,6 +130,10 @@ impl Summary {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let _ = writeln!(out, "outcomes    {}", outcomes.join(" "));
+        if self.ok < self.total {
+            let [p50, _, p99, _, max] = self.failed_percentiles_ms;
+            let _ = writeln!(out, "not ok ms   p50 {p50:.2}  p99 {p99:.2}  max {max:.2}");
+        }
         out
     }
 
@@ -126,7 +145,11 @@ impl Summary {
             "throughput": self.throughput, "ok": self.ok, "total": self.total,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": max,
+            "mean_ms": self.mean_ms,
             "outcomes": self.outcomes,
+            "failed_p50_ms": self.failed_percentiles_ms[0],
+            "failed_p99_ms": self.failed_percentiles_ms[2],
+            "failed_max_ms": self.failed_percentiles_ms[4],
         })
     }
 }

@@ -22,6 +22,8 @@ pub enum Scenario {
     /// The old system's flow: mostly bookings (pets, infants, adults), some reads of the catalog,
     /// the bookings and the statistics.
     Flow,
+    /// The catalog's front page only: `GET /api/v1/flights/` (the overload test's read).
+    Catalog,
 }
 
 impl std::str::FromStr for Scenario {
@@ -32,8 +34,9 @@ impl std::str::FromStr for Scenario {
             "bookings" => Ok(Self::Bookings),
             "reads" => Ok(Self::Reads),
             "flow" => Ok(Self::Flow),
+            "catalog" => Ok(Self::Catalog),
             other => Err(format!(
-                "unknown scenario {other:?} (bookings, reads, flow)"
+                "unknown scenario {other:?} (bookings, reads, flow, catalog)"
             )),
         }
     }
@@ -73,6 +76,7 @@ async fn call(
     let outcome = match scenario {
         Scenario::Bookings => client.book(flight.id, &passenger, 30, false).await,
         Scenario::Reads => client.read(n, flight.id).await,
+        Scenario::Catalog => client.read_catalog().await,
         Scenario::Flow => match n % 10 {
             0 | 1 => client.read(n / 10, flight.id).await,
             2 => client.read_stats(n / 10).await,

@@ -18,7 +18,7 @@ pub async fn catalog(
     flights: usize,
     capacity: i32,
 ) -> Result<Vec<FlightInfo>, String> {
-    let Client::Rest { http, .. } = Client::rest(base) else {
+    let Client::Rest { http, .. } = Client::rest(base, 16) else {
         unreachable!("Client::rest is a REST client")
     };
     let base = base.trim_end_matches('/');
