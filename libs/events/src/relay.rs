@@ -76,6 +76,11 @@ pub struct RelayConfig {
     /// (yet). The broker drops such an event when no queue takes it; every other type is
     /// `mandatory`, and an unroutable one is retried (its consumer has not declared its queue).
     pub best_effort_events: Vec<String>,
+    /// Test hook (fault injection, never set in production): after a batch is confirmed by the
+    /// broker and before its rows are marked, log "outbox batch published, not yet marked" and
+    /// wait this long — the window in which a killed relay leaves published rows to be
+    /// published again by another replica (tools/faults, scenario 1).
+    pub pause_after_publish: Option<Duration>,
 }
 
 impl RelayConfig {
@@ -95,6 +100,7 @@ impl RelayConfig {
             flush_timeout: Duration::from_secs(5),
             connection_name: format!("{table} relay"),
             best_effort_events: Vec::new(),
+            pause_after_publish: None,
         }
     }
 }
@@ -256,6 +262,12 @@ impl Relay {
         }
         let channel = &publisher.as_ref().expect("connected above").channel;
         let (sent, failed, broker_error) = self.publish(channel, &rows).await;
+        if let Some(pause) = self.config.pause_after_publish
+            && !sent.is_empty()
+        {
+            tracing::info!(table = %self.config.table, published = sent.len(), ?pause, "outbox batch published, not yet marked");
+            tokio::time::sleep(pause).await;
+        }
         self.settle(&sent, &failed).await?;
         metrics::counter!("outbox_published_total", "table" => self.config.table.clone())
             .increment(sent.len() as u64);

@@ -43,6 +43,16 @@ const OUTBOX_BATCH_SIZE: Var = Var::new(
     "500",
     "Events the relay publishes per round",
 );
+const OUTBOX_LEASE: Var = Var::new(
+    "OUTBOX_LEASE",
+    "30s",
+    "How long a relay holds the rows it claimed: a relay that dies after publishing leaves them to another replica after this",
+);
+/// A fault-injection hook (tools/faults), not a setting: unset in every deployment.
+const OUTBOX_RELAY_TEST_PAUSE: Var = Var::optional(
+    "OUTBOX_RELAY_TEST_PAUSE",
+    "Test hook only: the relay pauses this long between a confirmed publish and marking its rows (the fault tests kill it there)",
+);
 const OUTBOX_RETENTION: Var = Var::new(
     "OUTBOX_RETENTION",
     "1h",
@@ -92,6 +102,10 @@ pub struct Config {
     pub relay: bool,
     /// Relay batch size.
     pub relay_batch_size: i64,
+    /// How long a relay holds claimed rows.
+    pub relay_lease: Duration,
+    /// Fault-injection hook: see `OUTBOX_RELAY_TEST_PAUSE`.
+    pub relay_test_pause: Option<Duration>,
     /// How long published outbox rows are kept.
     pub outbox_retention: Duration,
     /// Idempotency-Key retention.
@@ -115,6 +129,8 @@ impl Config {
             BOOKINGS_EXCHANGE,
             OUTBOX_RELAY,
             OUTBOX_BATCH_SIZE,
+            OUTBOX_LEASE,
+            OUTBOX_RELAY_TEST_PAUSE,
             OUTBOX_RETENTION,
             IDEMPOTENCY_RETENTION,
             ACCESS_POLICY,
@@ -171,6 +187,8 @@ impl Config {
             exchange: env.get(&BOOKINGS_EXCHANGE)?,
             relay: env.get(&OUTBOX_RELAY)?,
             relay_batch_size,
+            relay_lease: env.get::<Dur>(&OUTBOX_LEASE)?.0,
+            relay_test_pause: env.get_opt::<Dur>(&OUTBOX_RELAY_TEST_PAUSE)?.map(|d| d.0),
             outbox_retention: env.get::<Dur>(&OUTBOX_RETENTION)?.0,
             idempotency_retention: env.get::<Dur>(&IDEMPOTENCY_RETENTION)?.0,
             policy,

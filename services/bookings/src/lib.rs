@@ -72,6 +72,8 @@ impl Service {
             vec![config.exchange.clone()],
         );
         relay_config.batch_size = config.relay_batch_size;
+        relay_config.lease = config.relay_lease;
+        relay_config.pause_after_publish = config.relay_test_pause;
         let relay = Relay::new(pool.clone(), relay_config);
         let waker = relay.waker();
 

@@ -210,6 +210,25 @@ impl ApiError {
             Code::Cancelled if message.starts_with("Timeout expired") => {
                 Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT)
             }
+            // The client side produced it: the connection broke mid-call (the service's process
+            // died or was restarted, a reset on the way). Nothing says the service failed the
+            // request: retryable, as a service that is away (a booking retried with its
+            // Idempotency-Key is answered once).
+            _ if from_transport => {
+                tracing::warn!(
+                    code = ?status.code(),
+                    error = %flightmesh_runtime::telemetry::error_chain(status),
+                    service,
+                    route = %route.template,
+                    "upstream connection broke mid-call; answering 503"
+                );
+                Self::detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "El servicio {service} no esta disponible. Intente de nuevo mas tarde."
+                    ),
+                )
+            }
             // INTERNAL, UNKNOWN, DATA_LOSS and the rest: the cause stays in the log (inside the
             // request's span, so with its correlation id), the client gets the contract's words.
             _ => {
@@ -339,6 +358,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_connection_broken_mid_call_is_a_retryable_503_never_a_500() {
+        let route = route("/api/v1/bookings");
+        // What tonic's client makes of a connection reset: a status whose source is the error.
+        let reset = tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        )));
+        assert!(std::error::Error::source(&reset).is_some());
+        assert_eq!(
+            ApiError::from_grpc(&reset, &route),
+            ApiError::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "El servicio bookings no esta disponible. Intente de nuevo mas tarde."
+            )
+        );
+        // The same code answered by the service itself is its failure: 500.
+        let answered = tonic::Status::new(reset.code(), "h2 protocol error");
+        assert_eq!(
+            ApiError::from_grpc(&answered, &route).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]
