@@ -22,7 +22,7 @@ use crate::metrics::Metric;
 pub const MAX_CONCURRENT_REQUESTS: Var = Var::new(
     "MAX_CONCURRENT_REQUESTS",
     "64",
-    "Most gRPC calls in flight in this process; beyond it a call waits `SHED_WAIT`, then is answered UNAVAILABLE (HTTP 503 with `Retry-After` through the gateway)",
+    "Most calls in flight in this process (gRPC calls in a service, unary REST requests in the gateway); beyond it a call waits `SHED_WAIT`, then is refused: UNAVAILABLE, HTTP 503 with `Retry-After`",
 );
 /// `SHED_WAIT`.
 pub const SHED_WAIT: Var = Var::new(

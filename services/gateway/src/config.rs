@@ -242,6 +242,8 @@ pub struct Config {
     pub stream_heartbeat: Duration,
     /// Body size limit in bytes.
     pub max_body_bytes: usize,
+    /// Unary upstream calls in flight at most, and the wait for a slot.
+    pub shed: flightmesh_runtime::shed::ShedConfig,
     /// CORS origins.
     pub cors_allowed_origins: Vec<String>,
     /// NOT_READY time before the listener closes on shutdown.
@@ -326,6 +328,7 @@ impl Config {
             CORS_ALLOWED_ORIGINS,
             DRAIN_DELAY,
         ];
+        vars.extend(flightmesh_runtime::shed::ShedConfig::VARS);
         vars.extend_from_slice(DbConfig::VARS);
         vars.extend([
             MIGRATE_ON_START,
@@ -444,6 +447,7 @@ impl Config {
             request_timeout: env.get::<Dur>(&REQUEST_TIMEOUT)?.0,
             ai_request_timeout: env.get::<Dur>(&AI_REQUEST_TIMEOUT)?.0,
             max_body_bytes,
+            shed: flightmesh_runtime::shed::ShedConfig::from_env(env)?,
             cors_allowed_origins: env
                 .get::<String>(&CORS_ALLOWED_ORIGINS)?
                 .split(',')

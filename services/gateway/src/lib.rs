@@ -99,6 +99,9 @@ struct AppState {
     limiter: ratelimit::RateLimiter,
     trusted_proxies: client_addr::TrustedProxies,
     stream_heartbeat: Duration,
+    /// Unary upstream calls in flight, bounded: beyond, a fast 503 (see `transcode`).
+    in_flight: Arc<tokio::sync::Semaphore>,
+    shed_wait: Duration,
 }
 
 /// A route with what it requires, resolved once at start.
@@ -136,6 +139,10 @@ pub const METRICS: &[Metric] = &[
         "Request latency, by method and route template",
     )
     .labelled(),
+    Metric::counter(
+        "gateway_shed_total",
+        "Requests answered 503 at once because MAX_CONCURRENT_REQUESTS upstream calls were in flight",
+    ),
     Metric::counter(
         "gateway_rate_limited_total",
         "Requests refused with 429, by route class",
@@ -248,6 +255,8 @@ impl Gateway {
             limiter,
             trusted_proxies: config.trusted_proxies.clone(),
             stream_heartbeat: config.stream_heartbeat,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.shed.max_concurrent)),
+            shed_wait: config.shed.wait,
         });
         let router = router(&routes, state.clone(), &config)?;
         let listener = TcpListener::bind(config.http_addr)
@@ -499,8 +508,19 @@ async fn transcode(
         Err(response) => return response,
     };
     let mut response = if route.route.is_streaming() {
+        // Streams are long and bounded by the AI rate limit, not by this.
         streaming::respond(&state, &route.route, identity.as_ref(), params, request).await
     } else {
+        // Overload is refused at the edge, in milliseconds and before any upstream work: a
+        // queue here would only make every request slow (`MAX_CONCURRENT_REQUESTS`).
+        let Some(_permit) = in_flight_permit(&state).await else {
+            metrics::counter!("gateway_shed_total").increment(1);
+            return ApiError::RetryLater {
+                detail: flightmesh_runtime::status::UNAVAILABLE_MESSAGE.to_owned(),
+                retry_after: flightmesh_runtime::shed::SHED_RETRY_AFTER_SECONDS,
+            }
+            .into_response();
+        };
         match call(&state, &route.route, identity.as_ref(), params, request).await {
             Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
             Err(err) => err.into_response(),
@@ -510,6 +530,17 @@ async fn transcode(
         response.extensions_mut().insert(UserId(identity.user_id));
     }
     response
+}
+
+/// A slot among the unary calls in flight, waiting at most `SHED_WAIT` for one.
+async fn in_flight_permit(state: &AppState) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    match state.in_flight.try_acquire() {
+        Ok(permit) => Some(permit),
+        Err(_) => tokio::time::timeout(state.shed_wait, state.in_flight.acquire())
+            .await
+            .ok()?
+            .ok(),
+    }
 }
 
 /// Token → policy → rate limit: who is calling, and whether they may. `Err` is the answer.

@@ -241,3 +241,56 @@ async fn waiting_on_locks(url: &str) -> i64 {
         .unwrap()
         .n
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_its_limit_the_gateway_answers_503_at_once_before_calling_anything() {
+    let stack = TestStack::start_with(|env, _| {
+        env.set("GATEWAY_MAX_CONCURRENT_REQUESTS", "1")
+            .set("GATEWAY_SHED_WAIT", "10ms")
+            .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
+    })
+    .await;
+    let id = stack.destination("Cartagena", 50.0, true, true).await;
+    let path = format!("/api/v1/flights/destinations/{id}");
+    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
+    locker
+        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    // The one slot: a read stuck behind the lock.
+    let stuck = {
+        let (http, url) = (stack.http.clone(), stack.url(&path));
+        tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+    };
+    eventually(Duration::from_secs(10), || async {
+        waiting_on_locks(stack.db.url()).await >= 1
+    })
+    .await;
+
+    let response = stack.http.get(stack.url(&path)).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (_, body) = status_and_json(response).await;
+    assert_eq!(
+        body,
+        json!({"detail": "Servicio temporalmente no disponible. Intente de nuevo."})
+    );
+    // Health and the gateway's own routes are not calls to anything: still answered.
+    assert_eq!(stack.get("/health").await.0, 200);
+    let metrics = reqwest::get(format!("http://{}/metrics", stack.addrs.gateway_admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_shed_total ") && !l.ends_with(" 0")),
+        "gateway_shed_total counted it"
+    );
+
+    locker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(stuck.await.unwrap(), 200);
+    assert_eq!(stack.get(&path).await.0, 200, "the slot is free again");
+}
