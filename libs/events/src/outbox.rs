@@ -162,14 +162,19 @@ pub struct RetentionConfig {
 }
 
 impl RetentionConfig {
-    /// Defaults for `table`: batches of 5,000 rows, a purge every minute.
+    /// Defaults for `table`: batches of 5,000 rows, a purge every quarter of the retention
+    /// (every minute at most, every second at least), so the table holds about 1.25 times the
+    /// retention's worth of events whatever the retention.
     #[must_use]
     pub fn new(table: &str, retention: std::time::Duration) -> Self {
         Self {
             table: table.to_owned(),
             retention,
             batch: 5_000,
-            every: std::time::Duration::from_secs(60),
+            every: (retention / 4).clamp(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(60),
+            ),
         }
     }
 }

@@ -35,8 +35,10 @@ pub const SERVICE_NAME: &str = "bookings";
 pub const SCHEMA: &str = "bookings";
 /// The schema's migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
-/// How often expired Idempotency-Keys are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often expired Idempotency-Keys are purged: a quarter of the retention, hourly at most.
+fn purge_every(retention: Duration) -> Duration {
+    (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
 
 /// Start-up and run-time failures, with their cause chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -140,7 +142,7 @@ async fn purge_keys(store: store::Store, retention: Duration, shutdown: Cancella
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(PURGE_EVERY) => {}
+            () = tokio::time::sleep(purge_every(retention)) => {}
         }
     }
 }

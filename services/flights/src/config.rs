@@ -42,6 +42,13 @@ const OUTBOX_RELAY: Var = Var::new(
     "Run the outbox relay in this process (several replicas may; they share the work)",
 );
 
+/// `OUTBOX_RETENTION`.
+const OUTBOX_RETENTION: Var = Var::new(
+    "OUTBOX_RETENTION",
+    "1h",
+    "How long published catalog events are kept in the outbox before the relay's process deletes them",
+);
+
 /// `EMBEDDING_INDEX_REFRESH`.
 const EMBEDDING_INDEX_REFRESH: Var = Var::new(
     "EMBEDDING_INDEX_REFRESH",
@@ -81,6 +88,8 @@ pub struct Config {
     pub exchange: String,
     /// Whether this process relays the outbox.
     pub relay: bool,
+    /// How long published outbox rows are kept.
+    pub outbox_retention: Duration,
     /// How often the embedding index reads back other replicas' writes.
     pub embedding_index_refresh: Duration,
     /// How long cached catalog answers live.
@@ -100,6 +109,7 @@ impl Config {
             flightmesh_events::amqp::AMQP_URL,
             CATALOG_EXCHANGE,
             OUTBOX_RELAY,
+            OUTBOX_RETENTION,
             EMBEDDING_INDEX_REFRESH,
             CATALOG_CACHE_TTL,
             SEATS_CACHE_TTL,
@@ -118,6 +128,7 @@ impl Config {
             amqp_url: env.get(&flightmesh_events::amqp::AMQP_URL)?,
             exchange: env.get(&CATALOG_EXCHANGE)?,
             relay: env.get(&OUTBOX_RELAY)?,
+            outbox_retention: env.get::<Dur>(&OUTBOX_RETENTION)?.0,
             embedding_index_refresh: env.get::<Dur>(&EMBEDDING_INDEX_REFRESH)?.0,
             cache: crate::cache::CacheConfig {
                 catalog_ttl: env.get::<Dur>(&CATALOG_CACHE_TTL)?.0,

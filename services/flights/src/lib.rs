@@ -99,6 +99,15 @@ impl Flights {
             });
         if config.relay {
             host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+            // Published rows are history only: bounded by OUTBOX_RETENTION, as in bookings.
+            let retention = flightmesh_events::outbox::RetentionConfig::new(
+                events::OUTBOX,
+                config.outbox_retention,
+            );
+            let pool = pool.clone();
+            host.spawn("outbox purge", move |shutdown| {
+                flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
+            });
         }
         if !config.cache.catalog_ttl.is_zero() {
             let (amqp_url, exchange) = (config.amqp_url.clone(), config.exchange.clone());

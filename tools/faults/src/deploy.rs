@@ -124,6 +124,9 @@ pub struct Deployment {
     processes: Vec<Process>,
 }
 
+/// The hosts file's constant size (see [`Deployment::publish_dns`]).
+const HOSTS_FILE_SIZE: usize = 16 * 1024;
+
 /// Where the workspace's debug binaries are: beside the test executable's `deps/`.
 fn binary_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
@@ -191,7 +194,7 @@ impl Deployment {
         };
         let base_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         let hosts = work.join("hosts");
-        std::fs::write(&hosts, &base_hosts).expect("the hosts file");
+        std::fs::write(&hosts, vec![b'\n'; HOSTS_FILE_SIZE]).expect("the hosts file");
         let subnet = u8::try_from(std::process::id() % 200 + 20).unwrap_or(99);
         let mut deployment = Self {
             db,
@@ -400,7 +403,11 @@ impl Deployment {
         env
     }
 
-    /// Rewrites the hosts file (in place: every bind mount sees it) from the replicas in DNS.
+    /// Rewrites the hosts file from the replicas in DNS: in place (every bind mount sees the
+    /// same inode), and without ever truncating it — the content is padded to a constant size
+    /// and written in one call, so a resolver never reads an empty or half-written file (a name
+    /// missing for a moment sends getaddrinfo to a DNS server this machine does not have, and a
+    /// blocked lookup holds up a process's exit).
     pub fn publish_dns(&self) {
         let mut text = self.base_hosts.clone();
         if !text.ends_with('\n') {
@@ -409,9 +416,17 @@ impl Deployment {
         for p in self.processes.iter().filter(|p| p.in_dns) {
             text.push_str(&format!("{} {}\n", p.ip, p.service.dns_name()));
         }
+        assert!(
+            text.len() < HOSTS_FILE_SIZE,
+            "the hosts file outgrew its padding"
+        );
+        text.push('#');
+        while text.len() < HOSTS_FILE_SIZE - 1 {
+            text.push(' ');
+        }
+        text.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .truncate(true)
             .open(&self.hosts)
             .expect("the hosts file");
         file.write_all(text.as_bytes()).expect("the hosts file");
@@ -514,7 +529,10 @@ impl Deployment {
                 let _ = process.child.kill();
                 let _ = process.child.wait();
                 process.stopped = true;
-                panic!("{name} did not exit within 30 s of SIGTERM");
+                panic!(
+                    "{name} did not exit within 30 s of SIGTERM:\n{}",
+                    self.log_tail(name, 40)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -528,6 +546,41 @@ impl Deployment {
             .filter(|p| p.service == service && !p.stopped)
             .map(|p| p.name.clone())
             .collect()
+    }
+
+    /// Names of every process that runs.
+    #[must_use]
+    pub fn running(&self) -> Vec<String> {
+        self.processes
+            .iter()
+            .filter(|p| !p.stopped)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Messages waiting in the deployment's stats queue (0 if it cannot be read).
+    pub async fn stats_queue_depth(&self) -> u32 {
+        let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
+        let Ok(connection) = flightmesh_events::amqp::connect(&url, "faults: queue depth").await
+        else {
+            return 0;
+        };
+        let depth = match connection.create_channel().await {
+            Ok(channel) => channel
+                .queue_declare(
+                    self.names.stats_queue.as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..lapin::options::QueueDeclareOptions::default()
+                    },
+                    lapin::types::FieldTable::default(),
+                )
+                .await
+                .map_or(0, |queue| queue.message_count()),
+            Err(_) => 0,
+        };
+        let _ = connection.close(200, "done".into()).await;
+        depth
     }
 
     /// Base URLs of the running gateways in DNS (what clients balance over).

@@ -22,6 +22,7 @@
 pub mod check;
 pub mod clients;
 pub mod deploy;
+pub mod soak;
 
 pub use check::Verdict;
 pub use clients::{Bookers, ClientReport};

@@ -6,6 +6,7 @@ mod catalog;
 mod embeddings;
 mod health;
 mod outage;
+mod outbox;
 mod seats;
 
 use flightmesh::testing::TestMesh;
