@@ -12,12 +12,13 @@
 //! - at the latest after `CATALOG_CACHE_TTL` (default 10 s), should events be late or lost
 //!   (broker down, a replica reconnecting: a reconnect also drops everything).
 //!
-//! Answers that show `seats_available` (flights) live at most `SEATS_CACHE_TTL` (default 1 s):
-//! seats change with every booking, which the catalog's events do not announce. A stale count
-//! only changes what is displayed; bookings take seats atomically in their own database.
+//! Answers that show `seats_available` (flights) are not kept by default (`SEATS_CACHE_TTL` 0):
+//! seats change with every booking, which the catalog's events do not announce, and a client
+//! that booked expects to see the seat gone. Raising it trades that for fewer seat lookups (a
+//! stale count only changes what is displayed: bookings take seats atomically).
 //!
-//! Concurrent misses of one key run one load (the others wait for it), so a cold or freshly
-//! invalidated cache under a burst costs one query per key, not one per request. The number of
+//! Concurrent misses of one key run one load (the others wait for it and share its answer),
+//! whatever the TTL: a burst of identical reads costs one query per key, not one per request. The number of
 //! cached answers is bounded (`MAX_ENTRIES`; pages and ids beyond it evict the expired ones, or
 //! everything).
 
@@ -51,6 +52,10 @@ pub enum Key {
     Destinations(i64, i64),
     /// One destination.
     Destination(i64),
+    /// A page of flight rows, without seats (skip, limit).
+    FlightRows(i64, i64),
+    /// One flight's row, without seats.
+    FlightRow(i64),
     /// A page of flights, with seats (skip, limit).
     Flights(i64, i64),
     /// One flight, with seats.
@@ -105,8 +110,9 @@ impl CatalogCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The cached answer to `key`, or `load`'s (cached unless it fails). A TTL of zero turns
-    /// the cache off for that kind of answer.
+    /// The cached answer to `key`, or `load`'s (cached unless it fails). A TTL of zero keeps
+    /// nothing (every read after a load completed loads again) but still lets concurrent reads
+    /// of one key share one load.
     pub async fn get_or_load<T, E, F>(&self, key: Key, load: F) -> Result<T, E>
     where
         T: Clone + Send + Sync + 'static,
@@ -117,9 +123,6 @@ impl CatalogCache {
         } else {
             self.config.catalog_ttl
         };
-        if ttl.is_zero() {
-            return load.await;
-        }
         let slot = self.slot(key, ttl);
         let value = slot
             .value
@@ -136,14 +139,18 @@ impl CatalogCache {
         let generation = self.generation.load(Ordering::SeqCst);
         let now = Instant::now();
         let mut slots = self.slots.lock().expect("the cache lock is never poisoned");
+        // A slot whose load is under way is joined whatever its TTL: with a TTL of zero the
+        // cache keeps nothing, but concurrent identical reads still share one query.
         if let Some(slot) = slots.get(&key)
             && slot.generation == generation
-            && slot.expires > now
+            && (slot.expires > now || !slot.value.initialized())
         {
             return slot.clone();
         }
         if slots.len() >= MAX_ENTRIES {
-            slots.retain(|_, s| s.generation == generation && s.expires > now);
+            slots.retain(|_, s| {
+                s.generation == generation && (s.expires > now || !s.value.initialized())
+            });
             if slots.len() >= MAX_ENTRIES {
                 slots.clear();
             }

@@ -60,13 +60,13 @@ const EMBEDDING_INDEX_REFRESH: Var = Var::new(
 const CATALOG_CACHE_TTL: Var = Var::new(
     "CATALOG_CACHE_TTL",
     "10s",
-    "Longest a cached catalog answer (destinations, flights) lives when no `catalog.changed` event drops it first; `0s` turns the cache off",
+    "Longest a cached catalog answer (destinations) lives when no `catalog.changed` event drops it first; `0s`: not kept, concurrent identical reads share one query",
 );
 /// `SEATS_CACHE_TTL`.
 const SEATS_CACHE_TTL: Var = Var::new(
     "SEATS_CACHE_TTL",
-    "1s",
-    "Longest a cached answer that shows `seats_available` lives (bookings change seats without catalog events); `0s` asks bookings on every read",
+    "0s",
+    "How long an answer that shows `seats_available` is kept (bookings change seats without catalog events); `0s`: not kept, concurrent identical reads share one lookup",
 );
 
 /// Everything the flights service needs to run.

@@ -169,11 +169,17 @@ impl FlightService for Catalog {
             &mut violations,
         );
         violations.finish().map_err(invalid)?;
+        // The rows by the catalog's TTL, the seats by theirs.
+        let rows = self
+            .cache
+            .get_or_load(
+                Key::FlightRows(page.offset, page.limit),
+                self.store.list_flights(page),
+            )
+            .await?;
         let flights = self
             .cache
-            .get_or_load(Key::Flights(page.offset, page.limit), async {
-                self.flights(self.store.list_flights(page).await?).await
-            })
+            .get_or_load(Key::Flights(page.offset, page.limit), self.flights(rows))
             .await?;
         Ok(Response::new(pb::ListFlightsResponse { flights }))
     }
@@ -183,10 +189,14 @@ impl FlightService for Catalog {
         request: Request<pb::GetFlightRequest>,
     ) -> Result<Response<pb::Flight>, Status> {
         let id = request.get_ref().id;
+        let row = self
+            .cache
+            .get_or_load(Key::FlightRow(id), self.store.flight(id))
+            .await?;
         let flight = self
             .cache
             .get_or_load(Key::Flight(id), async {
-                self.flights(vec![self.store.flight(id).await?])
+                self.flights(vec![row])
                     .await?
                     .pop()
                     .ok_or(Error::FlightNotFound)
