@@ -63,8 +63,10 @@ WARMUP = os.environ.get("BENCH_WARMUP", "2s")
 
 
 def sh(*args, env=None, check=True, capture=True):
-    result = subprocess.run(args, cwd=ROOT, env=env, check=check, text=True,
+    result = subprocess.run(args, cwd=ROOT, env=env, check=False, text=True,
                             stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    if check and result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr or ''}")
     return result.stdout if capture else ""
 
 

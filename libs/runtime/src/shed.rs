@@ -125,12 +125,37 @@ fn exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
 }
 
+/// Most request frames read before a shed answer (a unary call's request is one or two).
+const DRAIN_LIMIT: usize = 16;
+
+/// Reads the rest of a shed call's request (at most [`DRAIN_LIMIT`] frames, for at most `wait`).
+/// Answering before the request's end makes the HTTP/2 server reset the stream, and h2 counts
+/// those resets: past its limit (1,024) it sends GOAWAY `too_many_internal_resets` and every call
+/// on the connection — the gateway's whole channel — fails at once (an overload run answered
+/// thousands of 500s that way before this).
+async fn drain<B>(mut body: B, wait: Duration)
+where
+    B: tonic::codegen::Body + Unpin,
+{
+    let read = async {
+        for _ in 0..DRAIN_LIMIT {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, read).await;
+}
+
 impl<S, B, RB> tower::Service<http::Request<B>> for Shed<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
-    RB: Default,
+    B: tonic::codegen::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Send,
+    RB: Default + Send,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -155,7 +180,11 @@ where
                 Err(_) => match tokio::time::timeout(wait, permits.acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     // Timed out (or the semaphore closed, which never happens): shed.
-                    _ => return Ok(shed(request.uri().path())),
+                    _ => {
+                        let answer = shed(request.uri().path());
+                        drain(request.into_body(), wait).await;
+                        return Ok(answer);
+                    }
                 },
             };
             let response = inner.call(request).await;
@@ -221,21 +250,24 @@ mod tests {
     fn slow(
         busy: Duration,
     ) -> impl tower::Service<
-        http::Request<()>,
+        http::Request<String>,
         Response = http::Response<String>,
         Error = Infallible,
         Future: Send,
     > + Clone
     + Send
     + 'static {
-        tower::service_fn(move |_: http::Request<()>| async move {
+        tower::service_fn(move |_: http::Request<String>| async move {
             tokio::time::sleep(busy).await;
             Ok::<_, Infallible>(http::Response::new("served".to_owned()))
         })
     }
 
-    fn request(path: &str) -> http::Request<()> {
-        http::Request::builder().uri(path).body(()).unwrap()
+    fn request(path: &str) -> http::Request<String> {
+        http::Request::builder()
+            .uri(path)
+            .body("a request".to_owned())
+            .unwrap()
     }
 
     #[tokio::test(start_paused = true)]
