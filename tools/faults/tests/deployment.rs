@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
-use flightmesh_faults::{Bookers, Deployment, Options, Service};
+use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, Service, Verdict};
 
 /// Bookings per second during every scenario.
 const RATE: u32 = 40;
@@ -56,6 +56,22 @@ async fn counter(url: &str, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
+/// A scenario: clients booking throughout, 3 s of steady traffic, then `fault` (which returns
+/// when it injected the fault, and comes back when the fault is over), then the invariants.
+async fn scenario(
+    name: &str,
+    d: &mut Deployment,
+    fault: impl AsyncFnOnce(&mut Deployment, &Bookers) -> Instant,
+) -> (Verdict, ClientReport) {
+    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at = fault(d, &clients).await;
+    let report = clients.stop().await;
+    let verdict = d.check(name, &report, at).await;
+    verdict.assert_holds();
+    (verdict, report)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_1_a_bookings_process_killed_between_publish_and_mark() {
     let _serial = SERIAL.lock().await;
@@ -70,26 +86,24 @@ async fn fault_1_a_bookings_process_killed_between_publish_and_mark() {
     else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    wait_until(
-        Duration::from_secs(30),
-        "bookings-1 published a batch",
-        || async { d.logged("bookings-1", "outbox batch published, not yet marked") },
+    scenario(
+        "1. kill -9 bookings between publish and mark",
+        &mut d,
+        async |d, _| {
+            wait_until(
+                Duration::from_secs(30),
+                "bookings-1 published a batch",
+                || async { d.logged("bookings-1", "outbox batch published, not yet marked") },
+            )
+            .await;
+            let fault = Instant::now();
+            d.kill("bookings-1");
+            // The lease runs out; bookings-2 publishes the batch again.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            fault
+        },
     )
     .await;
-    let fault = Instant::now();
-    d.kill("bookings-1");
-    // The lease runs out; bookings-2 publishes the batch again.
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let report = clients.stop().await;
-    let verdict = d
-        .check(
-            "1. kill -9 bookings between publish and mark",
-            &report,
-            fault,
-        )
-        .await;
-    verdict.assert_holds();
     let mut absorbed = 0.0;
     for stats in d.replicas(Service::Stats) {
         absorbed += counter(
@@ -112,19 +126,17 @@ async fn fault_2_a_gateway_killed() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    d.kill("gateway-1");
-    // The clients retry on the other gateway at once; the Service drops the dead endpoint once
-    // its readiness probe fails (here after 2 s).
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    clients.set_gateways(d.gateways());
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let report = clients.stop().await;
-    d.check("2. kill -9 one gateway", &report, fault)
-        .await
-        .assert_holds();
+    scenario("2. kill -9 one gateway", &mut d, async |d, clients| {
+        let fault = Instant::now();
+        d.kill("gateway-1");
+        // The clients retry on the other gateway at once; the Service drops the dead endpoint
+        // once its readiness probe fails (here after 2 s).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        clients.set_gateways(d.gateways());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        fault
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,15 +145,13 @@ async fn fault_3_a_flights_process_killed() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    d.kill("flights-1");
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let report = clients.stop().await;
-    d.check("3. kill -9 one flights", &report, fault)
-        .await
-        .assert_holds();
+    scenario("3. kill -9 one flights", &mut d, async |d, _| {
+        let fault = Instant::now();
+        d.kill("flights-1");
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        fault
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -150,29 +160,27 @@ async fn fault_4_both_stats_workers_killed_for_10_seconds() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    d.kill("stats-worker-1");
-    d.kill("stats-worker-2");
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    d.restart("stats-worker-1");
-    d.restart("stats-worker-2");
-    d.wait_ready("stats-worker-1").await;
-    d.wait_ready("stats-worker-2").await;
-    eprintln!(
-        "stats workers back {:.1} s after the kill",
-        fault.elapsed().as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = clients.stop().await;
-    d.check(
+    scenario(
         "4. kill -9 both stats workers for 10 s, then restart",
-        &report,
-        fault,
+        &mut d,
+        async |d, _| {
+            let fault = Instant::now();
+            d.kill("stats-worker-1");
+            d.kill("stats-worker-2");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            d.restart("stats-worker-1");
+            d.restart("stats-worker-2");
+            d.wait_ready("stats-worker-1").await;
+            d.wait_ready("stats-worker-2").await;
+            eprintln!(
+                "stats workers back {:.1} s after the kill",
+                fault.elapsed().as_secs_f64()
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            fault
+        },
     )
-    .await
-    .assert_holds();
+    .await;
 }
 
 /// The machine's PostgreSQL cluster, as `pg_lsclusters` lists it: (version, name).
@@ -193,6 +201,15 @@ fn postgres_cluster() -> Result<(String, String), String> {
     }
 }
 
+/// Runs one of the machine's service commands, asserting it succeeds.
+fn run(program: &str, args: &[&str]) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|err| panic!("{program}: {err}"));
+    assert!(status.success(), "{program} {args:?}: {status}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_5_a_real_postgresql_restart() {
     let _serial = SERIAL.lock().await;
@@ -206,31 +223,27 @@ async fn fault_5_a_real_postgresql_restart() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    let restarted = std::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, &cluster, "restart"])
-        .status()
-        .expect("pg_ctlcluster");
-    assert!(restarted.success(), "pg_ctlcluster restart: {restarted}");
-    eprintln!(
-        "PostgreSQL {version}/{cluster} restarted in {:.1} s",
-        fault.elapsed().as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let report = clients.stop().await;
-    d.check("5. PostgreSQL restarted", &report, fault)
-        .await
-        .assert_holds();
+    scenario("5. PostgreSQL restarted", &mut d, async |_, _| {
+        let fault = Instant::now();
+        run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", &version, &cluster, "restart"],
+        );
+        eprintln!(
+            "PostgreSQL {version}/{cluster} restarted in {:.1} s",
+            fault.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        fault
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_6_a_real_rabbitmq_restart() {
     let _serial = SERIAL.lock().await;
     if std::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .arg("status")
+        .args(["-q", "status"])
         .output()
         .map(|o| !o.status.success())
         .unwrap_or(true)
@@ -241,33 +254,23 @@ async fn fault_6_a_real_rabbitmq_restart() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    let stopped = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "stop_app"])
-        .status()
-        .expect("rabbitmqctl");
-    assert!(stopped.success());
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let started = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "start_app"])
-        .status()
-        .expect("rabbitmqctl");
-    assert!(started.success());
-    eprintln!(
-        "RabbitMQ back {:.1} s after stop_app",
-        fault.elapsed().as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    let report = clients.stop().await;
-    d.check(
+    scenario(
         "6. RabbitMQ restarted (stop_app, 5 s, start_app)",
-        &report,
-        fault,
+        &mut d,
+        async |_, _| {
+            let fault = Instant::now();
+            run("rabbitmqctl", &["-q", "stop_app"]);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            run("rabbitmqctl", &["-q", "start_app"]);
+            eprintln!(
+                "RabbitMQ back {:.1} s after stop_app",
+                fault.elapsed().as_secs_f64()
+            );
+            tokio::time::sleep(Duration::from_secs(12)).await;
+            fault
+        },
     )
-    .await
-    .assert_holds();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -276,37 +279,34 @@ async fn fault_7_a_redis_restart_with_its_data_lost() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    d.kill_redis();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    d.start_redis().await;
-    // The documented recovery (docs/operations.md, "Rebuilding the statistics"), while the
-    // clients keep booking.
-    let gateway = d.gateways()[0].clone();
-    let rebuilt = reqwest::Client::new()
-        .post(format!("{gateway}/api/v1/stats/rebuild"))
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .expect("the rebuild answers");
-    let status = rebuilt.status();
-    let body = rebuilt.text().await.unwrap_or_default();
-    assert_eq!(status, 200, "{body}");
-    eprintln!(
-        "statistics rebuilt {:.1} s after Redis lost them: {body}",
-        fault.elapsed().as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = clients.stop().await;
-    d.check(
+    scenario(
         "7. Redis restarted empty, statistics rebuilt",
-        &report,
-        fault,
+        &mut d,
+        async |d, _| {
+            let fault = Instant::now();
+            d.kill_redis();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            d.start_redis().await;
+            // The documented recovery (docs/operations.md, "Rebuilding the statistics"), while
+            // the clients keep booking.
+            let rebuilt = reqwest::Client::new()
+                .post(format!("{}/api/v1/stats/rebuild", d.gateways()[0]))
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await
+                .expect("the rebuild answers");
+            let status = rebuilt.status();
+            let body = rebuilt.text().await.unwrap_or_default();
+            assert_eq!(status, 200, "{body}");
+            eprintln!(
+                "statistics rebuilt {:.1} s after Redis lost them: {body}",
+                fault.elapsed().as_secs_f64()
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            fault
+        },
     )
-    .await
-    .assert_holds();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,38 +315,39 @@ async fn fault_8_a_rolling_restart_of_every_service_fails_no_request() {
     let Some(mut d) = deployment(Options::default()).await else {
         return;
     };
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fault = Instant::now();
-    for service in Service::ALL {
-        // As a Deployment rolls: the new pods start and become ready, the endpoints change, the
-        // old pods get SIGTERM (NOT_SERVING, drain, exit).
-        let old = d.replicas(service);
-        let new: Vec<String> = old.iter().map(|_| d.spawn(service)).collect();
-        for name in &new {
-            d.wait_ready(name).await;
-        }
-        d.swap_dns(&old, &new);
-        if service == Service::Gateway {
-            clients.set_gateways(d.gateways());
-        }
-        // Every dns:/// channel re-resolves within 5 s.
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        for name in &old {
-            d.terminate(name).await;
-        }
-        eprintln!(
-            "rolled {} at {:.1} s",
-            service.binary(),
-            fault.elapsed().as_secs_f64()
-        );
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let report = clients.stop().await;
-    let verdict = d
-        .check("8. rolling restart of every service", &report, fault)
-        .await;
-    verdict.assert_holds();
+    let (_, report) = scenario(
+        "8. rolling restart of every service",
+        &mut d,
+        async |d, clients| {
+            let fault = Instant::now();
+            for service in Service::ALL {
+                // As a Deployment rolls: the new pods start and become ready, the endpoints
+                // change, the old pods get SIGTERM (NOT_SERVING, drain, exit).
+                let old = d.replicas(service);
+                let new: Vec<String> = old.iter().map(|_| d.spawn(service)).collect();
+                for name in &new {
+                    d.wait_ready(name).await;
+                }
+                d.swap_dns(&old, &new);
+                if service == Service::Gateway {
+                    clients.set_gateways(d.gateways());
+                }
+                // Every dns:/// channel re-resolves within 5 s.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                for name in &old {
+                    d.terminate(name).await;
+                }
+                eprintln!(
+                    "rolled {} at {:.1} s",
+                    service.binary(),
+                    fault.elapsed().as_secs_f64()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            fault
+        },
+    )
+    .await;
     assert_eq!(
         report.retried, 0,
         "a rolling restart fails no client request"

@@ -153,14 +153,7 @@ impl Client {
                     1 => "/api/v1/flights/?limit=20".to_owned(),
                     _ => "/api/v1/bookings/?limit=20".to_owned(),
                 };
-                match http.get(format!("{base}{path}")).send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let _ = response.bytes().await;
-                        Outcome::http(status)
-                    }
-                    Err(err) => Outcome::transport(&err),
-                }
+                get(http, &format!("{base}{path}")).await
             }
             Self::Grpc(grpc) => Outcome::grpc(match which % 3 {
                 0 => grpc
@@ -194,16 +187,7 @@ impl Client {
     /// The catalog's front page: every flight (the first page).
     pub async fn read_catalog(&self) -> Outcome {
         match self {
-            Self::Rest { base, http } => {
-                match http.get(format!("{base}/api/v1/flights/")).send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let _ = response.bytes().await;
-                        Outcome::http(status)
-                    }
-                    Err(err) => Outcome::transport(&err),
-                }
-            }
+            Self::Rest { base, http } => get(http, &format!("{base}/api/v1/flights/")).await,
             Self::Grpc(grpc) => Outcome::grpc(
                 grpc.flights
                     .clone()
@@ -223,14 +207,7 @@ impl Client {
                 } else {
                     "destinations"
                 };
-                match http.get(format!("{base}/api/v1/stats/{path}")).send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let _ = response.bytes().await;
-                        Outcome::http(status)
-                    }
-                    Err(err) => Outcome::transport(&err),
-                }
+                get(http, &format!("{base}/api/v1/stats/{path}")).await
             }
             Self::Grpc(grpc) => {
                 let mut stats = grpc.stats.clone();
@@ -247,5 +224,17 @@ impl Client {
                 })
             }
         }
+    }
+}
+
+/// A GET whose body is read to the end (the connection is reused only once it is drained).
+async fn get(http: &reqwest::Client, url: &str) -> Outcome {
+    match http.get(url).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            Outcome::http(status)
+        }
+        Err(err) => Outcome::transport(&err),
     }
 }
