@@ -18,6 +18,8 @@ pub struct Outcome {
     pub label: String,
     /// Whether the call did what was asked (a sold-out 409 is an answer, not a success).
     pub ok: bool,
+    /// How long the answer asked the client to wait before its next call (`Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 impl Outcome {
@@ -25,6 +27,7 @@ impl Outcome {
         Self {
             label: status.to_string(),
             ok: status == 200,
+            retry_after: None,
         }
     }
 
@@ -33,10 +36,12 @@ impl Outcome {
             Ok(()) => Self {
                 label: "OK".into(),
                 ok: true,
+                retry_after: None,
             },
             Err(status) => Self {
                 label: format!("{:?}", status.code()),
                 ok: false,
+                retry_after: None,
             },
         }
     }
@@ -45,6 +50,7 @@ impl Outcome {
         Self {
             label: format!("transport: {err}"),
             ok: false,
+            retry_after: None,
         }
     }
 }
@@ -232,8 +238,16 @@ async fn get(http: &reqwest::Client, url: &str) -> Outcome {
     match http.get(url).send().await {
         Ok(response) => {
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .map(Duration::from_secs);
             let _ = response.bytes().await;
-            Outcome::http(status)
+            Outcome {
+                retry_after,
+                ..Outcome::http(status)
+            }
         }
         Err(err) => Outcome::transport(&err),
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::client::Client;
+use crate::client::{Client, Outcome};
 use crate::report::{Recorder, Summary};
 use crate::setup::FlightInfo;
 
@@ -63,17 +63,12 @@ struct Live {
     failed: AtomicU64,
 }
 
-/// One call of `scenario`, number `n`; returns (label, ok).
-async fn call(
-    client: &Client,
-    scenario: Scenario,
-    flights: &[FlightInfo],
-    n: u64,
-) -> (String, bool) {
+/// One call of `scenario`, number `n`.
+async fn call(client: &Client, scenario: Scenario, flights: &[FlightInfo], n: u64) -> Outcome {
     #[allow(clippy::cast_possible_truncation)]
     let flight = flights[(n % flights.len() as u64) as usize];
     let passenger = format!("Pasajero {n}");
-    let outcome = match scenario {
+    match scenario {
         Scenario::Bookings => client.book(flight.id, &passenger, 30, false).await,
         Scenario::Reads => client.read(n, flight.id).await,
         Scenario::Catalog => client.read_catalog().await,
@@ -107,8 +102,7 @@ async fn call(
                     .await
             }
         },
-    };
-    (outcome.label, outcome.ok)
+    }
 }
 
 /// Runs `scenario` for `duration`, printing a progress line each second unless `quiet`.
@@ -139,9 +133,15 @@ pub async fn run(
                         while Instant::now() < deadline {
                             let n = next.fetch_add(1, Ordering::Relaxed);
                             let begun = Instant::now();
-                            let (label, ok) = call(&client, scenario, &flights, n).await;
-                            recorder.record(&label, ok, begun.elapsed());
-                            count(&live, ok);
+                            let outcome = call(&client, scenario, &flights, n).await;
+                            recorder.record(&outcome.label, outcome.ok, begun.elapsed());
+                            count(&live, outcome.ok);
+                            // A closed-loop client does as the contract asks: a 503 with
+                            // Retry-After is retried after that, not at once.
+                            if let Some(wait) = outcome.retry_after {
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                tokio::time::sleep(wait.min(left)).await;
+                            }
                         }
                         recorder
                     })
@@ -174,7 +174,7 @@ pub async fn run(
                 let (client, flights, live, tx) =
                     (client.clone(), flights.clone(), live.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let (label, ok) = call(&client, scenario, &flights, n).await;
+                    let Outcome { label, ok, .. } = call(&client, scenario, &flights, n).await;
                     // From the intended start: time spent queued behind a stall counts.
                     let _ = tx.send((label, ok, intended.elapsed()));
                     count(&live, ok);
