@@ -126,6 +126,19 @@ struct PendingRow {
     created_at: DateTime<Utc>,
 }
 
+/// What became of a batch.
+struct Published {
+    /// Confirmed: to mark published.
+    sent: Vec<i64>,
+    /// Nacked, unconfirmed, or unroutable past the grace period: released, and the round failed.
+    failed: Vec<i64>,
+    /// Unroutable within the grace period (a consumer still declaring its queue): released for
+    /// the next round, which is no failure.
+    deferred: Vec<i64>,
+    /// The broker error that stopped publishing, if any.
+    broker_error: Option<lapin::Error>,
+}
+
 /// Why a relay round did not publish everything.
 #[derive(Debug, thiserror::Error)]
 enum RoundError {
@@ -261,14 +274,20 @@ impl Relay {
             return Ok(0);
         }
         let channel = &publisher.as_ref().expect("connected above").channel;
-        let (sent, failed, broker_error) = self.publish(channel, &rows).await;
+        let Published {
+            sent,
+            failed,
+            deferred,
+            broker_error,
+        } = self.publish(channel, &rows).await;
         if let Some(pause) = self.config.pause_after_publish
             && !sent.is_empty()
         {
             tracing::info!(table = %self.config.table, published = sent.len(), ?pause, "outbox batch published, not yet marked");
             tokio::time::sleep(pause).await;
         }
-        self.settle(&sent, &failed).await?;
+        let released: Vec<i64> = failed.iter().chain(&deferred).copied().collect();
+        self.settle(&sent, &released).await?;
         metrics::counter!("outbox_published_total", "table" => self.config.table.clone())
             .increment(sent.len() as u64);
         if !failed.is_empty() {
@@ -330,15 +349,11 @@ impl Relay {
         })?)
     }
 
-    /// Publishes every row, then awaits the confirms. Returns (confirmed ids, failed ids, the
-    /// broker error that stopped publishing, if any).
-    async fn publish(
-        &self,
-        channel: &Channel,
-        rows: &[PendingRow],
-    ) -> (Vec<i64>, Vec<i64>, Option<lapin::Error>) {
+    /// Publishes every row, then awaits the confirms.
+    async fn publish(&self, channel: &Channel, rows: &[PendingRow]) -> Published {
         let mut pending = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
+        let mut deferred = Vec::new();
         let mut broker_error = None;
         for row in rows {
             if broker_error.is_some() {
@@ -392,10 +407,11 @@ impl Relay {
                     let age = (Utc::now() - created_at).to_std().unwrap_or_default();
                     if age < UNROUTABLE_GRACE {
                         tracing::info!(id, reply = %returned.reply_text, "event unroutable: its consumer has not declared its queue yet; will retry");
+                        deferred.push(id);
                     } else {
                         tracing::warn!(id, reply = %returned.reply_text, age_seconds = age.as_secs(), "event returned unroutable; will retry");
+                        failed.push(id);
                     }
-                    failed.push(id);
                 }
                 Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => failed.push(id),
                 Ok(Err(err)) => {
@@ -405,7 +421,12 @@ impl Relay {
                 Err(_) => failed.push(id),
             }
         }
-        (sent, failed, broker_error)
+        Published {
+            sent,
+            failed,
+            deferred,
+            broker_error,
+        }
     }
 
     /// Marks confirmed rows published and releases the others for another attempt.
