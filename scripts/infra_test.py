@@ -298,7 +298,8 @@ class ChartTest(unittest.TestCase):
                 pod = deployment(docs)["spec"]["template"]["spec"]
                 pre = container(deployment(docs))["lifecycle"]["preStop"]["sleep"]["seconds"]
                 drain = int(config_map(docs)["DRAIN_DELAY"].rstrip("s"))
-                self.assertGreater(pod["terminationGracePeriodSeconds"], pre + drain + 20)
+                # preStop, the drain, in-flight calls (CALL_GRACE, 10 s), background tasks (20 s).
+                self.assertGreater(pod["terminationGracePeriodSeconds"], pre + drain + 10 + 20)
                 old = rendered(chart, kube_version=infra_lib.MIN_KUBE_VERSION)
                 self.assertNotIn("lifecycle", container(deployment(old)), "no sleep action before Kubernetes 1.30")
 

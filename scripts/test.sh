@@ -9,7 +9,8 @@ cargo fmt --all -- --check
 scripts/buf.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The fault tests (tools/faults) must run here, not skip: they need unshare and redis-server.
-FLIGHTMESH_REQUIRE_FAULTS=1 cargo test --workspace --locked
+export FLIGHTMESH_REQUIRE_FAULTS=1
+cargo test --workspace --locked
 scripts/infra-lint.sh
 # schemathesis against the running gateway's /openapi.json: no 5xx, no answer off the schema.
 scripts/fuzz-api.sh --max-time 45

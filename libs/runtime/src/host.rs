@@ -48,6 +48,8 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long one readiness check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long in-flight calls get to finish once the listener has closed.
+const CALL_GRACE: Duration = Duration::from_secs(10);
 /// How long background tasks get to finish after the gRPC server has drained.
 const TASK_GRACE: Duration = Duration::from_secs(20);
 
@@ -416,15 +418,36 @@ impl Host {
                 let _ = stream.set_nodelay(true);
             })
         });
-        let served = tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             // Metrics outside the shedding: a shed call is counted as UNAVAILABLE.
             .layer(GrpcMetricsLayer)
             .layer(ShedLayer::new(shed))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, drain)
-            .await;
+            .serve_with_incoming_shutdown(incoming, drain);
+        // Once the listener closed, in-flight calls get CALL_GRACE to finish; the graceful
+        // shutdown waits for every connection, and one that never finishes would keep the
+        // process from exiting (seen in the rolling-restart test: a stats worker still up 30 s
+        // after SIGTERM).
+        let deadline = {
+            let stop = stop.clone();
+            async move {
+                stop.cancelled().await;
+                tokio::time::sleep(drain_delay + CALL_GRACE).await;
+            }
+        };
+        let served = tokio::select! {
+            served = server => served,
+            () = deadline => {
+                tracing::warn!(
+                    service = name,
+                    grace = ?CALL_GRACE,
+                    "calls still in flight after the drain and its grace; closing their connections"
+                );
+                Ok(())
+            }
+        };
 
         // The server returns early only on error; make sure everything else stops too.
         stop.cancel();
