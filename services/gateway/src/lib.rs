@@ -216,8 +216,8 @@ impl Gateway {
                 grpc_addr: "127.0.0.1:0".parse()?,
                 admin_addr: config.admin_addr,
                 drain_delay: Duration::ZERO,
-                // Login and register bound themselves (the Argon2 permits); the default is ample.
-                shed: flightmesh_runtime::shed::ShedConfig::default(),
+                // The gateway's own limit (login and register also bound their Argon2 work).
+                shed: config.shed,
                 listeners: None,
             },
         )
