@@ -37,6 +37,13 @@ async fn cached_answers_survive_a_database_outage() {
         .create_flight(flight_request("CA100", "100", lima.id))
         .await
         .unwrap();
+    // The writes' own `catalog.changed` events drop the cache when they arrive: let them arrive
+    // before filling it.
+    eventually(Duration::from_secs(10), || async {
+        unpublished(mesh.db.url()).await == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let destinations = client
         .list_destinations(ListDestinationsRequest::default())
         .await
@@ -165,4 +172,20 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
     stop.cancel();
     running.await.unwrap().unwrap();
     mesh.stop().await;
+}
+
+/// Catalog events not yet published.
+async fn unpublished(url: &str) -> i64 {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query("SELECT count(*) AS n FROM flights.outbox WHERE published_at IS NULL")
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
 }
