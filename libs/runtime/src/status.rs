@@ -3,6 +3,7 @@
 //! Field validation is INVALID_ARGUMENT with a `google.rpc.BadRequest` detail listing every
 //! violated field and its (Spanish) message; the gateway turns that into the contract's 422 list.
 
+use flightmesh_proto::validate::Validate;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -38,6 +39,20 @@ impl FieldViolations {
     #[must_use]
     pub fn violations(&self) -> &[(String, String)] {
         &self.0
+    }
+
+    /// The violations of the rules the protos write for `message` (`buf.validate` annotations,
+    /// enforced by `flightmesh_proto::validate`).
+    #[must_use]
+    pub fn of(message: &impl Validate) -> Self {
+        Self(
+            message
+                .validate()
+                .as_slice()
+                .iter()
+                .map(|(field, text)| ((*field).to_owned(), text.clone()))
+                .collect(),
+        )
     }
 
     /// `Ok(())` when nothing was recorded.
@@ -76,25 +91,13 @@ pub struct Page {
     pub limit: i64,
 }
 
-/// Checks `skip >= 0` and `1 <= limit <= max_limit`, applying defaults for absent values.
-pub fn page(
-    skip: Option<i32>,
-    limit: Option<i32>,
-    default_limit: i32,
-    max_limit: i32,
-    violations: &mut FieldViolations,
-) -> Page {
-    let skip = skip.unwrap_or(0);
-    let limit = limit.unwrap_or(default_limit);
-    violations.require(skip >= 0, "skip", "skip no puede ser negativo");
-    violations.require(
-        (1..=max_limit).contains(&limit),
-        "limit",
-        format!("limit debe estar entre 1 y {max_limit}"),
-    );
+/// `skip`/`limit` with their defaults applied. Their bounds are the protos' rules, checked by
+/// the request's `validate()` before this runs (hence no violations here).
+#[must_use]
+pub fn page(skip: Option<i32>, limit: Option<i32>, default_limit: i32) -> Page {
     Page {
-        offset: i64::from(skip.max(0)),
-        limit: i64::from(limit.clamp(1, max_limit)),
+        offset: i64::from(skip.unwrap_or(0).max(0)),
+        limit: i64::from(limit.unwrap_or(default_limit).max(1)),
     }
 }
 
@@ -137,20 +140,39 @@ mod tests {
     }
 
     #[test]
-    fn paging_defaults_and_bounds() {
-        let mut v = FieldViolations::new();
+    fn paging_defaults() {
         assert_eq!(
-            page(None, None, 100, 1000, &mut v),
+            page(None, None, 100),
             Page {
                 offset: 0,
                 limit: 100
             }
         );
-        assert!(v.finish().is_ok());
+        assert_eq!(
+            page(Some(5), Some(7), 100),
+            Page {
+                offset: 5,
+                limit: 7
+            }
+        );
+    }
 
-        let mut v = FieldViolations::new();
-        page(Some(-1), Some(0), 100, 1000, &mut v);
-        let fields: Vec<_> = v.violations().iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["skip", "limit"]);
+    #[test]
+    fn the_protos_rules_become_violations() {
+        let request = flightmesh_proto::bookings::ListBookingsRequest {
+            skip: Some(-1),
+            limit: Some(0),
+        };
+        let violations = FieldViolations::of(&request);
+        assert_eq!(
+            violations.violations(),
+            [
+                ("skip".to_owned(), "skip no puede ser negativo".to_owned()),
+                (
+                    "limit".to_owned(),
+                    "limit debe estar entre 1 y 1000".to_owned()
+                ),
+            ]
+        );
     }
 }

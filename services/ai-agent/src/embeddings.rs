@@ -5,7 +5,8 @@
 //!   feature (weight 3) and its character 3-, 4- and 5-grams with word boundaries (weight 2 at
 //!   the start of the word, where the stem is; 0.25 at its end, where inflections are; 1
 //!   inside), hashed (FNV-1a, signed) into [`OFFLINE_DIMENSIONS`] dimensions; the sum is
-//!   L2-normalised.
+//!   L2-normalised. A text with no content word is embedded from its function words, one with
+//!   no word from its characters: only a blank text has no direction.
 //!   Texts that share words or stems ("bucear" / "buceo", "playa" / "playas") are close; it has
 //!   no notion of synonyms ("nieve" and "esquí" are unrelated to it). Deterministic, no network.
 //! - [`Embedder::Remote`]: any OpenAI-compatible `/v1/embeddings` endpoint through rig-core's
@@ -283,15 +284,45 @@ fn add_feature(vector: &mut [f32], feature: &str, weight: f32) {
     vector[slot] += sign * weight;
 }
 
-/// The offline embedding of `text` (module docs); all zeros when it has no content words.
+/// The offline embedding of `text` (module docs). A text with no content word is embedded from
+/// what it has (its function words, else its characters), so only a blank text is all zeros.
 #[must_use]
 pub fn offline_embedding(text: &str) -> Vec<f32> {
     let mut vector = vec![0.0f32; OFFLINE_DIMENSIONS];
-    for word in normalize(text).split_whitespace() {
-        if STOP_WORDS.contains(&word) {
-            continue;
+    let normalized = normalize(text);
+    let words: Vec<&str> = normalized.split_whitespace().collect();
+    let content: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|word| !STOP_WORDS.contains(word))
+        .collect();
+    if !content.is_empty() {
+        add_words(&mut vector, &content);
+    } else if !words.is_empty() {
+        add_words(&mut vector, &words);
+    } else {
+        // Symbols only ("¡¡!!", "☀️"): each character is a feature.
+        for c in text
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+        {
+            add_feature(&mut vector, &format!("c:{c}"), 1.0);
         }
-        add_feature(&mut vector, &format!("w:{word}"), WORD_WEIGHT);
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for x in &mut vector {
+            *x /= norm;
+        }
+    }
+    vector
+}
+
+/// Each word's own feature and its character n-grams.
+fn add_words(vector: &mut [f32], words: &[&str]) {
+    for &word in words {
+        add_feature(vector, &format!("w:{word}"), WORD_WEIGHT);
         let bounded: Vec<char> = format!("<{word}>").chars().collect();
         for n in 3..=5 {
             for gram in bounded.windows(n) {
@@ -306,22 +337,26 @@ pub fn offline_embedding(text: &str) -> Vec<f32> {
                     1.0
                 };
                 let gram: String = gram.iter().collect();
-                add_feature(&mut vector, &format!("g:{gram}"), weight);
+                add_feature(vector, &format!("g:{gram}"), weight);
             }
         }
     }
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        for x in &mut vector {
-            *x /= norm;
-        }
-    }
-    vector
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_blank_text_has_no_direction() {
+        let zero = |text: &str| offline_embedding(text).iter().all(|&x| x == 0.0);
+        assert!(zero("") && zero(" \t\n"));
+        for text in ["el", "de la", "¡¡!!", "☀️", "0"] {
+            assert!(!zero(text), "{text:?} is stored with a direction");
+        }
+        // The fallback does not touch texts with content words.
+        assert!(cosine("el mar", "mar") > 0.999);
+    }
 
     fn cosine(a: &str, b: &str) -> f32 {
         offline_embedding(a)
@@ -338,7 +373,8 @@ mod tests {
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
         assert_eq!(v, offline_embedding("PLAYAS de arena blanca y buceo!"));
-        assert!(offline_embedding("¿? de la").iter().all(|&x| x == 0.0));
+        // Function words only: embedded from them (stored, never refused), apart from content.
+        assert!(cosine("¿? de la", "playas de arena") < 0.3);
     }
 
     #[test]

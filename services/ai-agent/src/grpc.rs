@@ -16,10 +16,6 @@ use crate::llm::{Llm, LlmError};
 use crate::offline;
 use crate::search::{self, DestinationSearch};
 
-const MAX_MESSAGE_CHARS: usize = 4000;
-const MAX_SESSION_CHARS: usize = 100;
-const MAX_DESTINATION_CHARS: usize = 200;
-
 /// The endpoints, with their contract error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -163,32 +159,15 @@ pub(crate) fn chat_request(
 ) -> Result<(String, Conversation), Status> {
     let caller = Caller::from_metadata(request.metadata());
     let req = request.into_inner();
-    let mut violations = FieldViolations::new();
-    let message =
-        required_text(&req.message, "message", MAX_MESSAGE_CHARS, &mut violations).to_owned();
-    let session = req
-        .session_id
-        .as_deref()
-        .map(|session| required_text(session, "session_id", MAX_SESSION_CHARS, &mut violations));
-    violations.finish().map_err(FieldViolations::into_status)?;
+    FieldViolations::of(&req)
+        .finish()
+        .map_err(FieldViolations::into_status)?;
+    let session = req.session_id.as_deref().map(str::trim);
     // The caller's own conversation: never another user's, never a shared one.
-    Ok((message, Conversation::of(caller.as_ref(), session)))
-}
-
-/// Non-empty (after trimming) text of at most `max` characters.
-fn required_text<'a>(
-    value: &'a str,
-    field: &str,
-    max: usize,
-    violations: &mut FieldViolations,
-) -> &'a str {
-    let value = value.trim();
-    if value.is_empty() {
-        violations.add(field, format!("{field} no puede estar vacio"));
-    } else if value.chars().count() > max {
-        violations.add(field, format!("{field} no puede superar {max} caracteres"));
-    }
-    value
+    Ok((
+        req.message.trim().to_owned(),
+        Conversation::of(caller.as_ref(), session),
+    ))
 }
 
 #[tonic::async_trait]
@@ -235,14 +214,10 @@ impl AiAgentService for AiAgent {
         request: Request<pb::SuggestPriceRequest>,
     ) -> Result<Response<pb::SuggestPriceResponse>, Status> {
         let req = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let destination = required_text(
-            &req.destination_name,
-            "destination_name",
-            MAX_DESTINATION_CHARS,
-            &mut violations,
-        );
-        violations.finish().map_err(FieldViolations::into_status)?;
+        FieldViolations::of(&req)
+            .finish()
+            .map_err(FieldViolations::into_status)?;
+        let destination = req.destination_name.trim();
         let suggestion = self
             .respond(Endpoint::SuggestPrice, async {
                 Ok(match &self.llm {
@@ -265,14 +240,10 @@ impl AiAgentService for AiAgent {
         request: Request<pb::PredictDemandRequest>,
     ) -> Result<Response<pb::PredictDemandResponse>, Status> {
         let req = request.into_inner();
-        let mut violations = FieldViolations::new();
-        let destination = required_text(
-            &req.destination_name,
-            "destination_name",
-            MAX_DESTINATION_CHARS,
-            &mut violations,
-        );
-        violations.finish().map_err(FieldViolations::into_status)?;
+        FieldViolations::of(&req)
+            .finish()
+            .map_err(FieldViolations::into_status)?;
+        let destination = req.destination_name.trim();
         let prediction = self
             .respond(Endpoint::PredictDemand, async {
                 Ok(match &self.llm {

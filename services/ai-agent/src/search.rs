@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use flightmesh_proto::ai as pb;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::flights::{
-    ListDestinationsRequest, PutDestinationEmbeddingRequest, SearchDestinationEmbeddingsRequest,
+    GetDestinationRequest, ListDestinationsRequest, PutDestinationEmbeddingRequest,
+    SearchDestinationEmbeddingsRequest,
 };
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::metrics::Metric;
@@ -24,12 +25,7 @@ use tonic::{Code, Status};
 use crate::embeddings::{EmbedError, Embedder};
 use crate::offline::{find_destination, normalize};
 
-/// Longest description (the catalog's limit).
-const MAX_DESCRIPTION_CHARS: usize = 2000;
-/// Longest query.
-const MAX_QUERY_CHARS: usize = 1000;
 const DEFAULT_LIMIT: i32 = 5;
-const MAX_LIMIT: i32 = 50;
 /// Deadline of one call to the flights service.
 const FLIGHTS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Descriptions embedded per provider request while re-embedding.
@@ -171,6 +167,16 @@ impl DestinationSearch {
     pub async fn embed_destination(&self, id: i64, description: &str) -> Result<(), SearchError> {
         let vector = self.embed("store", description).await?;
         if vector.iter().all(|&x| x == 0.0) {
+            // The protos' rules held, but the embedder found nothing to embed. That is only
+            // worth saying about a destination that exists: an unknown one is 404 either way.
+            self.flights
+                .clone()
+                .get_destination(request(GetDestinationRequest { id }))
+                .await
+                .map_err(|status| match status.code() {
+                    Code::NotFound => SearchError::NotFound(id),
+                    _ => SearchError::Flights(status),
+                })?;
             let mut violations = FieldViolations::new();
             violations.add(
                 "description",
@@ -199,7 +205,8 @@ impl DestinationSearch {
     pub async fn search(&self, query: &str, limit: i32) -> Result<Vec<Found>, SearchError> {
         let started = Instant::now();
         let vector = self.embed("query", query).await?;
-        // Only function words: nothing to compare.
+        // A vector with no direction (a blank text, or a model that found nothing): nothing to
+        // compare.
         if vector.iter().all(|&x| x == 0.0) {
             return Ok(Vec::new());
         }
@@ -304,17 +311,10 @@ pub async fn embed_destination_rpc(
     search: &DestinationSearch,
     req: pb::EmbedDestinationRequest,
 ) -> Result<pb::EmbedDestinationResponse, Status> {
-    let mut violations = FieldViolations::new();
+    FieldViolations::of(&req)
+        .finish()
+        .map_err(FieldViolations::into_status)?;
     let description = req.description.trim();
-    if description.is_empty() {
-        violations.add("description", "description no puede estar vacio");
-    } else if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        violations.add(
-            "description",
-            format!("description no puede superar {MAX_DESCRIPTION_CHARS} caracteres"),
-        );
-    }
-    violations.finish().map_err(FieldViolations::into_status)?;
     let result = search
         .embed_destination(req.destination_id, description)
         .await;
@@ -333,23 +333,11 @@ pub async fn search_destinations_rpc(
     search: &DestinationSearch,
     req: pb::SearchDestinationsRequest,
 ) -> Result<pb::SearchDestinationsResponse, Status> {
-    let mut violations = FieldViolations::new();
+    FieldViolations::of(&req)
+        .finish()
+        .map_err(FieldViolations::into_status)?;
     let query = req.query.trim();
-    if query.is_empty() {
-        violations.add("query", "query no puede estar vacio");
-    } else if query.chars().count() > MAX_QUERY_CHARS {
-        violations.add(
-            "query",
-            format!("query no puede superar {MAX_QUERY_CHARS} caracteres"),
-        );
-    }
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
-    violations.require(
-        (1..=MAX_LIMIT).contains(&limit),
-        "limit",
-        format!("limit debe estar entre 1 y {MAX_LIMIT}"),
-    );
-    violations.finish().map_err(FieldViolations::into_status)?;
     let result = search.search(query, limit).await;
     if let Err(err) = &result {
         tracing::warn!(error = %err, "destination search failed");

@@ -22,9 +22,7 @@ use crate::pricing::Price;
 use crate::store::{Booked, BookingRow, IdempotencyKey, NewBooking, Store};
 
 const DEFAULT_PAGE: i32 = 100;
-const MAX_PAGE: i32 = 1000;
 const DEFAULT_EVENTS: i32 = 50;
-const MAX_NAME_CHARS: usize = 200;
 const MAX_KEY_LEN: usize = 255;
 /// Bookings read per page while streaming snapshots.
 const STREAM_PAGE: i64 = 500;
@@ -143,24 +141,10 @@ fn idempotency_key(
     }))
 }
 
+/// The protos' rules for a booking; the passenger's name as stored (trimmed).
 fn validate(req: &pb::CreateBookingRequest) -> Result<String, Error> {
-    let mut violations = FieldViolations::new();
-    let name = req.passenger_name.trim();
-    if name.is_empty() {
-        violations.add("passenger_name", "passenger_name no puede estar vacio");
-    } else if name.chars().count() > MAX_NAME_CHARS {
-        violations.add(
-            "passenger_name",
-            format!("passenger_name no puede superar {MAX_NAME_CHARS} caracteres"),
-        );
-    }
-    violations.require(
-        (0..=150).contains(&req.passenger_age),
-        "passenger_age",
-        "passenger_age debe estar entre 0 y 150",
-    );
-    violations.finish()?;
-    Ok(name.to_owned())
+    FieldViolations::of(req).finish()?;
+    Ok(req.passenger_name.trim().to_owned())
 }
 
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::BookingSnapshot, Status>> + Send>>;
@@ -241,9 +225,8 @@ impl BookingService for Bookings {
     ) -> Result<Response<pb::ListBookingsResponse>, Status> {
         let scope = self.scope(request.metadata())?;
         let req = request.get_ref();
-        let mut violations = FieldViolations::new();
-        let page = page(req.skip, req.limit, DEFAULT_PAGE, MAX_PAGE, &mut violations);
-        violations.finish().map_err(Error::from)?;
+        FieldViolations::of(req).finish().map_err(Error::from)?;
+        let page = page(req.skip, req.limit, DEFAULT_PAGE);
         let rows = self.store.list(page, scope.owner()).await?;
         Ok(Response::new(pb::ListBookingsResponse {
             bookings: rows.into_iter().map(booking_message).collect(),
@@ -258,9 +241,8 @@ impl BookingService for Bookings {
         self.policy
             .admin_only(Caller::from_metadata(request.metadata()).as_ref())?;
         let req = request.get_ref();
-        let mut violations = FieldViolations::new();
-        let limit = page(None, req.limit, DEFAULT_EVENTS, MAX_PAGE, &mut violations).limit;
-        violations.finish().map_err(Error::from)?;
+        FieldViolations::of(req).finish().map_err(Error::from)?;
+        let limit = page(None, req.limit, DEFAULT_EVENTS).limit;
         let event_type = req
             .event_type
             .as_deref()
@@ -322,12 +304,10 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::GetSeatUsageRequest>,
     ) -> Result<Response<pb::GetSeatUsageResponse>, Status> {
+        FieldViolations::of(request.get_ref())
+            .finish()
+            .map_err(Error::from)?;
         let ids = &request.get_ref().flight_ids;
-        if ids.len() > 10_000 {
-            let mut violations = FieldViolations::new();
-            violations.add("flight_ids", "flight_ids admite como maximo 10000 vuelos");
-            return Err(Error::from(violations).into());
-        }
         let usage = self.store.seat_usage(ids).await?;
         Ok(Response::new(pb::GetSeatUsageResponse {
             seats_taken: usage.into_iter().collect(),

@@ -15,9 +15,7 @@ use crate::validate;
 
 const DEFAULT_FLIGHT_PAGE: i32 = 100;
 const DEFAULT_DESTINATION_PAGE: i32 = 1000;
-const MAX_PAGE: i32 = 1000;
 const DEFAULT_SEARCH_LIMIT: i32 = 20;
-const MAX_SEARCH_LIMIT: i32 = 100;
 
 /// The catalog's gRPC face.
 #[derive(Clone)]
@@ -110,15 +108,8 @@ impl FlightService for Catalog {
         request: Request<pb::ListDestinationsRequest>,
     ) -> Result<Response<pb::ListDestinationsResponse>, Status> {
         let req = request.get_ref();
-        let mut violations = FieldViolations::new();
-        let page = page(
-            req.skip,
-            req.limit,
-            DEFAULT_DESTINATION_PAGE,
-            MAX_PAGE,
-            &mut violations,
-        );
-        violations.finish().map_err(invalid)?;
+        FieldViolations::of(req).finish().map_err(invalid)?;
+        let page = page(req.skip, req.limit, DEFAULT_DESTINATION_PAGE);
         let rows = self
             .cache
             .get_or_load(
@@ -160,15 +151,8 @@ impl FlightService for Catalog {
         request: Request<pb::ListFlightsRequest>,
     ) -> Result<Response<pb::ListFlightsResponse>, Status> {
         let req = request.get_ref();
-        let mut violations = FieldViolations::new();
-        let page = page(
-            req.skip,
-            req.limit,
-            DEFAULT_FLIGHT_PAGE,
-            MAX_PAGE,
-            &mut violations,
-        );
-        violations.finish().map_err(invalid)?;
+        FieldViolations::of(req).finish().map_err(invalid)?;
+        let page = page(req.skip, req.limit, DEFAULT_FLIGHT_PAGE);
         // The rows by the catalog's TTL, the seats by theirs.
         let rows = self
             .cache
@@ -249,14 +233,8 @@ impl FlightService for Catalog {
         request: Request<pb::SearchFlightsRequest>,
     ) -> Result<Response<pb::ListFlightsResponse>, Status> {
         let req = request.get_ref();
+        FieldViolations::of(req).finish().map_err(invalid)?;
         let limit = req.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
-        let mut violations = FieldViolations::new();
-        violations.require(
-            (1..=MAX_SEARCH_LIMIT).contains(&limit),
-            "limit",
-            format!("limit debe estar entre 1 y {MAX_SEARCH_LIMIT}"),
-        );
-        violations.finish().map_err(invalid)?;
         let rows = self
             .store
             .search_flights(&req.origin, &req.destination_name, i64::from(limit))

@@ -1,23 +1,19 @@
-//! Input rules of the catalog, with the contract's messages. Every violated field is reported,
-//! not just the first, and nothing touches the database before a request passes.
+//! Input of the catalog: the rules written in the protos (`buf.validate` annotations, checked by
+//! `FieldViolations::of`, with the contract's messages) plus what they cannot say (a vector's
+//! direction), then the values as stored (text trimmed, defaults applied). Every violated field is
+//! reported, not just the first, and nothing touches the database before a request passes.
 
 use flightmesh_proto::flights as pb;
-use flightmesh_proto::money::{DecimalError, decimal_field};
+use flightmesh_proto::money::decimal_field;
 use flightmesh_proto::types::Decimal as PbDecimal;
 use flightmesh_runtime::status::FieldViolations;
 use rust_decimal::Decimal;
 
 use crate::embeddings::NewEmbedding;
-use crate::vectors::{MAX_DIMENSIONS, normalize};
+use crate::vectors::normalize;
 
-/// Largest amount NUMERIC(12,2) holds.
-const MAX_MONEY: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2); // 9_999_999_999.99
-const MAX_NAME_CHARS: usize = 200;
-/// Longest destination description (what the semantic search embeds).
-pub const MAX_DESCRIPTION_CHARS: usize = 2000;
-const MAX_FLIGHT_NUMBER_CHARS: usize = 20;
 const DEFAULT_CAPACITY: i32 = 180;
-const MAX_CAPACITY: i32 = 100_000;
+const DEFAULT_SEARCH_RESULTS: i32 = 5;
 
 /// A destination that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,75 +39,31 @@ pub struct NewFlight {
 pub fn new_destination(
     req: &pb::CreateDestinationRequest,
 ) -> Result<NewDestination, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let name = text(&req.name, "name", MAX_NAME_CHARS, &mut violations);
-    let tax_amount = money(req.tax_amount.as_ref(), "tax_amount", &mut violations).inspect(|tax| {
-        violations.require(
-            !tax.is_sign_negative() || tax.is_zero(),
-            "tax_amount",
-            "tax_amount no puede ser negativo",
-        );
-    });
-    let description = req
-        .description
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    violations.require(
-        description.chars().count() <= MAX_DESCRIPTION_CHARS,
-        "description",
-        format!("description no puede superar {MAX_DESCRIPTION_CHARS} caracteres"),
-    );
-    violations.finish()?;
+    FieldViolations::of(req).finish()?;
     Ok(NewDestination {
-        name,
-        tax_amount: tax_amount.unwrap_or_default(),
+        name: req.name.trim().to_owned(),
+        tax_amount: amount(req.tax_amount.as_ref()),
         is_promotion: req.is_promotion,
         allows_pets: req.allows_pets.unwrap_or(true),
-        description,
+        description: req
+            .description
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     })
 }
 
 pub fn new_flight(req: &pb::CreateFlightRequest) -> Result<NewFlight, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let flight_number = text(
-        &req.flight_number,
-        "flight_number",
-        MAX_FLIGHT_NUMBER_CHARS,
-        &mut violations,
-    );
-    let origin = text(&req.origin, "origin", MAX_NAME_CHARS, &mut violations);
-    let base_price =
-        money(req.base_price.as_ref(), "base_price", &mut violations).inspect(|price| {
-            violations.require(
-                *price > Decimal::ZERO,
-                "base_price",
-                "base_price debe ser mayor a 0",
-            );
-        });
-    let capacity = req.capacity.unwrap_or(DEFAULT_CAPACITY);
-    violations.require(capacity > 0, "capacity", "capacity debe ser mayor a 0");
-    violations.require(
-        capacity <= MAX_CAPACITY,
-        "capacity",
-        format!("capacity no puede superar {MAX_CAPACITY}"),
-    );
-    violations.finish()?;
+    FieldViolations::of(req).finish()?;
     Ok(NewFlight {
-        flight_number,
-        origin,
-        base_price: base_price.unwrap_or_default(),
+        flight_number: req.flight_number.trim().to_owned(),
+        origin: req.origin.trim().to_owned(),
+        base_price: amount(req.base_price.as_ref()),
         destination_id: req.destination_id,
-        capacity,
+        capacity: req.capacity.unwrap_or(DEFAULT_CAPACITY),
     })
 }
-
-/// Longest embedding model name.
-const MAX_MODEL_CHARS: usize = 200;
-/// Most results a destination search returns, and its default.
-pub const MAX_SEARCH_RESULTS: i32 = 50;
-const DEFAULT_SEARCH_RESULTS: i32 = 5;
 
 /// A destination search that passed validation (query vector normalised).
 #[derive(Debug, Clone, PartialEq)]
@@ -121,14 +73,15 @@ pub struct VectorQuery {
     pub limit: usize,
 }
 
-/// 1..=4096 finite components, not all zero; normalised to unit length.
+/// The vector normalised to unit length; a violation when a component is not finite or all are
+/// zero (no direction to compare). Its length is a rule of the protos, checked before.
 fn unit_vector(vector: &[f32], violations: &mut FieldViolations) -> Vec<f32> {
     let mut vector = vector.to_vec();
-    let ok = (1..=MAX_DIMENSIONS).contains(&vector.len()) && normalize(&mut vector);
+    let length_ok = !violations.violations().iter().any(|(f, _)| f == "vector");
     violations.require(
-        ok,
+        !length_ok || normalize(&mut vector),
         "vector",
-        format!("vector debe tener entre 1 y {MAX_DIMENSIONS} componentes finitos, no todos cero"),
+        "vector debe tener componentes finitos, no todos cero",
     );
     vector
 }
@@ -136,20 +89,13 @@ fn unit_vector(vector: &[f32], violations: &mut FieldViolations) -> Vec<f32> {
 pub fn new_embedding(
     req: &pb::PutDestinationEmbeddingRequest,
 ) -> Result<NewEmbedding, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let description = text(
-        &req.description,
-        "description",
-        MAX_DESCRIPTION_CHARS,
-        &mut violations,
-    );
-    let model = text(&req.model, "model", MAX_MODEL_CHARS, &mut violations);
+    let mut violations = FieldViolations::of(req);
     let vector = unit_vector(&req.vector, &mut violations);
     violations.finish()?;
     Ok(NewEmbedding {
         destination_id: req.destination_id,
-        description,
-        model,
+        description: req.description.trim().to_owned(),
+        model: req.model.trim().to_owned(),
         vector,
         replace_description: req.replace_description,
     })
@@ -158,63 +104,19 @@ pub fn new_embedding(
 pub fn vector_query(
     req: &pb::SearchDestinationEmbeddingsRequest,
 ) -> Result<VectorQuery, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let model = text(&req.model, "model", MAX_MODEL_CHARS, &mut violations);
+    let mut violations = FieldViolations::of(req);
     let vector = unit_vector(&req.vector, &mut violations);
-    let limit = req.limit.unwrap_or(DEFAULT_SEARCH_RESULTS);
-    violations.require(
-        (1..=MAX_SEARCH_RESULTS).contains(&limit),
-        "limit",
-        format!("limit debe estar entre 1 y {MAX_SEARCH_RESULTS}"),
-    );
     violations.finish()?;
     Ok(VectorQuery {
-        model,
+        model: req.model.trim().to_owned(),
         vector,
-        limit: usize::try_from(limit).unwrap_or(1),
+        limit: usize::try_from(req.limit.unwrap_or(DEFAULT_SEARCH_RESULTS)).unwrap_or(1),
     })
 }
 
-/// Trimmed, non-empty text of at most `max_chars` characters.
-fn text(value: &str, field: &str, max_chars: usize, violations: &mut FieldViolations) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        violations.add(field, format!("{field} no puede estar vacio"));
-    } else if value.chars().count() > max_chars {
-        violations.add(
-            field,
-            format!("{field} no puede superar {max_chars} caracteres"),
-        );
-    }
-    value.to_owned()
-}
-
-/// An amount of money: a number with at most two decimals that fits NUMERIC(12,2).
-fn money(
-    value: Option<&PbDecimal>,
-    field: &str,
-    violations: &mut FieldViolations,
-) -> Option<Decimal> {
-    let amount = match decimal_field(value) {
-        Ok(amount) => amount,
-        Err(DecimalError::Missing) => {
-            violations.add(field, format!("{field} es obligatorio"));
-            return None;
-        }
-        Err(DecimalError::Malformed(_)) => {
-            violations.add(field, format!("{field} debe ser un numero"));
-            return None;
-        }
-    };
-    if amount.normalize().scale() > 2 {
-        violations.add(field, format!("{field} admite como maximo 2 decimales"));
-        return None;
-    }
-    if amount.abs() > MAX_MONEY {
-        violations.add(field, format!("{field} no puede superar {MAX_MONEY}"));
-        return None;
-    }
-    Some(amount)
+/// A money field that passed its rules (so it is present and well-formed).
+fn amount(value: Option<&PbDecimal>) -> Decimal {
+    decimal_field(value).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -230,11 +132,6 @@ mod tests {
             .iter()
             .map(|(f, m)| (f.as_str(), m.as_str()))
             .collect()
-    }
-
-    #[test]
-    fn max_money_is_the_numeric_12_2_limit() {
-        assert_eq!(MAX_MONEY.to_string(), "9999999999.99");
     }
 
     #[test]

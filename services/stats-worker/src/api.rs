@@ -9,6 +9,7 @@ use flightmesh_proto::flights::FindDestinationByNameRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::money::{decimal_field, money};
 use flightmesh_proto::stats::{self as pb, stats_service_server::StatsService};
+use flightmesh_proto::validate::Validate;
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::status::{FieldViolations, page};
 use redis::AsyncCommands;
@@ -22,7 +23,6 @@ use crate::redis_store::{Redis, RedisError};
 /// Candy log entries answered at most (the total count is always exact).
 const MAX_CANDY_ENTRIES: isize = 1000;
 const DEFAULT_LIST: i32 = 20;
-const MAX_LIST: i32 = 1000;
 
 /// The stats API.
 pub struct Stats {
@@ -93,11 +93,12 @@ fn entry(text: &str) -> prost_types::Struct {
     flightmesh_proto::json::to_struct(&json)
 }
 
-fn list_limit(limit: Option<i32>) -> Result<isize, Status> {
-    let mut violations = FieldViolations::new();
-    let limit = page(None, limit, DEFAULT_LIST, MAX_LIST, &mut violations).limit;
-    violations.finish().map_err(FieldViolations::into_status)?;
-    Ok(isize::try_from(limit).unwrap_or(isize::MAX))
+/// A list request's `limit`, after the protos' rules for `request`.
+fn list_limit(request: &impl Validate, limit: Option<i32>) -> Result<isize, Status> {
+    FieldViolations::of(request)
+        .finish()
+        .map_err(FieldViolations::into_status)?;
+    Ok(isize::try_from(page(None, limit, DEFAULT_LIST).limit).unwrap_or(isize::MAX))
 }
 
 #[tonic::async_trait]
@@ -247,7 +248,7 @@ impl StatsService for Stats {
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::DeadLetters>, Status> {
-        let limit = list_limit(request.get_ref().limit)?;
+        let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
         let entries: Vec<String> = conn
             .lrange(self.keys.key(keys::DEAD_LETTERS), 0, limit - 1)
@@ -267,7 +268,7 @@ impl StatsService for Stats {
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::Notifications>, Status> {
-        let limit = list_limit(request.get_ref().limit)?;
+        let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
         let entries: Vec<String> = conn
             .lrange(self.keys.key(keys::NOTIFICATIONS), 0, limit - 1)

@@ -168,9 +168,12 @@ async fn embed_and_search_answer_the_contracts_errors() {
     let (status, body) = embed(&mesh, "abc", Some(DIVING)).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["detail"][0]["loc"], json!(["query", "destination_id"]));
-    // Only function words: nothing to embed.
-    let (status, body) = embed(&mesh, &coral.to_string(), Some("¿de la?")).await;
-    assert_eq!(status, 422, "{body}");
+    // Only function words or symbols: stored all the same (embedded from what is there); only a
+    // blank description is refused.
+    for text in ["¿de la?", "¡¡!!"] {
+        let (status, body) = embed(&mesh, &coral.to_string(), Some(text)).await;
+        assert_eq!(status, 200, "{text} {body}");
+    }
 
     for query in [vec![], vec![("query", "  ")]] {
         let (status, body) = search(&mesh, &query).await;
@@ -182,8 +185,11 @@ async fn embed_and_search_answer_the_contracts_errors() {
         assert_eq!(status, 422, "{limit} {body}");
         assert_eq!(body["detail"][0]["loc"], json!(["query", "limit"]));
     }
+    // Only the symbols were stored: nothing in common with the query.
     let (status, body) = search(&mesh, &[("query", "playa"), ("limit", "50")]).await;
-    assert_eq!((status, body), (200, json!({"results": []})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["description"], "¡¡!!");
+    assert_eq!(body["results"][0]["similarity"], 0.0);
     mesh.stop().await;
 }
 

@@ -190,3 +190,66 @@ async fn openapi_carries_the_proto_comments_and_the_bearer_scheme() {
     );
     assert_eq!(doc["security"], serde_json::json!([{}, {"bearerAuth": []}]));
 }
+
+/// The rules written in the protos (`buf.validate`, and the decimal rules of money) are in the
+/// document as the JSON Schema keywords that say the same thing.
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_carries_the_protos_validation_rules() {
+    let stack = TestStack::start().await;
+    let (_, doc) = stack.get("/openapi.json").await;
+    let body = |path: &str| {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["properties"]
+            .clone()
+    };
+    let query = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))["schema"]
+            .clone()
+    };
+
+    let booking = body("/api/v1/bookings");
+    assert_eq!(booking["passenger_name"]["maxLength"], 200);
+    assert_eq!(booking["passenger_name"]["pattern"], r"\S");
+    assert_eq!(booking["passenger_age"]["minimum"], 0);
+    assert_eq!(booking["passenger_age"]["maximum"], 150);
+
+    let destination = body("/api/v1/flights/destinations");
+    assert_eq!(destination["tax_amount"]["minimum"], 0);
+    assert!(destination["tax_amount"]["exclusiveMinimum"].is_null());
+    assert_eq!(
+        destination["tax_amount"]["maximum"].to_string(),
+        "9999999999.99"
+    );
+    assert_eq!(destination["tax_amount"]["multipleOf"].to_string(), "0.01");
+    assert_eq!(destination["description"]["maxLength"], 2000);
+
+    let flight = body("/api/v1/flights");
+    assert_eq!(flight["base_price"]["minimum"], 0);
+    assert_eq!(flight["base_price"]["exclusiveMinimum"], true);
+    assert_eq!(flight["capacity"]["exclusiveMinimum"], true);
+    assert_eq!(flight["capacity"]["maximum"], 100_000);
+    assert_eq!(flight["flight_number"]["maxLength"], 20);
+
+    assert_eq!(query("/api/v1/flights", "skip")["minimum"], 0);
+    assert_eq!(query("/api/v1/flights", "limit")["minimum"], 1);
+    assert_eq!(query("/api/v1/flights", "limit")["maximum"], 1000);
+    let search_limit = query("/api/v1/ai/search-destinations", "limit");
+    assert_eq!(
+        (&search_limit["minimum"], &search_limit["maximum"]),
+        (&1.into(), &50.into())
+    );
+    assert_eq!(
+        query("/api/v1/ai/search-destinations", "query")["maxLength"],
+        1000
+    );
+
+    let register = body("/api/v1/auth/register");
+    assert_eq!(register["password"]["minLength"], 6);
+    let email = register["email"]["pattern"].as_str().unwrap();
+    assert!(email.starts_with('^') && email.contains('@'), "{email}");
+}

@@ -1,0 +1,485 @@
+//! Enforces the rules written in the protos ([`crate::rules`]), with the contract's Spanish
+//! messages.
+//!
+//! `build.rs` generates a [`Validate`] implementation for every message whose fields carry rules;
+//! each one calls the checks below field by field (no reflection per request). A service calls
+//! `request.validate()` before anything else and answers the violations as `INVALID_ARGUMENT`
+//! (the gateway's 422 list). One message per field: its first broken rule.
+
+use std::str::FromStr;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+
+use crate::money::{DecimalError, decimal_field};
+use crate::rules::{DecimalRules, IntegerRules, ItemRules, NOT_BLANK, TextRules};
+use crate::types::Decimal as PbDecimal;
+
+/// A message whose fields carry rules in the protos.
+pub trait Validate {
+    /// Every field that breaks its rules, with the message a client reads.
+    fn validate(&self) -> Violations;
+}
+
+/// Broken rules: `(field, message)` in field order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(Vec<(&'static str, String)>);
+
+impl Violations {
+    /// Whether every rule held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The broken rules, in field order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[(&'static str, String)] {
+        &self.0
+    }
+
+    fn add(&mut self, field: &'static str, message: String) {
+        self.0.push((field, message));
+    }
+
+    /// A required field that is unset.
+    pub fn missing(&mut self, field: &'static str) {
+        self.add(field, format!("{field} es obligatorio"));
+    }
+
+    /// A text field: `None` when a field with presence is unset.
+    pub fn text(
+        &mut self,
+        field: &'static str,
+        value: Option<&str>,
+        required: bool,
+        rules: &TextRules,
+        pattern: Option<&Regex>,
+    ) {
+        let Some(value) = value else {
+            if required {
+                self.missing(field);
+            }
+            return;
+        };
+        let chars = value.chars().count() as u64;
+        let not_blank = rules.pattern.as_deref() == Some(NOT_BLANK);
+        if (not_blank && value.trim().is_empty()) || rules.min_len.is_some_and(|min| chars < min) {
+            match rules.min_len {
+                Some(min) if min > 1 => {
+                    self.add(
+                        field,
+                        format!("{field} debe tener al menos {min} caracteres"),
+                    );
+                }
+                _ => self.add(field, format!("{field} no puede estar vacio")),
+            }
+        } else if let Some(max) = rules.max_len.filter(|&max| chars > max) {
+            self.add(field, format!("{field} no puede superar {max} caracteres"));
+        } else if !not_blank && pattern.is_some_and(|pattern| !pattern.is_match(value)) {
+            self.add(field, format!("{field} debe ser valido"));
+        }
+    }
+
+    /// An integer field: `None` when a field with presence is unset.
+    pub fn integer(
+        &mut self,
+        field: &'static str,
+        value: Option<i64>,
+        required: bool,
+        rules: &IntegerRules,
+    ) {
+        let Some(value) = value else {
+            if required {
+                self.missing(field);
+            }
+            return;
+        };
+        let bounds = Bounds {
+            between: true,
+            gt: rules.gt,
+            gte: rules.gte,
+            lt: rules.lt,
+            lte: rules.lte,
+        };
+        if let Some(message) = bounds.broken(field, &value) {
+            self.add(field, message);
+        }
+    }
+
+    /// A repeated field of `len` items.
+    pub fn items(&mut self, field: &'static str, len: usize, rules: &ItemRules) {
+        let len = len as u64;
+        match (rules.min_items, rules.max_items) {
+            (Some(min), _) if len < min => self.add(
+                field,
+                if min == 1 {
+                    format!("{field} no puede estar vacio")
+                } else {
+                    format!("{field} debe tener al menos {min} elementos")
+                },
+            ),
+            (_, Some(max)) if len > max => {
+                self.add(field, format!("{field} admite como maximo {max} elementos"));
+            }
+            _ => {}
+        }
+    }
+
+    /// A money field.
+    pub fn decimal(
+        &mut self,
+        field: &'static str,
+        value: Option<&PbDecimal>,
+        required: bool,
+        rules: &DecimalRules,
+    ) {
+        let amount = match decimal_field(value) {
+            Ok(amount) => amount,
+            Err(DecimalError::Missing) => {
+                if required {
+                    self.missing(field);
+                }
+                return;
+            }
+            Err(DecimalError::Malformed(_)) => {
+                self.add(field, format!("{field} debe ser un numero"));
+                return;
+            }
+        };
+        if let Some(scale) = rules
+            .max_scale
+            .filter(|&scale| amount.normalize().scale() > scale)
+        {
+            self.add(
+                field,
+                format!("{field} admite como maximo {scale} decimales"),
+            );
+            return;
+        }
+        // The bounds were written in the protos; one that does not parse is no bound (a test
+        // parses every bound of every message).
+        let bound = |text: &Option<std::borrow::Cow<'static, str>>| {
+            text.as_deref().and_then(|t| Decimal::from_str(t).ok())
+        };
+        // Money names its broken bound alone ("no puede ser negativo", as the contract says).
+        let bounds = Bounds {
+            between: false,
+            gt: bound(&rules.gt),
+            gte: bound(&rules.gte),
+            lt: None,
+            lte: bound(&rules.lte),
+        };
+        if let Some(message) = bounds.broken(field, &amount) {
+            self.add(field, message);
+        }
+    }
+}
+
+/// Numeric bounds and the message of the first one broken.
+struct Bounds<T> {
+    /// `gte` and `lte` together read "debe estar entre {gte} y {lte}" (the contract's ranges).
+    between: bool,
+    gt: Option<T>,
+    gte: Option<T>,
+    lt: Option<T>,
+    lte: Option<T>,
+}
+
+impl<T: PartialOrd + std::fmt::Display + Default> Bounds<T> {
+    fn broken(&self, field: &str, value: &T) -> Option<String> {
+        let below = |bound: &Option<T>, strict: bool| {
+            bound
+                .as_ref()
+                .is_some_and(|b| if strict { value <= b } else { value < b })
+        };
+        let above = |bound: &Option<T>, strict: bool| {
+            bound
+                .as_ref()
+                .is_some_and(|b| if strict { value >= b } else { value > b })
+        };
+        if let (true, Some(low), Some(high)) = (self.between, &self.gte, &self.lte)
+            && (below(&self.gte, false) || above(&self.lte, false))
+        {
+            return Some(format!("{field} debe estar entre {low} y {high}"));
+        }
+        if let Some(low) = self.gt.as_ref().filter(|_| below(&self.gt, true)) {
+            return Some(format!("{field} debe ser mayor a {low}"));
+        }
+        if let Some(low) = self.gte.as_ref().filter(|_| below(&self.gte, false)) {
+            return Some(if *low == T::default() {
+                format!("{field} no puede ser negativo")
+            } else {
+                format!("{field} debe ser mayor o igual a {low}")
+            });
+        }
+        if let Some(high) = self.lte.as_ref().filter(|_| above(&self.lte, false)) {
+            return Some(format!("{field} no puede superar {high}"));
+        }
+        if let Some(high) = self.lt.as_ref().filter(|_| above(&self.lt, true)) {
+            return Some(format!("{field} debe ser menor a {high}"));
+        }
+        None
+    }
+}
+
+/// The compiled `pattern` of a text rule. Generated code keeps one per pattern in a `LazyLock`.
+///
+/// # Panics
+/// When `pattern` is not a regular expression; a test compiles every pattern of every message,
+/// so no request can reach this with a broken one.
+#[must_use]
+pub fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|err| panic!("proto pattern {pattern:?}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+    use crate::rules::{RuleKind, read};
+
+    fn text_rules(min: Option<u64>, max: u64, pattern: Option<&'static str>) -> TextRules {
+        TextRules {
+            min_len: min,
+            max_len: Some(max),
+            pattern: pattern.map(Cow::Borrowed),
+        }
+    }
+
+    fn one(check: impl FnOnce(&mut Violations)) -> Option<String> {
+        let mut v = Violations::default();
+        check(&mut v);
+        assert!(v.0.len() <= 1, "one message per field: {v:?}");
+        v.0.pop().map(|(_, m)| m)
+    }
+
+    #[test]
+    fn text_messages_are_the_contracts() {
+        let not_blank = text_rules(None, 5, Some(NOT_BLANK));
+        let regex = compile(NOT_BLANK);
+        let check =
+            |value: Option<&str>| one(|v| v.text("name", value, false, &not_blank, Some(&regex)));
+        assert_eq!(
+            check(Some(" \t")).as_deref(),
+            Some("name no puede estar vacio")
+        );
+        assert_eq!(
+            check(Some("")).as_deref(),
+            Some("name no puede estar vacio")
+        );
+        assert_eq!(
+            check(Some("ñandúes")).as_deref(),
+            Some("name no puede superar 5 caracteres")
+        );
+        assert_eq!(check(Some("ñandú")), None, "characters, not bytes");
+        assert_eq!(check(None), None, "an unset optional field has no rules");
+
+        let password = text_rules(Some(6), 1024, None);
+        assert_eq!(
+            one(|v| v.text("password", Some("12345"), true, &password, None)).as_deref(),
+            Some("password debe tener al menos 6 caracteres")
+        );
+        let email = compile("^[^@]+@[^@]+$");
+        let rules = text_rules(None, 254, Some("^[^@]+@[^@]+$"));
+        assert_eq!(
+            one(|v| v.text("email", Some("no-at"), true, &rules, Some(&email))).as_deref(),
+            Some("email debe ser valido")
+        );
+        assert_eq!(
+            one(|v| v.text("email", None, true, &rules, Some(&email))).as_deref(),
+            Some("email es obligatorio")
+        );
+    }
+
+    #[test]
+    fn integer_messages_are_the_contracts() {
+        let age = IntegerRules {
+            gte: Some(0),
+            lte: Some(150),
+            ..IntegerRules::default()
+        };
+        for bad in [-1, 151] {
+            assert_eq!(
+                one(|v| v.integer("passenger_age", Some(bad), false, &age)).as_deref(),
+                Some("passenger_age debe estar entre 0 y 150")
+            );
+        }
+        assert_eq!(
+            one(|v| v.integer("passenger_age", Some(0), false, &age)),
+            None
+        );
+        let capacity = IntegerRules {
+            gt: Some(0),
+            lte: Some(100_000),
+            ..IntegerRules::default()
+        };
+        assert_eq!(
+            one(|v| v.integer("capacity", Some(0), false, &capacity)).as_deref(),
+            Some("capacity debe ser mayor a 0")
+        );
+        assert_eq!(
+            one(|v| v.integer("capacity", Some(100_001), false, &capacity)).as_deref(),
+            Some("capacity no puede superar 100000")
+        );
+        let skip = IntegerRules {
+            gte: Some(0),
+            ..IntegerRules::default()
+        };
+        assert_eq!(
+            one(|v| v.integer("skip", Some(-1), false, &skip)).as_deref(),
+            Some("skip no puede ser negativo")
+        );
+    }
+
+    #[test]
+    fn decimal_messages_are_the_contracts() {
+        let tax = DecimalRules {
+            gte: Some(Cow::Borrowed("0")),
+            lte: Some(Cow::Borrowed("9999999999.99")),
+            max_scale: Some(2),
+            gt: None,
+        };
+        let dec = |text: &str| PbDecimal { value: text.into() };
+        let check = |text: &str| one(|v| v.decimal("tax_amount", Some(&dec(text)), true, &tax));
+        assert_eq!(
+            check("-0.01").as_deref(),
+            Some("tax_amount no puede ser negativo")
+        );
+        assert_eq!(check("-0"), None);
+        assert_eq!(
+            check("1.005").as_deref(),
+            Some("tax_amount admite como maximo 2 decimales")
+        );
+        assert_eq!(check("1.50"), None, "trailing zeros are not decimals");
+        assert_eq!(
+            check("10000000000").as_deref(),
+            Some("tax_amount no puede superar 9999999999.99")
+        );
+        assert_eq!(
+            check("abc").as_deref(),
+            Some("tax_amount debe ser un numero")
+        );
+        assert_eq!(
+            one(|v| v.decimal("tax_amount", None, true, &tax)).as_deref(),
+            Some("tax_amount es obligatorio")
+        );
+        let price = DecimalRules {
+            gt: Some(Cow::Borrowed("0")),
+            ..tax.clone()
+        };
+        assert_eq!(
+            one(|v| v.decimal("base_price", Some(&dec("0")), true, &price)).as_deref(),
+            Some("base_price debe ser mayor a 0")
+        );
+    }
+
+    #[test]
+    fn item_messages() {
+        let rules = ItemRules {
+            min_items: Some(1),
+            max_items: Some(3),
+        };
+        assert_eq!(
+            one(|v| v.items("vector", 0, &rules)).as_deref(),
+            Some("vector no puede estar vacio")
+        );
+        assert_eq!(
+            one(|v| v.items("vector", 4, &rules)).as_deref(),
+            Some("vector admite como maximo 3 elementos")
+        );
+        assert_eq!(one(|v| v.items("vector", 3, &rules)), None);
+    }
+
+    /// Every annotation in the protos is one this crate enforces: its kind is supported, its
+    /// patterns compile and its decimal bounds parse.
+    #[test]
+    fn every_rule_in_the_protos_is_enforceable() {
+        let pool = DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET).unwrap();
+        let mut annotated = 0;
+        for message in pool.all_messages() {
+            if !message.package_name().starts_with("flightmesh.") {
+                continue;
+            }
+            for field in message.fields() {
+                let Some(rules) = read(&field).unwrap() else {
+                    continue;
+                };
+                annotated += 1;
+                match rules.kind {
+                    RuleKind::Text(text) => {
+                        if let Some(pattern) = text.pattern {
+                            let _ = compile(&pattern);
+                        }
+                    }
+                    RuleKind::Decimal(decimal) => {
+                        for bound in [decimal.gt, decimal.gte, decimal.lte].into_iter().flatten() {
+                            Decimal::from_str(&bound).unwrap();
+                        }
+                    }
+                    RuleKind::Integer(_) | RuleKind::Items(_) | RuleKind::None => {}
+                }
+            }
+        }
+        assert!(annotated >= 30, "only {annotated} annotated fields");
+    }
+
+    /// The generated implementations call these checks with the protos' rules.
+    #[test]
+    fn generated_rules_are_the_protos() {
+        use crate::{bookings, flights, identity};
+        let booking = bookings::CreateBookingRequest {
+            passenger_name: "  ".into(),
+            passenger_age: 151,
+            has_pet: false,
+            flight_id: 1,
+        };
+        assert_eq!(
+            booking.validate().as_slice(),
+            [
+                (
+                    "passenger_name",
+                    "passenger_name no puede estar vacio".to_owned()
+                ),
+                (
+                    "passenger_age",
+                    "passenger_age debe estar entre 0 y 150".to_owned()
+                ),
+            ]
+        );
+        let flight = flights::CreateFlightRequest {
+            flight_number: "CT-123".into(),
+            origin: "Bogota".into(),
+            base_price: None,
+            destination_id: 1,
+            capacity: Some(0),
+        };
+        assert_eq!(
+            flight.validate().as_slice(),
+            [
+                ("base_price", "base_price es obligatorio".to_owned()),
+                ("capacity", "capacity debe ser mayor a 0".to_owned()),
+            ]
+        );
+        let register = identity::RegisterRequest {
+            email: "ana@example".into(),
+            password: "secret-enough".into(),
+            full_name: "Ana".into(),
+        };
+        assert_eq!(
+            register.validate().as_slice(),
+            [("email", "email debe ser valido".to_owned())]
+        );
+        let list = flights::ListFlightsRequest {
+            skip: Some(-1),
+            limit: None,
+        };
+        assert_eq!(
+            list.validate().as_slice(),
+            [("skip", "skip no puede ser negativo".to_owned())]
+        );
+    }
+}
