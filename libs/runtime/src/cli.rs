@@ -1,85 +1,189 @@
-//! The little every service binary shares: its subcommands, telemetry set-up, and turning a
-//! start-up error into one log line with its cause chain and a failing exit code.
+//! One skeleton for every service binary: `main` is one call to [`run_service`], which parses the
+//! command line (clap), installs logging, reads the configuration, runs the command on a Tokio
+//! runtime, and turns a failure into one log line with its cause chain and a failing exit code.
+//!
+//! A service describes itself by implementing [`Binary`] on its command enum.
 
+use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::config::{Env, Var, markdown_table};
+use clap::{ArgMatches, Subcommand};
+
+use crate::config::{ConfigError, Env, Var, markdown_table};
+use crate::shutdown::{self, CancellationToken};
 use crate::telemetry::{self, TelemetryConfig};
 
-/// What the binary was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    /// Run the service (the default).
-    Serve,
-    /// Apply database migrations and exit (Kubernetes hook Jobs run this).
-    Migrate,
-    /// A command of this service's own (see [`start_with`]).
-    Other(&'static str),
+/// Start-up and run-time failures of a service, with their cause chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the runtime waits, after the command returned, for blocking threads still running
+/// (a `getaddrinfo` for a name DNS does not answer) before the process exits regardless.
+const BLOCKING_GRACE: Duration = Duration::from_secs(1);
+
+/// A service binary: its name, its configuration and its commands. Implemented by each service
+/// on its `Command` enum (a `clap::Subcommand`; the doc comment of each variant is its help).
+pub trait Binary: Subcommand + Sized {
+    /// The binary's name, as in logs and health.
+    const NAME: &'static str;
+    /// What the service does, in one line (`--help`).
+    const ABOUT: &'static str;
+    /// The command run when none is given.
+    const DEFAULT: Self;
+
+    /// The service's configuration.
+    type Config;
+
+    /// The environment variables the service reads (the `config` command prints them).
+    const VARS: fn() -> Vec<Var>;
+    /// Reads the configuration from the environment (errors name the variable).
+    const CONFIG: fn(&Env) -> Result<Self::Config, ConfigError>;
+
+    /// Runs the command until it is done or `shutdown` is cancelled (SIGTERM, SIGINT).
+    fn run(
+        self,
+        config: Self::Config,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = Result<(), BoxError>>;
 }
 
-/// Parses the command line and installs logging. `Err` carries the exit code for `--help`,
-/// `config` (prints the configuration table) or a usage error.
-pub fn start(name: &str, vars: &[Var]) -> Result<Command, ExitCode> {
-    start_with(name, vars, &[])
-}
-
-/// [`start`] for a service with commands of its own: `(command, one-line help)`.
-#[allow(clippy::print_stdout)]
-pub fn start_with(
-    name: &str,
-    vars: &[Var],
-    extra: &[(&'static str, &'static str)],
-) -> Result<Command, ExitCode> {
-    let arg = std::env::args().nth(1);
-    let command = match arg.as_deref() {
-        None | Some("serve") => Command::Serve,
-        Some("migrate") => Command::Migrate,
-        Some(other) if extra.iter().any(|(command, _)| *command == other) => {
-            let (command, _) = extra
-                .iter()
-                .find(|(command, _)| *command == other)
-                .expect("found above");
-            Command::Other(command)
+/// The whole of a service's `main`: see the module docs. Exit codes: 0 done, 1 failed, 2 a usage
+/// or configuration error found before starting.
+#[must_use]
+pub fn run_service<B: Binary>() -> ExitCode {
+    let command = match parse::<B>(std::env::args_os()) {
+        Ok(Parsed::Run(command)) => command,
+        Ok(Parsed::PrintConfig) => {
+            print_config(&(B::VARS)());
+            return ExitCode::SUCCESS;
         }
-        Some("config") => {
-            let mut all = vars.to_vec();
-            all.extend_from_slice(TelemetryConfig::VARS);
-            print!("{}", markdown_table(&all));
-            return Err(ExitCode::SUCCESS);
-        }
-        Some("-h" | "--help" | "help") => {
-            println!(
-                "usage: {name} [serve|migrate|config{}]",
-                extra
-                    .iter()
-                    .map(|(c, _)| format!("|{c}"))
-                    .collect::<String>()
-            );
-            println!("  serve    run the service (default)");
-            println!("  migrate  apply database migrations and exit");
-            println!("  config   print the environment variables it reads");
-            for (command, help) in extra {
-                println!("  {command:<8} {help}");
-            }
-            return Err(ExitCode::SUCCESS);
-        }
-        Some(other) => {
-            eprintln!("{name}: unknown command {other:?} (try --help)");
-            return Err(ExitCode::from(2));
+        Err(err) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
     match TelemetryConfig::from_env(&Env::process()) {
-        Ok(config) => telemetry::init(&config, name),
+        Ok(config) => telemetry::init(&config, B::NAME),
         Err(err) => {
-            eprintln!("{name}: {err}");
-            return Err(ExitCode::from(2));
+            eprintln!("{}: {err}", B::NAME);
+            return ExitCode::from(2);
         }
     }
-    Ok(command)
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return exit(Err(err.into())),
+    };
+    let result = runtime.block_on(async {
+        let config = (B::CONFIG)(&Env::process())?;
+        command.run(config, shutdown::on_signal()).await
+    });
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    exit(result)
+}
+
+/// Declares a service binary's `Command` enum and its [`Binary`] implementation, so that each
+/// service writes only what is its own: its name, one line about it, its configuration type and
+/// what each command does. The first command must be `Serve` (the default). Each command's doc
+/// comment is its `--help` line.
+///
+/// ```ignore
+/// flightmesh_runtime::service_binary! {
+///     name: "flights",
+///     about: "The catalog service",
+///     config: Config,
+///     commands: |config, shutdown| {
+///         /// Run the service (the default)
+///         Serve => serve(config, shutdown).await,
+///         /// Apply the migrations and exit
+///         Migrate => Ok(migrate(&config.db).await.map(drop)?),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! service_binary {
+    (
+        name: $name:expr,
+        about: $about:expr,
+        config: $config:ty,
+        commands: |$cfg:ident, $shutdown:ident| {
+            $( $(#[doc = $doc:expr])* $variant:ident => $body:expr ),+ $(,)?
+        }
+    ) => {
+        /// The binary's commands (`--help` lists them); its `main` is
+        /// `flightmesh_runtime::run_service::<Command>()`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+        pub enum Command {
+            $( $(#[doc = $doc])* $variant, )+
+        }
+
+        impl $crate::cli::Binary for Command {
+            const NAME: &'static str = $name;
+            const ABOUT: &'static str = $about;
+            const DEFAULT: Self = Self::Serve;
+            type Config = $config;
+            const VARS: fn() -> Vec<$crate::Var> = <$config>::vars;
+            const CONFIG: fn(&$crate::Env) -> Result<$config, $crate::ConfigError> =
+                <$config>::from_env;
+
+            async fn run(
+                self,
+                $cfg: $config,
+                $shutdown: $crate::CancellationToken,
+            ) -> Result<(), $crate::BoxError> {
+                match self {
+                    $( Self::$variant => $body, )+
+                }
+            }
+        }
+    };
+}
+
+/// What the command line asked for.
+#[derive(Debug)]
+enum Parsed<B> {
+    Run(B),
+    PrintConfig,
+}
+
+fn cli<B: Binary>() -> clap::Command {
+    let command = clap::Command::new(B::NAME).subcommand(
+        clap::Command::new("config")
+            .about("Print the environment variables it reads (a Markdown table) and exit"),
+    );
+    // After the derive's own settings: the enum's doc comment is for readers of the code.
+    B::augment_subcommands(command)
+        .about(B::ABOUT)
+        .long_about(format!(
+            "{}\n\nConfigured by environment variables only: `{} config` lists them.",
+            B::ABOUT,
+            B::NAME
+        ))
+}
+
+fn parse<B: Binary>(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Parsed<B>, clap::Error> {
+    let matches: ArgMatches = cli::<B>().try_get_matches_from(args)?;
+    match matches.subcommand_name() {
+        None => Ok(Parsed::Run(B::DEFAULT)),
+        Some("config") => Ok(Parsed::PrintConfig),
+        Some(_) => B::from_arg_matches(&matches).map(Parsed::Run),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_config(vars: &[Var]) {
+    let mut all = vars.to_vec();
+    all.extend_from_slice(TelemetryConfig::VARS);
+    print!("{}", markdown_table(&all));
 }
 
 /// Logs a failure with its whole cause chain; the exit code says whether it failed.
-pub fn exit(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> ExitCode {
+pub fn exit(result: Result<(), BoxError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -87,6 +191,83 @@ pub fn exit(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> Exi
             tracing::error!(error = %chain, "fatal");
             eprintln!("error: {chain}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A binary with a service's usual commands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+    enum Example {
+        /// Run the service (the default)
+        Serve,
+        /// Apply the database migrations and exit
+        Migrate,
+    }
+
+    impl Binary for Example {
+        const NAME: &'static str = "example";
+        const ABOUT: &'static str = "An example service";
+        const DEFAULT: Self = Self::Serve;
+        type Config = ();
+
+        const VARS: fn() -> Vec<Var> = Vec::new;
+        const CONFIG: fn(&Env) -> Result<(), ConfigError> = |_| Ok(());
+
+        async fn run(self, (): (), _: CancellationToken) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+
+    fn parse_args(args: &[&str]) -> Result<Parsed<Example>, clap::Error> {
+        parse::<Example>(
+            std::iter::once("example")
+                .chain(args.iter().copied())
+                .map(Into::into),
+        )
+    }
+
+    #[test]
+    fn commands_default_to_serve() {
+        assert!(matches!(parse_args(&[]), Ok(Parsed::Run(Example::Serve))));
+        assert!(matches!(
+            parse_args(&["serve"]),
+            Ok(Parsed::Run(Example::Serve))
+        ));
+        assert!(matches!(
+            parse_args(&["migrate"]),
+            Ok(Parsed::Run(Example::Migrate))
+        ));
+        assert!(matches!(parse_args(&["config"]), Ok(Parsed::PrintConfig)));
+    }
+
+    #[test]
+    fn help_is_success_and_unknown_input_is_a_usage_error() {
+        for help in [&["--help"][..], &["-h"], &["help"], &["migrate", "--help"]] {
+            let err = parse_args(help).unwrap_err();
+            assert_eq!(err.exit_code(), 0, "{help:?}");
+        }
+        let help = parse_args(&["--help"]).unwrap_err().to_string();
+        for line in [
+            "An example service",
+            "serve",
+            "migrate",
+            "config",
+            "Apply the database",
+        ] {
+            assert!(help.contains(line), "{line:?} missing from:\n{help}");
+        }
+        for bad in [
+            &["--verbose"][..],
+            &["deploy"],
+            &["serve", "extra"],
+            &["migrate", "-x"],
+        ] {
+            let err = parse_args(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
     }
 }

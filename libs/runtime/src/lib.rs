@@ -1,5 +1,6 @@
 //! What every flightmesh service runs on.
 //!
+//! - [`cli`]: the skeleton of every service binary ([`run_service`]).
 //! - [`caller`]: the caller the gateway forwards as metadata, and the access policy's words.
 //! - [`config`]: typed environment configuration; errors name the variable.
 //! - [`telemetry`]: the process's tracing subscriber (JSON or text logs).
@@ -26,6 +27,7 @@ pub mod supervise;
 pub mod telemetry;
 pub mod trace;
 
+pub use cli::{BoxError, run_service};
 pub use config::{ConfigError, Env, Secret, Var};
 
 /// The allocator of every flightmesh binary: a service allocates small, short-lived buffers per

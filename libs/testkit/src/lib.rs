@@ -6,6 +6,7 @@
 //! - [`TcpProxy`]: a TCP relay the test can cut and restore, to simulate a dependency outage
 //!   (database, broker) without stopping the shared server other tests use.
 //! - [`unique_name`]: a collision-free name for vhosts, queues, key prefixes.
+//! - [`assert_command_line`]: a binary's `--help` and its answer to an unknown flag.
 
 mod proxy;
 
@@ -16,6 +17,38 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 /// `FLIGHTMESH_TEST_PG_ADMIN_URL`: where tests create their databases.
 pub const ADMIN_URL_VAR: &str = "FLIGHTMESH_TEST_PG_ADMIN_URL";
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Runs `binary --help` (it must succeed and list every one of `commands`) and
+/// `binary --no-such-flag` (it must exit 2 naming the flag).
+///
+/// # Panics
+/// When the binary does not behave so, or cannot be run.
+pub fn assert_command_line(binary: &str, commands: &[&str]) {
+    let run = |arg: &str| {
+        std::process::Command::new(binary)
+            .arg(arg)
+            .output()
+            .unwrap_or_else(|err| panic!("{binary}: {err}"))
+    };
+    let help = run("--help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{binary} --help: {help:?}");
+    for command in commands {
+        assert!(
+            text.lines()
+                .any(|line| line.trim_start().starts_with(command)),
+            "{binary} --help does not list {command}:\n{text}"
+        );
+    }
+    let unknown = run("--no-such-flag");
+    let error = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(
+        unknown.status.code(),
+        Some(2),
+        "{binary} --no-such-flag: {unknown:?}"
+    );
+    assert!(error.contains("--no-such-flag"), "{binary}: {error}");
+}
 
 /// A name nobody else uses: `{prefix}_{32 hex digits}`.
 #[must_use]

@@ -19,7 +19,6 @@ pub mod offline;
 pub mod search;
 pub mod stream;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,76 +31,52 @@ pub use config::{Config, EmbeddingsProvider, Provider};
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "ai-agent";
 
-/// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Start-up and run-time failures, with their cause chain (one type for every service).
+pub use flightmesh_runtime::BoxError;
 
-/// An AI agent whose ports are bound and ready to [`run`](Service::run).
-pub struct Service {
-    host: Host,
-}
-
-impl Service {
-    /// Builds the tools, the model client (one per process) and binds the ports.
-    pub async fn build(config: Config) -> Result<Self, BoxError> {
-        flightmesh_runtime::metrics::declare(grpc::METRICS);
-        flightmesh_runtime::metrics::declare(search::METRICS);
-        let sources = data::Sources::new(
-            mesh_channel(&config.flights_url)?,
-            mesh_channel(&config.stats_url)?,
-        );
-        let search = Arc::new(destination_search(&config)?);
-        let llm = llm::Llm::new(
-            &config.provider,
-            &sources,
-            &search,
-            config.timeout,
-            config.max_turns,
-        )
-        .map(Arc::new);
-        match &config.provider {
-            Provider::Offline => tracing::info!(
-                provider = "offline",
-                "AI provider: the offline answerer (no LLM configured)"
-            ),
-            Provider::Groq { model, .. } => {
-                tracing::info!(provider = "groq", %model, "AI provider: Groq");
-            }
-            Provider::OpenAiCompatible {
-                base_url, model, ..
-            } => {
-                tracing::info!(provider = "openai-compatible", %base_url, %model, "AI provider: an OpenAI-compatible server");
-            }
+/// Builds the tools, the model client (one per process) and binds the ports.
+pub async fn build(config: Config) -> Result<Host, BoxError> {
+    flightmesh_runtime::metrics::declare(grpc::METRICS);
+    flightmesh_runtime::metrics::declare(search::METRICS);
+    let sources = data::Sources::new(
+        mesh_channel(&config.flights_url)?,
+        mesh_channel(&config.stats_url)?,
+    );
+    let search = Arc::new(destination_search(&config)?);
+    let llm = llm::Llm::new(
+        &config.provider,
+        &sources,
+        &search,
+        config.timeout,
+        config.max_turns,
+    )
+    .map(Arc::new);
+    match &config.provider {
+        Provider::Offline => tracing::info!(
+            provider = "offline",
+            "AI provider: the offline answerer (no LLM configured)"
+        ),
+        Provider::Groq { model, .. } => {
+            tracing::info!(provider = "groq", %model, "AI provider: Groq");
         }
-        let history = Arc::new(history::History::new(
-            &config.redis_url,
-            &config.key_prefix,
-            config.history_messages,
-            config.history_max_message_bytes,
-            config.history_ttl,
-            Duration::from_secs(1),
-        )?);
-        let agent = grpc::AiAgent::new(sources, llm, history, config.provider.label(), search);
-        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
-        host.add_service(AiAgentServiceServer::new(agent));
-        Ok(Self { host })
+        Provider::OpenAiCompatible {
+            base_url, model, ..
+        } => {
+            tracing::info!(provider = "openai-compatible", %base_url, %model, "AI provider: an OpenAI-compatible server");
+        }
     }
-
-    /// The bound gRPC address.
-    #[must_use]
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    /// The bound admin HTTP address.
-    #[must_use]
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `shutdown` is cancelled.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
-        Ok(self.host.run(shutdown).await?)
-    }
+    let history = Arc::new(history::History::new(
+        &config.redis_url,
+        &config.key_prefix,
+        config.history_messages,
+        config.history_max_message_bytes,
+        config.history_ttl,
+        Duration::from_secs(1),
+    )?);
+    let agent = grpc::AiAgent::new(sources, llm, history, config.provider.label(), search);
+    let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+    host.add_service(AiAgentServiceServer::new(agent));
+    Ok(host)
 }
 
 /// The destination search of `config`: its embedder and the flights service's vector search.
@@ -152,5 +127,17 @@ pub async fn reembed(config: &Config) -> Result<search::Reembedded, BoxError> {
 
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
-    Service::build(config).await?.run(shutdown).await
+    Ok(build(config).await?.run(shutdown).await?)
+}
+
+flightmesh_runtime::service_binary! {
+    name: SERVICE_NAME,
+    about: "The AI agent: answers about flights, price suggestions, demand predictions and destination search",
+    config: Config,
+    commands: |config, shutdown| {
+        /// Run the service (the default)
+        Serve => serve(config, shutdown).await,
+        /// Re-embed every destination description with the configured embedder and exit
+        Reembed => reembed(&config).await.map(drop),
+    }
 }

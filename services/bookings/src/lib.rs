@@ -16,7 +16,6 @@ pub mod pricing;
 pub mod schema;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,97 +39,73 @@ fn purge_every(retention: Duration) -> Duration {
     (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
-/// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Start-up and run-time failures, with their cause chain (one type for every service).
+pub use flightmesh_runtime::BoxError;
 
 /// Applies pending migrations of the `bookings` schema.
 pub async fn migrate(db: &DbConfig) -> Result<Vec<String>, DbError> {
     flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
 }
 
-/// A bookings service whose ports are bound and ready to [`run`](Service::run).
-pub struct Service {
-    host: Host,
-}
+/// Migrates (if configured), connects the pool, prepares the relay and binds the ports.
+pub async fn build(config: Config) -> Result<Host, BoxError> {
+    flightmesh_runtime::metrics::declare(grpc::METRICS);
+    if config.migrate_on_start {
+        migrate(&config.db).await?;
+    }
+    let pool = flightmesh_db::pool(&config.db);
+    let store = store::Store::new(pool.clone(), config.exchange.clone());
+    let catalog = Arc::new(flights::FlightCatalog::new(
+        flightmesh_runtime::channel::mesh_channel(&config.flights_url)?,
+        config.flights_timeout,
+        config.flight_cache_ttl,
+    ));
 
-impl Service {
-    /// Migrates (if configured), connects the pool, prepares the relay and binds the ports.
-    pub async fn build(config: Config) -> Result<Self, BoxError> {
-        flightmesh_runtime::metrics::declare(grpc::METRICS);
-        if config.migrate_on_start {
-            migrate(&config.db).await?;
+    let mut relay_config = RelayConfig::new(
+        store::OUTBOX,
+        config.amqp_url.clone(),
+        vec![config.exchange.clone()],
+    );
+    relay_config.batch_size = config.relay_batch_size;
+    relay_config.lease = config.relay_lease;
+    relay_config.pause_after_publish = config.relay_test_pause;
+    let relay = Relay::new(pool.clone(), relay_config);
+    let waker = relay.waker();
+
+    let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+    host.add_service(BookingServiceServer::new(grpc::Bookings::new(
+        store.clone(),
+        catalog,
+        waker,
+        config.policy,
+    )))
+    .readiness_check("database", {
+        // Not through the pool: readiness must not queue behind a saturated pool.
+        let health = Arc::new(flightmesh_db::DbHealth::new(&config.db));
+        move || {
+            let health = health.clone();
+            async move { health.check().await.map_err(|e| e.to_string()) }
         }
-        let pool = flightmesh_db::pool(&config.db);
-        let store = store::Store::new(pool.clone(), config.exchange.clone());
-        let catalog = Arc::new(flights::FlightCatalog::new(
-            flightmesh_runtime::channel::mesh_channel(&config.flights_url)?,
-            config.flights_timeout,
-            config.flight_cache_ttl,
-        ));
-
-        let mut relay_config = RelayConfig::new(
-            store::OUTBOX,
-            config.amqp_url.clone(),
-            vec![config.exchange.clone()],
-        );
-        relay_config.batch_size = config.relay_batch_size;
-        relay_config.lease = config.relay_lease;
-        relay_config.pause_after_publish = config.relay_test_pause;
-        let relay = Relay::new(pool.clone(), relay_config);
-        let waker = relay.waker();
-
-        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
-        host.add_service(BookingServiceServer::new(grpc::Bookings::new(
-            store.clone(),
-            catalog,
-            waker,
-            config.policy,
-        )))
-        .readiness_check("database", {
-            // Not through the pool: readiness must not queue behind a saturated pool.
-            let health = Arc::new(flightmesh_db::DbHealth::new(&config.db));
-            move || {
-                let health = health.clone();
-                async move { health.check().await.map_err(|e| e.to_string()) }
-            }
+    });
+    if config.relay {
+        host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+        // Published rows are only the events feed's history: bounded by OUTBOX_RETENTION.
+        let retention = RetentionConfig::new(store::OUTBOX, config.outbox_retention);
+        let pool = pool.clone();
+        host.spawn("outbox purge", move |shutdown| {
+            flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
         });
-        if config.relay {
-            host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
-            // Published rows are only the events feed's history: bounded by OUTBOX_RETENTION.
-            let retention = RetentionConfig::new(store::OUTBOX, config.outbox_retention);
-            let pool = pool.clone();
-            host.spawn("outbox purge", move |shutdown| {
-                flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
-            });
-        }
-        let retention = config.idempotency_retention;
-        host.spawn("idempotency key purge", move |shutdown| {
-            purge_keys(store, retention, shutdown)
-        });
-        Ok(Self { host })
     }
-
-    /// The bound gRPC address.
-    #[must_use]
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    /// The bound admin HTTP address.
-    #[must_use]
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `shutdown` is cancelled (the relay flushes what is pending before stopping).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
-        Ok(self.host.run(shutdown).await?)
-    }
+    let retention = config.idempotency_retention;
+    host.spawn("idempotency key purge", move |shutdown| {
+        purge_keys(store, retention, shutdown)
+    });
+    Ok(host)
 }
 
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
-    Service::build(config).await?.run(shutdown).await
+    Ok(build(config).await?.run(shutdown).await?)
 }
 
 async fn purge_keys(store: store::Store, retention: Duration, shutdown: CancellationToken) {
@@ -144,5 +119,17 @@ async fn purge_keys(store: store::Store, retention: Duration, shutdown: Cancella
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(purge_every(retention)) => {}
         }
+    }
+}
+
+flightmesh_runtime::service_binary! {
+    name: SERVICE_NAME,
+    about: "The bookings service: exact pricing, the seat ledger, idempotent creation, cancellation and the booking outbox",
+    config: Config,
+    commands: |config, shutdown| {
+        /// Run the service (the default)
+        Serve => serve(config, shutdown).await,
+        /// Apply the migrations of the `bookings` schema and exit (the chart's hook Job runs this)
+        Migrate => Ok(migrate(&config.db).await.map(drop)?),
     }
 }

@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ("LOG_FORMAT", "text"),
         ]);
         let service =
-            flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(&env)?).await?;
+            flightmesh_flights::build(flightmesh_flights::Config::from_env(&env)?).await?;
         let addr = service.grpc_addr();
         let shutdown = flightmesh_runtime::CancellationToken::new();
         let running = tokio::spawn(service.run(shutdown.clone()));

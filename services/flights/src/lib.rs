@@ -22,8 +22,6 @@ pub mod store;
 pub mod validate;
 pub mod vectors;
 
-use std::net::SocketAddr;
-
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_db::{DbConfig, DbError};
 use flightmesh_proto::flights::flight_service_server::FlightServiceServer;
@@ -38,105 +36,93 @@ pub const SCHEMA: &str = "flights";
 /// The schema's migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Start-up and run-time failures, with their cause chain (one type for every service).
+pub use flightmesh_runtime::BoxError;
 
 /// Applies pending migrations of the `flights` schema.
 pub async fn migrate(db: &DbConfig) -> Result<Vec<String>, DbError> {
     flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
 }
 
-/// A flights service whose ports are bound and ready to [`run`](Flights::run).
-pub struct Flights {
-    host: Host,
-}
+/// Migrates (if configured), connects the pool and binds the ports.
+pub async fn build(config: Config) -> Result<Host, BoxError> {
+    if config.migrate_on_start {
+        migrate(&config.db).await?;
+    }
+    let pool = flightmesh_db::pool(&config.db);
+    let seats = seats::SeatLedger::new(
+        flightmesh_runtime::channel::mesh_channel(&config.bookings_url)?,
+        config.bookings_timeout,
+    );
+    let cache = cache::CatalogCache::new(config.cache);
+    let catalog = grpc::Catalog::new(
+        store::Store::new(pool.clone(), config.exchange.clone()),
+        seats,
+        embeddings::Embeddings::new(
+            pool.clone(),
+            config.exchange.clone(),
+            config.embedding_index_refresh,
+        ),
+        cache.clone(),
+    );
+    let mut relay_config = flightmesh_events::RelayConfig::new(
+        events::OUTBOX,
+        config.amqp_url.clone(),
+        vec![config.exchange.clone()],
+    );
+    // Notices, not messages someone waits for: nobody consumes description changes yet (the
+    // stats worker binds only `destination.created`), and `catalog.changed` only tells the
+    // replicas' caches (their TTL covers a missed one).
+    relay_config.best_effort_events = vec![
+        events::DESTINATION_DESCRIBED.to_owned(),
+        events::CATALOG_CHANGED.to_owned(),
+    ];
+    let relay = flightmesh_events::Relay::new(pool.clone(), relay_config);
 
-impl Flights {
-    /// Migrates (if configured), connects the pool and binds the ports.
-    pub async fn build(config: Config) -> Result<Self, BoxError> {
-        if config.migrate_on_start {
-            migrate(&config.db).await?;
-        }
-        let pool = flightmesh_db::pool(&config.db);
-        let seats = seats::SeatLedger::new(
-            flightmesh_runtime::channel::mesh_channel(&config.bookings_url)?,
-            config.bookings_timeout,
-        );
-        let cache = cache::CatalogCache::new(config.cache);
-        let catalog = grpc::Catalog::new(
-            store::Store::new(pool.clone(), config.exchange.clone()),
-            seats,
-            embeddings::Embeddings::new(
-                pool.clone(),
-                config.exchange.clone(),
-                config.embedding_index_refresh,
-            ),
-            cache.clone(),
-        );
-        let mut relay_config = flightmesh_events::RelayConfig::new(
+    let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+    host.add_service(FlightServiceServer::new(catalog))
+        .readiness_check("database", {
+            // Not through the pool: readiness must not queue behind a saturated pool.
+            let health = std::sync::Arc::new(flightmesh_db::DbHealth::new(&config.db));
+            move || {
+                let health = health.clone();
+                async move { health.check().await.map_err(|e| e.to_string()) }
+            }
+        });
+    if config.relay {
+        host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+        // Published rows are history only: bounded by OUTBOX_RETENTION, as in bookings.
+        let retention = flightmesh_events::outbox::RetentionConfig::new(
             events::OUTBOX,
-            config.amqp_url.clone(),
-            vec![config.exchange.clone()],
+            config.outbox_retention,
         );
-        // Notices, not messages someone waits for: nobody consumes description changes yet (the
-        // stats worker binds only `destination.created`), and `catalog.changed` only tells the
-        // replicas' caches (their TTL covers a missed one).
-        relay_config.best_effort_events = vec![
-            events::DESTINATION_DESCRIBED.to_owned(),
-            events::CATALOG_CHANGED.to_owned(),
-        ];
-        let relay = flightmesh_events::Relay::new(pool.clone(), relay_config);
-
-        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
-        host.add_service(FlightServiceServer::new(catalog))
-            .readiness_check("database", {
-                // Not through the pool: readiness must not queue behind a saturated pool.
-                let health = std::sync::Arc::new(flightmesh_db::DbHealth::new(&config.db));
-                move || {
-                    let health = health.clone();
-                    async move { health.check().await.map_err(|e| e.to_string()) }
-                }
-            });
-        if config.relay {
-            host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
-            // Published rows are history only: bounded by OUTBOX_RETENTION, as in bookings.
-            let retention = flightmesh_events::outbox::RetentionConfig::new(
-                events::OUTBOX,
-                config.outbox_retention,
-            );
-            let pool = pool.clone();
-            host.spawn("outbox purge", move |shutdown| {
-                flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
-            });
-        }
-        if !config.cache.catalog_ttl.is_zero() {
-            let (amqp_url, exchange) = (config.amqp_url.clone(), config.exchange.clone());
-            host.spawn("catalog cache events", move |shutdown| {
-                cache::follow_catalog_events(cache, amqp_url, exchange, shutdown)
-            });
-        }
-        Ok(Self { host })
+        let pool = pool.clone();
+        host.spawn("outbox purge", move |shutdown| {
+            flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
+        });
     }
-
-    /// The bound gRPC address.
-    #[must_use]
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
+    if !config.cache.catalog_ttl.is_zero() {
+        let (amqp_url, exchange) = (config.amqp_url.clone(), config.exchange.clone());
+        host.spawn("catalog cache events", move |shutdown| {
+            cache::follow_catalog_events(cache, amqp_url, exchange, shutdown)
+        });
     }
-
-    /// The bound admin HTTP address.
-    #[must_use]
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `shutdown` is cancelled.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
-        Ok(self.host.run(shutdown).await?)
-    }
+    Ok(host)
 }
 
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
-    Flights::build(config).await?.run(shutdown).await
+    Ok(build(config).await?.run(shutdown).await?)
+}
+
+flightmesh_runtime::service_binary! {
+    name: SERVICE_NAME,
+    about: "The catalog service: destinations and flights over gRPC, on its own PostgreSQL schema",
+    config: Config,
+    commands: |config, shutdown| {
+        /// Run the service (the default)
+        Serve => serve(config, shutdown).await,
+        /// Apply the migrations of the `flights` schema and exit (the chart's hook Job runs this)
+        Migrate => Ok(migrate(&config.db).await.map(drop)?),
+    }
 }

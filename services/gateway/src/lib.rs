@@ -72,8 +72,8 @@ use policy::RouteRequirement as _;
 use routes::Route;
 use upstream::Upstreams;
 
-/// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Start-up and run-time failures, with their cause chain (one type for every service).
+pub use flightmesh_runtime::BoxError;
 
 /// The correlation id header (`X-Request-ID` is accepted too).
 pub use flightmesh_runtime::trace::CORRELATION_ID;
@@ -916,4 +916,16 @@ async fn access_log(request: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+flightmesh_runtime::service_binary! {
+    name: "gateway",
+    about: "The REST edge: the contract's JSON routes transcoded to gRPC, identity, OpenAPI and its docs",
+    config: Config,
+    commands: |config, shutdown| {
+        /// Run the service (the default)
+        Serve => serve(config, shutdown).await,
+        /// Apply the migrations of the `identity` schema and exit (the chart's hook Job runs this)
+        Migrate => Ok(migrate(&config.db).await.map(drop)?),
+    }
 }

@@ -15,7 +15,6 @@ pub mod keys;
 pub mod rebuild;
 pub mod redis_store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use flightmesh_proto::stats::stats_service_server::StatsServiceServer;
@@ -30,8 +29,8 @@ use redis_store::Redis;
 /// The service's name in logs and health.
 pub const SERVICE_NAME: &str = "stats-worker";
 
-/// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Start-up and run-time failures, with their cause chain (one type for every service).
+pub use flightmesh_runtime::BoxError;
 
 impl Config {
     /// The consumer's part of the configuration.
@@ -51,61 +50,48 @@ impl Config {
     }
 }
 
-/// A stats worker whose ports are bound and ready to [`run`](Service::run).
-pub struct Service {
-    host: Host,
-}
-
-impl Service {
-    /// Prepares Redis (connected on first use), the consumer and the API, and binds the ports.
-    pub async fn build(config: Config) -> Result<Self, BoxError> {
-        flightmesh_runtime::metrics::declare(consumer::METRICS);
-        let redis = Arc::new(Redis::new(&config.redis_url, config.redis_timeout)?);
-        let keys = Keys::new(&config.key_prefix);
-        let api = api::Stats::new(
-            redis.clone(),
-            keys.clone(),
-            mesh_channel(&config.flights_url)?,
-            mesh_channel(&config.bookings_url)?,
-            config.log_list_cap,
-        );
-        let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
-        host.add_service(StatsServiceServer::new(api))
-            .readiness_check("redis", {
+/// Prepares Redis (connected on first use), the consumer and the API, and binds the ports.
+pub async fn build(config: Config) -> Result<Host, BoxError> {
+    flightmesh_runtime::metrics::declare(consumer::METRICS);
+    let redis = Arc::new(Redis::new(&config.redis_url, config.redis_timeout)?);
+    let keys = Keys::new(&config.key_prefix);
+    let api = api::Stats::new(
+        redis.clone(),
+        keys.clone(),
+        mesh_channel(&config.flights_url)?,
+        mesh_channel(&config.bookings_url)?,
+        config.log_list_cap,
+    );
+    let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
+    host.add_service(StatsServiceServer::new(api))
+        .readiness_check("redis", {
+            let redis = redis.clone();
+            move || {
                 let redis = redis.clone();
-                move || {
-                    let redis = redis.clone();
-                    async move { redis.ping().await.map_err(|e| e.to_string()) }
-                }
-            });
-        if config.consumer {
-            let consumer = Consumer::new(config.consumer(), redis, keys);
-            host.spawn("event consumer", move |shutdown| consumer.run(shutdown));
-        }
-        Ok(Self { host })
+                async move { redis.ping().await.map_err(|e| e.to_string()) }
+            }
+        });
+    if config.consumer {
+        let consumer = Consumer::new(config.consumer(), redis, keys);
+        host.spawn("event consumer", move |shutdown| consumer.run(shutdown));
     }
-
-    /// The bound gRPC address.
-    #[must_use]
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.host.grpc_addr()
-    }
-
-    /// The bound admin HTTP address.
-    #[must_use]
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.host.admin_addr()
-    }
-
-    /// Serves until `shutdown` is cancelled (the consumer stops taking events first).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
-        Ok(self.host.run(shutdown).await?)
-    }
+    Ok(host)
 }
 
 /// Builds and runs the service until `shutdown` is cancelled.
 pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
-    Service::build(config).await?.run(shutdown).await
+    Ok(build(config).await?.run(shutdown).await?)
+}
+
+/// The `rebuild` command: [`rebuild`], then its report on standard output.
+#[allow(clippy::print_stdout)]
+async fn rebuild_command(config: &Config) -> Result<(), BoxError> {
+    let report = rebuild(config).await?;
+    println!(
+        "rebuilt: {} bookings read, {} facts applied",
+        report.bookings_read, report.events_applied
+    );
+    Ok(())
 }
 
 /// Recomputes every statistic from the bookings service and swaps them in (the `rebuild`
@@ -122,4 +108,16 @@ pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
         config.log_list_cap,
     )
     .await?)
+}
+
+flightmesh_runtime::service_binary! {
+    name: SERVICE_NAME,
+    about: "The stats worker: booking and catalog events applied to the statistics in Redis once, served over gRPC",
+    config: Config,
+    commands: |config, shutdown| {
+        /// Run the service (the default)
+        Serve => serve(config, shutdown).await,
+        /// Recompute the statistics from the bookings service, swap them in and exit
+        Rebuild => rebuild_command(&config).await,
+    }
 }

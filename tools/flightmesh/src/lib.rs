@@ -21,7 +21,7 @@ use flightmesh_runtime::{CancellationToken, HostConfig, Listeners};
 use tokio::task::JoinSet;
 
 /// Start-up and run-time failures, with their cause chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use flightmesh_runtime::BoxError;
 
 /// Where each service of a running stack listens.
 #[derive(Debug, Clone, Copy)]
@@ -91,10 +91,10 @@ impl Stack {
         ai_config.flights_url = url(flights_addr);
         ai_config.stats_url = url(stats_addr);
 
-        let flights = flightmesh_flights::Flights::build(flights_config).await?;
-        let bookings = flightmesh_bookings::Service::build(bookings_config).await?;
-        let stats = flightmesh_stats_worker::Service::build(stats_config).await?;
-        let ai = flightmesh_ai_agent::Service::build(ai_config).await?;
+        let flights = flightmesh_flights::build(flights_config).await?;
+        let bookings = flightmesh_bookings::build(bookings_config).await?;
+        let stats = flightmesh_stats_worker::build(stats_config).await?;
+        let ai = flightmesh_ai_agent::build(ai_config).await?;
 
         let gateway_env = env
             .clone()
@@ -117,13 +117,23 @@ impl Stack {
             admin: [flights_admin, bookings_admin, stats_admin, ai_admin],
         };
         let token = shutdown.clone();
-        tasks.spawn(async move { ("flights", flights.run(token).await) });
+        tasks.spawn(async move { ("flights", flights.run(token).await.map_err(BoxError::from)) });
         let token = shutdown.clone();
-        tasks.spawn(async move { ("bookings", bookings.run(token).await) });
+        tasks.spawn(async move {
+            (
+                "bookings",
+                bookings.run(token).await.map_err(BoxError::from),
+            )
+        });
         let token = shutdown.clone();
-        tasks.spawn(async move { ("stats-worker", stats.run(token).await) });
+        tasks.spawn(async move {
+            (
+                "stats-worker",
+                stats.run(token).await.map_err(BoxError::from),
+            )
+        });
         let token = shutdown.clone();
-        tasks.spawn(async move { ("ai-agent", ai.run(token).await) });
+        tasks.spawn(async move { ("ai-agent", ai.run(token).await.map_err(BoxError::from)) });
         let token = shutdown.clone();
         tasks.spawn(async move { ("gateway", gateway.run(token).await) });
         Ok(Self {

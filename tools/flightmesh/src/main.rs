@@ -3,35 +3,40 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use flightmesh::{BoxError, Stack, config_docs, demo, deps};
 use flightmesh_runtime::config::Env;
 use flightmesh_runtime::telemetry::{self, TelemetryConfig};
 use flightmesh_runtime::{channel, shutdown};
 
-const USAGE: &str = "usage: flightmesh up [--demo] | flightmesh config-docs";
+/// The developer command of flightmesh.
+#[derive(Debug, Parser)]
+#[command(name = "flightmesh")]
+enum Cli {
+    /// Run the whole mesh on this machine, in one process (Ctrl-C stops it)
+    Up {
+        /// Load the demo catalog (Cartagena, …) once the mesh is up
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print every service's configuration tables (the README's, see scripts/readme-config.sh)
+    ConfigDocs,
+}
 
 #[tokio::main]
 #[allow(clippy::print_stdout)]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("up") => {
-            let demo = args.iter().any(|a| a == "--demo");
-            match up(demo).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("flightmesh: {}", telemetry::error_chain(err.as_ref()));
-                    ExitCode::FAILURE
-                }
+    match Cli::parse() {
+        Cli::Up { demo } => match up(demo).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("flightmesh: {}", telemetry::error_chain(err.as_ref()));
+                ExitCode::FAILURE
             }
-        }
-        Some("config-docs") => {
+        },
+        Cli::ConfigDocs => {
             print!("{}", config_docs());
             ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
         }
     }
 }

@@ -89,10 +89,9 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
         .set("AI_BASE_URL", stub.base_url())
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .set("STATS_URL", format!("http://{}", mesh.addrs.stats));
-    let replica =
-        flightmesh_ai_agent::Service::build(flightmesh_ai_agent::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
+    let replica = flightmesh_ai_agent::build(flightmesh_ai_agent::Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
     let replica_addr = replica.grpc_addr();
     let stop = flightmesh_runtime::CancellationToken::new();
     tokio::spawn(replica.run(stop.clone()));

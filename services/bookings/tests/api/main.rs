@@ -47,3 +47,12 @@ pub async fn book(
     )
     .await
 }
+
+/// `bookings --help` lists its commands; an unknown flag is a usage error (exit 2).
+#[test]
+fn the_binary_answers_help_and_refuses_unknown_flags() {
+    flightmesh_testkit::assert_command_line(
+        env!("CARGO_BIN_EXE_bookings"),
+        &["serve", "migrate", "config"],
+    );
+}

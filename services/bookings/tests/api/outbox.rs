@@ -120,10 +120,9 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .set("OUTBOX_BATCH_SIZE", "50");
-    let second =
-        flightmesh_bookings::Service::build(flightmesh_bookings::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
+    let second = flightmesh_bookings::build(flightmesh_bookings::Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
     let second_stop = flightmesh_runtime::CancellationToken::new();
     let second_task = tokio::spawn(second.run(second_stop.clone()));
 

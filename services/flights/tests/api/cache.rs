@@ -111,10 +111,9 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
         .set("SEATS_CACHE_TTL", "1h")
         .set("OUTBOX_RELAY", "false")
         .set("MIGRATE_ON_START", "false");
-    let replica =
-        flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
+    let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
     let replica_addr = replica.grpc_addr();
     let stop = CancellationToken::new();
     let running = tokio::spawn(replica.run(stop.clone()));

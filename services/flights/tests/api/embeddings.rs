@@ -167,10 +167,9 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("OUTBOX_RELAY", "false")
         .set("EMBEDDING_INDEX_REFRESH", "300ms");
-    let replica =
-        flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
+    let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
     let addr = replica.grpc_addr();
     let shutdown = flightmesh_runtime::CancellationToken::new();
     tokio::spawn(replica.run(shutdown.clone()));

@@ -76,3 +76,12 @@ pub async fn create_flight(
         .unwrap()
         .into_inner()
 }
+
+/// `flights --help` lists its commands; an unknown flag is a usage error (exit 2).
+#[test]
+fn the_binary_answers_help_and_refuses_unknown_flags() {
+    flightmesh_testkit::assert_command_line(
+        env!("CARGO_BIN_EXE_flights"),
+        &["serve", "migrate", "config"],
+    );
+}

@@ -75,10 +75,9 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
         .set("BOOKINGS_URL", format!("http://{closed}"))
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0");
-    let app =
-        flightmesh_flights::Flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
+    let app = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
+        .await
+        .unwrap();
     let addr = app.grpc_addr();
     let shutdown = flightmesh_runtime::CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));

@@ -37,11 +37,10 @@ async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactl
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("PREFETCH", "20");
-    let second = flightmesh_stats_worker::Service::build(
-        flightmesh_stats_worker::Config::from_env(&env).unwrap(),
-    )
-    .await
-    .unwrap();
+    let second =
+        flightmesh_stats_worker::build(flightmesh_stats_worker::Config::from_env(&env).unwrap())
+            .await
+            .unwrap();
     let stop = flightmesh_runtime::CancellationToken::new();
     let second_task = tokio::spawn(second.run(stop.clone()));
 

@@ -97,3 +97,12 @@ pub async fn queue_depth(queue: &str) -> u32 {
         .unwrap();
     declared.message_count()
 }
+
+/// `stats-worker --help` lists its commands; an unknown flag is a usage error (exit 2).
+#[test]
+fn the_binary_answers_help_and_refuses_unknown_flags() {
+    flightmesh_testkit::assert_command_line(
+        env!("CARGO_BIN_EXE_stats-worker"),
+        &["serve", "rebuild", "config"],
+    );
+}

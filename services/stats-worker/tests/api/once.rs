@@ -151,9 +151,7 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     );
 
     // A worker takes over: the event comes back redelivered and is not counted again.
-    let worker = flightmesh_stats_worker::Service::build(config)
-        .await
-        .unwrap();
+    let worker = flightmesh_stats_worker::build(config).await.unwrap();
     let stop = flightmesh_runtime::CancellationToken::new();
     let running = tokio::spawn(worker.run(stop.clone()));
     book(&mesh, "Ana", 30, false, flight).await;
