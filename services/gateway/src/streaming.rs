@@ -36,7 +36,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::error::{self, ApiError};
 use crate::routes::Route;
-use crate::{AppState, Prepared, auth, codec, json_out, prepare, ready_client};
+use crate::transcode::{Prepared, prepare, ready_client};
+use crate::{AppState, auth, codec, json_out};
 
 /// `Content-Type` of an SSE answer.
 pub const EVENT_STREAM: &str = "text/event-stream";

@@ -1,0 +1,240 @@
+//! The axum router: one generic handler per annotated route ([`crate::transcode`]), the
+//! gateway's own endpoints (health, readiness, metrics, OpenAPI, docs) and the middleware
+//! (correlation id, access log and RED metrics, CORS), with 404/405 in the contract's shape.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, get};
+use flightmesh_runtime::trace;
+use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::routes::Route;
+use crate::transcode::transcode;
+use crate::{
+    AppState, BoxError, CORRELATION_ID, Config, CorrelationId, REQUEST_ID, RouteContext, UserId,
+    docs_ui, policy::RouteRequirement as _, ratelimit,
+};
+
+pub(crate) fn router(
+    routes: &[Route],
+    state: Arc<AppState>,
+    config: &Config,
+) -> Result<Router, BoxError> {
+    // One MethodRouter per path (with and without the trailing slash), so that a known path with
+    // an unknown method answers 405, not 404.
+    let mut by_path: BTreeMap<String, MethodRouter<Arc<AppState>>> = BTreeMap::new();
+    for route in routes {
+        let route = Arc::new(RouteContext {
+            requirement: config
+                .policy
+                .requirement(&route.http_method, &route.template),
+            class: ratelimit::Class::of(&route.template),
+            route: route.clone(),
+        });
+        let filter = MethodFilter::try_from(route.route.http_method.clone())
+            .map_err(|err| format!("{}: {err}", route.route.template))?;
+        for path in [
+            route.route.template.clone(),
+            format!("{}/", route.route.template),
+        ] {
+            let route = route.clone();
+            let handler = move |State(state): State<Arc<AppState>>,
+                                ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                                params: Result<RawPathParams, RawPathParamsRejection>,
+                                request: Request| {
+                transcode(state, route, peer, params, request)
+            };
+            let entry = by_path.remove(&path).unwrap_or_default();
+            by_path.insert(path, entry.on(filter, handler));
+        }
+    }
+
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(readyz))
+        .route("/readyz/self", get(ready_self));
+    // `/metrics` belongs on the admin port; the public copy is for the dev stack and old tooling.
+    if config.public_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    if config.api_docs {
+        router = router
+            .route("/openapi.json", get(openapi_json))
+            .merge(docs_ui::router());
+    }
+    for (path, method_router) in by_path {
+        router = router.route(&path, method_router.fallback(method_not_allowed));
+    }
+
+    let origins = config
+        .cors_allowed_origins
+        .iter()
+        .map(|origin| HeaderValue::from_str(origin))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("CORS_ALLOWED_ORIGINS: {err}"))?;
+    let cors = CorsLayer::new()
+        .allow_origin(origins)
+        .allow_credentials(true)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static(CORRELATION_ID)]);
+
+    Ok(router
+        .fallback(not_found)
+        .layer(cors)
+        .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn(correlation_id))
+        .with_state(state))
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "message": "Sistema con Agente de IA Operativo"
+    }))
+}
+
+/// The gateway's own readiness (503 only while draining): what a Kubernetes readiness probe asks.
+/// `/readyz` also needs every upstream, so probing it would take every gateway replica out of
+/// the Service at once when one upstream is down, and with them the routes that still work.
+async fn ready_self(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "draining"})),
+        )
+            .into_response()
+    } else {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    }
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "draining", "services": {}})),
+        )
+            .into_response();
+    }
+    let services = state.upstreams.health().await;
+    let ready = services.values().all(|status| status == "SERVING");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let down: Vec<&String> = services
+        .iter()
+        .filter(|(_, status)| *status != "SERVING")
+        .map(|(name, _)| name)
+        .collect();
+    let body = serde_json::json!({
+        "status": if ready { "ready".to_owned() } else { format!("not ready: {} down", down.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) },
+        "services": services,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        flightmesh_runtime::metrics::render(),
+    )
+}
+
+async fn openapi_json(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::detail(StatusCode::NOT_FOUND, "Ruta no encontrada.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Metodo no permitido.")
+}
+
+/// Reads `X-Correlation-ID` (or `X-Request-ID`) or mints one; echoes it on the response and
+/// puts it on the span every log line of this request is written in.
+async fn correlation_id(mut request: Request, next: Next) -> Response {
+    let id: Arc<str> = [CORRELATION_ID, REQUEST_ID]
+        .iter()
+        .find_map(|name| request.headers().get(*name))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string().into(), Into::into);
+    request.extensions_mut().insert(CorrelationId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        correlation_id = %id,
+    );
+    trace::set_parent(&span, &trace::HeaderExtractor(request.headers()));
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}
+
+/// One log line and the RED metrics per request.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "unmatched".to_owned(),
+        |p| {
+            let path = p.as_str();
+            if path.len() > 1 {
+                path.trim_end_matches('/').to_owned()
+            } else {
+                path.to_owned()
+            }
+        },
+    );
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let user_id = response.extensions().get::<UserId>().map(|u| u.0);
+    let labels = [
+        ("method", method.as_str().to_owned()),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_server_requests_total", &labels).increment(1);
+    metrics::histogram!("http_server_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
+    if method != Method::OPTIONS && route != "/metrics" {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            user_id,
+            "request"
+        );
+    }
+    response
+}

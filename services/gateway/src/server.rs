@@ -1,0 +1,283 @@
+//! The gateway process: [`Gateway::build`] wires identity, routes, upstreams and limits;
+//! [`Gateway::run`] serves until shutdown, then drains. HTTP connections are served by our own
+//! loop ([`serve_http`]) rather than `axum::serve`, so that slow or silent clients are cut off.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use flightmesh_proto::identity::identity_service_server::IdentityServiceServer;
+use flightmesh_runtime::{CancellationToken, Host, HostConfig};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::router::router;
+use crate::upstream::Upstreams;
+use crate::{
+    AppState, BoxError, Config, METRICS, auth, identity, migrate, openapi, ratelimit, routes,
+};
+
+/// A gateway whose port is bound and ready to [`run`](Gateway::run).
+pub struct Gateway {
+    listener: TcpListener,
+    router: Router,
+    state: Arc<AppState>,
+    drain_delay: Duration,
+    header_read_timeout: Duration,
+    /// The identity service on its loopback port; its admin port is the gateway's (`/livez`,
+    /// `/readyz`, `/metrics` of the whole process).
+    identity: Host,
+}
+
+impl Gateway {
+    /// Migrates the identity schema, starts the identity service, reads the route table from the
+    /// descriptors, connects (lazily) to the services and binds.
+    pub async fn build(config: Config) -> Result<Self, BoxError> {
+        flightmesh_runtime::metrics::declare(METRICS);
+        flightmesh_runtime::metrics::declare(identity::METRICS);
+        if config.migrate_on_start {
+            migrate(&config.db).await?;
+        }
+        let db = flightmesh_db::pool(&config.db);
+        let identity_config = &config.identity;
+        for warning in identity_config.start_warnings() {
+            tracing::warn!("{warning}");
+        }
+        let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
+        let verifier = identity::Verifier::new(
+            tokens.clone(),
+            db.clone(),
+            identity_config.user_check_interval,
+            identity_config.user_check_cache_size,
+        );
+        let identity_service = identity::Identity::new(
+            db,
+            tokens,
+            auth::Passwords::new(identity_config.password_hash_concurrency),
+            identity_config.password_min_length,
+        );
+        if let Some((email, password)) = &config.admin {
+            identity_service
+                .ensure_admin(email, password.expose())
+                .await?;
+            tracing::info!(email = %email, "bootstrap admin ready");
+        }
+        let mut identity = Host::bind(
+            "identity",
+            &HostConfig {
+                grpc_addr: "127.0.0.1:0".parse()?,
+                admin_addr: config.admin_addr,
+                drain_delay: Duration::ZERO,
+                // The gateway's own limit (login and register also bound their Argon2 work).
+                shed: config.shed,
+                listeners: None,
+            },
+        )
+        .await?;
+        identity.add_service(IdentityServiceServer::new(identity_service));
+        let mut upstream_urls = config.upstreams.clone();
+        upstream_urls.insert(
+            "identity".to_owned(),
+            format!("http://{}", identity.grpc_addr()),
+        );
+
+        let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)?;
+        let routes = routes::routes(&pool)?;
+        let limiter = match &config.rate_limit_redis {
+            Some(url) => ratelimit::RateLimiter::redis(
+                config.rate_limits.clone(),
+                url.expose(),
+                &config.redis_key_prefix,
+                config.rate_limit_memory_clients,
+            )?,
+            None => ratelimit::RateLimiter::in_memory(
+                config.rate_limits.clone(),
+                config.rate_limit_memory_clients,
+            ),
+        };
+        let state = Arc::new(AppState {
+            upstreams: Upstreams::new(&upstream_urls)?,
+            openapi: openapi::document(&routes).to_string(),
+            request_timeout: config.request_timeout,
+            ai_request_timeout: config.ai_request_timeout,
+            max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
+            draining: AtomicBool::new(false),
+            verifier,
+            limiter,
+            trusted_proxies: config.trusted_proxies.clone(),
+            stream_heartbeat: config.stream_heartbeat,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.shed.max_concurrent)),
+            shed_wait: config.shed.wait,
+        });
+        let router = router(&routes, state.clone(), &config)?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|err| format!("cannot listen on {}: {err}", config.http_addr))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            drain_delay: config.drain_delay,
+            header_read_timeout: config.header_read_timeout,
+            identity,
+        })
+    }
+
+    /// The bound admin address (`/livez`, `/readyz`, `/metrics`).
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.identity.admin_addr()
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled; then `/readyz` answers 503 for the drain delay
+    /// before the listener closes and in-flight requests finish.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
+        let addr = self.local_addr();
+        let admin = self.admin_addr();
+        tracing::info!(%addr, %admin, "gateway serving");
+        let state = self.state.clone();
+        let drain_delay = self.drain_delay;
+        // The identity service is supervised: if it stops on its own, the gateway drains and
+        // fails (non-zero exit) instead of serving without logins.
+        let stop = shutdown.child_token();
+        let identity_stop = CancellationToken::new();
+        let mut tasks = flightmesh_runtime::supervise::Supervisor::new(stop.clone());
+        tasks.spawn("identity service", self.identity.run(identity_stop.clone()));
+        let drained = async move {
+            stop.cancelled().await;
+            state.draining.store(true, Ordering::SeqCst);
+            tracing::info!(?drain_delay, "draining: /readyz answers 503");
+            tokio::time::sleep(drain_delay).await;
+        };
+        serve_http(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            drained,
+        )
+        .await;
+        identity_stop.cancel();
+        let identity = tasks.join(Duration::from_secs(20)).await;
+        identity?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `shutdown` completes, then
+/// lets open connections finish their requests. Unlike `axum::serve`, a connection gets
+/// `header_read_timeout` to send each request's headers (idle keep-alive time included): a
+/// client that trickles a header, or opens connections and sends nothing, cannot hold them.
+async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // HTTP/2: a peer that stops answering pings is dropped.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let stopping = CancellationToken::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // TCP_NODELAY: small JSON answers must not wait on Nagle + delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let builder = builder.clone();
+        let stopping = stopping.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A connection that never speaks (a client's spare pooled connection) must not
+            // hold up the shutdown for the whole header read timeout.
+            let known = tokio::select! {
+                known = protocol_known(&tcp, header_read_timeout) => known,
+                () = stopping.cancelled() => false,
+            };
+            if !known {
+                tracing::debug!(%peer, "connection closed: nothing usable within the header read timeout");
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(tcp),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    stopping.cancel();
+    graceful.shutdown().await;
+}
+
+/// The HTTP/2 connection preface: hyper-util reads this much to tell HTTP/2 from HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (at most `deadline`) until the client has sent enough to tell its protocol. hyper's
+/// header read timeout only starts once it has, so without this a connection that sends nothing
+/// (or a few bytes of the preface) would be held forever. `false`: too late, or closed.
+async fn protocol_known(tcp: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut first = [0_u8; H2_PREFACE.len()];
+    tokio::time::timeout(deadline, async {
+        loop {
+            let n = match tcp.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == H2_PREFACE.len() || first[..n] != H2_PREFACE[..n] {
+                return true;
+            }
+            // Part of the preface: the rest is on its way (peek would answer at once again).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
