@@ -19,7 +19,9 @@ mod prepared;
 
 use std::time::Duration;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::DatabaseErrorKind;
+/// diesel's query error (what `?` on a query gives).
+pub use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
@@ -141,6 +143,40 @@ pub enum DbError {
         /// What went wrong.
         reason: String,
     },
+}
+
+impl From<DbError> for flightmesh_runtime::status::Fault {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            DbError::Query(_) | DbError::Migration { .. } => Self::Internal(Box::new(err)),
+        }
+    }
+}
+
+/// The conversions a service error with a `Fault(flightmesh_runtime::status::Fault)` variant needs
+/// to take `?` on database errors (ours and diesel's) and on field violations, written once.
+#[macro_export]
+macro_rules! fault_conversions {
+    ($error:ty) => {
+        impl From<$crate::DbError> for $error {
+            fn from(err: $crate::DbError) -> Self {
+                Self::Fault(err.into())
+            }
+        }
+
+        impl From<$crate::DieselError> for $error {
+            fn from(err: $crate::DieselError) -> Self {
+                Self::Fault($crate::DbError::from(err).into())
+            }
+        }
+
+        impl From<flightmesh_runtime::status::FieldViolations> for $error {
+            fn from(violations: flightmesh_runtime::status::FieldViolations) -> Self {
+                Self::Fault(violations.into())
+            }
+        }
+    };
 }
 
 impl From<bb8::RunError<PoolError>> for DbError {

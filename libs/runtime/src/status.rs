@@ -82,6 +82,46 @@ impl FieldViolations {
     }
 }
 
+/// What every service's error has in common, mapped to a status in one place: input that breaks
+/// the rules (INVALID_ARGUMENT with every violated field: the gateway's 422 list), a dependency
+/// that cannot be reached (UNAVAILABLE, retryable; cause logged), anything else (INTERNAL with the
+/// generic message; cause logged, never sent). Services wrap it as their error's `Fault` variant.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The request breaks input rules; every violated field is listed.
+    #[error("invalid request: {0:?}")]
+    Invalid(FieldViolations),
+    /// A dependency (the database, the broker) cannot be reached.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] crate::BoxError),
+    /// A bug or a broken invariant.
+    #[error("internal error")]
+    Internal(#[source] crate::BoxError),
+}
+
+impl Fault {
+    /// An internal fault caused by `cause`.
+    pub fn internal(cause: impl Into<crate::BoxError>) -> Self {
+        Self::Internal(cause.into())
+    }
+}
+
+impl From<FieldViolations> for Fault {
+    fn from(violations: FieldViolations) -> Self {
+        Self::Invalid(violations)
+    }
+}
+
+impl From<Fault> for Status {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Invalid(violations) => violations.into_status(),
+            Fault::Unavailable(cause) => unavailable(cause.as_ref()),
+            Fault::Internal(cause) => internal(cause.as_ref()),
+        }
+    }
+}
+
 /// Validated `skip`/`limit` paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -1,15 +1,14 @@
 //! The bookings service's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_db::DbError;
-use flightmesh_runtime::status::{self, FieldViolations};
+use flightmesh_runtime::status::Fault;
 use tonic::Status;
 
 /// Everything that can go wrong answering a bookings request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request breaks input rules; every violated field is listed.
-    #[error("invalid request: {0:?}")]
-    Invalid(FieldViolations),
+    /// What every service can meet: invalid input, a dependency down, a bug.
+    #[error(transparent)]
+    Fault(#[from] Fault),
     /// The Idempotency-Key header is not usable.
     #[error("invalid idempotency key")]
     InvalidIdempotencyKey,
@@ -37,39 +36,14 @@ pub enum Error {
     /// The flights service cannot be reached.
     #[error("the flights service is unavailable")]
     FlightsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The database cannot be reached.
-    #[error("the database is unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Anything else: a bug or a broken invariant.
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<FieldViolations> for Error {
-    fn from(violations: FieldViolations) -> Self {
-        Self::Invalid(violations)
-    }
-}
-
-impl From<DbError> for Error {
-    fn from(err: DbError) -> Self {
-        match err {
-            DbError::Unavailable(_) => Self::Unavailable(Box::new(err)),
-            DbError::Query(_) | DbError::Migration { .. } => Self::Internal(Box::new(err)),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for Error {
-    fn from(err: diesel::result::Error) -> Self {
-        DbError::from(err).into()
-    }
-}
+flightmesh_db::fault_conversions!(Error);
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::Invalid(violations) => violations.into_status(),
+            Error::Fault(fault) => fault.into(),
             Error::InvalidIdempotencyKey => Status::invalid_argument(
                 "Idempotency-Key invalida: use hasta 255 caracteres ASCII visibles.",
             ),
@@ -88,8 +62,6 @@ impl From<Error> for Status {
                 tracing::warn!(error = %flightmesh_runtime::telemetry::error_chain(cause.as_ref()), "flights unavailable");
                 Status::unavailable("El servicio de vuelos no esta disponible. Intente de nuevo.")
             }
-            Error::Unavailable(cause) => status::unavailable(cause.as_ref()),
-            Error::Internal(cause) => status::internal(cause.as_ref()),
         }
     }
 }

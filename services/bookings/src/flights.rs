@@ -12,6 +12,7 @@ use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::money::decimal_field;
 use flightmesh_runtime::backoff::Backoff;
 use flightmesh_runtime::channel::MeshChannel;
+use flightmesh_runtime::status::Fault;
 use rust_decimal::Decimal;
 use tonic::Code;
 
@@ -85,7 +86,7 @@ impl FlightCatalog {
                         tokio::time::sleep(backoff.next_delay()).await;
                     }
                 }
-                Err(status) => return Err(Error::Internal(Box::new(status))),
+                Err(status) => return Err(Error::from(Fault::internal(status))),
             }
         }
         Err(Error::FlightsUnavailable(Box::new(
@@ -125,8 +126,11 @@ impl FlightCatalog {
 
 /// Reads the flight message; a malformed one is the flights service's bug, not the client's.
 fn snapshot(flight: flightmesh_proto::flights::Flight) -> Result<FlightSnapshot, Error> {
-    let malformed =
-        |what: &str| Error::Internal(format!("flights sent a flight without {what}").into());
+    let malformed = |what: &str| {
+        Error::from(Fault::internal(format!(
+            "flights sent a flight without {what}"
+        )))
+    };
     let destination = flight.destination.ok_or_else(|| malformed("destination"))?;
     Ok(FlightSnapshot {
         flight_id: flight.id,

@@ -8,7 +8,7 @@ use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
 use flightmesh_runtime::caller::{Caller, Policy, Scope};
 use flightmesh_runtime::metrics::Metric;
-use flightmesh_runtime::status::{FieldViolations, page};
+use flightmesh_runtime::status::{Fault, FieldViolations, page};
 use flightmesh_runtime::trace;
 use tokio::sync::Notify;
 use tokio_stream::Stream;
@@ -203,7 +203,7 @@ impl BookingService for Bookings {
         let store = self.store.clone();
         let booked = tokio::spawn(async move { store.book(new, key, traceparent).await })
             .await
-            .map_err(|err| Error::Internal(Box::new(err)))??;
+            .map_err(|err| Error::from(Fault::internal(err)))??;
         let row = match booked {
             Booked::Created(row) => {
                 self.relay.notify_one();
@@ -291,7 +291,7 @@ impl BookingService for Bookings {
         let (row, changed) =
             tokio::spawn(async move { store.cancel(id, scope.owner(), traceparent).await })
                 .await
-                .map_err(|err| Error::Internal(Box::new(err)))??;
+                .map_err(|err| Error::from(Fault::internal(err)))??;
         if changed {
             self.relay.notify_one();
             metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone()).increment(1);

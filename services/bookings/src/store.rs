@@ -14,7 +14,7 @@ use diesel::sql_types::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
 use flightmesh_events::outbox::{self, OutboxRecord};
-use flightmesh_runtime::status::Page;
+use flightmesh_runtime::status::{Fault, Page};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
@@ -286,7 +286,9 @@ impl Store {
                     .await?
                     .map(Booked::Replayed)
                     .ok_or_else(|| {
-                        Error::Internal("idempotency key committed without a booking".into())
+                        Error::from(Fault::internal(
+                            "idempotency key committed without a booking",
+                        ))
                     });
             }
             Err(err) => return Err(err.into()),
@@ -474,8 +476,8 @@ async fn replay(
     if fingerprint != key.fingerprint {
         return Err(Error::IdempotencyKeyReused);
     }
-    let booking_id =
-        booking_id.ok_or_else(|| Error::Internal("idempotency key without a booking".into()))?;
+    let booking_id = booking_id
+        .ok_or_else(|| Error::from(Fault::internal("idempotency key without a booking")))?;
     Ok(Some(
         bookings::table
             .find(booking_id)

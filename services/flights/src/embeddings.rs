@@ -30,6 +30,7 @@ use crate::events::{OUTBOX, catalog_changed, destination_described};
 use crate::schema::{destination_embeddings, destinations};
 use crate::store::DestinationRow;
 use crate::vectors::{Hit, VectorIndex};
+use flightmesh_runtime::status::Fault;
 
 /// How far back each refresh re-reads, for transactions that commit after their `updated_at`.
 pub const OVERLAP: Duration = Duration::from_secs(10);
@@ -195,7 +196,7 @@ impl Embeddings {
             }
         })
         .await
-        .map_err(|err| Error::Internal(Box::new(err)))
+        .map_err(|err| Error::from(Fault::internal(err)))
     }
 
     /// Vectors of `model` in the index, for metrics and tests.

@@ -1,15 +1,14 @@
 //! The catalog's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_db::DbError;
-use flightmesh_runtime::status::{self, FieldViolations};
+use flightmesh_runtime::status::Fault;
 use tonic::Status;
 
 /// Everything that can go wrong answering a catalog request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request breaks input rules; every violated field is listed.
-    #[error("invalid request: {0:?}")]
-    Invalid(FieldViolations),
+    /// What every service can meet: invalid input, a dependency down, a bug.
+    #[error(transparent)]
+    Fault(#[from] Fault),
     /// No destination with that id (or name).
     #[error("destination not found")]
     DestinationNotFound,
@@ -34,39 +33,14 @@ pub enum Error {
     /// The bookings service (the seat ledger) cannot be reached.
     #[error("seat usage is unavailable")]
     SeatsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A dependency (the database) cannot be reached.
-    #[error("a dependency is unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Anything else: a bug or a broken invariant.
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<FieldViolations> for Error {
-    fn from(violations: FieldViolations) -> Self {
-        Self::Invalid(violations)
-    }
-}
-
-impl From<DbError> for Error {
-    fn from(err: DbError) -> Self {
-        match err {
-            DbError::Unavailable(_) => Self::Unavailable(Box::new(err)),
-            DbError::Query(_) | DbError::Migration { .. } => Self::Internal(Box::new(err)),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for Error {
-    fn from(err: diesel::result::Error) -> Self {
-        DbError::from(err).into()
-    }
-}
+flightmesh_db::fault_conversions!(Error);
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::Invalid(violations) => violations.into_status(),
+            Error::Fault(fault) => fault.into(),
             Error::DestinationNotFound => Status::not_found("Destino no encontrado."),
             Error::FlightNotFound => Status::not_found("Vuelo no encontrado."),
             Error::DescriptionChanged => Status::aborted(
@@ -84,8 +58,6 @@ impl From<Error> for Status {
                     "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.",
                 )
             }
-            Error::Unavailable(cause) => status::unavailable(cause.as_ref()),
-            Error::Internal(cause) => status::internal(cause.as_ref()),
         }
     }
 }

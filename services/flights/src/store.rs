@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
 use flightmesh_events::outbox;
-use flightmesh_runtime::status::Page;
+use flightmesh_runtime::status::{Fault, Page};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
@@ -280,7 +280,7 @@ async fn insert_destination(
             _ => err.into(),
         })?
         .pop()
-        .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
+        .ok_or_else(|| Error::from(Fault::internal("INSERT … RETURNING returned no row")))
 }
 
 /// Inserts a flight; a taken flight number is `FlightExists`, an unknown destination
@@ -307,7 +307,7 @@ async fn insert_flight(conn: &mut AsyncPgConnection, new: &NewFlight) -> Result<
             _ => err.into(),
         })?
         .pop()
-        .ok_or_else(|| Error::Internal("INSERT … RETURNING returned no row".into()))
+        .ok_or_else(|| Error::from(Fault::internal("INSERT … RETURNING returned no row")))
 }
 
 diesel::define_sql_function! {

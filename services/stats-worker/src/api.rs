@@ -197,8 +197,9 @@ impl StatsService for Stats {
                 ));
             }
         };
+        // The catalog answered a tax that is not money: its cause is logged, never sent.
         let tax = decimal_field(destination.tax_amount.as_ref())
-            .map_err(|_| Status::internal("Error interno del servidor."))?;
+            .map_err(|err| flightmesh_runtime::status::internal(&err))?;
         let mut conn = self.conn().await?;
         let bookings: Option<String> = conn
             .get(self.keys.destination(&destination.name))
