@@ -3,8 +3,8 @@
 
     python3 bench/allocator.py
 
-Builds the release mesh twice — as committed, and from a temporary git worktree of HEAD with the
-`#[global_allocator]` of libs/runtime removed (target/allocator-glibc) — then books over gRPC and
+Builds the release mesh twice — as committed (the binaries' default `mimalloc` feature), and with
+`--no-default-features` (the system allocator; in target/allocator-glibc) — then books over gRPC and
 REST (16 clients, 100 flights, booking path only) with each, alternating, twice, and prints
 bookings/s, the services' CPU per booking and their RSS. About 15 minutes on two cores, most of it
 the second build. Needs what bench/run.py needs.
@@ -12,36 +12,21 @@ the second build. Needs what bench/run.py needs.
 
 import importlib.util
 import os
-import shutil
 import subprocess
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "bench", "run.py"))
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
-ALLOCATOR = "#[global_allocator]\nstatic ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;\n"
 PACKAGES = ["-p", "flightmesh", "-p", "flightmesh-loadgen"]
 
 
 def build_glibc():
+    """The same binaries without their `mimalloc` feature: glibc's malloc."""
     target = os.path.join(bench.TARGET, "allocator-glibc")
-    tree = tempfile.mkdtemp(prefix="flightmesh-glibc-")
-    subprocess.run(["git", "worktree", "add", "--detach", tree, "HEAD"], cwd=ROOT, check=True)
-    try:
-        lib = os.path.join(tree, "libs", "runtime", "src", "lib.rs")
-        with open(lib) as f:
-            source = f.read()
-        if ALLOCATOR not in source:
-            raise SystemExit("libs/runtime/src/lib.rs no longer declares the allocator this script removes")
-        with open(lib, "w") as f:
-            f.write(source.replace(ALLOCATOR, ""))
-        subprocess.run(["cargo", "build", "--release", "--locked", *PACKAGES], cwd=tree, check=True,
-                       env={**os.environ, "CARGO_TARGET_DIR": target})
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, check=False)
-        shutil.rmtree(tree, ignore_errors=True)
+    subprocess.run(["cargo", "build", "--release", "--locked", "--no-default-features", *PACKAGES],
+                   cwd=ROOT, check=True, env={**os.environ, "CARGO_TARGET_DIR": target})
     return os.path.join(target, "release")
 
 

@@ -30,10 +30,5 @@ pub mod trace;
 pub use cli::{BoxError, run_service};
 pub use config::{ConfigError, Env, Secret, Var};
 
-/// The allocator of every flightmesh binary: a service allocates small, short-lived buffers per
-/// request from several threads; mimalloc takes 8–16% less CPU per booking than glibc's malloc
-/// through the gateway, for about 20 MB more RSS (docs/benchmarks.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use host::{Host, HostConfig, HostError, Listeners};
 pub use shutdown::CancellationToken;

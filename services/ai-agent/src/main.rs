@@ -1,5 +1,3 @@
 //! The `ai-agent` binary: `ai-agent --help` lists its commands.
 
-fn main() -> std::process::ExitCode {
-    flightmesh_runtime::cli::run_service::<flightmesh_ai_agent::Command>()
-}
+flightmesh_runtime::service_main!(flightmesh_ai_agent::Command);

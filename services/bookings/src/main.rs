@@ -1,5 +1,3 @@
 //! The `bookings` binary: `bookings --help` lists its commands.
 
-fn main() -> std::process::ExitCode {
-    flightmesh_runtime::cli::run_service::<flightmesh_bookings::Command>()
-}
+flightmesh_runtime::service_main!(flightmesh_bookings::Command);

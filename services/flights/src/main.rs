@@ -1,5 +1,3 @@
 //! The `flights` binary: `flights --help` lists its commands.
 
-fn main() -> std::process::ExitCode {
-    flightmesh_runtime::cli::run_service::<flightmesh_flights::Command>()
-}
+flightmesh_runtime::service_main!(flightmesh_flights::Command);

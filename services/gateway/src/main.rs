@@ -1,5 +1,3 @@
 //! The `gateway` binary: `gateway --help` lists its commands.
 
-fn main() -> std::process::ExitCode {
-    flightmesh_runtime::cli::run_service::<flightmesh_gateway::Command>()
-}
+flightmesh_runtime::service_main!(flightmesh_gateway::Command);

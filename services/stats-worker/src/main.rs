@@ -1,5 +1,3 @@
 //! The `stats-worker` binary: `stats-worker --help` lists its commands.
 
-fn main() -> std::process::ExitCode {
-    flightmesh_runtime::cli::run_service::<flightmesh_stats_worker::Command>()
-}
+flightmesh_runtime::service_main!(flightmesh_stats_worker::Command);

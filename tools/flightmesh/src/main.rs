@@ -1,6 +1,11 @@
 //! `flightmesh up [--demo]`: the whole mesh on this machine, in one process.
 //! `flightmesh config-docs`: the configuration tables of every service (for the README).
 
+/// The binary's allocator: mimalloc with the `mimalloc` feature (the default), as the services'.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

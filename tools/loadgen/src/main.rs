@@ -19,6 +19,11 @@
 //! differ after `--wait`). `broker` measures RabbitMQ alone: persistent publishes with confirms
 //! (one at a time, and pipelined in batches as the outbox relay does) and consumption with acks.
 
+/// The binary's allocator: mimalloc with the `mimalloc` feature (the default), as the services'.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
