@@ -1,9 +1,8 @@
-//! The load generator's parts: [`broker`] (RabbitMQ's own publish and consume rates), [`args`] (a tiny flag parser), [`client`] (REST or gRPC calls
-//! that report an outcome label), [`run`] (closed-loop workers or an open-loop schedule, with a
+//! The load generator's parts: [`broker`] (RabbitMQ's own publish and consume rates),
+//! [`client`] (REST or gRPC calls that report an outcome label), [`run`] (closed-loop workers or an open-loop schedule, with a
 //! progress line), [`report`] (the HDR histogram summary) and [`verify`] (Redis statistics
 //! against PostgreSQL's bookings).
 
-pub mod args;
 pub mod broker;
 pub mod client;
 pub mod report;

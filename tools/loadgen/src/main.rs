@@ -27,32 +27,120 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flightmesh_loadgen::args::Args;
+use clap::{Args, Parser, ValueEnum};
 use flightmesh_loadgen::client::Client;
 use flightmesh_loadgen::run::{Load, Scenario, run};
 use flightmesh_loadgen::{broker, setup, verify};
+use flightmesh_runtime::config::Dur;
+
+/// Load for flightmesh, with numbers you can compare.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen")]
+enum Cli {
+    /// Create a catalog through the gateway, apply the load, print throughput, latency and outcomes
+    Run(RunArgs),
+    /// Compare the statistics in Redis with the sums of the bookings in PostgreSQL (exit 1 if they differ)
+    Verify(VerifyArgs),
+    /// Measure RabbitMQ alone: persistent publishes with confirms, consumption with acks
+    Broker(BrokerArgs),
+}
+
+/// How `run` reaches the mesh.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Via {
+    Rest,
+    Grpc,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// bookings, reads, flow or catalog
+    #[arg(long, default_value = "bookings")]
+    scenario: Scenario,
+    #[arg(long, value_enum, default_value = "rest")]
+    via: Via,
+    /// The gateway (the catalog is always created through it)
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    gateway: String,
+    #[arg(long, default_value = "http://127.0.0.1:50052")]
+    bookings: String,
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    flights_url: String,
+    #[arg(long, default_value = "http://127.0.0.1:50053")]
+    stats_url: String,
+    /// Workers, each sending its next call when the last one answered
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Calls per second whatever the answers (open loop), instead of --concurrency
+    #[arg(long)]
+    rate: Option<f64>,
+    /// With --rate: the most calls outstanding
+    #[arg(long, default_value_t = 4096)]
+    max_in_flight: usize,
+    #[arg(long, default_value = "20s")]
+    duration: Dur,
+    #[arg(long, default_value = "3s")]
+    warmup: Dur,
+    /// Flights in the catalog created for the run
+    #[arg(long, default_value_t = 100)]
+    flights: usize,
+    #[arg(long, default_value_t = 10)]
+    destinations: usize,
+    /// Seats of each flight
+    #[arg(long, default_value_t = 100_000)]
+    capacity: i32,
+    /// One flight for every call (contention on one seat ledger row)
+    #[arg(long)]
+    hot: bool,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+    /// Then wait for the statistics to catch up and check them (as `verify`)
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    verify_args: VerifyArgs,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/flightmesh")]
+    database_url: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// The stats worker's REDIS_KEY_PREFIX
+    #[arg(long, default_value = "")]
+    redis_prefix: String,
+    /// How long the statistics may take to catch up
+    #[arg(long, default_value = "60s")]
+    wait: Dur,
+}
+
+#[derive(Debug, Args)]
+struct BrokerArgs {
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Bytes per message
+    #[arg(long, default_value_t = 300)]
+    size: usize,
+    /// Publishes per pipelined batch of confirms
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    #[arg(long, default_value_t = 50)]
+    prefetch: u16,
+    /// Print the rates as JSON
+    #[arg(long)]
+    json: bool,
+}
 
 #[tokio::main]
-#[allow(clippy::print_stdout)]
 async fn main() -> ExitCode {
-    let mut argv = std::env::args().skip(1);
-    let command = argv.next().unwrap_or_default();
-    let done = match command.as_str() {
-        "run" => main_run(argv.collect()).await,
-        "verify" => match Args::parse(argv) {
-            Ok(args) => main_verify(&args).await,
-            Err(err) => Err(err),
-        },
-        "broker" => match Args::parse(argv) {
-            Ok(args) => main_broker(&args).await,
-            Err(err) => Err(err),
-        },
-        _ => {
-            eprintln!(
-                "usage: loadgen run --scenario bookings|reads|flow|catalog --via rest|grpc [options]\n       loadgen verify [options]\n       loadgen broker [options]\n(see the source header)"
-            );
-            return ExitCode::from(2);
-        }
+    let done = match Cli::parse() {
+        Cli::Run(args) => main_run(args).await,
+        Cli::Verify(args) => main_verify(&args).await,
+        Cli::Broker(args) => main_broker(&args).await,
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,25 +152,15 @@ async fn main() -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)]
-async fn main_run(argv: Vec<String>) -> Result<(), String> {
-    let args = Args::parse(argv)?;
-    let scenario: Scenario = args.text("scenario", "bookings").parse()?;
-    let gateway = args.text("gateway", "http://127.0.0.1:8080");
-    let duration = args.duration("duration", Duration::from_secs(20))?;
-    let warmup = args.duration("warmup", Duration::from_secs(3))?;
-    let load = if args.has("rate") {
-        Load::Rate {
-            per_second: args.get("rate", 100.0)?,
-            max_in_flight: args.get("max-in-flight", 4096)?,
-        }
-    } else {
-        Load::Concurrency(args.get("concurrency", 16)?)
+async fn main_run(args: RunArgs) -> Result<(), String> {
+    let load = match args.rate {
+        Some(per_second) => Load::Rate {
+            per_second,
+            max_in_flight: args.max_in_flight,
+        },
+        None => Load::Concurrency(args.concurrency),
     };
-    let flights = if args.has("hot") {
-        1
-    } else {
-        args.get("flights", 100)?
-    };
+    let flights = if args.hot { 1 } else { args.flights };
     let tag = format!(
         "LG{}",
         SystemTime::now()
@@ -91,35 +169,31 @@ async fn main_run(argv: Vec<String>) -> Result<(), String> {
             .unwrap_or(0)
     );
     let catalog = setup::catalog(
-        &gateway,
+        &args.gateway,
         &tag,
-        args.get("destinations", 10)?,
+        args.destinations,
         flights,
-        args.get("capacity", 100_000)?,
+        args.capacity,
     )
     .await?;
 
-    let client = match args.text("via", "rest").as_str() {
-        "rest" => Client::rest(
-            &gateway,
+    let client = match args.via {
+        Via::Rest => Client::rest(
+            &args.gateway,
             match load {
                 Load::Concurrency(n) => n,
                 Load::Rate { max_in_flight, .. } => max_in_flight,
             },
         ),
-        "grpc" => Client::grpc(
-            &args.text("bookings", "http://127.0.0.1:50052"),
-            &args.text("flights-url", "http://127.0.0.1:50051"),
-            &args.text("stats-url", "http://127.0.0.1:50053"),
-        )
-        .await
-        .map_err(|e| format!("gRPC connect: {e}"))?,
-        other => return Err(format!("--via {other}: use rest or grpc")),
+        Via::Grpc => Client::grpc(&args.bookings, &args.flights_url, &args.stats_url)
+            .await
+            .map_err(|e| format!("gRPC connect: {e}"))?,
     };
+    let warmup: Duration = args.warmup.0;
     if !warmup.is_zero() {
         run(
             client.clone(),
-            scenario,
+            args.scenario,
             catalog.clone(),
             load,
             warmup,
@@ -127,32 +201,40 @@ async fn main_run(argv: Vec<String>) -> Result<(), String> {
         )
         .await;
     }
-    let summary = run(client, scenario, catalog, load, duration, args.has("json")).await;
-    if args.has("json") {
+    let summary = run(
+        client,
+        args.scenario,
+        catalog,
+        load,
+        args.duration.0,
+        args.json,
+    )
+    .await;
+    if args.json {
         println!("{}", summary.json());
     } else {
         print!("{}", summary.text());
     }
-    if args.has("verify") {
-        main_verify(&args).await?;
+    if args.verify {
+        main_verify(&args.verify_args).await?;
     }
     Ok(())
 }
 
 /// RabbitMQ's own rates.
 #[allow(clippy::print_stdout)]
-async fn main_broker(args: &Args) -> Result<(), String> {
+async fn main_broker(args: &BrokerArgs) -> Result<(), String> {
     let bench = broker::BrokerBench {
-        url: args.text("amqp-url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-        messages: args.get("messages", 20_000)?,
-        size: args.get("size", 300)?,
-        batch: args.get("batch", 500)?,
-        prefetch: args.get("prefetch", 50)?,
+        url: args.amqp_url.clone(),
+        messages: args.messages,
+        size: args.size,
+        batch: args.batch,
+        prefetch: args.prefetch,
     };
     let rates = broker::run(&bench)
         .await
         .map_err(|err| format!("broker: {err}"))?;
-    if args.has("json") {
+    if args.json {
         println!("{}", rates.json());
     } else {
         println!(
@@ -171,15 +253,12 @@ async fn main_broker(args: &Args) -> Result<(), String> {
 
 /// Redis statistics == PostgreSQL sums, or an error after `--wait`.
 #[allow(clippy::print_stderr)]
-async fn main_verify(args: &Args) -> Result<(), String> {
+async fn main_verify(args: &VerifyArgs) -> Result<(), String> {
     let comparison = verify::settle(
-        &args.text(
-            "database-url",
-            "postgres://postgres@127.0.0.1:5432/flightmesh",
-        ),
-        &args.text("redis-url", "redis://127.0.0.1:6379"),
-        &args.text("redis-prefix", ""),
-        args.duration("wait", Duration::from_secs(60))?,
+        &args.database_url,
+        &args.redis_url,
+        &args.redis_prefix,
+        args.wait.0,
     )
     .await
     .map_err(|err| err.to_string())?;
