@@ -15,16 +15,11 @@
 //! [`Host::run`] returns an error if a background task failed, so the binary exits non-zero and
 //! Kubernetes restarts the pod.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::serve::ListenerExt as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
@@ -33,21 +28,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
+use crate::admin::{CheckFn, Readiness, monitor_health, serve_admin, set_status};
 use crate::config::{ConfigError, Dur, Env, Var};
 use crate::metrics::GrpcMetricsLayer;
 use crate::shed::{ShedConfig, ShedLayer};
-use crate::supervise::{Failures, Supervisor, TaskFailure, TaskOutcome};
+use crate::supervise::{Supervisor, TaskFailure, TaskOutcome};
 
 /// Health-check service name that stays SERVING for as long as the process can answer: the
 /// liveness probe asks for it, so a database outage makes pods unready, never restarts them.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
-/// How often readiness checks run to update gRPC health.
-const CHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// How long one readiness check may take.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long in-flight calls get to finish once the listener has closed.
 const CALL_GRACE: Duration = Duration::from_secs(10);
 /// How long background tasks get to finish after the gRPC server has drained.
@@ -163,43 +154,7 @@ pub enum HostError {
     Task(#[from] TaskFailure),
 }
 
-type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 type TaskFn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), String>> + Send>;
-
-/// What the readiness endpoints look at: failed tasks, the drain flag and the dependency checks.
-struct Readiness {
-    draining: AtomicBool,
-    tasks: Failures,
-    checks: Vec<(&'static str, CheckFn)>,
-}
-
-impl Readiness {
-    /// Failed checks by name; empty means ready.
-    async fn failures(&self) -> BTreeMap<&'static str, String> {
-        let mut failed = BTreeMap::new();
-        if let Some(task) = self.tasks.first() {
-            failed.insert(task.task, task.cause);
-            return failed;
-        }
-        if self.draining.load(Ordering::SeqCst) {
-            failed.insert("shutdown", "draining".to_owned());
-            return failed;
-        }
-        for (name, check) in &self.checks {
-            let outcome = tokio::time::timeout(CHECK_TIMEOUT, check()).await;
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => {
-                    failed.insert(*name, err);
-                }
-                Err(_) => {
-                    failed.insert(*name, "timed out".to_owned());
-                }
-            }
-        }
-        failed
-    }
-}
 
 /// A service process: gRPC + admin HTTP + background tasks. See the module docs.
 pub struct Host {
@@ -462,92 +417,5 @@ impl Host {
         }
         tracing::info!(service = name, "stopped");
         Ok(())
-    }
-}
-
-async fn set_status(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {
-    for name in names {
-        reporter.set_service_status(*name, status).await;
-    }
-}
-
-async fn monitor_health(
-    reporter: HealthReporter,
-    names: Vec<&'static str>,
-    readiness: Arc<Readiness>,
-    mut current: ServingStatus,
-    stop: CancellationToken,
-) {
-    if readiness.checks.is_empty() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(CHECK_INTERVAL) => {}
-        }
-        let failures = readiness.failures().await;
-        if stop.is_cancelled() {
-            return;
-        }
-        let status = if failures.is_empty() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        if status != current {
-            tracing::warn!(?status, ?failures, "readiness changed");
-            set_status(&reporter, &names, status).await;
-            current = status;
-        }
-    }
-}
-
-async fn serve_admin(listener: TcpListener, readiness: Arc<Readiness>, stop: CancellationToken) {
-    let app = axum::Router::new()
-        .route("/livez", axum::routing::get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            axum::routing::get(move || {
-                let readiness = readiness.clone();
-                async move {
-                    let failed = readiness.failures().await;
-                    if failed.is_empty() {
-                        (StatusCode::OK, Json(serde_ready(None))).into_response()
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            Json(serde_ready(Some(failed))),
-                        )
-                            .into_response()
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            axum::routing::get(|| async {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    crate::metrics::render(),
-                )
-            }),
-        );
-    if let Err(err) = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %err, "admin server failed");
-    }
-}
-
-/// `{"status": "ready"}` or `{"status": "not ready", "failed": {...}}`.
-fn serde_ready(failed: Option<BTreeMap<&'static str, String>>) -> serde_json::Value {
-    match failed {
-        None => serde_json::json!({ "status": "ready" }),
-        Some(failed) => serde_json::json!({ "status": "not ready", "failed": failed }),
     }
 }
