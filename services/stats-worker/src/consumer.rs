@@ -28,27 +28,22 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use flightmesh_events::amqp;
-use flightmesh_proto::bookings::BookingEvent;
-use flightmesh_proto::flights::DestinationEvent;
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
-use flightmesh_runtime::config::Secret;
 use flightmesh_runtime::metrics::Metric;
-use flightmesh_runtime::trace;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicRejectOptions, ConfirmSelectOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
-use prost::Message as _;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation};
 use tracing::Instrument;
 
-use crate::apply::{self, BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED, Plan, Poison};
+use crate::apply::{self, Plan};
+use crate::delivery::{consume_span, decode, event_type, retries, type_label};
 use crate::keys::{self, Keys};
 use crate::redis_store::Redis;
 
@@ -58,20 +53,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 /// Header counting how many times an event was parked for a retry.
 pub const RETRIES_HEADER: &str = "x-flightmesh-retries";
 
-/// What the consumer needs to know.
-#[derive(Debug, Clone)]
-pub struct ConsumerConfig {
-    pub amqp_url: Secret<String>,
-    pub bookings_exchange: String,
-    pub catalog_exchange: String,
-    pub queue: String,
-    pub quorum: bool,
-    pub prefetch: u16,
-    pub retry_budget: u32,
-    pub retry_base_delay: Duration,
-    /// Entries kept in `logs:dead_letter` and the other log lists.
-    pub log_cap: u32,
-}
+pub use crate::topology::{ConsumerConfig, declare_topology};
 
 /// Why the consumer stopped for good.
 #[derive(Debug, thiserror::Error)]
@@ -89,34 +71,6 @@ enum SessionError {
     Connection(#[from] lapin::Error),
     #[error(transparent)]
     Fatal(#[from] ConsumerError),
-}
-
-impl ConsumerConfig {
-    /// The dead-letter queue.
-    #[must_use]
-    pub fn dead_queue(&self) -> String {
-        format!("{}.dead", self.queue)
-    }
-
-    /// The dead-letter exchange.
-    #[must_use]
-    pub fn dead_exchange(&self) -> String {
-        format!("{}.dlx", self.queue)
-    }
-
-    /// The parking queue of retry `attempt` (1-based).
-    #[must_use]
-    pub fn retry_queue(&self, attempt: u32) -> String {
-        format!("{}.retry.{attempt}", self.queue)
-    }
-
-    /// Every queue this consumer declares (for clean-up by tests and operators).
-    #[must_use]
-    pub fn queues(&self) -> Vec<String> {
-        let mut queues = vec![self.queue.clone(), self.dead_queue()];
-        queues.extend((1..=self.retry_budget).map(|n| self.retry_queue(n)));
-        queues
-    }
 }
 
 /// What happened to one message.
@@ -471,214 +425,8 @@ pub const METRICS: &[Metric] = &[
     ),
 ];
 
-/// A `consume` span per message, the child of the span that wrote the event (its `traceparent`
-/// header), so a booking's trace reaches the Redis write it causes.
-fn consume_span(delivery: &Delivery) -> tracing::Span {
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let span = tracing::info_span!(
-        "consume",
-        otel.kind = "consumer",
-        messaging.system = "rabbitmq",
-        messaging.message.id = %message_id,
-        messaging.rabbitmq.routing_key = %delivery.routing_key,
-        redelivered = delivery.redelivered,
-    );
-    let traceparent = amqp::header_text(&delivery.properties, trace::TRACEPARENT);
-    trace::set_parent_from(&span, traceparent.as_deref());
-    span
-}
-
-/// The metric label of an event type: itself when known, else `unknown` (labels must come from
-/// a fixed set, not from whoever publishes).
-fn type_label(event_type: &str) -> &'static str {
-    apply::EVENT_TYPES
-        .into_iter()
-        .find(|known| *known == event_type)
-        .unwrap_or("unknown")
-}
-
 /// Whether the broker refused a declaration for good: PRECONDITION_FAILED (the queue or
 /// exchange exists with other arguments) or ACCESS_REFUSED (no permission).
 fn refused(err: &lapin::Error) -> bool {
     matches!(err.kind(), lapin::ErrorKind::ProtocolError(amqp) if matches!(amqp.get_id(), 403 | 406))
-}
-
-/// The event type: the AMQP `type` property, else the routing key.
-fn event_type(delivery: &Delivery) -> String {
-    delivery
-        .properties
-        .kind()
-        .as_ref()
-        .map(ToString::to_string)
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| delivery.routing_key.to_string())
-}
-
-/// Retries so far, from the header this consumer sets.
-fn retries(properties: &BasicProperties) -> u32 {
-    let value = properties.headers().as_ref().and_then(|headers| {
-        headers
-            .inner()
-            .get(&ShortString::from(RETRIES_HEADER))
-            .cloned()
-    });
-    match value {
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        _ => 0,
-    }
-}
-
-/// The plan of a message body, or why it can never be applied.
-fn decode(event_type: &str, body: &[u8]) -> Result<Plan, Poison> {
-    match event_type {
-        BOOKING_CREATED | BOOKING_CANCELLED => {
-            let event = BookingEvent::decode(body)
-                .map_err(|err| Poison(format!("undecodable BookingEvent: {err}")))?;
-            apply::booking_plan(&event, true)
-        }
-        DESTINATION_CREATED => {
-            let event = DestinationEvent::decode(body)
-                .map_err(|err| Poison(format!("undecodable DestinationEvent: {err}")))?;
-            apply::destination_plan(&event)
-        }
-        other => Err(Poison(format!("unknown event type {other:?}"))),
-    }
-}
-
-/// Declares exchanges, the queue with its bindings, the retry queues and the dead-letter queue.
-pub async fn declare_topology(
-    channel: &Channel,
-    config: &ConsumerConfig,
-) -> Result<(), lapin::Error> {
-    let durable = || ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
-        channel
-            .exchange_declare(
-                ShortString::from(exchange.as_str()),
-                ExchangeKind::Topic,
-                durable(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    channel
-        .exchange_declare(
-            ShortString::from(config.dead_exchange().as_str()),
-            ExchangeKind::Fanout,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-    let queue_options = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue_type = |args: &mut FieldTable| {
-        if config.quorum {
-            args.insert(
-                ShortString::from("x-queue-type"),
-                AMQPValue::LongString(LongString::from("quorum")),
-            );
-        }
-    };
-
-    let mut dead_args = FieldTable::default();
-    queue_type(&mut dead_args);
-    channel
-        .queue_declare(
-            ShortString::from(config.dead_queue().as_str()),
-            queue_options,
-            dead_args,
-        )
-        .await?;
-    channel
-        .queue_bind(
-            ShortString::from(config.dead_queue().as_str()),
-            ShortString::from(config.dead_exchange().as_str()),
-            ShortString::from(""),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-
-    let mut args = FieldTable::default();
-    queue_type(&mut args);
-    args.insert(
-        ShortString::from("x-dead-letter-exchange"),
-        AMQPValue::LongString(LongString::from(config.dead_exchange().as_str())),
-    );
-    channel
-        .queue_declare(
-            ShortString::from(config.queue.as_str()),
-            queue_options,
-            args,
-        )
-        .await?;
-    for (exchange, key) in [
-        (&config.bookings_exchange, BOOKING_CREATED),
-        (&config.bookings_exchange, BOOKING_CANCELLED),
-        (&config.catalog_exchange, DESTINATION_CREATED),
-    ] {
-        channel
-            .queue_bind(
-                ShortString::from(config.queue.as_str()),
-                ShortString::from(exchange.as_str()),
-                ShortString::from(key),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-
-    for attempt in 1..=config.retry_budget {
-        let delay = config.retry_base_delay * 2u32.saturating_pow(attempt - 1);
-        let mut args = FieldTable::default();
-        queue_type(&mut args);
-        args.insert(
-            ShortString::from("x-message-ttl"),
-            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
-        );
-        // Expired retries go back to the main queue through the default exchange.
-        args.insert(
-            ShortString::from("x-dead-letter-exchange"),
-            AMQPValue::LongString(LongString::from("")),
-        );
-        args.insert(
-            ShortString::from("x-dead-letter-routing-key"),
-            AMQPValue::LongString(LongString::from(config.queue.as_str())),
-        );
-        channel
-            .queue_declare(
-                ShortString::from(config.retry_queue(attempt).as_str()),
-                queue_options,
-                args,
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metric_labels_come_from_the_known_event_types_only() {
-        for known in apply::EVENT_TYPES {
-            assert_eq!(type_label(known), known);
-        }
-        for forged in ["booking.exploded", "", "BOOKING.CREATED", &"x".repeat(255)] {
-            assert_eq!(type_label(forged), "unknown");
-        }
-    }
 }

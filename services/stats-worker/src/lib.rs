@@ -11,9 +11,11 @@ pub mod api;
 pub mod apply;
 pub mod config;
 pub mod consumer;
+mod delivery;
 pub mod keys;
 pub mod rebuild;
 pub mod redis_store;
+pub mod topology;
 
 use std::sync::Arc;
 

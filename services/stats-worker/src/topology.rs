@@ -1,0 +1,171 @@
+//! The stats worker's RabbitMQ topology: its configuration, the names it derives (dead-letter
+//! and retry queues), and the declaration of exchanges, queues and bindings. The consumer
+//! declares it at every (re)connection; tests and operators use the same names to clean up.
+
+use std::time::Duration;
+
+use crate::apply::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED};
+use flightmesh_runtime::Secret;
+use lapin::Channel;
+use lapin::ExchangeKind;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+
+/// What the consumer needs to know.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub amqp_url: Secret<String>,
+    pub bookings_exchange: String,
+    pub catalog_exchange: String,
+    pub queue: String,
+    pub quorum: bool,
+    pub prefetch: u16,
+    pub retry_budget: u32,
+    pub retry_base_delay: Duration,
+    /// Entries kept in `logs:dead_letter` and the other log lists.
+    pub log_cap: u32,
+}
+
+impl ConsumerConfig {
+    /// The dead-letter queue.
+    #[must_use]
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+
+    /// The dead-letter exchange.
+    #[must_use]
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dlx", self.queue)
+    }
+
+    /// The parking queue of retry `attempt` (1-based).
+    #[must_use]
+    pub fn retry_queue(&self, attempt: u32) -> String {
+        format!("{}.retry.{attempt}", self.queue)
+    }
+
+    /// Every queue this consumer declares (for clean-up by tests and operators).
+    #[must_use]
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = vec![self.queue.clone(), self.dead_queue()];
+        queues.extend((1..=self.retry_budget).map(|n| self.retry_queue(n)));
+        queues
+    }
+}
+
+/// Declares exchanges, the queue with its bindings, the retry queues and the dead-letter queue.
+pub async fn declare_topology(
+    channel: &Channel,
+    config: &ConsumerConfig,
+) -> Result<(), lapin::Error> {
+    let durable = || ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
+        channel
+            .exchange_declare(
+                ShortString::from(exchange.as_str()),
+                ExchangeKind::Topic,
+                durable(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    channel
+        .exchange_declare(
+            ShortString::from(config.dead_exchange().as_str()),
+            ExchangeKind::Fanout,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue_type = |args: &mut FieldTable| {
+        if config.quorum {
+            args.insert(
+                ShortString::from("x-queue-type"),
+                AMQPValue::LongString(LongString::from("quorum")),
+            );
+        }
+    };
+
+    let mut dead_args = FieldTable::default();
+    queue_type(&mut dead_args);
+    channel
+        .queue_declare(
+            ShortString::from(config.dead_queue().as_str()),
+            queue_options,
+            dead_args,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            ShortString::from(config.dead_queue().as_str()),
+            ShortString::from(config.dead_exchange().as_str()),
+            ShortString::from(""),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
+    let mut args = FieldTable::default();
+    queue_type(&mut args);
+    args.insert(
+        ShortString::from("x-dead-letter-exchange"),
+        AMQPValue::LongString(LongString::from(config.dead_exchange().as_str())),
+    );
+    channel
+        .queue_declare(
+            ShortString::from(config.queue.as_str()),
+            queue_options,
+            args,
+        )
+        .await?;
+    for (exchange, key) in [
+        (&config.bookings_exchange, BOOKING_CREATED),
+        (&config.bookings_exchange, BOOKING_CANCELLED),
+        (&config.catalog_exchange, DESTINATION_CREATED),
+    ] {
+        channel
+            .queue_bind(
+                ShortString::from(config.queue.as_str()),
+                ShortString::from(exchange.as_str()),
+                ShortString::from(key),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+
+    for attempt in 1..=config.retry_budget {
+        let delay = config.retry_base_delay * 2u32.saturating_pow(attempt - 1);
+        let mut args = FieldTable::default();
+        queue_type(&mut args);
+        args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        // Expired retries go back to the main queue through the default exchange.
+        args.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            AMQPValue::LongString(LongString::from("")),
+        );
+        args.insert(
+            ShortString::from("x-dead-letter-routing-key"),
+            AMQPValue::LongString(LongString::from(config.queue.as_str())),
+        );
+        channel
+            .queue_declare(
+                ShortString::from(config.retry_queue(attempt).as_str()),
+                queue_options,
+                args,
+            )
+            .await?;
+    }
+    Ok(())
+}
