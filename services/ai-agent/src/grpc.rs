@@ -111,6 +111,38 @@ impl AiAgent {
     }
 
     /// Runs one answer, recording its metrics and turning failures into statuses.
+    /// A price suggestion or a demand prediction for `destination`: the model, asked to fetch the
+    /// figures with its tools, or the offline answerer.
+    async fn about_destination(
+        &self,
+        endpoint: Endpoint,
+        destination: &str,
+    ) -> Result<String, Status> {
+        self.respond(endpoint, async {
+            Ok(match (&self.llm, endpoint) {
+                (Some(llm), Endpoint::SuggestPrice) => {
+                    let prompt = format!(
+                        "Sugiere un precio para los vuelos a {destination}. Consulta con las herramientas los datos de mercado \
+                         y la predicción de demanda del destino, y justifica la sugerencia con esas cifras."
+                    );
+                    llm.answer(&prompt, &[]).await?
+                }
+                (Some(llm), _) => {
+                    let prompt = format!(
+                        "Predice la demanda de vuelos a {destination} con la herramienta de predicción de demanda y explica \
+                         la tendencia, la participación de mercado y la proyección con sus cifras."
+                    );
+                    llm.answer(&prompt, &[]).await?
+                }
+                (None, Endpoint::SuggestPrice) => {
+                    offline::suggest_price(&self.sources, destination).await?
+                }
+                (None, _) => offline::predict_demand(&self.sources, destination).await?,
+            })
+        })
+        .await
+    }
+
     async fn respond<F>(&self, endpoint: Endpoint, answer: F) -> Result<String, Status>
     where
         F: Future<Output = Result<String, AnswerError>>,
@@ -217,20 +249,8 @@ impl AiAgentService for AiAgent {
         FieldViolations::of(&req)
             .finish()
             .map_err(FieldViolations::into_status)?;
-        let destination = req.destination_name.trim();
         let suggestion = self
-            .respond(Endpoint::SuggestPrice, async {
-                Ok(match &self.llm {
-                    Some(llm) => {
-                        let prompt = format!(
-                            "Sugiere un precio para los vuelos a {destination}. Consulta con las herramientas los datos de mercado \
-                             y la predicción de demanda del destino, y justifica la sugerencia con esas cifras."
-                        );
-                        llm.answer(&prompt, &[]).await?
-                    }
-                    None => offline::suggest_price(&self.sources, destination).await?,
-                })
-            })
+            .about_destination(Endpoint::SuggestPrice, req.destination_name.trim())
             .await?;
         Ok(Response::new(pb::SuggestPriceResponse { suggestion }))
     }
@@ -243,20 +263,8 @@ impl AiAgentService for AiAgent {
         FieldViolations::of(&req)
             .finish()
             .map_err(FieldViolations::into_status)?;
-        let destination = req.destination_name.trim();
         let prediction = self
-            .respond(Endpoint::PredictDemand, async {
-                Ok(match &self.llm {
-                    Some(llm) => {
-                        let prompt = format!(
-                            "Predice la demanda de vuelos a {destination} con la herramienta de predicción de demanda y explica \
-                             la tendencia, la participación de mercado y la proyección con sus cifras."
-                        );
-                        llm.answer(&prompt, &[]).await?
-                    }
-                    None => offline::predict_demand(&self.sources, destination).await?,
-                })
-            })
+            .about_destination(Endpoint::PredictDemand, req.destination_name.trim())
             .await?;
         Ok(Response::new(pb::PredictDemandResponse { prediction }))
     }

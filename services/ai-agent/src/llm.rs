@@ -254,121 +254,96 @@ fn destination_schema() -> Value {
     })
 }
 
-/// Market data of a destination.
-pub struct MarketData {
-    sources: Sources,
+/// Declares a data tool: a struct holding the data sources, and its rig `Tool` implementation
+/// (name, what the model reads about it, its JSON parameters, and how it answers: a JSON value
+/// the model reads, an "error" field for a destination that does not exist, a tool error when
+/// the data cannot be fetched). Every call is counted in `ai_tool_calls_total`.
+macro_rules! data_tool {
+    (
+        $(#[doc = $doc:expr])*
+        $tool:ident: $name:literal, $args:ty,
+        description: $description:expr,
+        parameters: $parameters:expr,
+        call: |$sources:ident, $arg:ident| $body:expr $(,)?
+    ) => {
+        $(#[doc = $doc])*
+        pub struct $tool {
+            sources: Sources,
+        }
+
+        impl Tool for $tool {
+            const NAME: &'static str = $name;
+            type Args = $args;
+            type Output = Value;
+            type Error = ToolExecutionError;
+
+            fn description(&self) -> String {
+                $description.to_owned()
+            }
+
+            fn parameters(&self) -> Value {
+                $parameters
+            }
+
+            async fn call(&self, _ctx: &mut ToolContext, $arg: $args) -> Result<Value, ToolExecutionError> {
+                counted(Self::NAME);
+                let $sources = &self.sources;
+                $body
+            }
+        }
+    };
 }
 
-impl Tool for MarketData {
-    const NAME: &'static str = "market_data";
-    type Args = DestinationArgs;
-    type Output = Value;
-    type Error = ToolExecutionError;
-
-    fn description(&self) -> String {
-        "Datos de mercado de un destino: impuesto por reserva, si está en promoción (10% de descuento), si acepta mascotas, \
-         precio base promedio de sus vuelos, número de vuelos y asientos libres."
-            .to_owned()
+/// A destination's answer, or the "not found" text the model reads.
+fn found<T>(
+    destination: &str,
+    found: Result<Option<T>, DataError>,
+    to_json: impl FnOnce(T) -> Value,
+) -> Result<Value, ToolExecutionError> {
+    match found {
+        Ok(Some(value)) => Ok(to_json(value)),
+        Ok(None) => Ok(json!({ "error": not_found_text(destination.trim()) })),
+        Err(err) => Err(unavailable(&err)),
     }
+}
 
-    fn parameters(&self) -> Value {
-        destination_schema()
-    }
-
-    async fn call(
-        &self,
-        _ctx: &mut ToolContext,
-        args: DestinationArgs,
-    ) -> Result<Value, ToolExecutionError> {
-        counted(Self::NAME);
-        match self.sources.market(&args.destination).await {
-            Ok(Some(market)) => Ok(json!(market)),
-            Ok(None) => Ok(json!({ "error": not_found_text(args.destination.trim()) })),
-            Err(err) => Err(unavailable(&err)),
-        }
-    }
+data_tool! {
+    /// Market data of a destination.
+    MarketData: "market_data", DestinationArgs,
+    description: "Datos de mercado de un destino: impuesto por reserva, si está en promoción (10% de descuento), si acepta mascotas, \
+         precio base promedio de sus vuelos, número de vuelos y asientos libres.",
+    parameters: destination_schema(),
+    call: |sources, args| found(&args.destination, sources.market(&args.destination).await, |market| json!(market)),
 }
 
 /// `{}`: the tool takes no arguments.
 #[derive(Debug, Deserialize)]
 pub struct NoArgs {}
 
-/// Demand across destinations.
-pub struct DemandStatistics {
-    sources: Sources,
+data_tool! {
+    /// Demand across destinations.
+    DemandStatistics: "demand_statistics", NoArgs,
+    description: "Estadísticas de demanda: reservas por destino (de más a menos), ingresos totales, número de niños y el destino más popular.",
+    parameters: json!({"type": "object", "properties": {}}),
+    call: |sources, _args| sources.demand().await.map(|d| json!(d)).map_err(|e| unavailable(&e)),
 }
 
-impl Tool for DemandStatistics {
-    const NAME: &'static str = "demand_statistics";
-    type Args = NoArgs;
-    type Output = Value;
-    type Error = ToolExecutionError;
-
-    fn description(&self) -> String {
-        "Estadísticas de demanda: reservas por destino (de más a menos), ingresos totales, número de niños y el destino más popular."
-            .to_owned()
-    }
-
-    fn parameters(&self) -> Value {
-        json!({"type": "object", "properties": {}})
-    }
-
-    async fn call(
-        &self,
-        _ctx: &mut ToolContext,
-        _args: NoArgs,
-    ) -> Result<Value, ToolExecutionError> {
-        counted(Self::NAME);
-        self.sources
-            .demand()
-            .await
-            .map(|d| json!(d))
-            .map_err(|e| unavailable(&e))
-    }
-}
-
-/// The contract's demand prediction for a destination.
-pub struct DemandPrediction {
-    sources: Sources,
-}
-
-impl Tool for DemandPrediction {
-    const NAME: &'static str = "demand_prediction";
-    type Args = DestinationArgs;
-    type Output = Value;
-    type Error = ToolExecutionError;
-
-    fn description(&self) -> String {
-        "Predicción de demanda de un destino: reservas actuales, total, participación de mercado, promedio por destino, \
-         tendencia (alta, baja, estable), proyección y recomendación."
-            .to_owned()
-    }
-
-    fn parameters(&self) -> Value {
-        destination_schema()
-    }
-
-    async fn call(
-        &self,
-        _ctx: &mut ToolContext,
-        args: DestinationArgs,
-    ) -> Result<Value, ToolExecutionError> {
-        counted(Self::NAME);
-        match self.sources.prediction(&args.destination).await {
-            Ok(Some(p)) => Ok(json!({
-                "destination": p.destination,
-                "current_bookings": p.current,
-                "total_bookings": p.total,
-                "market_share_percent": p.market_share.to_string(),
-                "average_per_destination": p.average.to_string(),
-                "trend": p.trend.word(),
-                "projection": p.projection,
-                "recommendation": p.recommendation,
-            })),
-            Ok(None) => Ok(json!({ "error": not_found_text(args.destination.trim()) })),
-            Err(err) => Err(unavailable(&err)),
-        }
-    }
+data_tool! {
+    /// The contract's demand prediction for a destination.
+    DemandPrediction: "demand_prediction", DestinationArgs,
+    description: "Predicción de demanda de un destino: reservas actuales, total, participación de mercado, promedio por destino, \
+         tendencia (alta, baja, estable), proyección y recomendación.",
+    parameters: destination_schema(),
+    call: |sources, args| found(&args.destination, sources.prediction(&args.destination).await, |p| json!({
+        "destination": p.destination,
+        "current_bookings": p.current,
+        "total_bookings": p.total,
+        "market_share_percent": p.market_share.to_string(),
+        "average_per_destination": p.average.to_string(),
+        "trend": p.trend.word(),
+        "projection": p.projection,
+        "recommendation": p.recommendation,
+    })),
 }
 
 /// `{"origin": "...", "destination": "..."}`, both optional.
@@ -380,41 +355,20 @@ pub struct SearchArgs {
     destination: String,
 }
 
-/// Flight search.
-pub struct SearchFlights {
-    sources: Sources,
-}
-
-impl Tool for SearchFlights {
-    const NAME: &'static str = "search_flights";
-    type Args = SearchArgs;
-    type Output = Value;
-    type Error = ToolExecutionError;
-
-    fn description(&self) -> String {
-        "Busca vuelos por ciudad de origen y/o destino: número de vuelo, origen, destino, precio base y asientos libres.".to_owned()
-    }
-
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "origin": {"type": "string", "description": "Ciudad de origen (opcional)"},
-                "destination": {"type": "string", "description": "Destino (opcional)"}
-            }
-        })
-    }
-
-    async fn call(
-        &self,
-        _ctx: &mut ToolContext,
-        args: SearchArgs,
-    ) -> Result<Value, ToolExecutionError> {
-        counted(Self::NAME);
-        self.sources
-            .search(&args.origin, &args.destination)
-            .await
-            .map(|flights| json!({ "flights": flights }))
-            .map_err(|e| unavailable(&e))
-    }
+data_tool! {
+    /// Flight search.
+    SearchFlights: "search_flights", SearchArgs,
+    description: "Busca vuelos por ciudad de origen y/o destino: número de vuelo, origen, destino, precio base y asientos libres.",
+    parameters: json!({
+        "type": "object",
+        "properties": {
+            "origin": {"type": "string", "description": "Ciudad de origen (opcional)"},
+            "destination": {"type": "string", "description": "Destino (opcional)"}
+        }
+    }),
+    call: |sources, args| sources
+        .search(&args.origin, &args.destination)
+        .await
+        .map(|flights| json!({ "flights": flights }))
+        .map_err(|e| unavailable(&e)),
 }
