@@ -77,9 +77,7 @@ impl FlightCatalog {
                 Err(status) if status.code() == Code::NotFound => {
                     return Err(Error::FlightNotFound);
                 }
-                Err(status)
-                    if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) =>
-                {
+                Err(status) if retryable(&status) => {
                     tracing::debug!(attempt, code = ?status.code(), "flights unavailable; retrying");
                     last = Some(status);
                     if attempt < ATTEMPTS {
@@ -125,6 +123,15 @@ impl FlightCatalog {
 }
 
 /// Reads the flight message; a malformed one is the flights service's bug, not the client's.
+/// Whether a failed flight read is worth repeating: flights is away, too slow, or the connection
+/// broke mid-call (that status comes from this side, with its cause as `source`: a flights
+/// process killed or restarted). None of these says flights failed the request, and a read is
+/// safe to repeat; after the attempts it is a 503, never a 500.
+fn retryable(status: &tonic::Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+        || std::error::Error::source(status).is_some()
+}
+
 fn snapshot(flight: flightmesh_proto::flights::Flight) -> Result<FlightSnapshot, Error> {
     let malformed = |what: &str| {
         Error::from(Fault::internal(format!(
@@ -145,4 +152,20 @@ fn snapshot(flight: flightmesh_proto::flights::Flight) -> Result<FlightSnapshot,
         is_promotion: destination.is_promotion,
         allows_pets: destination.allows_pets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_broken_mid_call_is_retried_an_answer_of_flights_is_not() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        // How tonic's client reports a broken connection: code Unknown, the cause as source.
+        assert!(retryable(&tonic::Status::from_error(Box::new(reset))));
+        assert!(retryable(&tonic::Status::unavailable("away")));
+        assert!(retryable(&tonic::Status::deadline_exceeded("slow")));
+        assert!(!retryable(&tonic::Status::internal("flights failed")));
+        assert!(!retryable(&tonic::Status::invalid_argument("bad id")));
+    }
 }
