@@ -15,6 +15,7 @@
 //! - [`DbError`] tells a dependency outage (→ gRPC UNAVAILABLE, HTTP 503) from a real failure, and
 //!   [`constraint_violation`] turns SQLSTATE 23505/23503 into something a domain error can match.
 
+mod error;
 mod prepared;
 
 use std::time::Duration;
@@ -24,12 +25,14 @@ use diesel::result::DatabaseErrorKind;
 pub use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
 
+use error::is_connection_failure;
+pub use error::{DbError, Violation, constraint_violation};
 pub use prepared::{Bind, Binds, Prepared, prepared};
 
 /// A pool of verified PostgreSQL connections.
@@ -123,121 +126,6 @@ impl DbConfig {
             connect_timeout: env.get::<Dur>(&DATABASE_CONNECT_TIMEOUT)?.0,
             checkout_check: env.get(&DATABASE_CHECKOUT_CHECK)?,
         })
-    }
-}
-
-/// Why a database operation failed, as far as callers need to know.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The database cannot be reached or dropped the connection: retry later (503).
-    #[error("database unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A query failed for another reason (a bug, a violated constraint nobody mapped).
-    #[error("database query failed")]
-    Query(#[source] DieselError),
-    /// Migrations could not be applied.
-    #[error("database migrations for schema {schema} failed: {reason}")]
-    Migration {
-        /// The schema.
-        schema: String,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-impl From<DbError> for flightmesh_runtime::status::Fault {
-    fn from(err: DbError) -> Self {
-        match err {
-            DbError::Unavailable(_) => Self::Unavailable(Box::new(err)),
-            DbError::Query(_) | DbError::Migration { .. } => Self::Internal(Box::new(err)),
-        }
-    }
-}
-
-/// The conversions a service error with a `Fault(flightmesh_runtime::status::Fault)` variant needs
-/// to take `?` on database errors (ours and diesel's) and on field violations, written once.
-#[macro_export]
-macro_rules! fault_conversions {
-    ($error:ty) => {
-        impl From<$crate::DbError> for $error {
-            fn from(err: $crate::DbError) -> Self {
-                Self::Fault(err.into())
-            }
-        }
-
-        impl From<$crate::DieselError> for $error {
-            fn from(err: $crate::DieselError) -> Self {
-                Self::Fault($crate::DbError::from(err).into())
-            }
-        }
-
-        impl From<flightmesh_runtime::status::FieldViolations> for $error {
-            fn from(violations: flightmesh_runtime::status::FieldViolations) -> Self {
-                Self::Fault(violations.into())
-            }
-        }
-    };
-}
-
-impl From<bb8::RunError<PoolError>> for DbError {
-    fn from(err: bb8::RunError<PoolError>) -> Self {
-        Self::Unavailable(Box::new(err))
-    }
-}
-
-impl From<DieselError> for DbError {
-    fn from(err: DieselError) -> Self {
-        if is_connection_failure(&err) {
-            Self::Unavailable(Box::new(err))
-        } else {
-            Self::Query(err)
-        }
-    }
-}
-
-/// True when the error means "the connection is gone", not "the query is wrong".
-fn is_connection_failure(err: &DieselError) -> bool {
-    match err {
-        DieselError::DatabaseError(
-            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-            _,
-        )
-        | DieselError::BrokenTransactionManager => true,
-        // SQLSTATE class 57 (operator intervention: admin shutdown, crash shutdown, cannot
-        // connect now) reaches us as an "unknown" error; its messages are stable.
-        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
-            let message = info.message();
-            message.starts_with("terminating connection")
-                || message.starts_with("the database system is")
-                || message.contains("connection closed")
-        }
-        _ => false,
-    }
-}
-
-/// Which constraint a write violated, for turning it into a domain error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Violation<'a> {
-    /// SQLSTATE 23505 on the named constraint or index.
-    Unique(&'a str),
-    /// SQLSTATE 23503 on the named constraint.
-    ForeignKey(&'a str),
-    /// SQLSTATE 23514 on the named constraint.
-    Check(&'a str),
-}
-
-/// The constraint `err` violated, if it is a constraint violation.
-#[must_use]
-pub fn constraint_violation(err: &DieselError) -> Option<Violation<'_>> {
-    let DieselError::DatabaseError(kind, info) = err else {
-        return None;
-    };
-    let name = info.constraint_name().unwrap_or_default();
-    match kind {
-        DatabaseErrorKind::UniqueViolation => Some(Violation::Unique(name)),
-        DatabaseErrorKind::ForeignKeyViolation => Some(Violation::ForeignKey(name)),
-        DatabaseErrorKind::CheckViolation => Some(Violation::Check(name)),
-        _ => None,
     }
 }
 

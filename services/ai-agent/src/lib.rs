@@ -17,6 +17,7 @@ pub mod history;
 pub mod llm;
 pub mod offline;
 pub mod search;
+mod search_tool;
 pub mod stream;
 
 use std::sync::Arc;

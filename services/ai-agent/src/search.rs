@@ -3,7 +3,6 @@
 //! owns descriptions and their embeddings). Also: the `search_destinations` tool of the model,
 //! the offline answer to "where can I…" questions, and the re-embedding of every description.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flightmesh_proto::ai as pb;
@@ -15,17 +14,15 @@ use flightmesh_proto::flights::{
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::FieldViolations;
-use rig_agent::tool::{Tool, ToolContext, ToolExecutionError};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
 use tonic::{Code, Status};
 
 use crate::embeddings::{EmbedError, Embedder};
 use crate::offline::{find_destination, normalize};
 
-const DEFAULT_LIMIT: i32 = 5;
+pub(crate) const DEFAULT_LIMIT: i32 = 5;
 /// Deadline of one call to the flights service.
 const FLIGHTS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Descriptions embedded per provider request while re-embedding.
@@ -306,6 +303,8 @@ impl DestinationSearch {
     }
 }
 
+pub use crate::search_tool::{SearchDestinations, SearchDestinationsArgs};
+
 /// Validates and runs `EmbedDestination`.
 pub async fn embed_destination_rpc(
     search: &DestinationSearch,
@@ -399,65 +398,6 @@ pub async fn offline_where_answer(
             list.join("; ")
         )
     }))
-}
-
-/// `{"query": "...", "limit": n}`.
-#[derive(Debug, Deserialize)]
-pub struct SearchDestinationsArgs {
-    query: String,
-    #[serde(default)]
-    limit: Option<i32>,
-}
-
-/// The model's tool: destinations by what the traveller wants to do.
-pub struct SearchDestinations {
-    pub search: Arc<DestinationSearch>,
-}
-
-impl Tool for SearchDestinations {
-    const NAME: &'static str = "search_destinations";
-    type Args = SearchDestinationsArgs;
-    type Output = Value;
-    type Error = ToolExecutionError;
-
-    fn description(&self) -> String {
-        "Busca destinos por su descripción (qué se puede hacer allí: playas, buceo, esquí, cultura…). Devuelve id, nombre, \
-         descripción y similitud (0 a 1), del más parecido al menos."
-            .to_owned()
-    }
-
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": "Lo que busca el viajero, p. ej. bucear en arrecifes de coral"},
-                "limit": {"type": "integer", "description": "Cuántos destinos (1 a 10, por defecto 5)"}
-            },
-            "required": ["query"]
-        })
-    }
-
-    async fn call(
-        &self,
-        _ctx: &mut ToolContext,
-        args: SearchDestinationsArgs,
-    ) -> Result<Value, ToolExecutionError> {
-        metrics::counter!("ai_tool_calls_total", "tool" => Self::NAME).increment(1);
-        let query = args.query.trim();
-        if query.is_empty() {
-            return Ok(json!({"error": "La consulta está vacía."}));
-        }
-        let limit = args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 10);
-        match self.search.search(query, limit).await {
-            Ok(found) => Ok(json!({ "destinations": found })),
-            Err(err) => {
-                tracing::warn!(error = %err, "search_destinations could not search");
-                Err(ToolExecutionError::other(
-                    "La búsqueda de destinos no está disponible en este momento; intenta más tarde.",
-                ))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod identity;
 pub mod json_in;
 pub mod json_out;
 pub mod openapi;
+mod openapi_rules;
 pub mod policy;
 pub mod ratelimit;
 mod router;

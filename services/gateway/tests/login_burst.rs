@@ -5,6 +5,11 @@
 //! Its own test binary, so that the process's memory is this test's alone: the gateway runs in
 //! this process and `/proc/self/status` measures it.
 
+/// The gateway binary's allocator (its default `mimalloc` feature): the memory bound is about the
+/// process as it ships, and glibc's malloc keeps Argon2's freed blocks in per-thread arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use flightmesh_gateway::auth::ARGON2_MEMORY_BYTES;
