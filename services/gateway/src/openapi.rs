@@ -130,7 +130,7 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
             "name": field.name(),
             "in": "path",
             "required": true,
-            "schema": scalar_schema(&field.kind()),
+            "schema": input_scalar_schema(&field.kind()),
         });
         if let Some(text) = leading_comment(&field.parent_file(), field.path()) {
             parameter["description"] = json!(text);
@@ -139,9 +139,9 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
     }
     for field in route.query_fields() {
         let mut schema = if field.is_list() {
-            json!({"type": "array", "items": scalar_schema(&field.kind())})
+            json!({"type": "array", "items": input_scalar_schema(&field.kind())})
         } else {
-            scalar_schema(&field.kind())
+            input_scalar_schema(&field.kind())
         };
         constrain(&mut schema, &field);
         let mut parameter = json!({
@@ -313,6 +313,19 @@ fn scalar_schema(kind: &Kind) -> Value {
     }
 }
 
+/// Schema of a scalar a client sends: as [`scalar_schema`], and text never holds U+0000 (the
+/// gateway answers 422: no service can store or look it up).
+fn input_scalar_schema(kind: &Kind) -> Value {
+    let mut schema = scalar_schema(kind);
+    if matches!(kind, Kind::String) {
+        schema["pattern"] = json!(NO_NUL_PATTERN);
+    }
+    schema
+}
+
+/// Any text without U+0000 (ECMA-262 and Python `re` both read `\u0000`).
+const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
 fn is_well_known_scalar(message: &MessageDescriptor) -> bool {
     matches!(message.full_name(), DECIMAL | TIMESTAMP | STRUCT)
 }
@@ -345,7 +358,7 @@ fn input_field_schema(field: &FieldDescriptor, depth: usize) -> Value {
         Kind::Message(entry) if field.is_map() => {
             return json!({"type": "object", "additionalProperties": input_single(&entry.map_entry_value_field().kind(), depth)});
         }
-        other => scalar_schema(&other),
+        other => input_scalar_schema(&other),
     };
     if field.is_list() {
         json!({"type": "array", "items": single})
@@ -357,7 +370,7 @@ fn input_field_schema(field: &FieldDescriptor, depth: usize) -> Value {
 fn input_single(kind: &Kind, depth: usize) -> Value {
     match kind {
         Kind::Message(m) => input_schema(m, &[], depth + 1),
-        other => scalar_schema(other),
+        other => input_scalar_schema(other),
     }
 }
 

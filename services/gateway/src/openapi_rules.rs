@@ -25,7 +25,11 @@ pub(crate) fn constrain(schema: &mut Value, field: &FieldDescriptor) {
                 map.insert("maxLength".into(), json!(max));
             }
             if let Some(pattern) = text.pattern {
-                map.insert("pattern".into(), json!(pattern));
+                // One `pattern` per schema: the proto's takes the place, and the one the text
+                // already had (no U+0000) moves into `allOf` (both must match).
+                if let Some(before) = map.insert("pattern".into(), json!(pattern)) {
+                    map.insert("allOf".into(), json!([{ "pattern": before }]));
+                }
             }
         }
         RuleKind::Integer(bounds) => {

@@ -215,6 +215,18 @@ async fn openapi_carries_the_protos_validation_rules() {
     let booking = body("/api/v1/bookings");
     assert_eq!(booking["passenger_name"]["maxLength"], 200);
     assert_eq!(booking["passenger_name"]["pattern"], r"\S");
+    // Text never holds U+0000 (422): said once more beside a proto's own pattern, and alone
+    // where the proto has none.
+    assert_eq!(
+        booking["passenger_name"]["allOf"][0]["pattern"],
+        r"^[^\u0000]*$"
+    );
+    assert_eq!(
+        body("/api/v1/flights/destinations")["description"]["pattern"],
+        r"^[^\u0000]*$"
+    );
+    let taxes = &doc["paths"]["/api/v1/stats/destinations/{destination_name}/taxes"]["get"];
+    assert_eq!(taxes["parameters"][0]["schema"]["pattern"], r"^[^\u0000]*$");
     assert_eq!(booking["passenger_age"]["minimum"], 0);
     assert_eq!(booking["passenger_age"]["maximum"], 150);
 
