@@ -29,7 +29,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
-use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+use flightmesh_runtime::config::{Reader, Secret, Var};
 
 use error::is_connection_failure;
 pub use error::{DbError, Violation, constraint_violation};
@@ -103,31 +103,26 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
-    /// The variables this config reads.
-    pub const VARS: &'static [Var] = &[
-        DATABASE_URL,
-        DATABASE_MAX_CONNECTIONS,
-        DATABASE_CONNECT_TIMEOUT,
-    ];
-
-    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and `DATABASE_CONNECT_TIMEOUT`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let max_connections: u32 = env.get(&DATABASE_MAX_CONNECTIONS)?;
-        if max_connections == 0 {
-            return Err(ConfigError::invalid(
-                &DATABASE_MAX_CONNECTIONS,
-                "0",
-                "must be at least 1",
-            ));
-        }
-        Ok(Self {
-            url: env.get(&DATABASE_URL)?,
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_CONNECT_TIMEOUT` and
+    /// `DATABASE_CHECKOUT_CHECK`.
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let url = r.get(DATABASE_URL);
+        let max_connections: u32 = r.get(DATABASE_MAX_CONNECTIONS);
+        r.ensure(
+            &DATABASE_MAX_CONNECTIONS,
+            max_connections > 0,
+            "must be at least 1",
+        );
+        Self {
+            url,
             max_connections,
-            connect_timeout: env.get::<Dur>(&DATABASE_CONNECT_TIMEOUT)?.0,
-            checkout_check: env.get(&DATABASE_CHECKOUT_CHECK)?,
-        })
+            connect_timeout: r.duration(DATABASE_CONNECT_TIMEOUT),
+            checkout_check: r.get(DATABASE_CHECKOUT_CHECK),
+        }
     }
 }
+
+flightmesh_runtime::env_config!(DbConfig);
 
 /// A pool that checks connections on checkout and waits at most `connect_timeout` for one.
 /// It connects lazily: building it never fails because the database is down.

@@ -46,6 +46,62 @@ pub struct NewEvent {
     pub traceparent: Option<String>,
 }
 
+/// When an event happened and under which id: what every event starts with, in its protobuf
+/// form and its JSON form alike.
+#[derive(Debug, Clone, Copy)]
+pub struct EventStamp {
+    /// v7: time-ordered, so ids sort like the events happened.
+    pub id: Uuid,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl EventStamp {
+    /// A new id, now.
+    #[must_use]
+    pub fn now() -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+        }
+    }
+
+    /// The outbox row of an event of `event_type` about `aggregate_id`, routed by its type:
+    /// `payload` is its encoded protobuf, `fields` its JSON form without the stamp
+    /// (`event_id`, `event_type` and `occurred_at` are added here).
+    #[must_use]
+    pub fn event(
+        self,
+        event_type: &str,
+        aggregate_id: i64,
+        exchange: &str,
+        payload: Vec<u8>,
+        mut fields: serde_json::Value,
+        traceparent: Option<String>,
+    ) -> NewEvent {
+        if let Some(object) = fields.as_object_mut() {
+            object.insert("event_id".into(), self.id.to_string().into());
+            object.insert("event_type".into(), event_type.into());
+            object.insert(
+                "occurred_at".into(),
+                self.occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    .into(),
+            );
+        }
+        NewEvent {
+            event_id: self.id,
+            event_type: event_type.to_owned(),
+            aggregate_id,
+            exchange: exchange.to_owned(),
+            routing_key: event_type.to_owned(),
+            payload,
+            payload_json: fields,
+            traceparent,
+        }
+    }
+}
+
 /// Appends `event` to `table` (e.g. `bookings.outbox`). Call it inside the transaction that
 /// makes the change the event describes; returns the row id.
 pub async fn insert(

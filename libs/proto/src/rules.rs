@@ -20,8 +20,14 @@ pub const FIELD_RULES: &str = "buf.validate.field";
 pub const DECIMAL_RULES: &str = "flightmesh.type.v1.decimal";
 /// The proto name of the money type the decimal rules apply to.
 pub const DECIMAL_TYPE: &str = "flightmesh.type.v1.Decimal";
-/// The pattern that says "not blank": at least one character that is not whitespace.
-pub const NOT_BLANK: &str = r"\S";
+/// The pattern that says "not blank": at least one character that is not whitespace, the
+/// whitespace being Unicode's `White_Space` (what Rust's `trim` removes), written out: `\s` means
+/// something else in each engine that reads the protos' patterns (ASCII in RE2; U+0085 is not
+/// whitespace in ECMA-262, U+001C..U+001F are in Python), so a document generator and the
+/// services would disagree on it (schemathesis found `"\u{85}"` names: valid in the OpenAPI
+/// document, refused by the services).
+pub const NOT_BLANK: &str =
+    "[^\t-\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]";
 
 /// What one field must satisfy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

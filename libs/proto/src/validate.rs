@@ -271,6 +271,15 @@ mod tests {
             check(Some("")).as_deref(),
             Some("name no puede estar vacio")
         );
+        // Whitespace is Unicode's White_Space (what `trim` removes), in every engine alike.
+        for blank in ["\u{85}", "\u{a0}\u{3000}", "\u{2028}\r\n"] {
+            assert_eq!(blank.trim(), "");
+            assert_eq!(
+                check(Some(blank)).as_deref(),
+                Some("name no puede estar vacio")
+            );
+        }
+        assert_eq!(check(Some("\u{1c}")), None, "U+001C is not White_Space");
         assert_eq!(
             check(Some("ñandúes")).as_deref(),
             Some("name no puede superar 5 caracteres")

@@ -87,24 +87,25 @@ pub(crate) async fn serve_admin(
                 }
             }),
         )
-        .route(
-            "/metrics",
-            axum::routing::get(|| async {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    crate::metrics::render(),
-                )
-            }),
-        );
+        .route("/metrics", axum::routing::get(metrics));
     if let Err(err) = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {
         tracing::error!(error = %err, "admin server failed");
     }
+}
+
+/// `/metrics`: the process's metrics in the Prometheus text format (the admin port serves it; the
+/// gateway may serve it on its public port too).
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
 }
 
 /// `{"status": "ready"}` or `{"status": "not ready", "failed": {...}}`.

@@ -197,7 +197,7 @@ fn parse<B: Binary>(
 #[allow(clippy::print_stdout)]
 fn print_config(vars: &[Var]) {
     let mut all = vars.to_vec();
-    all.extend_from_slice(TelemetryConfig::VARS);
+    all.extend(TelemetryConfig::vars());
     print!("{}", markdown_table(&all));
 }
 

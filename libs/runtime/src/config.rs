@@ -1,13 +1,41 @@
 //! Typed configuration from environment variables (12-factor), validated at start.
 //!
-//! Each service declares its variables once, as a list of [`Var`]s: the same list reads the
-//! values ([`Env::get`]) and documents them ([`markdown_table`]), so the README's configuration
-//! tables cannot drift from the code. Every error names the variable.
+//! Each variable is declared once, as a [`Var`] (name, default, one line of docs), and read in
+//! one place, a config's `read(&mut Reader)`. The [`Reader`] yields the typed values, every
+//! error at once, and the list of variables in the order they were read: that list is the
+//! config's docs ([`declared`], [`markdown_table`]), so the README's configuration tables cannot
+//! drift from the code. Every error names the variable.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+mod reader;
+
+pub use reader::{Reader, declared, read};
+
+/// `from_env` (every invalid variable reported at once) and `vars` (its docs) for a config type
+/// whose `read(&mut Reader) -> Self` declares and reads its variables.
+#[macro_export]
+macro_rules! env_config {
+    ($config:ty) => {
+        impl $config {
+            /// Reads and validates the configuration, reporting every invalid variable at once.
+            pub fn from_env(
+                env: &$crate::config::Env,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                $crate::config::read(env, Self::read)
+            }
+
+            /// Every variable it reads, in the order of its docs.
+            #[must_use]
+            pub fn vars() -> Vec<$crate::config::Var> {
+                $crate::config::declared(Self::read)
+            }
+        }
+    };
+}
 
 /// One environment variable a service reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +84,9 @@ impl Var {
 /// A configuration value that was missing or unreadable; the message names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// More than one variable is wrong: all of them, in the order they were read.
+    #[error("{} configuration errors: {}", .0.len(), list(.0))]
+    Several(Vec<ConfigError>),
     /// A required variable is unset.
     #[error("environment variable {name} is required but not set")]
     Missing {
@@ -87,6 +118,14 @@ impl ConfigError {
             reason: reason.to_string(),
         }
     }
+}
+
+fn list(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Where values come from: the process environment or a fixed map (tests), with explicit
@@ -200,6 +239,27 @@ impl Env {
                     .map_err(|err| ConfigError::invalid(var, &value, err))
             })
             .transpose()
+    }
+}
+
+/// `ENVIRONMENT`: production refuses what is only safe on a laptop (each service says what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Deployed: weak keys, example passwords and open policies are refused.
+    Production,
+    /// A laptop or a test.
+    Development,
+}
+
+impl FromStr for Environment {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "production" => Ok(Self::Production),
+            "development" => Ok(Self::Development),
+            _ => Err("expected production or development"),
+        }
     }
 }
 
@@ -325,6 +385,37 @@ mod tests {
             .get::<u16>(&KEY)
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_reports_every_invalid_variable_and_lists_what_it_read() {
+        const WAIT: Var = Var::new("WAIT", "5s", "a wait");
+        let read = |r: &mut Reader<'_>| {
+            let port: u16 = r.positive(PORT);
+            let wait = r.positive_duration(WAIT);
+            let key = r.opt::<String>(KEY);
+            (port, wait, key)
+        };
+        assert_eq!(
+            super::read(&Env::from_pairs([("API_KEY", "k")]), read),
+            Ok((8080, Duration::from_secs(5), Some("k".to_owned())))
+        );
+
+        let err = super::read(&Env::from_pairs([("PORT", "0"), ("WAIT", "soon")]), read)
+            .expect_err("two invalid variables");
+        let ConfigError::Several(errors) = &err else {
+            panic!("both errors, not only the first: {err}");
+        };
+        assert_eq!(errors.len(), 2, "{err}");
+        assert!(
+            err.to_string()
+                .contains("PORT=0 is invalid: must be positive"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("WAIT=soon is invalid"), "{err}");
+
+        let names: Vec<_> = declared(read).iter().map(|var| var.name).collect();
+        assert_eq!(names, ["PORT", "WAIT", "API_KEY"]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 
 use crate::admin::{CheckFn, Readiness, monitor_health, serve_admin, set_status};
-use crate::config::{ConfigError, Dur, Env, Var};
+use crate::config::{Reader, Var};
 use crate::metrics::GrpcMetricsLayer;
 use crate::shed::{ShedConfig, ShedLayer};
 use crate::supervise::{Supervisor, TaskFailure, TaskOutcome};
@@ -103,31 +103,23 @@ fn adopt(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
 }
 
 impl HostConfig {
-    /// The variables a host reads, with this service's default addresses.
-    #[must_use]
-    pub const fn vars(grpc_default: &'static str, admin_default: &'static str) -> [Var; 5] {
-        [
-            Var::new("GRPC_ADDR", grpc_default, "gRPC listen address"),
-            Var::new(
+    /// Reads a host's variables, with this service's default addresses.
+    pub fn read(
+        r: &mut Reader<'_>,
+        grpc_default: &'static str,
+        admin_default: &'static str,
+    ) -> Self {
+        Self {
+            grpc_addr: r.get(Var::new("GRPC_ADDR", grpc_default, "gRPC listen address")),
+            admin_addr: r.get(Var::new(
                 "ADMIN_ADDR",
                 admin_default,
                 "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
-            ),
-            DRAIN_DELAY,
-            ShedConfig::VARS[0],
-            ShedConfig::VARS[1],
-        ]
-    }
-
-    /// Reads the variables returned by [`HostConfig::vars`].
-    pub fn from_env(env: &Env, vars: &[Var; 5]) -> Result<Self, ConfigError> {
-        Ok(Self {
-            grpc_addr: env.get(&vars[0])?,
-            admin_addr: env.get(&vars[1])?,
-            drain_delay: env.get::<Dur>(&vars[2])?.0,
-            shed: ShedConfig::from_env(env)?,
+            )),
+            drain_delay: r.duration(DRAIN_DELAY),
+            shed: ShedConfig::read(r),
             listeners: None,
-        })
+        }
     }
 }
 
@@ -167,6 +159,10 @@ pub struct Host {
     service_names: Vec<&'static str>,
     checks: Vec<(&'static str, CheckFn)>,
     tasks: Vec<(&'static str, TaskFn)>,
+    /// Cancelled when the drain starts (see [`Host::draining`]).
+    draining: CancellationToken,
+    /// Cancelled when the drain delay has passed (see [`Host::drained`]).
+    drained: CancellationToken,
 }
 
 impl Host {
@@ -202,7 +198,24 @@ impl Host {
             service_names: Vec::new(),
             checks: Vec::new(),
             tasks: Vec::new(),
+            draining: CancellationToken::new(),
+            drained: CancellationToken::new(),
         })
+    }
+
+    /// Cancelled when the host starts draining (health NOT_SERVING, `/readyz` 503): what a
+    /// listener the service serves itself (the gateway's HTTP port) reports during the drain.
+    #[must_use]
+    pub fn draining(&self) -> CancellationToken {
+        self.draining.clone()
+    }
+
+    /// Cancelled once the drain delay has passed, when the gRPC listener closes: a listener the
+    /// service serves itself (a task, see [`Host::spawn`]) closes then too and lets its
+    /// in-flight requests finish.
+    #[must_use]
+    pub fn drained(&self) -> CancellationToken {
+        self.drained.clone()
     }
 
     /// The bound gRPC address.
@@ -287,6 +300,8 @@ impl Host {
             service_names,
             checks,
             tasks,
+            draining,
+            drained,
         } = self;
         let grpc_addr = grpc.local_addr().ok();
         let admin_addr = admin.local_addr().ok();
@@ -351,9 +366,11 @@ impl Host {
             let stop = stop.clone();
             let readiness = readiness.clone();
             let reporter = reporter.clone();
+            let (draining, drained) = (draining.clone(), drained.clone());
             async move {
                 stop.cancelled().await;
                 readiness.draining.store(true, Ordering::SeqCst);
+                draining.cancel();
                 monitor_stop.cancel();
                 set_status(&reporter, &readiness_names, ServingStatus::NotServing).await;
                 tracing::info!(
@@ -363,6 +380,7 @@ impl Host {
                 );
                 tokio::time::sleep(drain_delay).await;
                 tracing::info!(service = name, "closing the gRPC listener");
+                drained.cancel();
             }
         };
 
@@ -406,6 +424,8 @@ impl Host {
 
         // The server returns early only on error; make sure everything else stops too.
         stop.cancel();
+        draining.cancel();
+        drained.cancel();
         let _ = monitor.await;
         let tasks = supervisor.join(TASK_GRACE).await;
         admin_stop.cancel();

@@ -13,7 +13,7 @@
 //! - [`supervise`]: long-running tasks whose unexpected end stops the process (non-zero exit).
 //! - [`shed`]: load shedding, a bound on calls in flight with fast UNAVAILABLE beyond it.
 
-mod admin;
+pub mod admin;
 pub mod backoff;
 pub mod caller;
 pub mod channel;

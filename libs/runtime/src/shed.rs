@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{ConfigError, Dur, Env, Var};
+use crate::config::{Reader, Var};
 use crate::metrics::Metric;
 
 /// `MAX_CONCURRENT_REQUESTS`.
@@ -52,25 +52,22 @@ pub struct ShedConfig {
 }
 
 impl ShedConfig {
-    /// The variables this config reads.
-    pub const VARS: [Var; 2] = [MAX_CONCURRENT_REQUESTS, SHED_WAIT];
-
     /// Reads `MAX_CONCURRENT_REQUESTS` and `SHED_WAIT`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let max_concurrent: usize = env.get(&MAX_CONCURRENT_REQUESTS)?;
-        if max_concurrent == 0 {
-            return Err(ConfigError::invalid(
-                &MAX_CONCURRENT_REQUESTS,
-                "0",
-                "must be at least 1",
-            ));
-        }
-        Ok(Self {
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let max_concurrent: usize = r.get(MAX_CONCURRENT_REQUESTS);
+        r.ensure(
+            &MAX_CONCURRENT_REQUESTS,
+            max_concurrent > 0,
+            "must be at least 1",
+        );
+        Self {
             max_concurrent,
-            wait: env.get::<Dur>(&SHED_WAIT)?.0,
-        })
+            wait: r.duration(SHED_WAIT),
+        }
     }
 }
+
+crate::env_config!(ShedConfig);
 
 impl Default for ShedConfig {
     fn default() -> Self {

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{ConfigError, Env, Var};
+use crate::config::{Reader, Var};
 
 /// `LOG_FORMAT`: `json` or `text`.
 pub const LOG_FORMAT: Var = Var::new(
@@ -69,24 +69,18 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
-    /// The variables this module reads.
-    pub const VARS: &'static [Var] = &[
-        LOG_FORMAT,
-        RUST_LOG,
-        OTEL_EXPORTER_OTLP_ENDPOINT,
-        OTEL_SERVICE_NAME,
-    ];
-
     /// Reads `LOG_FORMAT`, `RUST_LOG` and the OpenTelemetry variables.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            format: env.get(&LOG_FORMAT)?,
-            filter: env.get(&RUST_LOG)?,
-            otlp_endpoint: env.get_opt(&OTEL_EXPORTER_OTLP_ENDPOINT)?,
-            service_name: env.get_opt(&OTEL_SERVICE_NAME)?,
-        })
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        Self {
+            format: r.get(LOG_FORMAT),
+            filter: r.get(RUST_LOG),
+            otlp_endpoint: r.opt(OTEL_EXPORTER_OTLP_ENDPOINT),
+            service_name: r.opt(OTEL_SERVICE_NAME),
+        }
     }
 }
+
+crate::env_config!(TelemetryConfig);
 
 /// Installs the process-wide subscriber (logs, and spans to OTLP when configured). Later calls
 /// (several services in one process, tests) keep the first one.

@@ -50,6 +50,38 @@ pub fn assert_command_line(binary: &str, commands: &[&str]) {
     assert!(error.contains("--no-such-flag"), "{binary}: {error}");
 }
 
+/// The number a counting query (`SELECT count(*) FROM …`) answers on `conn`.
+///
+/// # Panics
+/// If the query fails.
+pub async fn count(conn: &mut AsyncPgConnection, query: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!("SELECT ({query}) AS n"))
+        .get_result::<Count>(conn)
+        .await
+        .unwrap_or_else(|err| panic!("{query}: {err}"))
+        .n
+}
+
+/// An outbox row (`bookings.outbox`, `flights.outbox`), as tests compare it with what was
+/// published.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct StoredEvent {
+    /// The event's id (the AMQP message id).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub event_id: String,
+    /// e.g. `booking.created`.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub event_type: String,
+    /// The encoded protobuf, as published.
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    pub payload: Vec<u8>,
+}
+
 /// A name nobody else uses: `{prefix}_{32 hex digits}`.
 #[must_use]
 pub fn unique_name(prefix: &str) -> String {
@@ -249,6 +281,33 @@ impl TestDatabase {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The number a counting query (`SELECT count(*) FROM …`) answers on this database.
+    ///
+    /// # Panics
+    /// If PostgreSQL is unreachable or the query fails.
+    pub async fn count(&self, query: &str) -> i64 {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database");
+        count(&mut conn, query).await
+    }
+
+    /// Every event stored in `outbox` (a table such as `bookings.outbox`), oldest first.
+    ///
+    /// # Panics
+    /// If PostgreSQL is unreachable or the table does not exist.
+    pub async fn stored_events(&self, outbox: &str) -> Vec<StoredEvent> {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database");
+        diesel::sql_query(format!(
+            "SELECT event_id::text, event_type, payload FROM {outbox} ORDER BY id"
+        ))
+        .load(&mut conn)
+        .await
+        .unwrap_or_else(|err| panic!("{outbox}: {err}"))
     }
 
     /// Kills every server backend connected to this database (what a database restart does to

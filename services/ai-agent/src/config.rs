@@ -1,98 +1,27 @@
-//! The AI agent's configuration, read once from the environment.
+//! The AI agent's configuration, read once from the environment. Each variable is declared
+//! where it is read (`Config::read`, `EmbeddingsProvider::read`): its name, default and docs row
+//! are that one call.
 
 use std::time::Duration;
 
-use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+use flightmesh_runtime::config::{Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 
-const HOST_VARS: [Var; 5] = HostConfig::vars("0.0.0.0:50054", "0.0.0.0:51054");
-const GROQ_API_KEY: Var = Var::optional(
-    "GROQ_API_KEY",
-    "Groq API key: answers come from Groq's Llama 3.3 70B",
-)
-.secret();
-const GROQ_BASE_URL_VAR: Var = Var::new(
-    "GROQ_BASE_URL",
-    GROQ_BASE_URL,
-    "Groq's endpoint (a proxy, or a test double that enforces Groq's request rules)",
-);
-const AI_BASE_URL: Var = Var::optional(
-    "AI_BASE_URL",
-    "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
-);
-const AI_API_KEY: Var =
-    Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret();
-const AI_MODEL: Var = Var::new(
-    "AI_MODEL",
-    "llama-3.3-70b-versatile",
-    "Model name sent to the provider",
-);
-const AI_TIMEOUT: Var = Var::new(
-    "AI_TIMEOUT",
-    "45s",
-    "Deadline of one answer, tool calls included (504 past it)",
-);
-const AI_MAX_TURNS: Var = Var::new(
-    "AI_MAX_TURNS",
-    "5",
-    "Most model turns (tool round trips) per answer",
-);
-const REDIS_URL: Var = Var::new(
-    "REDIS_URL",
-    "redis://127.0.0.1:6379",
-    "Redis URL (chat history)",
-)
-.secret();
-const REDIS_KEY_PREFIX: Var =
-    Var::new("REDIS_KEY_PREFIX", "", "Prepended to the chat history keys");
-const HISTORY_MESSAGES: Var = Var::new(
-    "HISTORY_MESSAGES",
-    "20",
-    "Messages of a conversation kept and sent along with a question (1..=1000)",
-);
 /// The most history messages a conversation may keep (each goes to the model with every question).
 const MAX_HISTORY_MESSAGES: usize = 1000;
-const HISTORY_TTL: Var = Var::new(
-    "HISTORY_TTL",
-    "24h",
-    "Idle expiry: a session's history is deleted after this much silence (renewed by every answer; > 0)",
-);
-const HISTORY_MAX_MESSAGE_BYTES: Var = Var::new(
-    "HISTORY_MAX_MESSAGE_BYTES",
-    "8192",
-    "Each history message is cut to this many bytes (on a character boundary) when kept (64..=1048576)",
-);
 /// Bounds of `HISTORY_MAX_MESSAGE_BYTES`.
 const MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 64..=1_048_576;
-const FLIGHTS_URL: Var = Var::new(
-    "FLIGHTS_URL",
-    "http://127.0.0.1:50051",
-    "gRPC URL of the flights service (market data tools)",
-);
-const STATS_URL: Var = Var::new(
-    "STATS_URL",
-    "http://127.0.0.1:50053",
-    "gRPC URL of the stats worker (demand tools)",
-);
 
-const EMBEDDINGS_BASE_URL: Var = Var::optional(
-    "EMBEDDINGS_BASE_URL",
-    "OpenAI-compatible embeddings server for the destination search, e.g. `http://127.0.0.1:11434/v1` (its `/embeddings`); unset: the offline lexical embedder. Changing it needs `ai-agent reembed`",
-);
-const EMBEDDINGS_MODEL: Var = Var::optional(
-    "EMBEDDINGS_MODEL",
-    "Embedding model name sent to `EMBEDDINGS_BASE_URL` (required with it) and stored with each vector",
-);
-const EMBEDDINGS_API_KEY: Var = Var::optional(
-    "EMBEDDINGS_API_KEY",
-    "API key for `EMBEDDINGS_BASE_URL`, if it needs one",
-)
-.secret();
-const EMBEDDINGS_TIMEOUT: Var = Var::new(
-    "EMBEDDINGS_TIMEOUT",
-    "10s",
-    "Deadline of one embeddings request (504 past it)",
-);
+/// An endpoint URL that must be plain HTTP(S); the error names `var`.
+fn http_url(r: &mut Reader<'_>, var: Var) -> Option<String> {
+    let url = r.opt::<String>(var)?;
+    r.ensure(
+        &var,
+        url.starts_with("http://") || url.starts_with("https://"),
+        "must start with http:// or https://",
+    );
+    Some(url)
+}
 
 /// Who turns descriptions and queries into vectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,51 +38,51 @@ pub enum EmbeddingsProvider {
 }
 
 impl EmbeddingsProvider {
-    /// The embeddings variables.
-    #[must_use]
-    pub fn vars() -> [Var; 4] {
-        [
-            EMBEDDINGS_BASE_URL,
-            EMBEDDINGS_MODEL,
-            EMBEDDINGS_API_KEY,
-            EMBEDDINGS_TIMEOUT,
-        ]
-    }
-
     /// `EMBEDDINGS_BASE_URL` and `EMBEDDINGS_MODEL` together, or neither (offline).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let base_url = env.get_opt::<String>(&EMBEDDINGS_BASE_URL)?;
-        let model = env.get_opt::<String>(&EMBEDDINGS_MODEL)?;
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let base_url_var = Var::optional(
+            "EMBEDDINGS_BASE_URL",
+            "OpenAI-compatible embeddings server for the destination search, e.g. `http://127.0.0.1:11434/v1` (its `/embeddings`); unset: the offline lexical embedder. Changing it needs `ai-agent reembed`",
+        );
+        let model_var = Var::optional(
+            "EMBEDDINGS_MODEL",
+            "Embedding model name sent to `EMBEDDINGS_BASE_URL` (required with it) and stored with each vector",
+        );
+        let base_url = http_url(r, base_url_var);
+        let model = r.opt::<String>(model_var);
+        let api_key = r.opt(
+            Var::optional(
+                "EMBEDDINGS_API_KEY",
+                "API key for `EMBEDDINGS_BASE_URL`, if it needs one",
+            )
+            .secret(),
+        );
+        let timeout = r.duration(Var::new(
+            "EMBEDDINGS_TIMEOUT",
+            "10s",
+            "Deadline of one embeddings request (504 past it)",
+        ));
         match (base_url, model) {
-            (None, None) => Ok(Self::Offline),
-            (Some(base_url), Some(model)) if !model.trim().is_empty() => {
-                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                    return Err(ConfigError::invalid(
-                        &EMBEDDINGS_BASE_URL,
-                        &base_url,
-                        "must start with http:// or https://",
-                    ));
-                }
-                Ok(Self::OpenAiCompatible {
-                    base_url,
-                    api_key: env.get_opt(&EMBEDDINGS_API_KEY)?,
-                    model: model.trim().to_owned(),
-                    timeout: env.get::<Dur>(&EMBEDDINGS_TIMEOUT)?.0,
-                })
+            (Some(base_url), Some(model)) if !model.trim().is_empty() => Self::OpenAiCompatible {
+                base_url,
+                api_key,
+                model: model.trim().to_owned(),
+                timeout,
+            },
+            (Some(_), _) => {
+                r.ensure(&base_url_var, false, "needs EMBEDDINGS_MODEL");
+                Self::Offline
             }
-            (Some(base_url), _) => Err(ConfigError::invalid(
-                &EMBEDDINGS_BASE_URL,
-                &base_url,
-                "needs EMBEDDINGS_MODEL",
-            )),
-            (None, Some(model)) => Err(ConfigError::invalid(
-                &EMBEDDINGS_MODEL,
-                &model,
-                "needs EMBEDDINGS_BASE_URL",
-            )),
+            (None, Some(_)) => {
+                r.ensure(&model_var, false, "needs EMBEDDINGS_BASE_URL");
+                Self::Offline
+            }
+            (None, None) => Self::Offline,
         }
     }
 }
+
+flightmesh_runtime::env_config!(EmbeddingsProvider);
 
 /// Groq's OpenAI-compatible endpoint.
 pub const GROQ_BASE_URL: &str = "https://api.groq.com/openai/v1";
@@ -209,113 +138,125 @@ pub struct Config {
 }
 
 impl Config {
-    /// Every variable the service reads.
-    #[must_use]
-    pub fn vars() -> Vec<Var> {
-        let mut vars = HOST_VARS.to_vec();
-        vars.extend([
-            GROQ_API_KEY,
-            GROQ_BASE_URL_VAR,
-            AI_BASE_URL,
-            AI_API_KEY,
-            AI_MODEL,
-            AI_TIMEOUT,
-            AI_MAX_TURNS,
-            REDIS_URL,
-            REDIS_KEY_PREFIX,
-            HISTORY_MESSAGES,
-            HISTORY_TTL,
-            HISTORY_MAX_MESSAGE_BYTES,
-            FLIGHTS_URL,
-            STATS_URL,
-        ]);
-        vars.extend(EmbeddingsProvider::vars());
-        vars
-    }
-
-    /// Reads and validates the configuration. The provider: `AI_BASE_URL` if set, else Groq if
-    /// `GROQ_API_KEY` is set, else the offline answerer.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let model: String = env.get(&AI_MODEL)?;
-        let provider = match (
-            env.get_opt::<String>(&AI_BASE_URL)?,
-            env.get_opt::<Secret<String>>(&GROQ_API_KEY)?,
-        ) {
-            (Some(base_url), _) => {
-                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                    return Err(ConfigError::invalid(
-                        &AI_BASE_URL,
-                        &base_url,
-                        "must start with http:// or https://",
-                    ));
-                }
-                Provider::OpenAiCompatible {
-                    base_url,
-                    api_key: env.get_opt(&AI_API_KEY)?,
-                    model,
-                }
-            }
+    /// Reads every variable of the service, in the order of its docs. The provider:
+    /// `AI_BASE_URL` if set, else Groq if `GROQ_API_KEY` is set, else the offline answerer.
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let host = HostConfig::read(r, "0.0.0.0:50054", "0.0.0.0:51054");
+        let groq_api_key = r.opt::<Secret<String>>(
+            Var::optional(
+                "GROQ_API_KEY",
+                "Groq API key: answers come from Groq's Llama 3.3 70B",
+            )
+            .secret(),
+        );
+        let groq_base_url: String = r.get(Var::new(
+            "GROQ_BASE_URL",
+            GROQ_BASE_URL,
+            "Groq's endpoint (a proxy, or a test double that enforces Groq's request rules)",
+        ));
+        let base_url = http_url(
+            r,
+            Var::optional(
+                "AI_BASE_URL",
+                "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
+            ),
+        );
+        let api_key = r.opt(
+            Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret(),
+        );
+        let model: String = r.get(Var::new(
+            "AI_MODEL",
+            "llama-3.3-70b-versatile",
+            "Model name sent to the provider",
+        ));
+        let provider = match (base_url, groq_api_key) {
+            (Some(base_url), _) => Provider::OpenAiCompatible {
+                base_url,
+                api_key,
+                model,
+            },
             (None, Some(api_key)) => Provider::Groq {
                 api_key,
                 model,
-                base_url: env.get(&GROQ_BASE_URL_VAR)?,
+                base_url: groq_base_url,
             },
             (None, None) => Provider::Offline,
         };
-        let max_turns: usize = env.get(&AI_MAX_TURNS)?;
-        if !(1..=20).contains(&max_turns) {
-            return Err(ConfigError::invalid(
-                &AI_MAX_TURNS,
-                &max_turns.to_string(),
-                "must be 1..=20",
-            ));
-        }
-        let history_messages: usize = env.get(&HISTORY_MESSAGES)?;
-        // 0 is not "no history": Redis reads LRANGE/LTRIM -0 as "from the first message", which
-        // would keep every message forever.
-        if !(1..=MAX_HISTORY_MESSAGES).contains(&history_messages) {
-            return Err(ConfigError::invalid(
-                &HISTORY_MESSAGES,
-                &history_messages.to_string(),
-                format!("must be 1..={MAX_HISTORY_MESSAGES}"),
-            ));
-        }
-        let history_ttl = env.get::<Dur>(&HISTORY_TTL)?.0;
-        if history_ttl.is_zero() {
-            return Err(ConfigError::invalid(&HISTORY_TTL, "0s", "must be positive"));
-        }
-        let history_max_message_bytes: usize = env.get(&HISTORY_MAX_MESSAGE_BYTES)?;
-        if !MESSAGE_BYTES_RANGE.contains(&history_max_message_bytes) {
-            return Err(ConfigError::invalid(
-                &HISTORY_MAX_MESSAGE_BYTES,
-                &history_max_message_bytes.to_string(),
-                format!(
-                    "must be {}..={}",
-                    MESSAGE_BYTES_RANGE.start(),
-                    MESSAGE_BYTES_RANGE.end()
-                ),
-            ));
-        }
-        Ok(Self {
-            host: HostConfig::from_env(env, &HOST_VARS)?,
+        Self {
+            host,
             provider,
-            timeout: env.get::<Dur>(&AI_TIMEOUT)?.0,
-            max_turns,
-            redis_url: env.get(&REDIS_URL)?,
-            key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
-            history_messages,
-            history_ttl,
-            history_max_message_bytes,
-            flights_url: env.get(&FLIGHTS_URL)?,
-            stats_url: env.get(&STATS_URL)?,
-            embeddings: EmbeddingsProvider::from_env(env)?,
-        })
+            timeout: r.duration(Var::new(
+                "AI_TIMEOUT",
+                "45s",
+                "Deadline of one answer, tool calls included (504 past it)",
+            )),
+            max_turns: r.within(
+                Var::new(
+                    "AI_MAX_TURNS",
+                    "5",
+                    "Most model turns (tool round trips) per answer",
+                ),
+                1..=20,
+            ),
+            redis_url: r.get(
+                Var::new(
+                    "REDIS_URL",
+                    "redis://127.0.0.1:6379",
+                    "Redis URL (chat history)",
+                )
+                .secret(),
+            ),
+            key_prefix: r
+                .raw(Var::new(
+                    "REDIS_KEY_PREFIX",
+                    "",
+                    "Prepended to the chat history keys",
+                ))
+                .unwrap_or_default(),
+            // 0 is not "no history": Redis reads LRANGE/LTRIM -0 as "from the first message",
+            // which would keep every message forever.
+            history_messages: r.within(
+                Var::new(
+                    "HISTORY_MESSAGES",
+                    "20",
+                    "Messages of a conversation kept and sent along with a question (1..=1000)",
+                ),
+                1..=MAX_HISTORY_MESSAGES,
+            ),
+            history_ttl: r.positive_duration(Var::new(
+                "HISTORY_TTL",
+                "24h",
+                "Idle expiry: a session's history is deleted after this much silence (renewed by every answer; > 0)",
+            )),
+            history_max_message_bytes: r.within(
+                Var::new(
+                    "HISTORY_MAX_MESSAGE_BYTES",
+                    "8192",
+                    "Each history message is cut to this many bytes (on a character boundary) when kept (64..=1048576)",
+                ),
+                MESSAGE_BYTES_RANGE,
+            ),
+            flights_url: r.get(Var::new(
+                "FLIGHTS_URL",
+                "http://127.0.0.1:50051",
+                "gRPC URL of the flights service (market data tools)",
+            )),
+            stats_url: r.get(Var::new(
+                "STATS_URL",
+                "http://127.0.0.1:50053",
+                "gRPC URL of the stats worker (demand tools)",
+            )),
+            embeddings: EmbeddingsProvider::read(r),
+        }
     }
 }
+
+flightmesh_runtime::env_config!(Config);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flightmesh_runtime::config::Env;
 
     #[test]
     fn history_messages_is_bounded_and_never_zero() {

@@ -1,13 +1,11 @@
 //! The booking events: a protobuf `BookingEvent` (what RabbitMQ carries) and the same event as
 //! JSON (what `GET /bookings/events` shows), built from the booking row as it is at that moment.
 
-use chrono::Utc;
-use flightmesh_events::NewEvent;
+use flightmesh_events::{EventStamp, NewEvent};
 use flightmesh_proto::bookings::{BookingEvent, BookingSnapshot};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
 use prost::Message;
-use uuid::Uuid;
 
 use crate::store::BookingRow;
 
@@ -43,19 +41,14 @@ pub fn outbox_event(
     exchange: &str,
     traceparent: Option<String>,
 ) -> NewEvent {
-    // v7: time-ordered, so ids sort like the events happened.
-    let event_id = Uuid::now_v7();
-    let occurred_at = Utc::now();
+    let stamp = EventStamp::now();
     let event = BookingEvent {
-        event_id: event_id.to_string(),
+        event_id: stamp.id.to_string(),
         event_type: event_type.to_owned(),
-        occurred_at: Some(timestamp(occurred_at)),
+        occurred_at: Some(timestamp(stamp.occurred_at)),
         booking: Some(snapshot(row)),
     };
-    let payload_json = serde_json::json!({
-        "event_id": event_id.to_string(),
-        "event_type": event_type,
-        "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    let fields = serde_json::json!({
         "booking_id": row.id,
         "passenger_name": row.passenger_name,
         "passenger_age": row.passenger_age,
@@ -69,14 +62,12 @@ pub fn outbox_event(
         "status": row.status,
         "user_id": row.user_id,
     });
-    NewEvent {
-        event_id,
-        event_type: event_type.to_owned(),
-        aggregate_id: row.id,
-        exchange: exchange.to_owned(),
-        routing_key: event_type.to_owned(),
-        payload: event.encode_to_vec(),
-        payload_json,
+    stamp.event(
+        event_type,
+        row.id,
+        exchange,
+        event.encode_to_vec(),
+        fields,
         traceparent,
-    }
+    )
 }

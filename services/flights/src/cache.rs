@@ -26,7 +26,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use lapin::options::{
@@ -35,6 +35,8 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
 use tokio::sync::OnceCell;
+// tokio's clock: the std one in a service, a paused one the tests move by hand.
+use tokio::time::Instant;
 
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
@@ -312,7 +314,7 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn answers_with_seats_expire_sooner_and_a_zero_ttl_turns_caching_off() {
         let cache = cache(60_000, 0);
         let loads = AtomicUsize::new(0);
@@ -325,7 +327,10 @@ mod tests {
 
         let short = self::cache(60_000, 20);
         load(&short, Key::Flights(0, 100), &loads).await;
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::advance(Duration::from_millis(19)).await;
+        load(&short, Key::Flights(0, 100), &loads).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 4, "kept within the seats TTL");
+        tokio::time::advance(Duration::from_millis(2)).await;
         load(&short, Key::Flights(0, 100), &loads).await;
         assert_eq!(
             loads.load(Ordering::SeqCst),

@@ -2,13 +2,11 @@
 //! `DestinationEvent` in the outbox, and the `catalog.changed` notice that tells every flights
 //! replica to drop its cached catalog ([`crate::cache`]).
 
-use chrono::Utc;
-use flightmesh_events::NewEvent;
+use flightmesh_events::{EventStamp, NewEvent};
 use flightmesh_proto::flights::{CatalogChanged, DestinationEvent};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
 use prost::Message;
-use uuid::Uuid;
 
 use crate::store::DestinationRow;
 
@@ -26,30 +24,21 @@ pub const CATALOG_CHANGED: &str = "catalog.changed";
 /// The outbox row telling every flights replica that `entity` `id` changed.
 #[must_use]
 pub fn catalog_changed(entity: &str, id: i64, exchange: &str) -> NewEvent {
-    let event_id = Uuid::now_v7();
-    let occurred_at = Utc::now();
+    let stamp = EventStamp::now();
     let event = CatalogChanged {
-        event_id: event_id.to_string(),
-        occurred_at: Some(timestamp(occurred_at)),
+        event_id: stamp.id.to_string(),
+        occurred_at: Some(timestamp(stamp.occurred_at)),
         entity: entity.to_owned(),
         id,
     };
-    NewEvent {
-        event_id,
-        event_type: CATALOG_CHANGED.to_owned(),
-        aggregate_id: id,
-        exchange: exchange.to_owned(),
-        routing_key: CATALOG_CHANGED.to_owned(),
-        payload: event.encode_to_vec(),
-        payload_json: serde_json::json!({
-            "event_id": event_id.to_string(),
-            "event_type": CATALOG_CHANGED,
-            "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "entity": entity,
-            "id": id,
-        }),
-        traceparent: flightmesh_runtime::trace::current_traceparent(),
-    }
+    stamp.event(
+        CATALOG_CHANGED,
+        id,
+        exchange,
+        event.encode_to_vec(),
+        serde_json::json!({"entity": entity, "id": id}),
+        flightmesh_runtime::trace::current_traceparent(),
+    )
 }
 
 /// The outbox row announcing `row`, published to `exchange`.
@@ -65,12 +54,11 @@ pub fn destination_described(row: &DestinationRow, exchange: &str) -> NewEvent {
 }
 
 fn destination_event(row: &DestinationRow, exchange: &str, event_type: &str) -> NewEvent {
-    let event_id = Uuid::now_v7();
-    let occurred_at = Utc::now();
+    let stamp = EventStamp::now();
     let event = DestinationEvent {
-        event_id: event_id.to_string(),
+        event_id: stamp.id.to_string(),
         event_type: event_type.to_owned(),
-        occurred_at: Some(timestamp(occurred_at)),
+        occurred_at: Some(timestamp(stamp.occurred_at)),
         destination_id: row.id,
         destination_name: row.name.clone(),
         tax_amount: money(row.tax_amount),
@@ -78,17 +66,12 @@ fn destination_event(row: &DestinationRow, exchange: &str, event_type: &str) -> 
         allows_pets: row.allows_pets,
         description: row.description.clone(),
     };
-    NewEvent {
-        event_id,
-        event_type: event_type.to_owned(),
-        aggregate_id: row.id,
-        exchange: exchange.to_owned(),
-        routing_key: event_type.to_owned(),
-        payload: event.encode_to_vec(),
-        payload_json: serde_json::json!({
-            "event_id": event_id.to_string(),
-            "event_type": event_type,
-            "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    stamp.event(
+        event_type,
+        row.id,
+        exchange,
+        event.encode_to_vec(),
+        serde_json::json!({
             "destination_id": row.id,
             "destination_name": row.name,
             "tax_amount": format!("{:.2}", row.tax_amount),
@@ -97,6 +80,6 @@ fn destination_event(row: &DestinationRow, exchange: &str, event_type: &str) -> 
             "description": row.description,
         }),
         // The RPC span that created the destination, when tracing is on.
-        traceparent: flightmesh_runtime::trace::current_traceparent(),
-    }
+        flightmesh_runtime::trace::current_traceparent(),
+    )
 }

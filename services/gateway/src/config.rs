@@ -1,230 +1,54 @@
-//! The gateway's configuration, read once from the environment.
+//! The gateway's configuration, read once from the environment. Each variable is declared
+//! where it is read (`Config::read`, and [`access`] for who may call what): its name, default and
+//! docs row are that one call.
+
+mod access;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
-use flightmesh_runtime::config::{ConfigError, Dur, Env, Secret, Var};
+use flightmesh_runtime::config::{ConfigError, Environment, Reader, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
+use flightmesh_runtime::shed::ShedConfig;
 
-use crate::auth::{self, TokenConfig};
+pub use access::{
+    COMPATIBLE_MIN_PASSWORD_LENGTH, DEVELOPMENT_SECRET, IdentityConfig, MAX_JWT_TTL,
+    MAX_USER_CHECK_INTERVAL, PRODUCTION_MIN_PASSWORD_LENGTH,
+};
+
 use crate::client_addr::TrustedProxies;
 use crate::policy::Policy;
 use crate::ratelimit::{Class, Limit};
-use crate::secrets;
 
-const HTTP_ADDR: Var = Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address");
-const FLIGHTS_URL: Var = Var::new(
-    "FLIGHTS_URL",
-    "http://127.0.0.1:50051",
-    "gRPC URL of the flights service",
-);
-const BOOKINGS_URL: Var = Var::new(
-    "BOOKINGS_URL",
-    "http://127.0.0.1:50052",
-    "gRPC URL of the bookings service",
-);
-const STATS_URL: Var = Var::new(
-    "STATS_URL",
-    "http://127.0.0.1:50053",
-    "gRPC URL of the stats-worker service",
-);
-const AI_URL: Var = Var::new(
-    "AI_URL",
-    "http://127.0.0.1:50054",
-    "gRPC URL of the ai-agent service",
-);
-const REQUEST_TIMEOUT: Var = Var::new(
-    "REQUEST_TIMEOUT",
-    "10s",
-    "Deadline of an upstream call (504 when exceeded)",
-);
-const AI_REQUEST_TIMEOUT: Var = Var::new(
-    "AI_REQUEST_TIMEOUT",
-    "60s",
-    "Deadline of an upstream call on `/api/v1/ai/*` (LLM answers are slow)",
-);
-const STREAM_HEARTBEAT: Var = Var::new(
-    "STREAM_HEARTBEAT",
-    "15s",
-    "Interval of the comment lines that keep an idle Server-Sent Events answer open through proxies (> 0)",
-);
-const MAX_BODY_BYTES: Var = Var::new(
-    "MAX_BODY_BYTES",
-    "65536",
-    "Largest request body accepted (413 above)",
-);
-const CORS_ALLOWED_ORIGINS: Var = Var::new(
-    "CORS_ALLOWED_ORIGINS",
-    "http://localhost:3000,http://localhost:5173",
-    "Comma-separated origins allowed by CORS (credentials allowed)",
-);
-
-const ENVIRONMENT: Var = Var::new(
-    "ENVIRONMENT",
-    "production",
-    "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
-);
-const MIGRATE_ON_START: Var = Var::new(
-    "MIGRATE_ON_START",
-    "true",
-    "Apply pending migrations of the `identity` schema at start",
-);
-const JWT_SECRET: Var = Var::optional(
-    "JWT_SECRET",
-    "HS256 signing key of access tokens; production refuses example, `CHANGE-ME`, short (< 32) and low-entropy keys",
-)
-.secret();
-const JWT_TTL: Var = Var::new(
-    "JWT_TTL",
-    "60m",
-    "Lifetime of an access token (at most 24h)",
-);
-const ACCESS_POLICY: Var = Var::new(
-    "ACCESS_POLICY",
-    "production",
-    "`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
-);
-const ADMIN_EMAIL: Var = Var::optional(
-    "ADMIN_EMAIL",
-    "Creates this user as admin at start with `ADMIN_PASSWORD`, or takes the existing account over (its password is replaced, its earlier tokens revoked)",
-);
-const ADMIN_PASSWORD: Var = Var::optional(
-    "ADMIN_PASSWORD",
-    "Password of the bootstrap admin, set on every start (the account is taken over if it exists)",
-)
-.secret();
-
-// Identity hardening (ADR 0011): tokens, the user check, password hashing.
-const JWT_KEY_ID: Var = Var::new(
-    "JWT_KEY_ID",
-    "k1",
-    "`kid` of the current signing key (`JWT_SECRET`); change it with the key when rotating",
-);
-const JWT_PREVIOUS_KEYS: Var = Var::optional(
-    "JWT_PREVIOUS_KEYS",
-    "Rotated-out keys still accepted for verification, `kid:secret,kid:secret` (same rules as `JWT_SECRET` in production)",
-)
-.secret();
-const JWT_ISSUER: Var = Var::new(
-    "JWT_ISSUER",
-    "flightmesh-gateway",
-    "`iss` of issued tokens, required of presented ones",
-);
-const JWT_AUDIENCE: Var = Var::new(
-    "JWT_AUDIENCE",
-    "flightmesh",
-    "`aud` of issued tokens, required of presented ones",
-);
-const USER_CHECK_INTERVAL: Var = Var::new(
-    "USER_CHECK_INTERVAL",
-    "30s",
-    "How long a user's state (active, role, token version) is cached per replica: the bound for a deactivation or role change to take effect (`0s`: every request; at most 5m)",
-);
-const USER_CHECK_CACHE_SIZE: Var = Var::new(
-    "USER_CHECK_CACHE_SIZE",
-    "10000",
-    "Most users kept in the user check cache",
-);
-const ALLOW_COMPATIBLE_IN_PRODUCTION: Var = Var::new(
-    "ALLOW_COMPATIBLE_IN_PRODUCTION",
-    "false",
-    "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
-);
-const PASSWORD_MIN_LENGTH: Var = Var::optional(
-    "PASSWORD_MIN_LENGTH",
-    "Shortest password of a new account; unset: 8 (NIST 800-63B), or 6 with `ACCESS_POLICY=compatible` outside production; production refuses less than 8",
-);
-const PASSWORD_HASH_MEMORY_MIB: Var = Var::new(
-    "PASSWORD_HASH_MEMORY_MIB",
-    "128",
-    "Memory budget for concurrent Argon2 work (19 MiB each); sizes `PASSWORD_HASH_CONCURRENCY` when that is unset",
-);
-const PASSWORD_HASH_CONCURRENCY: Var = Var::optional(
-    "PASSWORD_HASH_CONCURRENCY",
-    "Most concurrent password hashes and checks; beyond it login and register answer 503 with `Retry-After`. Unset: `PASSWORD_HASH_MEMORY_MIB / 19`, at least 1",
-);
-
-/// The longest accepted `JWT_TTL`.
-pub const MAX_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
-/// The longest accepted `USER_CHECK_INTERVAL`.
-pub const MAX_USER_CHECK_INTERVAL: Duration = Duration::from_secs(300);
-/// NIST 800-63B's minimum for memorized secrets, the least production accepts.
-pub const PRODUCTION_MIN_PASSWORD_LENGTH: usize = 8;
-/// The contract's minimum (the old clients).
-pub const COMPATIBLE_MIN_PASSWORD_LENGTH: usize = 6;
-const RATE_LIMIT_DEFAULT: Var = Var::new(
-    "RATE_LIMIT_DEFAULT",
-    "600/60s",
-    "Requests per client per window on `/api/v1/*`",
-);
-const RATE_LIMIT_AI: Var = Var::new(
-    "RATE_LIMIT_AI",
-    "20/60s",
-    "Requests per client per window on `/api/v1/ai/*`",
-);
-const RATE_LIMIT_AUTH: Var = Var::new(
-    "RATE_LIMIT_AUTH",
-    "30/60s",
-    "Requests per client per window on login and register",
-);
-const RATE_LIMIT_STORE: Var = Var::new(
-    "RATE_LIMIT_STORE",
-    "memory",
-    "`memory` (per replica) or `redis` (one budget shared by every replica)",
-);
-const REDIS_URL: Var = Var::new(
-    "REDIS_URL",
-    "redis://127.0.0.1:6379",
-    "Redis URL (shared rate limits)",
-)
-.secret();
-const REDIS_KEY_PREFIX: Var = Var::new("REDIS_KEY_PREFIX", "", "Prepended to the rate limit keys");
-
-// The edge: client addresses, limiter memory, slow clients, what the public port shows.
-const TRUSTED_PROXIES: Var = Var::new(
-    "TRUSTED_PROXIES",
-    "",
-    "Comma-separated networks of the proxies in front of the gateway (`10.0.0.0/8,fd00::/8`); the client is the right-most `X-Forwarded-For` hop outside them, and only when the peer is one of them. Empty: the peer is the client",
-);
 /// Removed: it trusted the left-most `X-Forwarded-For` hop, which the client writes.
 const TRUST_FORWARDED_FOR: Var = Var::optional(
     "TRUST_FORWARDED_FOR",
     "Removed; refused when true (use `TRUSTED_PROXIES`)",
 );
-const RATE_LIMIT_MEMORY_CLIENTS: Var = Var::new(
-    "RATE_LIMIT_MEMORY_CLIENTS",
-    "100000",
-    "Most (class, client) windows the in-memory limiter keeps (also the auth fallback of the Redis store); the oldest are evicted beyond it",
-);
-const HEADER_READ_TIMEOUT: Var = Var::new(
-    "HEADER_READ_TIMEOUT",
-    "65s",
-    "Time a connection gets to send a request's headers, idle keep-alive time included (the connection is closed past it); above the 60 s upstream keep-alive of common proxies",
-);
-const BODY_READ_TIMEOUT: Var = Var::new(
-    "BODY_READ_TIMEOUT",
-    "30s",
-    "Time a request gets to send its body (408 and the connection closed past it)",
-);
-const ADMIN_ADDR: Var = Var::new(
-    "ADMIN_ADDR",
-    "0.0.0.0:8081",
-    "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
-);
-const PUBLIC_METRICS: Var = Var::optional(
-    "PUBLIC_METRICS",
-    "Also serve `/metrics` on the public port (default: true under `ENVIRONMENT=development`, false under `production`)",
-);
-const API_DOCS: Var = Var::new(
-    "API_DOCS",
-    "true",
-    "Serve `/docs` and `/openapi.json` (false: 404)",
-);
 
-/// The signing key used when nothing is configured, in development only.
-pub const DEVELOPMENT_SECRET: &str = "flightmesh-development-secret-do-not-use-in-production";
+/// `RATE_LIMIT_STORE`: where the rate limit windows live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitStore {
+    /// Per replica.
+    Memory,
+    /// One budget shared by every replica.
+    Redis,
+}
+
+impl FromStr for RateLimitStore {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "memory" => Ok(Self::Memory),
+            "redis" => Ok(Self::Redis),
+            _ => Err("expected memory or redis"),
+        }
+    }
+}
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
@@ -243,7 +67,7 @@ pub struct Config {
     /// Body size limit in bytes.
     pub max_body_bytes: usize,
     /// Unary upstream calls in flight at most, and the wait for a slot.
-    pub shed: flightmesh_runtime::shed::ShedConfig,
+    pub shed: ShedConfig,
     /// CORS origins.
     pub cors_allowed_origins: Vec<String>,
     /// NOT_READY time before the listener closes on shutdown.
@@ -280,401 +104,244 @@ pub struct Config {
     pub api_docs: bool,
 }
 
-/// Tokens, the user check and password hashing (ADR 0011).
-#[derive(Debug, Clone)]
-pub struct IdentityConfig {
-    /// Signing and verification keys, issuer, audience, lifetime.
-    pub tokens: TokenConfig,
-    /// How long a user's state is cached.
-    pub user_check_interval: Duration,
-    /// Most users cached.
-    pub user_check_cache_size: usize,
-    /// Shortest password of a new account.
-    pub password_min_length: usize,
-    /// Most concurrent Argon2 hashes.
-    pub password_hash_concurrency: usize,
-    /// `ACCESS_POLICY=compatible` was allowed in production (logged at start).
-    pub compatible_in_production: bool,
-}
-
-impl IdentityConfig {
-    /// Deliberate weakenings, logged as warnings at every start.
-    #[must_use]
-    pub fn start_warnings(&self) -> Vec<&'static str> {
-        let mut warnings = Vec::new();
-        if self.compatible_in_production {
-            warnings.push(
-                "ACCESS_POLICY=compatible in production (ALLOW_COMPATIBLE_IN_PRODUCTION=true): bookings and AI are open to anonymous callers",
-            );
-        }
-        warnings
-    }
+/// An upstream's gRPC URL; the error names `var`.
+fn upstream(r: &mut Reader<'_>, var: Var) -> String {
+    let url: String = r.get(var);
+    r.ensure(
+        &var,
+        flightmesh_runtime::channel::is_upstream_url(&url),
+        "must start with http://, https:// or dns:///",
+    );
+    url
 }
 
 impl Config {
-    /// Every variable the gateway reads, for docs and checks.
-    #[must_use]
-    pub fn vars() -> Vec<Var> {
-        let mut vars = vec![
-            HTTP_ADDR,
-            FLIGHTS_URL,
-            BOOKINGS_URL,
-            STATS_URL,
-            AI_URL,
-            REQUEST_TIMEOUT,
-            AI_REQUEST_TIMEOUT,
-            STREAM_HEARTBEAT,
-            MAX_BODY_BYTES,
-            CORS_ALLOWED_ORIGINS,
-            DRAIN_DELAY,
-        ];
-        vars.extend(flightmesh_runtime::shed::ShedConfig::VARS);
-        vars.extend_from_slice(DbConfig::VARS);
-        vars.extend([
-            MIGRATE_ON_START,
-            ENVIRONMENT,
-            JWT_SECRET,
-            JWT_TTL,
-            ACCESS_POLICY,
-            ADMIN_EMAIL,
-            ADMIN_PASSWORD,
-            JWT_KEY_ID,
-            JWT_PREVIOUS_KEYS,
-            JWT_ISSUER,
-            JWT_AUDIENCE,
-            USER_CHECK_INTERVAL,
-            USER_CHECK_CACHE_SIZE,
-            ALLOW_COMPATIBLE_IN_PRODUCTION,
-            PASSWORD_MIN_LENGTH,
-            PASSWORD_HASH_MEMORY_MIB,
-            PASSWORD_HASH_CONCURRENCY,
-            RATE_LIMIT_DEFAULT,
-            RATE_LIMIT_AI,
-            RATE_LIMIT_AUTH,
-            RATE_LIMIT_STORE,
-            REDIS_URL,
-            REDIS_KEY_PREFIX,
-            TRUSTED_PROXIES,
-            TRUST_FORWARDED_FOR,
-            RATE_LIMIT_MEMORY_CLIENTS,
-            HEADER_READ_TIMEOUT,
-            BODY_READ_TIMEOUT,
-            ADMIN_ADDR,
-            PUBLIC_METRICS,
-            API_DOCS,
+    /// Reads every variable of the gateway, in the order of its docs.
+    ///
+    /// Longer than most functions: it is the gateway's list of variables, one declaration
+    /// each, and splitting it would split the list the README table is made from.
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let http_addr = r.get(Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address"));
+        let upstreams = BTreeMap::from([
+            (
+                "flights".to_owned(),
+                upstream(
+                    r,
+                    Var::new(
+                        "FLIGHTS_URL",
+                        "http://127.0.0.1:50051",
+                        "gRPC URL of the flights service",
+                    ),
+                ),
+            ),
+            (
+                "bookings".to_owned(),
+                upstream(
+                    r,
+                    Var::new(
+                        "BOOKINGS_URL",
+                        "http://127.0.0.1:50052",
+                        "gRPC URL of the bookings service",
+                    ),
+                ),
+            ),
+            (
+                "stats".to_owned(),
+                upstream(
+                    r,
+                    Var::new(
+                        "STATS_URL",
+                        "http://127.0.0.1:50053",
+                        "gRPC URL of the stats-worker service",
+                    ),
+                ),
+            ),
+            (
+                "ai".to_owned(),
+                upstream(
+                    r,
+                    Var::new(
+                        "AI_URL",
+                        "http://127.0.0.1:50054",
+                        "gRPC URL of the ai-agent service",
+                    ),
+                ),
+            ),
         ]);
-        vars
-    }
-
-    /// Reads and validates the configuration.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let mut upstreams = BTreeMap::new();
-        for (domain, var) in [
-            ("flights", FLIGHTS_URL),
-            ("bookings", BOOKINGS_URL),
-            ("stats", STATS_URL),
-            ("ai", AI_URL),
-        ] {
-            let url: String = env.get(&var)?;
-            if !flightmesh_runtime::channel::is_upstream_url(&url) {
-                return Err(ConfigError::invalid(
-                    &var,
-                    &url,
-                    "must start with http://, https:// or dns:///",
-                ));
-            }
-            upstreams.insert(domain.to_owned(), url);
-        }
-        let production = match env.get::<String>(&ENVIRONMENT)?.as_str() {
-            "production" => true,
-            "development" => false,
-            other => {
-                return Err(ConfigError::invalid(
-                    &ENVIRONMENT,
-                    other,
-                    "expected production or development",
-                ));
-            }
-        };
-        let policy: Policy = env.get(&ACCESS_POLICY)?;
-        let identity = identity_config(env, production, policy)?;
-        let max_body_bytes: usize = env.get(&MAX_BODY_BYTES)?;
-        if max_body_bytes == 0 {
-            return Err(ConfigError::invalid(
-                &MAX_BODY_BYTES,
-                "0",
-                "must be positive",
-            ));
-        }
-        if env
-            .get_opt::<bool>(&TRUST_FORWARDED_FOR)
-            .map_err(|_| removed_trust_forwarded_for(env))?
-            == Some(true)
-        {
-            return Err(removed_trust_forwarded_for(env));
-        }
-        let rate_limit_memory_clients: usize = env.get(&RATE_LIMIT_MEMORY_CLIENTS)?;
-        if rate_limit_memory_clients == 0 {
-            return Err(ConfigError::invalid(
-                &RATE_LIMIT_MEMORY_CLIENTS,
-                "0",
-                "must be positive",
-            ));
-        }
-        let header_read_timeout = env.get::<Dur>(&HEADER_READ_TIMEOUT)?.0;
-        let body_read_timeout = env.get::<Dur>(&BODY_READ_TIMEOUT)?.0;
-        let stream_heartbeat = env.get::<Dur>(&STREAM_HEARTBEAT)?.0;
-        for (var, value) in [
-            (&HEADER_READ_TIMEOUT, header_read_timeout),
-            (&BODY_READ_TIMEOUT, body_read_timeout),
-            (&STREAM_HEARTBEAT, stream_heartbeat),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError::invalid(var, "0s", "must be positive"));
-            }
-        }
-        Ok(Self {
-            trusted_proxies: env.get(&TRUSTED_PROXIES)?,
-            rate_limit_memory_clients,
-            header_read_timeout,
-            body_read_timeout,
-            stream_heartbeat,
-            admin_addr: env.get(&ADMIN_ADDR)?,
-            public_metrics: env.get_opt(&PUBLIC_METRICS)?.unwrap_or(!production),
-            api_docs: env.get(&API_DOCS)?,
-            http_addr: env.get(&HTTP_ADDR)?,
-            upstreams,
-            request_timeout: env.get::<Dur>(&REQUEST_TIMEOUT)?.0,
-            ai_request_timeout: env.get::<Dur>(&AI_REQUEST_TIMEOUT)?.0,
-            max_body_bytes,
-            shed: flightmesh_runtime::shed::ShedConfig::from_env(env)?,
-            cors_allowed_origins: env
-                .get::<String>(&CORS_ALLOWED_ORIGINS)?
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            drain_delay: env.get::<Dur>(&DRAIN_DELAY)?.0,
-            db: DbConfig::from_env(env)?,
-            migrate_on_start: env.get(&MIGRATE_ON_START)?,
-            policy,
-            admin: match (
-                env.get_opt::<String>(&ADMIN_EMAIL)?,
-                env.get_opt::<Secret<String>>(&ADMIN_PASSWORD)?,
-            ) {
-                (Some(_), Some(password))
-                    if production
-                        && (password.expose().chars().count() < identity.password_min_length
-                            || secrets::is_placeholder(password.expose())) =>
-                {
-                    return Err(ConfigError::invalid(
-                        &ADMIN_PASSWORD,
-                        "",
-                        format!(
-                            "production needs an admin password of at least {} characters that is not an example",
-                            identity.password_min_length
-                        ),
-                    ));
-                }
-                (Some(email), Some(password)) => Some((email, password)),
-                (Some(_), None) => {
-                    return Err(ConfigError::Missing {
-                        name: ADMIN_PASSWORD.name.to_owned(),
-                    });
-                }
-                _ => None,
-            },
-            rate_limits: HashMap::from([
-                (Class::Default, env.get(&RATE_LIMIT_DEFAULT)?),
-                (Class::Ai, env.get(&RATE_LIMIT_AI)?),
-                (Class::Auth, env.get(&RATE_LIMIT_AUTH)?),
-            ]),
-            rate_limit_redis: match env.get::<String>(&RATE_LIMIT_STORE)?.as_str() {
-                "memory" => None,
-                "redis" => Some(env.get(&REDIS_URL)?),
-                other => {
-                    return Err(ConfigError::invalid(
-                        &RATE_LIMIT_STORE,
-                        other,
-                        "expected memory or redis",
-                    ));
-                }
-            },
-            redis_key_prefix: env.raw(&REDIS_KEY_PREFIX).unwrap_or_default(),
-            identity,
-        })
-    }
-}
-
-/// A signing key under the production rules ([`secrets::weakness`]); the error names `var` (and
-/// the key's id for a previous key), never the value.
-fn check_key(var: &Var, kid: Option<&str>, secret: &str) -> Result<(), ConfigError> {
-    match secrets::weakness(secret) {
-        Some(why) => Err(ConfigError::invalid(
-            var,
+        let request_timeout = r.duration(Var::new(
+            "REQUEST_TIMEOUT",
+            "10s",
+            "Deadline of an upstream call (504 when exceeded)",
+        ));
+        let ai_request_timeout = r.duration(Var::new(
+            "AI_REQUEST_TIMEOUT",
+            "60s",
+            "Deadline of an upstream call on `/api/v1/ai/*` (LLM answers are slow)",
+        ));
+        let stream_heartbeat = r.positive_duration(Var::new(
+            "STREAM_HEARTBEAT",
+            "15s",
+            "Interval of the comment lines that keep an idle Server-Sent Events answer open through proxies (> 0)",
+        ));
+        let max_body_bytes = r.positive(Var::new(
+            "MAX_BODY_BYTES",
+            "65536",
+            "Largest request body accepted (413 above)",
+        ));
+        let cors_allowed_origins = r
+            .get::<String>(Var::new(
+                "CORS_ALLOWED_ORIGINS",
+                "http://localhost:3000,http://localhost:5173",
+                "Comma-separated origins allowed by CORS (credentials allowed)",
+            ))
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let drain_delay = r.duration(DRAIN_DELAY);
+        let shed = ShedConfig::read(r);
+        let db = DbConfig::read(r);
+        let migrate_on_start = r.get(Var::new(
+            "MIGRATE_ON_START",
+            "true",
+            "Apply pending migrations of the `identity` schema at start",
+        ));
+        let environment: Environment = r.get(Var::new(
+            "ENVIRONMENT",
+            "production",
+            "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
+        ));
+        let access = access::read(r, environment);
+        let rate_limits = HashMap::from([
+            (
+                Class::Default,
+                r.get(Var::new(
+                    "RATE_LIMIT_DEFAULT",
+                    "600/60s",
+                    "Requests per client per window on `/api/v1/*`",
+                )),
+            ),
+            (
+                Class::Ai,
+                r.get(Var::new(
+                    "RATE_LIMIT_AI",
+                    "20/60s",
+                    "Requests per client per window on `/api/v1/ai/*`",
+                )),
+            ),
+            (
+                Class::Auth,
+                r.get(Var::new(
+                    "RATE_LIMIT_AUTH",
+                    "30/60s",
+                    "Requests per client per window on login and register",
+                )),
+            ),
+        ]);
+        let store: RateLimitStore = r.get(Var::new(
+            "RATE_LIMIT_STORE",
+            "memory",
+            "`memory` (per replica) or `redis` (one budget shared by every replica)",
+        ));
+        let redis_url: Secret<String> = r.get(
+            Var::new(
+                "REDIS_URL",
+                "redis://127.0.0.1:6379",
+                "Redis URL (shared rate limits)",
+            )
+            .secret(),
+        );
+        let redis_key_prefix = r
+            .raw(Var::new(
+                "REDIS_KEY_PREFIX",
+                "",
+                "Prepended to the rate limit keys",
+            ))
+            .unwrap_or_default();
+        // The edge: client addresses, limiter memory, slow clients, what the public port shows.
+        let trusted_proxies = r.get(Var::new(
+            "TRUSTED_PROXIES",
             "",
-            match kid {
-                Some(kid) => format!("the key of kid {kid} {why}"),
-                None => why.to_owned(),
-            },
-        )),
-        None => Ok(()),
-    }
-}
-
-/// `kid:secret,kid:secret`.
-fn previous_keys(text: &str) -> Result<Vec<(String, Secret<String>)>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| match entry.split_once(':') {
-            Some((kid, secret)) if !kid.trim().is_empty() && !secret.is_empty() => {
-                Ok((kid.trim().to_owned(), Secret::new(secret.to_owned())))
+            "Comma-separated networks of the proxies in front of the gateway (`10.0.0.0/8,fd00::/8`); the client is the right-most `X-Forwarded-For` hop outside them, and only when the peer is one of them. Empty: the peer is the client",
+        ));
+        if let Some(value) = r.raw(TRUST_FORWARDED_FOR) {
+            // Refused when true or unreadable: it must not silently stop working.
+            if value.parse::<bool>() != Ok(false) {
+                r.fail(removed_trust_forwarded_for(&value));
             }
-            _ => Err(ConfigError::invalid(
-                &JWT_PREVIOUS_KEYS,
-                "",
-                "expected kid:secret entries separated by commas",
+        }
+        Self {
+            http_addr,
+            upstreams,
+            request_timeout,
+            ai_request_timeout,
+            stream_heartbeat,
+            max_body_bytes,
+            shed,
+            cors_allowed_origins,
+            drain_delay,
+            db,
+            migrate_on_start,
+            policy: access.policy,
+            admin: access.admin,
+            identity: access.identity,
+            rate_limits,
+            rate_limit_redis: (store == RateLimitStore::Redis).then_some(redis_url),
+            redis_key_prefix,
+            trusted_proxies,
+            rate_limit_memory_clients: r.positive(Var::new(
+                "RATE_LIMIT_MEMORY_CLIENTS",
+                "100000",
+                "Most (class, client) windows the in-memory limiter keeps (also the auth fallback of the Redis store); the oldest are evicted beyond it",
             )),
-        })
-        .collect()
-}
-
-fn identity_config(
-    env: &Env,
-    production: bool,
-    policy: Policy,
-) -> Result<IdentityConfig, ConfigError> {
-    let secret: Secret<String> = match env.get_opt::<Secret<String>>(&JWT_SECRET)? {
-        Some(secret) => {
-            if production {
-                check_key(&JWT_SECRET, None, secret.expose())?;
-            }
-            secret
-        }
-        None if production => {
-            return Err(ConfigError::Missing {
-                name: JWT_SECRET.name.to_owned(),
-            });
-        }
-        None => Secret::new(DEVELOPMENT_SECRET.to_owned()),
-    };
-    let key_id: String = env.get(&JWT_KEY_ID)?;
-    if key_id.is_empty() || key_id.len() > 64 || key_id.contains([':', ',', ' ']) {
-        return Err(ConfigError::invalid(
-            &JWT_KEY_ID,
-            &key_id,
-            "1 to 64 characters, no `:`, `,` or spaces",
-        ));
-    }
-    let previous = match env.raw(&JWT_PREVIOUS_KEYS) {
-        Some(text) => previous_keys(&text)?,
-        None => Vec::new(),
-    };
-    let mut kids = std::collections::HashSet::from([key_id.as_str()]);
-    for (kid, secret) in &previous {
-        if !kids.insert(kid) {
-            return Err(ConfigError::invalid(
-                &JWT_PREVIOUS_KEYS,
-                "",
-                format!("kid {kid} appears twice (or is JWT_KEY_ID)"),
-            ));
-        }
-        if production {
-            check_key(&JWT_PREVIOUS_KEYS, Some(kid), secret.expose())?;
+            header_read_timeout: r.positive_duration(Var::new(
+                "HEADER_READ_TIMEOUT",
+                "65s",
+                "Time a connection gets to send a request's headers, idle keep-alive time included (the connection is closed past it); above the 60 s upstream keep-alive of common proxies",
+            )),
+            body_read_timeout: r.positive_duration(Var::new(
+                "BODY_READ_TIMEOUT",
+                "30s",
+                "Time a request gets to send its body (408 and the connection closed past it)",
+            )),
+            admin_addr: r.get(Var::new(
+                "ADMIN_ADDR",
+                "0.0.0.0:8081",
+                "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
+            )),
+            public_metrics: r
+                .opt(Var::optional(
+                    "PUBLIC_METRICS",
+                    "Also serve `/metrics` on the public port (default: true under `ENVIRONMENT=development`, false under `production`)",
+                ))
+                .unwrap_or(environment == Environment::Development),
+            api_docs: r.get(Var::new(
+                "API_DOCS",
+                "true",
+                "Serve `/docs` and `/openapi.json` (false: 404)",
+            )),
         }
     }
-    let ttl = env.get::<Dur>(&JWT_TTL)?.0;
-    if ttl.is_zero() || ttl > MAX_JWT_TTL {
-        return Err(ConfigError::invalid(
-            &JWT_TTL,
-            &env.raw(&JWT_TTL).unwrap_or_default(),
-            "must be between 1s and 24h",
-        ));
-    }
-    let compatible_in_production = production && policy == Policy::Compatible;
-    if compatible_in_production && !env.get::<bool>(&ALLOW_COMPATIBLE_IN_PRODUCTION)? {
-        return Err(ConfigError::invalid(
-            &ACCESS_POLICY,
-            "compatible",
-            "ENVIRONMENT=production refuses the compatible policy unless ALLOW_COMPATIBLE_IN_PRODUCTION=true",
-        ));
-    }
-    let user_check_interval = env.get::<Dur>(&USER_CHECK_INTERVAL)?.0;
-    if user_check_interval > MAX_USER_CHECK_INTERVAL {
-        return Err(ConfigError::invalid(
-            &USER_CHECK_INTERVAL,
-            &env.raw(&USER_CHECK_INTERVAL).unwrap_or_default(),
-            "at most 5m",
-        ));
-    }
-    let user_check_cache_size: usize = env.get(&USER_CHECK_CACHE_SIZE)?;
-    if user_check_cache_size == 0 {
-        return Err(ConfigError::invalid(
-            &USER_CHECK_CACHE_SIZE,
-            "0",
-            "must be positive",
-        ));
-    }
-    let password_min_length = match env.get_opt::<usize>(&PASSWORD_MIN_LENGTH)? {
-        Some(length)
-            if !(COMPATIBLE_MIN_PASSWORD_LENGTH..=1024).contains(&length)
-                || (production && length < PRODUCTION_MIN_PASSWORD_LENGTH) =>
-        {
-            return Err(ConfigError::invalid(
-                &PASSWORD_MIN_LENGTH,
-                &length.to_string(),
-                "must be between 6 and 1024, and at least 8 in production (NIST 800-63B)",
-            ));
-        }
-        Some(length) => length,
-        None if policy == Policy::Compatible && !production => COMPATIBLE_MIN_PASSWORD_LENGTH,
-        None => PRODUCTION_MIN_PASSWORD_LENGTH,
-    };
-    let memory_mib: u64 = env.get(&PASSWORD_HASH_MEMORY_MIB)?;
-    let password_hash_concurrency = match env.get_opt::<usize>(&PASSWORD_HASH_CONCURRENCY)? {
-        Some(0) => {
-            return Err(ConfigError::invalid(
-                &PASSWORD_HASH_CONCURRENCY,
-                "0",
-                "must be positive",
-            ));
-        }
-        Some(permits) => permits,
-        None => usize::try_from((memory_mib * 1024 * 1024 / auth::ARGON2_MEMORY_BYTES).max(1))
-            .unwrap_or(1),
-    };
-    Ok(IdentityConfig {
-        tokens: TokenConfig {
-            key_id,
-            secret,
-            previous,
-            issuer: env.get(&JWT_ISSUER)?,
-            audience: env.get(&JWT_AUDIENCE)?,
-            ttl,
-        },
-        user_check_interval,
-        user_check_cache_size,
-        password_min_length,
-        password_hash_concurrency,
-        compatible_in_production,
-    })
 }
 
 /// The error for the removed `TRUST_FORWARDED_FOR`: it must not silently stop working.
-fn removed_trust_forwarded_for(env: &Env) -> ConfigError {
+fn removed_trust_forwarded_for(value: &str) -> ConfigError {
     ConfigError::invalid(
         &TRUST_FORWARDED_FOR,
-        &env.raw(&TRUST_FORWARDED_FOR).unwrap_or_default(),
+        value,
         "was removed (it believed the left-most X-Forwarded-For hop, which the client writes): \
          list the networks of your proxies in TRUSTED_PROXIES instead, e.g. TRUSTED_PROXIES=10.0.0.0/8",
     )
 }
 
+flightmesh_runtime::env_config!(Config);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets;
+    use flightmesh_runtime::config::Env;
 
     /// A key that passes the production rules, made at run time so that no literal strong key
     /// sits in the repository (the repository scan below would have to refuse it).

@@ -47,7 +47,6 @@ mod transcode;
 pub mod upstream;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -81,7 +80,8 @@ struct AppState {
     ai_request_timeout: Duration,
     max_body_bytes: usize,
     body_read_timeout: Duration,
-    draining: AtomicBool,
+    /// The host's drain has begun: `/readyz` and `/readyz/self` answer 503.
+    draining: CancellationToken,
     verifier: identity::Verifier,
     limiter: ratelimit::RateLimiter,
     trusted_proxies: client_addr::TrustedProxies,

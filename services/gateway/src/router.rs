@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
@@ -68,7 +67,7 @@ pub(crate) fn router(
         .route("/readyz/self", get(ready_self));
     // `/metrics` belongs on the admin port; the public copy is for the dev stack and old tooling.
     if config.public_metrics {
-        router = router.route("/metrics", get(metrics));
+        router = router.route("/metrics", get(flightmesh_runtime::admin::metrics));
     }
     if config.api_docs {
         router = router
@@ -111,7 +110,7 @@ async fn health() -> impl IntoResponse {
 /// `/readyz` also needs every upstream, so probing it would take every gateway replica out of
 /// the Service at once when one upstream is down, and with them the routes that still work.
 async fn ready_self(State(state): State<Arc<AppState>>) -> Response {
-    if state.draining.load(Ordering::SeqCst) {
+    if state.draining.is_cancelled() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"status": "draining"})),
@@ -123,7 +122,7 @@ async fn ready_self(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.draining.load(Ordering::SeqCst) {
+    if state.draining.is_cancelled() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"status": "draining", "services": {}})),
@@ -147,16 +146,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "services": services,
     });
     (status, axum::Json(body)).into_response()
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        flightmesh_runtime::metrics::render(),
-    )
 }
 
 async fn openapi_json(State(state): State<Arc<AppState>>) -> impl IntoResponse {

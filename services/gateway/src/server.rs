@@ -1,11 +1,12 @@
-//! The gateway process: [`Gateway::build`] wires identity, routes, upstreams and limits;
-//! [`Gateway::run`] serves until shutdown, then drains. HTTP connections are served by our own
-//! loop ([`serve_http`]) rather than `axum::serve`, so that slow or silent clients are cut off.
+//! The gateway process: [`Gateway::build`] wires identity, routes, upstreams and limits onto a
+//! [`Host`] (the identity gRPC service, the admin port, the drain) whose supervised task serves
+//! the REST port; [`Gateway::run`] runs the host until shutdown, then drains like every service.
+//! HTTP connections are served by our own loop ([`serve_http`]) rather than `axum::serve`, so
+//! that slow or silent clients are cut off.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,16 +27,13 @@ use crate::{
     AppState, BoxError, Config, METRICS, auth, identity, migrate, openapi, ratelimit, routes,
 };
 
-/// A gateway whose port is bound and ready to [`run`](Gateway::run).
+/// A gateway whose ports are bound and ready to [`run`](Gateway::run).
 pub struct Gateway {
-    listener: TcpListener,
-    router: Router,
-    state: Arc<AppState>,
-    drain_delay: Duration,
-    header_read_timeout: Duration,
-    /// The identity service on its loopback port; its admin port is the gateway's (`/livez`,
-    /// `/readyz`, `/metrics` of the whole process).
-    identity: Host,
+    /// The identity service on its loopback port, the admin port (`/livez`, `/readyz`,
+    /// `/metrics` of the whole process), the drain, and the REST server as a supervised task.
+    host: Host,
+    /// The bound REST address.
+    http_addr: SocketAddr,
 }
 
 impl Gateway {
@@ -71,23 +69,23 @@ impl Gateway {
                 .await?;
             tracing::info!(email = %email, "bootstrap admin ready");
         }
-        let mut identity = Host::bind(
-            "identity",
+        let mut host = Host::bind(
+            "gateway",
             &HostConfig {
                 grpc_addr: "127.0.0.1:0".parse()?,
                 admin_addr: config.admin_addr,
-                drain_delay: Duration::ZERO,
+                drain_delay: config.drain_delay,
                 // The gateway's own limit (login and register also bound their Argon2 work).
                 shed: config.shed,
                 listeners: None,
             },
         )
         .await?;
-        identity.add_service(IdentityServiceServer::new(identity_service));
+        host.add_service(IdentityServiceServer::new(identity_service));
         let mut upstream_urls = config.upstreams.clone();
         upstream_urls.insert(
             "identity".to_owned(),
-            format!("http://{}", identity.grpc_addr()),
+            format!("http://{}", host.grpc_addr()),
         );
 
         let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)?;
@@ -111,7 +109,7 @@ impl Gateway {
             ai_request_timeout: config.ai_request_timeout,
             max_body_bytes: config.max_body_bytes,
             body_read_timeout: config.body_read_timeout,
-            draining: AtomicBool::new(false),
+            draining: host.draining(),
             verifier,
             limiter,
             trusted_proxies: config.trusted_proxies.clone(),
@@ -119,64 +117,42 @@ impl Gateway {
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.shed.max_concurrent)),
             shed_wait: config.shed.wait,
         });
-        let router = router(&routes, state.clone(), &config)?;
+        let router = router(&routes, state, &config)?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .map_err(|err| format!("cannot listen on {}: {err}", config.http_addr))?;
-        Ok(Self {
-            listener,
-            router,
-            state,
-            drain_delay: config.drain_delay,
-            header_read_timeout: config.header_read_timeout,
-            identity,
-        })
+        let http_addr = listener.local_addr()?;
+        // The REST port closes with the gRPC port, once the drain delay has passed (`/readyz`
+        // answers 503 meanwhile); if it stopped on its own the host would drain and fail.
+        let (drained, header_read_timeout) = (host.drained(), config.header_read_timeout);
+        host.spawn("http server", move |_stop| {
+            serve_http(
+                listener,
+                router,
+                header_read_timeout,
+                drained.cancelled_owned(),
+            )
+        });
+        Ok(Self { host, http_addr })
     }
 
     /// The bound admin address (`/livez`, `/readyz`, `/metrics`).
     #[must_use]
     pub fn admin_addr(&self) -> SocketAddr {
-        self.identity.admin_addr()
+        self.host.admin_addr()
     }
 
     /// The bound address.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.http_addr
     }
 
     /// Serves until `shutdown` is cancelled; then `/readyz` answers 503 for the drain delay
-    /// before the listener closes and in-flight requests finish.
+    /// before the listeners close and in-flight requests finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BoxError> {
-        let addr = self.local_addr();
-        let admin = self.admin_addr();
-        tracing::info!(%addr, %admin, "gateway serving");
-        let state = self.state.clone();
-        let drain_delay = self.drain_delay;
-        // The identity service is supervised: if it stops on its own, the gateway drains and
-        // fails (non-zero exit) instead of serving without logins.
-        let stop = shutdown.child_token();
-        let identity_stop = CancellationToken::new();
-        let mut tasks = flightmesh_runtime::supervise::Supervisor::new(stop.clone());
-        tasks.spawn("identity service", self.identity.run(identity_stop.clone()));
-        let drained = async move {
-            stop.cancelled().await;
-            state.draining.store(true, Ordering::SeqCst);
-            tracing::info!(?drain_delay, "draining: /readyz answers 503");
-            tokio::time::sleep(drain_delay).await;
-        };
-        serve_http(
-            self.listener,
-            self.router,
-            self.header_read_timeout,
-            drained,
-        )
-        .await;
-        identity_stop.cancel();
-        let identity = tasks.join(Duration::from_secs(20)).await;
-        identity?;
+        tracing::info!(addr = %self.http_addr, admin = %self.host.admin_addr(), "gateway serving");
+        self.host.run(shutdown).await?;
         tracing::info!("gateway stopped");
         Ok(())
     }

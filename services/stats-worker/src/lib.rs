@@ -24,7 +24,7 @@ use flightmesh_runtime::channel::mesh_channel;
 use flightmesh_runtime::{CancellationToken, Host};
 
 pub use config::Config;
-use consumer::{Consumer, ConsumerConfig};
+use consumer::Consumer;
 use keys::Keys;
 use redis_store::Redis;
 
@@ -33,24 +33,6 @@ pub const SERVICE_NAME: &str = "stats-worker";
 
 /// Start-up and run-time failures, with their cause chain (one type for every service).
 pub use flightmesh_runtime::BoxError;
-
-impl Config {
-    /// The consumer's part of the configuration.
-    #[must_use]
-    pub fn consumer(&self) -> ConsumerConfig {
-        ConsumerConfig {
-            amqp_url: self.amqp_url.clone(),
-            bookings_exchange: self.bookings_exchange.clone(),
-            catalog_exchange: self.catalog_exchange.clone(),
-            queue: self.queue.clone(),
-            quorum: self.quorum,
-            prefetch: self.prefetch,
-            retry_budget: self.retry_budget,
-            retry_base_delay: self.retry_base_delay,
-            log_cap: self.log_list_cap,
-        }
-    }
-}
 
 /// Prepares Redis (connected on first use), the consumer and the API, and binds the ports.
 pub async fn build(config: Config) -> Result<Host, BoxError> {
@@ -62,7 +44,7 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
         keys.clone(),
         mesh_channel(&config.flights_url)?,
         mesh_channel(&config.bookings_url)?,
-        config.log_list_cap,
+        config.events.log_cap,
     );
     let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
     host.add_service(StatsServiceServer::new(api))
@@ -74,7 +56,7 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
             }
         });
     if config.consumer {
-        let consumer = Consumer::new(config.consumer(), redis, keys);
+        let consumer = Consumer::new(config.events, redis, keys);
         host.spawn("event consumer", move |shutdown| consumer.run(shutdown));
     }
     Ok(host)
@@ -107,7 +89,7 @@ pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
         &redis,
         &Keys::new(&config.key_prefix),
         bookings,
-        config.log_list_cap,
+        config.events.log_cap,
     )
     .await?)
 }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use crate::apply::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED};
+use std::str::FromStr;
+
 use flightmesh_runtime::Secret;
+use flightmesh_runtime::config::{Reader, Var};
 use lapin::Channel;
 use lapin::ExchangeKind;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -14,19 +17,105 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 /// What the consumer needs to know.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
+    /// RabbitMQ.
     pub amqp_url: Secret<String>,
+    /// Booking events exchange.
     pub bookings_exchange: String,
+    /// Catalog events exchange.
     pub catalog_exchange: String,
+    /// The worker's queue.
     pub queue: String,
-    pub quorum: bool,
+    /// Classic or quorum (replicated) queues.
+    pub queue_type: QueueType,
+    /// Unacknowledged events held at once.
     pub prefetch: u16,
+    /// Retries before dead-lettering.
     pub retry_budget: u32,
+    /// First retry delay; each next one doubles.
     pub retry_base_delay: Duration,
     /// Entries kept in `logs:dead_letter` and the other log lists.
     pub log_cap: u32,
 }
 
+/// `STATS_QUEUE_TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    /// One node's queue.
+    Classic,
+    /// Replicated over a RabbitMQ cluster.
+    Quorum,
+}
+
+impl FromStr for QueueType {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "classic" => Ok(Self::Classic),
+            "quorum" => Ok(Self::Quorum),
+            _ => Err("expected classic or quorum"),
+        }
+    }
+}
+
 impl ConsumerConfig {
+    /// Reads the consumer's variables (the stats worker's `Config::read` calls it in the order
+    /// of its docs).
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        Self {
+            amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
+            bookings_exchange: r.get(Var::new(
+                "BOOKINGS_EXCHANGE",
+                "flightmesh.bookings",
+                "Topic exchange of booking events",
+            )),
+            catalog_exchange: r.get(Var::new(
+                "CATALOG_EXCHANGE",
+                "flightmesh.catalog",
+                "Topic exchange of catalog events",
+            )),
+            queue: r.get(Var::new(
+                "STATS_QUEUE",
+                "flightmesh.stats",
+                "The worker's queue; `<queue>.retry.<n>` and `<queue>.dead` are derived from it",
+            )),
+            queue_type: r.get(Var::new(
+                "STATS_QUEUE_TYPE",
+                "classic",
+                "`classic` or `quorum` (replicated: use it on a RabbitMQ cluster)",
+            )),
+            prefetch: r.positive(Var::new(
+                "PREFETCH",
+                "32",
+                "Unacknowledged events a consumer holds, and handles, at once",
+            )),
+            retry_budget: r.get(Var::new(
+                "RETRY_BUDGET",
+                "5",
+                "Retries of an event that fails to apply before it is dead-lettered",
+            )),
+            retry_base_delay: r.duration(Var::new(
+                "RETRY_BASE_DELAY",
+                "1s",
+                "Delay before the first retry; each next retry waits twice as long",
+            )),
+            log_cap: {
+                let var = Var::new(
+                    "LOG_LIST_CAP",
+                    "10000",
+                    "Entries kept (newest first) in `logs:notifications`, `logs:candy_distribution` and `logs:dead_letter`; the totals the API answers are counters, not list lengths",
+                );
+                let cap: u32 = r.get(var);
+                r.ensure(
+                    &var,
+                    cap > 0,
+                    "must be at least 1 (lists are never unbounded)",
+                );
+                cap
+            },
+        }
+    }
+
     /// The dead-letter queue.
     #[must_use]
     pub fn dead_queue(&self) -> String {
@@ -53,6 +142,8 @@ impl ConsumerConfig {
         queues
     }
 }
+
+flightmesh_runtime::env_config!(ConsumerConfig);
 
 /// Declares exchanges, the queue with its bindings, the retry queues and the dead-letter queue.
 pub async fn declare_topology(
@@ -86,7 +177,7 @@ pub async fn declare_topology(
         ..QueueDeclareOptions::default()
     };
     let queue_type = |args: &mut FieldTable| {
-        if config.quorum {
+        if config.queue_type == QueueType::Quorum {
             args.insert(
                 ShortString::from("x-queue-type"),
                 AMQPValue::LongString(LongString::from("quorum")),

@@ -42,12 +42,41 @@ pub struct Addresses {
     pub admin: [SocketAddr; 4],
 }
 
+/// A service of the mesh behind the gateway (the gateway always runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Destinations, flights, the search index.
+    Flights,
+    /// Bookings, the seat ledger, the booking events.
+    Bookings,
+    /// The stats worker.
+    Stats,
+    /// The AI agent.
+    Ai,
+}
+
+impl Service {
+    /// Every service: the whole mesh.
+    pub const ALL: [Self; 4] = [Self::Flights, Self::Bookings, Self::Stats, Self::Ai];
+}
+
 /// A running mesh.
 pub struct Stack {
     /// The bound addresses.
     pub addrs: Addresses,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, Result<(), BoxError>)>,
+    /// Holds the port the services left out "listen" on (see [`Stack::start_services`]).
+    _closed: tokio::net::TcpSocket,
+}
+
+/// A port that is bound but never listens: connecting to it is refused at once, as to a service
+/// that is down, and nothing else can take the port while the socket is kept.
+fn closed_port() -> Result<(tokio::net::TcpSocket, SocketAddr), BoxError> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind("127.0.0.1:0".parse()?)?;
+    let addr = socket.local_addr()?;
+    Ok((socket, addr))
 }
 
 /// Binds a service's ports now, so that its address is known before anything is built.
@@ -68,33 +97,72 @@ impl Stack {
     /// service name: `FLIGHTS_GRPC_ADDR`, `GATEWAY_HTTP_ADDR`, …), wires each service to the
     /// addresses the others actually bound, and starts them all.
     pub async fn start(env: &Env) -> Result<Self, BoxError> {
+        Self::start_services(env, &Service::ALL).await
+    }
+
+    /// As [`Stack::start`], with only the gateway and `services`: the others' addresses refuse
+    /// connections (a call to them is the gateway's 503), so a test of one service does not
+    /// depend on the rest.
+    pub async fn start_services(env: &Env, services: &[Service]) -> Result<Self, BoxError> {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let wanted = |service| services.contains(&service);
 
-        let mut flights_config =
-            flightmesh_flights::Config::from_env(&env.clone().with_prefix("FLIGHTS_"))?;
-        let mut bookings_config =
-            flightmesh_bookings::Config::from_env(&env.clone().with_prefix("BOOKINGS_"))?;
-        let mut stats_config =
-            flightmesh_stats_worker::Config::from_env(&env.clone().with_prefix("STATS_"))?;
-        let mut ai_config = flightmesh_ai_agent::Config::from_env(&env.clone().with_prefix("AI_"))?;
-        let (flights_addr, flights_admin) = prebind(&mut flights_config.host)?;
-        let (bookings_addr, bookings_admin) = prebind(&mut bookings_config.host)?;
-        let (stats_addr, stats_admin) = prebind(&mut stats_config.host)?;
-        let (ai_addr, ai_admin) = prebind(&mut ai_config.host)?;
+        let read = |prefix: &str| env.clone().with_prefix(prefix);
+        let mut flights_config = wanted(Service::Flights)
+            .then(|| flightmesh_flights::Config::from_env(&read("FLIGHTS_")))
+            .transpose()?;
+        let mut bookings_config = wanted(Service::Bookings)
+            .then(|| flightmesh_bookings::Config::from_env(&read("BOOKINGS_")))
+            .transpose()?;
+        let mut stats_config = wanted(Service::Stats)
+            .then(|| flightmesh_stats_worker::Config::from_env(&read("STATS_")))
+            .transpose()?;
+        let mut ai_config = wanted(Service::Ai)
+            .then(|| flightmesh_ai_agent::Config::from_env(&read("AI_")))
+            .transpose()?;
+        let (closed_socket, closed) = closed_port()?;
+        let bind = |host: Option<&mut HostConfig>| match host {
+            Some(host) => prebind(host),
+            None => Ok((closed, closed)),
+        };
+        let (flights_addr, flights_admin) = bind(flights_config.as_mut().map(|c| &mut c.host))?;
+        let (bookings_addr, bookings_admin) = bind(bookings_config.as_mut().map(|c| &mut c.host))?;
+        let (stats_addr, stats_admin) = bind(stats_config.as_mut().map(|c| &mut c.host))?;
+        let (ai_addr, ai_admin) = bind(ai_config.as_mut().map(|c| &mut c.host))?;
 
         let url = |addr: SocketAddr| format!("http://{addr}");
-        flights_config.bookings_url = url(bookings_addr);
-        bookings_config.flights_url = url(flights_addr);
-        stats_config.flights_url = url(flights_addr);
-        stats_config.bookings_url = url(bookings_addr);
-        ai_config.flights_url = url(flights_addr);
-        ai_config.stats_url = url(stats_addr);
+        if let Some(config) = &mut flights_config {
+            config.bookings_url = url(bookings_addr);
+        }
+        if let Some(config) = &mut bookings_config {
+            config.flights_url = url(flights_addr);
+        }
+        if let Some(config) = &mut stats_config {
+            config.flights_url = url(flights_addr);
+            config.bookings_url = url(bookings_addr);
+        }
+        if let Some(config) = &mut ai_config {
+            config.flights_url = url(flights_addr);
+            config.stats_url = url(stats_addr);
+        }
 
-        let flights = flightmesh_flights::build(flights_config).await?;
-        let bookings = flightmesh_bookings::build(bookings_config).await?;
-        let stats = flightmesh_stats_worker::build(stats_config).await?;
-        let ai = flightmesh_ai_agent::build(ai_config).await?;
+        let mut hosts = Vec::new();
+        if let Some(config) = flights_config {
+            hosts.push(("flights", flightmesh_flights::build(config).await?));
+        }
+        if let Some(config) = bookings_config {
+            hosts.push(("bookings", flightmesh_bookings::build(config).await?));
+        }
+        if let Some(config) = stats_config {
+            hosts.push((
+                "stats-worker",
+                flightmesh_stats_worker::build(config).await?,
+            ));
+        }
+        if let Some(config) = ai_config {
+            hosts.push(("ai-agent", flightmesh_ai_agent::build(config).await?));
+        }
 
         let gateway_env = env
             .clone()
@@ -116,30 +184,17 @@ impl Stack {
             ai: ai_addr,
             admin: [flights_admin, bookings_admin, stats_admin, ai_admin],
         };
-        let token = shutdown.clone();
-        tasks.spawn(async move { ("flights", flights.run(token).await.map_err(BoxError::from)) });
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            (
-                "bookings",
-                bookings.run(token).await.map_err(BoxError::from),
-            )
-        });
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            (
-                "stats-worker",
-                stats.run(token).await.map_err(BoxError::from),
-            )
-        });
-        let token = shutdown.clone();
-        tasks.spawn(async move { ("ai-agent", ai.run(token).await.map_err(BoxError::from)) });
+        for (name, host) in hosts {
+            let token = shutdown.clone();
+            tasks.spawn(async move { (name, host.run(token).await.map_err(BoxError::from)) });
+        }
         let token = shutdown.clone();
         tasks.spawn(async move { ("gateway", gateway.run(token).await) });
         Ok(Self {
             addrs,
             shutdown,
             tasks,
+            _closed: closed_socket,
         })
     }
 
@@ -191,7 +246,7 @@ pub fn config_docs() -> String {
     }
     out.push_str(&format!(
         "#### every service\n\n{}",
-        markdown_table(TelemetryConfig::VARS)
+        markdown_table(&TelemetryConfig::vars())
     ));
     out
 }

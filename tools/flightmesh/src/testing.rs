@@ -5,11 +5,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use flightmesh_runtime::Env;
+use flightmesh_stats_worker::topology::ConsumerConfig;
 use flightmesh_testkit::{ServiceRole, TestDatabase, unique_name};
 use serde_json::Value;
 use tonic::transport::Channel;
 
-use crate::{Addresses, Stack};
+use crate::{Addresses, Service, Stack};
 
 /// The default local RabbitMQ, as the services default to it.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -26,14 +27,8 @@ pub struct TestMesh {
     pub base: String,
     /// A client for the gateway.
     pub http: reqwest::Client,
-    /// The booking events exchange of this test.
-    pub exchange: String,
-    /// The catalog events exchange of this test.
-    pub catalog_exchange: String,
-    /// The stats worker's queue of this test.
-    pub stats_queue: String,
-    /// The prefix of every Redis key this test's stats worker writes.
-    pub redis_prefix: String,
+    /// The exchanges, queue and Redis prefix of this test.
+    pub names: Isolation,
     stack: Option<Stack>,
 }
 
@@ -48,6 +43,8 @@ pub struct Isolation {
     pub stats_queue: String,
     /// Redis key prefix.
     pub redis_prefix: String,
+    /// The stats worker's `RETRY_BUDGET` (how many retry queues it declares).
+    pub retry_budget: u32,
 }
 
 impl Isolation {
@@ -60,7 +57,25 @@ impl Isolation {
             catalog_exchange: format!("{id}.catalog"),
             stats_queue: format!("{id}.stats"),
             redis_prefix: format!("{id}:"),
+            retry_budget: 3,
         }
+    }
+
+    /// The stats worker's consumer under these names, read through its own configuration: the
+    /// exchanges and queues it declares, named as it names them.
+    ///
+    /// # Panics
+    /// If the names are not a valid configuration (they always are).
+    #[must_use]
+    pub fn consumer(&self) -> ConsumerConfig {
+        ConsumerConfig::from_env(&Env::from_pairs([
+            ("AMQP_URL", AMQP_URL.to_owned()),
+            ("BOOKINGS_EXCHANGE", self.exchange.clone()),
+            ("CATALOG_EXCHANGE", self.catalog_exchange.clone()),
+            ("STATS_QUEUE", self.stats_queue.clone()),
+            ("RETRY_BUDGET", self.retry_budget.to_string()),
+        ]))
+        .expect("the test names are a valid consumer configuration")
     }
 }
 
@@ -94,11 +109,11 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         // Tests make many AI calls from one address; the limit tests set their own budgets.
         ("RATE_LIMIT_AI", "10000/60s"),
         ("RATE_LIMIT_DEFAULT", "1000000/60s"),
-        ("RETRY_BUDGET", "3"),
         ("AMQP_URL", AMQP_URL),
         ("REDIS_URL", REDIS_URL),
         ("LOG_FORMAT", "text"),
     ]);
+    env = env.set("RETRY_BUDGET", names.retry_budget.to_string());
     // The gateway's admin port (a replica built from this env without a prefix gets one too).
     env = env.with_default("ADMIN_ADDR", "127.0.0.1:0");
     for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
@@ -126,24 +141,72 @@ impl TestMesh {
     ///
     /// # Panics
     /// If the mesh cannot start: the test cannot run without it.
-    pub async fn start_with(configure: impl FnOnce(Env, &TestDatabase) -> Env) -> Self {
+    pub async fn start_with(configure: impl FnOnce(Env, &TestDatabase) -> Env + 'static) -> Self {
+        Self::builder().configure(configure).start().await
+    }
+
+    /// A mesh to start: the whole of it with the test defaults unless told otherwise.
+    #[must_use]
+    pub fn builder() -> TestMeshBuilder {
+        TestMeshBuilder {
+            services: Service::ALL.to_vec(),
+            configure: Box::new(|env, _| env),
+        }
+    }
+}
+
+/// A change to the test environment (see [`TestMeshBuilder::configure`]).
+type Configure = Box<dyn FnOnce(Env, &TestDatabase) -> Env>;
+
+/// What [`TestMesh::builder`] starts: which services behind the gateway, with which environment.
+pub struct TestMeshBuilder {
+    services: Vec<Service>,
+    configure: Configure,
+}
+
+impl TestMeshBuilder {
+    /// Only the gateway and `services`: a test of one service stops depending on the others
+    /// (their addresses refuse connections: calls to them answer 503).
+    #[must_use]
+    pub fn only(mut self, services: &[Service]) -> Self {
+        self.services = services.to_vec();
+        self
+    }
+
+    /// `configure` applied to the test environment (prefix a variable with the service to
+    /// target one: `FLIGHTS_DATABASE_URL`).
+    #[must_use]
+    pub fn configure(
+        mut self,
+        configure: impl FnOnce(Env, &TestDatabase) -> Env + 'static,
+    ) -> Self {
+        self.configure = Box::new(configure);
+        self
+    }
+
+    /// Starts it on a fresh database, exchanges, queue and Redis prefix.
+    ///
+    /// # Panics
+    /// If the mesh cannot start: the test cannot run without it.
+    pub async fn start(self) -> TestMesh {
         let db = TestDatabase::create().await;
         let names = Isolation::new();
-        let env = configure(test_env(&db, &names), &db);
-        let stack = Stack::start(&env).await.expect("the test mesh starts");
-        Self {
+        let env = (self.configure)(test_env(&db, &names), &db);
+        let stack = Stack::start_services(&env, &self.services)
+            .await
+            .expect("the test mesh starts");
+        TestMesh {
             addrs: stack.addrs,
             base: format!("http://{}", stack.addrs.gateway),
             http: reqwest::Client::new(),
             db,
-            exchange: names.exchange,
-            catalog_exchange: names.catalog_exchange,
-            stats_queue: names.stats_queue,
-            redis_prefix: names.redis_prefix,
+            names,
             stack: Some(stack),
         }
     }
+}
 
+impl TestMesh {
     /// `http://<gateway><path>`.
     #[must_use]
     pub fn url(&self, path: &str) -> String {
@@ -238,17 +301,6 @@ impl TestMesh {
 }
 
 impl TestMesh {
-    /// The isolated names of this mesh.
-    #[must_use]
-    pub fn isolation(&self) -> Isolation {
-        Isolation {
-            exchange: self.exchange.clone(),
-            catalog_exchange: self.catalog_exchange.clone(),
-            stats_queue: self.stats_queue.clone(),
-            redis_prefix: self.redis_prefix.clone(),
-        }
-    }
-
     /// A Redis connection (for checking the raw keys).
     ///
     /// # Panics
@@ -265,7 +317,7 @@ impl TestMesh {
     pub async fn redis_get(&self, suffix: &str) -> Option<String> {
         let mut conn = self.redis().await;
         redis::cmd("GET")
-            .arg(format!("{}{suffix}", self.redis_prefix))
+            .arg(format!("{}{suffix}", self.names.redis_prefix))
             .query_async(&mut conn)
             .await
             .expect("GET")
@@ -277,7 +329,7 @@ impl Drop for TestMesh {
         if let Some(stack) = &self.stack {
             stack.shutdown_token().cancel();
         }
-        cleanup(self.isolation());
+        cleanup(self.names.clone());
     }
 }
 
@@ -290,14 +342,15 @@ pub fn cleanup(names: Isolation) {
             .build()
             .ok()?;
         runtime.block_on(async {
-            let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
-            if let Ok(connection) = flightmesh_events::amqp::connect(&url, "test cleanup").await
+            let consumer = names.consumer();
+            if let Ok(connection) =
+                flightmesh_events::amqp::connect(&consumer.amqp_url, "test cleanup").await
                 && let Ok(channel) = connection.create_channel().await
             {
                 for exchange in [
-                    &names.exchange,
-                    &names.catalog_exchange,
-                    &format!("{}.dlx", names.stats_queue),
+                    &consumer.bookings_exchange,
+                    &consumer.catalog_exchange,
+                    &consumer.dead_exchange(),
                 ] {
                     let _ = channel
                         .exchange_delete(
@@ -306,12 +359,7 @@ pub fn cleanup(names: Isolation) {
                         )
                         .await;
                 }
-                let mut queues = vec![
-                    names.stats_queue.clone(),
-                    format!("{}.dead", names.stats_queue),
-                ];
-                queues.extend((1..=10).map(|n| format!("{}.retry.{n}", names.stats_queue)));
-                for queue in queues {
+                for queue in consumer.queues() {
                     let _ = channel
                         .queue_delete(
                             queue.as_str().into(),

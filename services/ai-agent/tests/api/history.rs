@@ -83,7 +83,7 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     assert_eq!(sent[20], ("user".to_owned(), "pregunta 24".to_owned()));
 
     // A second agent replica (same Redis) continues the same session.
-    let env = test_env(&mesh.db, &mesh.isolation())
+    let env = test_env(&mesh.db, &mesh.names)
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("AI_BASE_URL", stub.base_url())
@@ -248,13 +248,13 @@ async fn a_session_id_never_opens_another_callers_conversation() {
     // Keys keep the configured prefix, under the caller.
     let mut redis = mesh.redis().await;
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}ai:history:*", mesh.redis_prefix))
+        .arg(format!("{}ai:history:*", mesh.names.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();
     let mut keys: Vec<String> = keys
         .into_iter()
-        .map(|k| k.trim_start_matches(&mesh.redis_prefix).to_owned())
+        .map(|k| k.trim_start_matches(&mesh.names.redis_prefix).to_owned())
         .collect();
     keys.sort();
     let mut expected = vec![

@@ -37,7 +37,10 @@ async fn exchange(mesh: &TestMesh, streamed: bool, message: &str, session: Optio
 async fn kept(mesh: &TestMesh, session: &str) -> Vec<(String, String)> {
     let mut redis = mesh.redis().await;
     let stored: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!("{}ai:history:anon:{session}", mesh.redis_prefix))
+        .arg(format!(
+            "{}ai:history:anon:{session}",
+            mesh.names.redis_prefix
+        ))
         .arg(0)
         .arg(-1)
         .query_async(&mut redis)
@@ -58,7 +61,10 @@ async fn kept(mesh: &TestMesh, session: &str) -> Vec<(String, String)> {
 async fn pttl(mesh: &TestMesh, session: &str) -> i64 {
     let mut redis = mesh.redis().await;
     redis::cmd("PTTL")
-        .arg(format!("{}ai:history:anon:{session}", mesh.redis_prefix))
+        .arg(format!(
+            "{}ai:history:anon:{session}",
+            mesh.names.redis_prefix
+        ))
         .query_async(&mut redis)
         .await
         .unwrap()

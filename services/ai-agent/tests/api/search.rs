@@ -465,7 +465,7 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
     let channel = connection.create_channel().await.unwrap();
     channel
         .exchange_declare(
-            mesh.catalog_exchange.as_str().into(),
+            mesh.names.catalog_exchange.as_str().into(),
             lapin::ExchangeKind::Topic,
             lapin::options::ExchangeDeclareOptions {
                 durable: true,
@@ -475,7 +475,7 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
         )
         .await
         .unwrap();
-    let queue = format!("{}.described", mesh.catalog_exchange);
+    let queue = format!("{}.described", mesh.names.catalog_exchange);
     channel
         .queue_declare(
             queue.as_str().into(),
@@ -490,7 +490,7 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
     channel
         .queue_bind(
             queue.as_str().into(),
-            mesh.catalog_exchange.as_str().into(),
+            mesh.names.catalog_exchange.as_str().into(),
             "destination.described".into(),
             lapin::options::QueueBindOptions::default(),
             lapin::types::FieldTable::default(),

@@ -143,8 +143,10 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
 
     let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
     let db = flightmesh_db::DbConfig::from_env(&env).unwrap();
-    let store =
-        flightmesh_bookings::store::Store::new(flightmesh_db::pool(&db), mesh.exchange.clone());
+    let store = flightmesh_bookings::store::Store::new(
+        flightmesh_db::pool(&db),
+        mesh.names.exchange.clone(),
+    );
     let purged = store
         .purge_idempotency_keys(std::time::Duration::from_secs(48 * 3600))
         .await

@@ -8,9 +8,7 @@ mod outbox;
 mod ownership;
 mod seats;
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
@@ -19,19 +17,7 @@ pub async fn sql(mesh: &TestMesh) -> AsyncPgConnection {
     AsyncPgConnection::establish(mesh.db.url()).await.unwrap()
 }
 
-/// `SELECT count(*) …` as a number.
-pub async fn count(conn: &mut AsyncPgConnection, query: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(format!("SELECT ({query}) AS n"))
-        .get_result::<Count>(conn)
-        .await
-        .unwrap()
-        .n
-}
+pub use flightmesh_testkit::count;
 
 /// POST /api/v1/bookings/.
 pub async fn book(

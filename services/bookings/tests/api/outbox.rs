@@ -4,8 +4,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel::sql_types::{Bytea, Text};
 use diesel_async::RunQueryDsl;
 use flightmesh::testing::{TestMesh, eventually};
 use flightmesh_proto::bookings::BookingEvent;
@@ -16,22 +14,12 @@ use serde_json::json;
 use crate::consumer::consume;
 use crate::{book, count, sql};
 
-#[derive(QueryableByName)]
-struct StoredEvent {
-    #[diesel(sql_type = Text)]
-    event_id: String,
-    #[diesel(sql_type = Text)]
-    event_type: String,
-    #[diesel(sql_type = Bytea)]
-    payload: Vec<u8>,
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let amqp = format!("amqp://guest:guest@{}/%2f", proxy.addr());
     let mesh = TestMesh::start_with(move |env, _| env.set("BOOKINGS_AMQP_URL", amqp)).await;
-    let inbox = consume(&mesh.exchange).await;
+    let inbox = consume(&mesh.names.exchange).await;
     let destination = mesh.destination("Cartagena", 50.0, true, true).await;
     let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
 
@@ -60,11 +48,7 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
     proxy.restore();
     eventually(Duration::from_secs(20), || async { inbox.len() == 1 }).await;
 
-    let stored: StoredEvent =
-        diesel::sql_query("SELECT event_id::text, event_type, payload FROM bookings.outbox")
-            .get_result(&mut conn)
-            .await
-            .unwrap();
+    let stored = mesh.db.stored_events("bookings.outbox").await.remove(0);
     let received = inbox.messages.lock().unwrap()[0].clone();
     assert_eq!(received.data, stored.payload, "published exactly as stored");
     assert_eq!(received.routing_key, "booking.created");
@@ -112,10 +96,10 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
     const BOOKINGS: usize = 1000;
     const CLIENTS: usize = 32;
     let mesh = TestMesh::start().await;
-    let inbox = consume(&mesh.exchange).await;
+    let inbox = consume(&mesh.names.exchange).await;
 
     // A second bookings replica on the same database: two relays share the outbox.
-    let env = flightmesh::testing::test_env(&mesh.db, &mesh.isolation())
+    let env = flightmesh::testing::test_env(&mesh.db, &mesh.names)
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
@@ -157,11 +141,7 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
     })
     .await;
     let mut conn = sql(&mesh).await;
-    let stored: Vec<StoredEvent> =
-        diesel::sql_query("SELECT event_id::text, event_type, payload FROM bookings.outbox")
-            .load(&mut conn)
-            .await
-            .unwrap();
+    let stored = mesh.db.stored_events("bookings.outbox").await;
     assert_eq!(stored.len(), BOOKINGS);
     let received: HashSet<String> = inbox.by_id().into_keys().collect();
     let missing: Vec<_> = stored

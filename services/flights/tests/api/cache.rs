@@ -102,7 +102,7 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
     })
     .await;
     // A second flights replica: same database, same catalog exchange, its own cache.
-    let env = test_env(&mesh.db, &mesh.isolation())
+    let env = test_env(&mesh.db, &mesh.names)
         .set("DATABASE_URL", mesh.db.service_url(ServiceRole::Flights))
         .set("BOOKINGS_URL", format!("http://{}", mesh.addrs.bookings))
         .set("GRPC_ADDR", "127.0.0.1:0")
@@ -175,16 +175,11 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
 
 /// Catalog events not yet published.
 async fn unpublished(url: &str) -> i64 {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::sql_query("SELECT count(*) AS n FROM flights.outbox WHERE published_at IS NULL")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    flightmesh_testkit::count(
+        &mut conn,
+        "SELECT count(*) FROM flights.outbox WHERE published_at IS NULL",
+    )
+    .await
 }

@@ -8,6 +8,7 @@ use flightmesh_proto::flights::{
 use tonic::Code;
 use tonic_types::StatusExt;
 
+use flightmesh::Service;
 use flightmesh::testing::TestMesh;
 
 use crate::{client, create_destination, create_flight, dec, destination_request, flight_request};
@@ -116,7 +117,8 @@ async fn creates_lists_and_gets_destinations_and_flights() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_input_is_invalid_argument_with_every_field_violation() {
-    let mesh = TestMesh::start().await;
+    // The flights service alone: its catalog rules need nothing else.
+    let mesh = TestMesh::builder().only(&[Service::Flights]).start().await;
     let mut client = client(&mesh).await;
 
     let status = client
@@ -184,7 +186,8 @@ async fn invalid_input_is_invalid_argument_with_every_field_violation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_are_already_exists_and_unknown_ids_not_found() {
-    let mesh = TestMesh::start().await;
+    // The flights service alone: its catalog rules need nothing else.
+    let mesh = TestMesh::builder().only(&[Service::Flights]).start().await;
     let mut client = client(&mesh).await;
     let destination = create_destination(&mut client, "Cartagena", "50").await;
     create_flight(&mut client, "CT-123", "1000", destination.id).await;
@@ -232,7 +235,8 @@ async fn duplicates_are_already_exists_and_unknown_ids_not_found() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_duplicate_creations_make_one_row() {
-    let mesh = TestMesh::start().await;
+    // The flights service alone: its catalog rules need nothing else.
+    let mesh = TestMesh::builder().only(&[Service::Flights]).start().await;
     let client = client(&mesh).await;
     let attempts = (0..8).map(|_| {
         let mut client = client.clone();

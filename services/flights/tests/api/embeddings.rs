@@ -162,7 +162,7 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
         .into_inner();
 
     // A second replica on the same database, refreshing every 300ms.
-    let env = flightmesh::testing::test_env(&mesh.db, &mesh.isolation())
+    let env = flightmesh::testing::test_env(&mesh.db, &mesh.names)
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("OUTBOX_RELAY", "false")
@@ -208,21 +208,9 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
 
 /// Rows of the catalog outbox the relay has not published yet.
 async fn unpublished_catalog_events(mesh: &TestMesh) -> i64 {
-    use diesel::QueryableByName;
-    use diesel::sql_types::BigInt;
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
-    diesel::sql_query("SELECT count(*) AS n FROM flights.outbox WHERE published_at IS NULL")
-        .get_result::<Count>(&mut conn)
+    mesh.db
+        .count("SELECT count(*) FROM flights.outbox WHERE published_at IS NULL")
         .await
-        .unwrap()
-        .n
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -59,7 +59,7 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
     })
     .await;
     // A second gateway replica in front of the same services and Redis.
-    let env = test_env(&mesh.db, &mesh.isolation())
+    let env = test_env(&mesh.db, &mesh.names)
         .set("RATE_LIMIT_AI", "4/60s")
         .set("RATE_LIMIT_STORE", "redis")
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))

@@ -18,12 +18,14 @@ async fn production() -> TestMesh {
     .await
 }
 
-async fn post(mesh: &TestMesh, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut request = mesh.http.post(mesh.url(path)).json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    status_and_json(request.send().await.unwrap()).await
+/// `(method, path, body, caller, status)`: what each caller gets under the production policy.
+type Case<'a> = (&'a str, &'a str, Option<&'a Value>, Caller, u16);
+
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Anonymous,
+    User,
+    Admin,
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,74 +34,107 @@ async fn production_policy_needs_users_for_bookings_and_admins_for_catalog_write
     let admin = token(&mesh, "admin@flightmesh.test", "admin-secreto").await;
     register(&mesh, "ana@example.com", "secreto1").await;
     let user = token(&mesh, "ana@example.com", "secreto1").await;
+    let call = |method: &str, path: &str, body: Option<&Value>, caller: Caller| {
+        let mut request = match method {
+            "GET" => mesh.http.get(mesh.url(path)),
+            _ => mesh
+                .http
+                .post(mesh.url(path))
+                .json(body.unwrap_or(&json!({}))),
+        };
+        match caller {
+            Caller::Anonymous => {}
+            Caller::User => request = request.bearer_auth(&user),
+            Caller::Admin => request = request.bearer_auth(&admin),
+        }
+        async move { status_and_json(request.send().await.unwrap()).await }
+    };
 
     let destination = json!({"name": "Cartagena", "tax_amount": 50, "is_promotion": true});
-    assert_eq!(
-        post(&mesh, "/api/v1/flights/destinations/", None, &destination)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        post(
-            &mesh,
-            "/api/v1/flights/destinations/",
-            Some(&user),
-            &destination
-        )
-        .await,
-        (403, json!({"detail": "Permisos insuficientes"}))
-    );
-    let (status, created) = post(
-        &mesh,
+    let (status, created) = call(
+        "POST",
         "/api/v1/flights/destinations/",
-        Some(&admin),
-        &destination,
+        Some(&destination),
+        Caller::Admin,
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{created}");
     let flight = json!({"flight_number": "CT-1", "origin": "Bogota", "base_price": 1000, "destination_id": created["id"]});
-    assert_eq!(
-        post(&mesh, "/api/v1/flights/", Some(&user), &flight)
-            .await
-            .0,
-        403
-    );
-    let (status, flight) = post(&mesh, "/api/v1/flights/", Some(&admin), &flight).await;
-    assert_eq!(status, 200);
-    // Catalog reads stay open.
-    assert_eq!(mesh.get("/api/v1/flights/").await.0, 200);
+    let (status, flight_row) = call("POST", "/api/v1/flights/", Some(&flight), Caller::Admin).await;
+    assert_eq!(status, 200, "{flight_row}");
+    let booking =
+        json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight_row["id"]});
+    let another = json!({"name": "Lima", "tax_amount": 10});
+    let chat = json!({"message": "hola"});
 
-    let booking = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight["id"]});
-    assert_eq!(
-        post(&mesh, "/api/v1/bookings/", None, &booking).await,
-        (401, json!({"detail": "No autenticado"}))
-    );
-    let (status, booked) = post(&mesh, "/api/v1/bookings/", Some(&user), &booking).await;
-    assert_eq!(status, 200, "{booked}");
-    assert_eq!(mesh.get("/api/v1/bookings/").await.0, 401);
-    assert_eq!(
-        mesh.post("/api/v1/ai/chat", &json!({"message": "hola"}))
-            .await
-            .0,
-        401
-    );
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/stats/dead-letters"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/stats/dead-letters"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let cases: &[Case<'_>] = &[
+        // Catalog writes: admin only; catalog reads: open.
+        (
+            "POST",
+            "/api/v1/flights/destinations/",
+            Some(&another),
+            Caller::Anonymous,
+            401,
+        ),
+        (
+            "POST",
+            "/api/v1/flights/destinations/",
+            Some(&another),
+            Caller::User,
+            403,
+        ),
+        ("POST", "/api/v1/flights/", Some(&flight), Caller::User, 403),
+        ("GET", "/api/v1/flights/", None, Caller::Anonymous, 200),
+        // Bookings and AI: a user.
+        (
+            "POST",
+            "/api/v1/bookings/",
+            Some(&booking),
+            Caller::Anonymous,
+            401,
+        ),
+        (
+            "POST",
+            "/api/v1/bookings/",
+            Some(&booking),
+            Caller::User,
+            200,
+        ),
+        ("GET", "/api/v1/bookings/", None, Caller::Anonymous, 401),
+        (
+            "POST",
+            "/api/v1/ai/chat",
+            Some(&chat),
+            Caller::Anonymous,
+            401,
+        ),
+        // Dead letters: admin only.
+        ("GET", "/api/v1/stats/dead-letters", None, Caller::User, 403),
+        (
+            "GET",
+            "/api/v1/stats/dead-letters",
+            None,
+            Caller::Admin,
+            200,
+        ),
+    ];
+    for &(method, path, body, caller, expected) in cases {
+        let (status, answer) = call(method, path, body, caller).await;
+        assert_eq!(status, expected, "{caller:?} {method} {path}: {answer}");
+        match status {
+            401 => assert_eq!(
+                answer,
+                json!({"detail": "No autenticado"}),
+                "{method} {path}"
+            ),
+            403 => assert_eq!(
+                answer,
+                json!({"detail": "Permisos insuficientes"}),
+                "{method} {path}"
+            ),
+            _ => {}
+        }
+    }
 
     // The booking records who made it.
     #[derive(QueryableByName)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use flightmesh_testkit::TcpProxy;
 use serde_json::json;
 use tonic_health::pb::HealthCheckRequest;
@@ -229,17 +229,8 @@ async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
 
 /// Sessions of the test database waiting for a lock.
 async fn waiting_on_locks(url: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::sql_query("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    flightmesh_testkit::count(&mut conn, "SELECT count(*) FROM pg_locks WHERE NOT granted").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,4 +284,59 @@ async fn beyond_its_limit_the_gateway_answers_503_at_once_before_calling_anythin
     locker.batch_execute("COMMIT").await.unwrap();
     assert_eq!(stuck.await.unwrap(), 200);
     assert_eq!(stack.get(&path).await.0, 200, "the slot is free again");
+}
+
+/// The gateway drains on its host like every service: from the stop, both its public port
+/// (`/readyz/self`) and its admin port (`/readyz`) answer 503 for the drain delay while requests
+/// are still served; then the ports close and `run` returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_gateway_drains_on_both_ports_then_closes() {
+    let db = flightmesh_testkit::TestDatabase::create().await;
+    let env = flightmesh_runtime::Env::from_pairs([
+        ("DATABASE_URL", db.url()),
+        ("ENVIRONMENT", "development"),
+        ("ACCESS_POLICY", "compatible"),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+        ("ADMIN_ADDR", "127.0.0.1:0"),
+        ("DRAIN_DELAY", "2s"),
+    ]);
+    let gateway =
+        flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&env).unwrap())
+            .await
+            .unwrap();
+    let (public, admin) = (
+        format!("http://{}", gateway.local_addr()),
+        format!("http://{}", gateway.admin_addr()),
+    );
+    let shutdown = flightmesh_runtime::CancellationToken::new();
+    let running = tokio::spawn(gateway.run(shutdown.clone()));
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(status(format!("{public}/readyz/self")).await.unwrap(), 200);
+    assert_eq!(status(format!("{admin}/readyz")).await.unwrap(), 200);
+
+    shutdown.cancel();
+    eventually(Duration::from_secs(1), || async {
+        status(format!("{admin}/readyz")).await.ok() == Some(503)
+    })
+    .await;
+    assert_eq!(status(format!("{public}/readyz/self")).await.unwrap(), 503);
+    assert_eq!(
+        status(format!("{public}/health")).await.unwrap(),
+        200,
+        "still serving during the drain"
+    );
+
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the gateway stops after its drain")
+        .unwrap()
+        .expect("a clean stop");
+    assert!(
+        status(format!("{public}/health")).await.is_err(),
+        "the public port is closed"
+    );
 }

@@ -176,7 +176,10 @@ async fn the_offline_answer_arrives_sentence_by_sentence_over_sse() {
     // The same history as /ai/chat: the question and the answer were kept.
     let mut redis = mesh.redis().await;
     let kept: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!("{}ai:history:anon:{session}", mesh.redis_prefix))
+        .arg(format!(
+            "{}ai:history:anon:{session}",
+            mesh.names.redis_prefix
+        ))
         .arg(0)
         .arg(-1)
         .query_async(&mut redis)
@@ -315,7 +318,10 @@ async fn a_client_that_disconnects_cancels_the_model_request() {
     // An abandoned answer is not kept.
     let mut redis = mesh.redis().await;
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{}ai:history:anon:{session}", mesh.redis_prefix))
+        .arg(format!(
+            "{}ai:history:anon:{session}",
+            mesh.names.redis_prefix
+        ))
         .query_async(&mut redis)
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use crate::{amqp, book, wait_for_consumer, wait_for_revenue};
 async fn list_len(mesh: &TestMesh, suffix: &str) -> i64 {
     let mut redis = mesh.redis().await;
     redis::cmd("LLEN")
-        .arg(format!("{}{suffix}", mesh.redis_prefix))
+        .arg(format!("{}{suffix}", mesh.names.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap()
@@ -34,7 +34,7 @@ async fn log_lists_are_capped_and_totals_stay_exact() {
     for n in 0..7 {
         channel
             .basic_publish(
-                mesh.exchange.as_str().into(),
+                mesh.names.exchange.as_str().into(),
                 "booking.created".into(),
                 BasicPublishOptions::default(),
                 b"not protobuf \xff",
@@ -87,7 +87,10 @@ async fn a_candy_log_written_before_its_counter_keeps_counting_from_its_length()
     // An earlier version's log: three lines, no counter.
     let mut redis = mesh.redis().await;
     let _: i64 = redis::cmd("LPUSH")
-        .arg(format!("{}logs:candy_distribution", mesh.redis_prefix))
+        .arg(format!(
+            "{}logs:candy_distribution",
+            mesh.names.redis_prefix
+        ))
         .arg("Reserva 900: Dulce entregado a A")
         .arg("Reserva 901: Dulce entregado a B")
         .arg("Reserva 902: Dulce entregado a C")

@@ -20,7 +20,10 @@ async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
     // A key of the wrong type makes every event for "Veneno" fail to apply, every time.
     let mut redis = mesh.redis().await;
     let _: i64 = redis::cmd("LPUSH")
-        .arg(format!("{}stats:destination:Veneno", mesh.redis_prefix))
+        .arg(format!(
+            "{}stats:destination:Veneno",
+            mesh.names.redis_prefix
+        ))
         .arg("not a counter")
         .query_async(&mut redis)
         .await
@@ -30,7 +33,7 @@ async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
     let channel = amqp().await;
     channel
         .basic_publish(
-            mesh.exchange.as_str().into(),
+            mesh.names.exchange.as_str().into(),
             "booking.created".into(),
             BasicPublishOptions::default(),
             b"definitely not protobuf \xff\xfe",
@@ -47,7 +50,7 @@ async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
     wait_for_revenue(&mesh, 45_000).await;
 
     eventually(Duration::from_secs(30), || async {
-        queue_depth(&format!("{}.dead", mesh.stats_queue)).await == 2
+        queue_depth(&format!("{}.dead", mesh.names.stats_queue)).await == 2
     })
     .await;
     let (status, dead) = mesh.get("/api/v1/stats/dead-letters").await;

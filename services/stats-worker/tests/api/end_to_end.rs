@@ -69,7 +69,10 @@ async fn bookings_become_the_contracts_statistics() {
     }
     let mut redis = mesh.redis().await;
     let candy: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!("{}logs:candy_distribution", mesh.redis_prefix))
+        .arg(format!(
+            "{}logs:candy_distribution",
+            mesh.names.redis_prefix
+        ))
         .arg(0)
         .arg(-1)
         .query_async(&mut redis)

@@ -33,7 +33,7 @@ async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactl
     const CLIENTS: usize = 32;
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_PREFETCH", "20")).await;
     // A second worker on the same queue and keys.
-    let env = test_env(&mesh.db, &mesh.isolation())
+    let env = test_env(&mesh.db, &mesh.names)
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("PREFETCH", "20");

@@ -59,7 +59,7 @@ pub async fn amqp() -> lapin::Channel {
 /// Waits until the mesh's stats worker consumes from its queue: a message published straight to
 /// the exchange before the queue exists would be dropped (the relay's are mandatory and retried).
 pub async fn wait_for_consumer(mesh: &TestMesh) {
-    wait_for_queue_consumer(&mesh.stats_queue).await;
+    wait_for_queue_consumer(&mesh.names.stats_queue).await;
 }
 
 /// Waits until something consumes from `queue`.

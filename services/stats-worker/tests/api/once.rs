@@ -1,12 +1,10 @@
 //! Exactly once in effect: duplicates and redeliveries never count twice.
 
-use diesel::QueryableByName;
-use diesel::sql_types::{Bytea, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh::testing::{TestMesh, test_env};
 use flightmesh_stats_worker::apply;
 use flightmesh_stats_worker::consumer::declare_topology;
 use flightmesh_stats_worker::keys::Keys;
+use flightmesh_testkit::StoredEvent;
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::FieldTable;
@@ -15,24 +13,10 @@ use serde_json::json;
 
 use crate::{amqp, book, wait_for_revenue};
 
-#[derive(QueryableByName)]
-struct StoredEvent {
-    #[diesel(sql_type = Text)]
-    event_id: String,
-    #[diesel(sql_type = Text)]
-    event_type: String,
-    #[diesel(sql_type = Bytea)]
-    payload: Vec<u8>,
-}
-
 async fn first_event(mesh: &TestMesh) -> StoredEvent {
-    let mut conn = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
-    diesel::sql_query(
-        "SELECT event_id::text, event_type, payload FROM bookings.outbox ORDER BY id LIMIT 1",
-    )
-    .get_result(&mut conn)
-    .await
-    .unwrap()
+    let mut events = mesh.db.stored_events("bookings.outbox").await;
+    assert!(!events.is_empty(), "an event in the outbox");
+    events.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,7 +39,7 @@ async fn the_same_event_published_twice_counts_once() {
     for _ in 0..2 {
         channel
             .basic_publish(
-                mesh.exchange.as_str().into(),
+                mesh.names.exchange.as_str().into(),
                 event.event_type.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
@@ -92,15 +76,13 @@ async fn the_same_event_published_twice_counts_once() {
 async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_counted_once() {
     // No consumer in the mesh: this test plays the worker that dies.
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_CONSUMER", "false")).await;
-    let names = mesh.isolation();
+    let names = mesh.names.clone();
     let worker_env = test_env(&mesh.db, &names)
         .set("GRPC_ADDR", "127.0.0.1:0")
         .set("ADMIN_ADDR", "127.0.0.1:0");
     let config = flightmesh_stats_worker::Config::from_env(&worker_env).unwrap();
     let channel = amqp().await;
-    declare_topology(&channel, &config.consumer())
-        .await
-        .unwrap();
+    declare_topology(&channel, &config.events).await.unwrap();
 
     let destination = // Not on promotion: no destination.created event ahead of the booking's in the queue.
     mesh.destination("Cartagena", 50.0, false, true).await;

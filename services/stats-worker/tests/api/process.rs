@@ -25,7 +25,10 @@ impl Worker {
     /// Starts the binary with the test defaults and `extra` variables, and waits until it
     /// consumes from its queue.
     pub async fn start(extra: &[(&str, &str)]) -> Self {
-        let names = Isolation::new();
+        let names = Isolation {
+            retry_budget: 2,
+            ..Isolation::new()
+        };
         let admin = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_stats-worker"));
         command
@@ -38,7 +41,7 @@ impl Worker {
             .env("BOOKINGS_EXCHANGE", &names.exchange)
             .env("CATALOG_EXCHANGE", &names.catalog_exchange)
             .env("STATS_QUEUE", &names.stats_queue)
-            .env("RETRY_BUDGET", "2")
+            .env("RETRY_BUDGET", names.retry_budget.to_string())
             .env("RETRY_BASE_DELAY", "50ms")
             .env("LOG_FORMAT", "text")
             .env("RUST_LOG", "warn")

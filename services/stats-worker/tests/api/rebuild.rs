@@ -39,11 +39,11 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
     // Redis loses the statistics.
     let mut redis = mesh.redis().await;
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}stats:*", mesh.redis_prefix))
+        .arg(format!("{}stats:*", mesh.names.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();
-    let candy = format!("{}logs:candy_distribution", mesh.redis_prefix);
+    let candy = format!("{}logs:candy_distribution", mesh.names.redis_prefix);
     let _: i64 = redis::cmd("DEL")
         .arg(&keys)
         .arg(&candy)
@@ -55,7 +55,7 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
         json!(0.0)
     );
     // An unsharded bitmap of an earlier version: the rebuild retires it.
-    let legacy = format!("{}stats:applied:booking.created", mesh.redis_prefix);
+    let legacy = format!("{}stats:applied:booking.created", mesh.names.redis_prefix);
     let _: i64 = redis::cmd("SETBIT")
         .arg(&legacy)
         .arg(999)
@@ -88,7 +88,7 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
     assert_eq!(created, 4);
     // The rebuild left no fresh keyspace behind, and new bookings still count once.
     let leftovers: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}rebuild:*", mesh.redis_prefix))
+        .arg(format!("{}rebuild:*", mesh.names.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();

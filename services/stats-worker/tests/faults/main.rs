@@ -21,9 +21,7 @@ mod booker;
 use std::process::Stdio;
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use flightmesh::testing::{AMQP_URL, REDIS_URL, TestMesh};
 use flightmesh_testkit::TcpProxy;
 use serde_json::json;
@@ -53,26 +51,14 @@ async fn catalog(mesh: &TestMesh) -> Vec<booker::Flight> {
     ]
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .await
-        .expect(sql)
-        .n
-}
+use flightmesh_testkit::count;
 
 /// Checks everything the module promises and prints the counts.
 async fn check(scenario: &str, mesh: &TestMesh, report: &Report) {
     let comparison = flightmesh_loadgen::verify::settle(
         mesh.db.url(),
         REDIS_URL,
-        &mesh.redis_prefix,
+        &mesh.names.redis_prefix,
         Duration::from_secs(90),
     )
     .await
@@ -150,11 +136,11 @@ fn spawn_worker(mesh: &TestMesh) -> Child {
         .env("ADMIN_ADDR", "127.0.0.1:0")
         .env("DRAIN_DELAY", "0s")
         .env("REDIS_URL", REDIS_URL)
-        .env("REDIS_KEY_PREFIX", &mesh.redis_prefix)
+        .env("REDIS_KEY_PREFIX", &mesh.names.redis_prefix)
         .env("AMQP_URL", AMQP_URL)
-        .env("BOOKINGS_EXCHANGE", &mesh.exchange)
-        .env("CATALOG_EXCHANGE", &mesh.catalog_exchange)
-        .env("STATS_QUEUE", &mesh.stats_queue)
+        .env("BOOKINGS_EXCHANGE", &mesh.names.exchange)
+        .env("CATALOG_EXCHANGE", &mesh.names.catalog_exchange)
+        .env("STATS_QUEUE", &mesh.names.stats_queue)
         .env("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .env("BOOKINGS_URL", format!("http://{}", mesh.addrs.bookings))
         // Several events in flight when it dies: they come back redelivered.
@@ -253,11 +239,14 @@ async fn statistics_deleted_from_redis_then_rebuilt_under_load() {
     sleep(Duration::from_secs(2)).await;
     let mut redis = mesh.redis().await;
     let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}stats:*", mesh.redis_prefix))
+        .arg(format!("{}stats:*", mesh.names.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();
-    keys.push(format!("{}logs:candy_distribution", mesh.redis_prefix));
+    keys.push(format!(
+        "{}logs:candy_distribution",
+        mesh.names.redis_prefix
+    ));
     let deleted: i64 = redis::cmd("DEL")
         .arg(&keys)
         .query_async(&mut redis)
