@@ -95,6 +95,125 @@ impl Listeners {
     }
 }
 
+/// Health at start: `liveness` SERVING, readiness (the empty name and every service) as the
+/// checks say, and each service's shed counter at zero (for `rate()` alerts). Returns the
+/// readiness names and their status.
+async fn announce_health(
+    reporter: &tonic_health::server::HealthReporter,
+    service_names: &[&'static str],
+    readiness: &Readiness,
+) -> (Vec<&'static str>, ServingStatus) {
+    reporter
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
+    for service in service_names {
+        metrics::counter!("grpc_server_shed_total", "grpc_service" => *service).increment(0);
+    }
+    let mut readiness_names = vec![""];
+    readiness_names.extend(service_names.iter().copied());
+    let initially = if readiness.failures().await.is_empty() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    set_status(reporter, &readiness_names, initially).await;
+    (readiness_names, initially)
+}
+
+/// What happens between the stop and the gRPC listener's closing.
+struct Drain {
+    name: &'static str,
+    delay: Duration,
+    readiness: Arc<Readiness>,
+    reporter: tonic_health::server::HealthReporter,
+    readiness_names: Vec<&'static str>,
+    monitor_stop: CancellationToken,
+    draining: CancellationToken,
+    drained: CancellationToken,
+}
+
+impl Drain {
+    /// From `stop`: NOT_SERVING (gRPC health and `/readyz`) for the drain delay, then done.
+    async fn run(self, stop: CancellationToken) {
+        stop.cancelled().await;
+        self.readiness.draining.store(true, Ordering::SeqCst);
+        self.draining.cancel();
+        self.monitor_stop.cancel();
+        set_status(
+            &self.reporter,
+            &self.readiness_names,
+            ServingStatus::NotServing,
+        )
+        .await;
+        tracing::info!(service = self.name, drain_delay = ?self.delay, "draining: health is NOT_SERVING");
+        tokio::time::sleep(self.delay).await;
+        tracing::info!(service = self.name, "closing the gRPC listener");
+        self.drained.cancel();
+    }
+}
+
+/// The health service and both reflection versions on `routes`; the health reporter.
+fn add_health_and_reflection(
+    routes: &mut RoutesBuilder,
+) -> Result<tonic_health::server::HealthReporter, HostError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    routes.add_service(health_service);
+    // Both reflection versions: grpcurl and grpcui today speak v1, but Google's Python
+    // `grpcio-reflection`, Postman, Kreya, Evans and older grpcurl speak only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(flightmesh_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    routes.add_service(reflection().build_v1()?);
+    routes.add_service(reflection().build_v1alpha()?);
+    Ok(reporter)
+}
+
+/// Serves gRPC on `listener` until `drain` completes, then lets in-flight calls finish for at
+/// most `CALL_GRACE` after `drained`: the graceful shutdown waits for every connection, and one
+/// that never finishes would keep the process from exiting (seen in the rolling-restart test: a
+/// stats worker still up 30 s after SIGTERM).
+async fn serve_grpc(
+    name: &'static str,
+    listener: TcpListener,
+    routes: RoutesBuilder,
+    shed: ShedConfig,
+    drain: impl Future<Output = ()> + Send,
+    drained: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    // `serve_with_incoming` ignores the builder's TCP settings: set TCP_NODELAY on each
+    // accepted socket ourselves, or small responses wait on Nagle + delayed ACK (~40 ms).
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        // Metrics outside the shedding: a shed call is counted as UNAVAILABLE.
+        .layer(GrpcMetricsLayer)
+        .layer(ShedLayer::new(shed))
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(incoming, drain);
+    let deadline = async {
+        drained.await;
+        tokio::time::sleep(CALL_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            tracing::warn!(
+                service = name,
+                grace = ?CALL_GRACE,
+                "calls still in flight after the drain and its grace; closing their connections"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// A tokio listener sharing a bound std socket.
 fn adopt(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
     let listener = listener.try_clone()?;
@@ -303,50 +422,22 @@ impl Host {
             draining,
             drained,
         } = self;
-        let grpc_addr = grpc.local_addr().ok();
-        let admin_addr = admin.local_addr().ok();
+        let (grpc_addr, admin_addr) = (grpc.local_addr().ok(), admin.local_addr().ok());
         // Stopped by the caller's shutdown or by a failed background task (this host only).
         let stop = shutdown.child_token();
         let mut supervisor = Supervisor::new(stop.clone());
-
         let readiness = Arc::new(Readiness {
             draining: AtomicBool::new(false),
             tasks: supervisor.failures(),
             checks,
         });
-
-        let (reporter, health_service) = tonic_health::server::health_reporter();
-        routes.add_service(health_service);
-        // Both reflection versions: grpcurl and grpcui today speak v1, but Google's Python
-        // `grpcio-reflection`, Postman, Kreya, Evans and older grpcurl speak only v1alpha.
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(flightmesh_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        };
-        routes.add_service(reflection().build_v1()?);
-        routes.add_service(reflection().build_v1alpha()?);
-        reporter
-            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
-            .await;
-        // The shed counter of each service exists from the start, at zero, for rate() alerts.
-        for service in &service_names {
-            metrics::counter!("grpc_server_shed_total", "grpc_service" => *service).increment(0);
-        }
-        let mut readiness_names = vec![""];
-        readiness_names.extend(service_names.iter().copied());
-        let initially = if readiness.failures().await.is_empty() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        set_status(&reporter, &readiness_names, initially).await;
-
+        let reporter = add_health_and_reflection(&mut routes)?;
+        let (readiness_names, initially) =
+            announce_health(&reporter, &service_names, &readiness).await;
         // Admin port: stays up until everything else has stopped, so probes see the drain.
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(serve_admin(admin, readiness.clone(), admin_stop.clone()));
-
-        // Health follows the readiness checks while running.
+        // Health follows the readiness checks while running (until the drain stops it).
         let monitor_stop = CancellationToken::new();
         let monitor = tokio::spawn(monitor_health(
             reporter.clone(),
@@ -355,73 +446,30 @@ impl Host {
             initially,
             monitor_stop.clone(),
         ));
-
         for (task_name, task) in tasks {
             supervisor.spawn(task_name, task(stop.clone()));
         }
-
         tracing::info!(service = name, grpc = ?grpc_addr, admin = ?admin_addr, "serving");
-
-        let drain = {
-            let stop = stop.clone();
-            let readiness = readiness.clone();
-            let reporter = reporter.clone();
-            let (draining, drained) = (draining.clone(), drained.clone());
-            async move {
-                stop.cancelled().await;
-                readiness.draining.store(true, Ordering::SeqCst);
-                draining.cancel();
-                monitor_stop.cancel();
-                set_status(&reporter, &readiness_names, ServingStatus::NotServing).await;
-                tracing::info!(
-                    service = name,
-                    ?drain_delay,
-                    "draining: health is NOT_SERVING"
-                );
-                tokio::time::sleep(drain_delay).await;
-                tracing::info!(service = name, "closing the gRPC listener");
-                drained.cancel();
-            }
+        let drain = Drain {
+            name,
+            delay: drain_delay,
+            readiness: readiness.clone(),
+            reporter,
+            readiness_names,
+            monitor_stop,
+            draining: draining.clone(),
+            drained: drained.clone(),
         };
-
-        // `serve_with_incoming` ignores the builder's TCP settings: set TCP_NODELAY on each
-        // accepted socket ourselves, or small responses wait on Nagle + delayed ACK (~40 ms).
-        let incoming = TcpListenerStream::new(grpc).map(|accepted| {
-            accepted.inspect(|stream| {
-                let _ = stream.set_nodelay(true);
-            })
-        });
-        let server = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            // Metrics outside the shedding: a shed call is counted as UNAVAILABLE.
-            .layer(GrpcMetricsLayer)
-            .layer(ShedLayer::new(shed))
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, drain);
-        // Once the listener closed, in-flight calls get CALL_GRACE to finish; the graceful
-        // shutdown waits for every connection, and one that never finishes would keep the
-        // process from exiting (seen in the rolling-restart test: a stats worker still up 30 s
-        // after SIGTERM).
-        let deadline = {
-            let stop = stop.clone();
-            async move {
-                stop.cancelled().await;
-                tokio::time::sleep(drain_delay + CALL_GRACE).await;
-            }
-        };
-        let served = tokio::select! {
-            served = server => served,
-            () = deadline => {
-                tracing::warn!(
-                    service = name,
-                    grace = ?CALL_GRACE,
-                    "calls still in flight after the drain and its grace; closing their connections"
-                );
-                Ok(())
-            }
-        };
-
+        let until_drained = drained.clone().cancelled_owned();
+        let served = serve_grpc(
+            name,
+            grpc,
+            routes,
+            shed,
+            drain.run(stop.clone()),
+            until_drained,
+        );
+        let served = served.await;
         // The server returns early only on error; make sure everything else stops too.
         stop.cancel();
         draining.cancel();

@@ -140,6 +140,9 @@ pub struct Config {
 impl Config {
     /// Reads every variable of the service, in the order of its docs. The provider:
     /// `AI_BASE_URL` if set, else Groq if `GROQ_API_KEY` is set, else the offline answerer.
+    ///
+    /// Long because it is the service's list of variables, one declaration each, in the order of
+    /// the README table made from it.
     pub fn read(r: &mut Reader<'_>) -> Self {
         let host = HostConfig::read(r, "0.0.0.0:50054", "0.0.0.0:51054");
         let groq_api_key = r.opt::<Secret<String>>(

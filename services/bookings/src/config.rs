@@ -51,6 +51,9 @@ pub struct Config {
 
 impl Config {
     /// Reads every variable of the service, in the order of its docs.
+    ///
+    /// Long because it is the service's list of variables, one declaration each, in the order of
+    /// the README table made from it.
     pub fn read(r: &mut Reader<'_>) -> Self {
         let config = Self {
             host: HostConfig::read(r, "0.0.0.0:50052", "0.0.0.0:51052"),

@@ -138,28 +138,7 @@ impl ApiError {
         let message = status.message().to_owned();
         let service = route.domain();
         match status.code() {
-            Code::InvalidArgument => {
-                let violations = status
-                    .get_details_bad_request()
-                    .map(|details| details.field_violations)
-                    .unwrap_or_default();
-                if violations.is_empty() {
-                    Self::detail(StatusCode::UNPROCESSABLE_ENTITY, message)
-                } else {
-                    Self::Validation(
-                        violations
-                            .into_iter()
-                            .map(|v| {
-                                FieldError::new(
-                                    field_location(route, &v.field),
-                                    v.description,
-                                    "value_error",
-                                )
-                            })
-                            .collect(),
-                    )
-                }
-            }
+            Code::InvalidArgument => Self::invalid_argument(status, route, message),
             Code::FailedPrecondition => Self::detail(StatusCode::BAD_REQUEST, message),
             Code::NotFound => Self::detail(StatusCode::NOT_FOUND, message),
             Code::AlreadyExists | Code::Aborted => Self::detail(StatusCode::CONFLICT, message),
@@ -178,19 +157,7 @@ impl ApiError {
                 format!("El servicio {service} aun no ofrece esta operacion."),
             ),
             Code::Unavailable if !from_transport && !message.is_empty() => {
-                // A service at capacity says when to come back (the identity service's hashing).
-                match status
-                    .metadata()
-                    .get(crate::identity::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u32>().ok())
-                {
-                    Some(retry_after) => Self::RetryLater {
-                        detail: message,
-                        retry_after,
-                    },
-                    None => Self::detail(StatusCode::SERVICE_UNAVAILABLE, message),
-                }
+                Self::service_busy(status, message)
             }
             Code::Unavailable => Self::detail(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -210,25 +177,8 @@ impl ApiError {
             Code::Cancelled if message.starts_with("Timeout expired") => {
                 Self::detail(StatusCode::GATEWAY_TIMEOUT, TIMEOUT)
             }
-            // The client side produced it: the connection broke mid-call (the service's process
-            // died or was restarted, a reset on the way). Nothing says the service failed the
-            // request: retryable, as a service that is away (a booking retried with its
-            // Idempotency-Key is answered once).
-            _ if from_transport => {
-                tracing::warn!(
-                    code = ?status.code(),
-                    error = %flightmesh_runtime::telemetry::error_chain(status),
-                    service,
-                    route = %route.template,
-                    "upstream connection broke mid-call; answering 503"
-                );
-                Self::detail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "El servicio {service} no esta disponible. Intente de nuevo mas tarde."
-                    ),
-                )
-            }
+            // The client side produced it (see `connection_broke`).
+            _ if from_transport => Self::connection_broke(status, route),
             // INTERNAL, UNKNOWN, DATA_LOSS and the rest: the cause stays in the log (inside the
             // request's span, so with its correlation id), the client gets the contract's words.
             _ => {
@@ -243,6 +193,66 @@ impl ApiError {
                 Self::detail(StatusCode::INTERNAL_SERVER_ERROR, internal_message(route))
             }
         }
+    }
+
+    /// INVALID_ARGUMENT: the contract's 422 list from the status's field violations, or one
+    /// 422 message when it has none.
+    fn invalid_argument(status: &tonic::Status, route: &Route, message: String) -> Self {
+        let violations = status
+            .get_details_bad_request()
+            .map(|details| details.field_violations)
+            .unwrap_or_default();
+        if violations.is_empty() {
+            return Self::detail(StatusCode::UNPROCESSABLE_ENTITY, message);
+        }
+        Self::Validation(
+            violations
+                .into_iter()
+                .map(|v| {
+                    FieldError::new(
+                        field_location(route, &v.field),
+                        v.description,
+                        "value_error",
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// A service's own UNAVAILABLE: at capacity, it says when to come back (the identity
+    /// service's hashing), which becomes `Retry-After`.
+    fn service_busy(status: &tonic::Status, message: String) -> Self {
+        match status
+            .metadata()
+            .get(crate::identity::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            Some(retry_after) => Self::RetryLater {
+                detail: message,
+                retry_after,
+            },
+            None => Self::detail(StatusCode::SERVICE_UNAVAILABLE, message),
+        }
+    }
+
+    /// A status the client side produced: the connection broke mid-call (the service's process
+    /// died or was restarted, a reset on the way). Nothing says the service failed the request:
+    /// retryable, as a service that is away (a booking retried with its Idempotency-Key is
+    /// answered once).
+    fn connection_broke(status: &tonic::Status, route: &Route) -> Self {
+        let service = route.domain();
+        tracing::warn!(
+            code = ?status.code(),
+            error = %flightmesh_runtime::telemetry::error_chain(status),
+            service,
+            route = %route.template,
+            "upstream connection broke mid-call; answering 503"
+        );
+        Self::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("El servicio {service} no esta disponible. Intente de nuevo mas tarde."),
+        )
     }
 }
 

@@ -23,6 +23,38 @@ pub fn document(routes: &[Route]) -> Value {
             .or_default()
             .insert(route.http_method.as_str().to_ascii_lowercase(), operation);
     }
+    add_gateway_paths(&mut paths);
+    add_error_schemas(&mut schemas);
+
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "flightmesh",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Flight reservations: catalog, bookings, statistics and an AI agent. \
+                Generated from the gRPC contract (proto/) by the gateway that serves it."
+        },
+        "paths": paths,
+        // A token is optional in the document: the access policy decides which routes need one
+        // (production: bookings need a user, catalog writes and some feeds an admin). Declaring
+        // it gives Swagger UI its Authorize button and generated clients their auth option.
+        "security": [{}, {"bearerAuth": []}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The `access_token` of POST /api/v1/auth/login. Required under the production access policy: every booking route (a user), catalog writes and the passenger feeds (an admin)."
+                }
+            }
+        }
+    })
+}
+
+/// The gateway's own routes: `/health` and `/readyz`.
+fn add_gateway_paths(paths: &mut BTreeMap<String, serde_json::Map<String, Value>>) {
     paths.insert(
         "/health".into(),
         gateway_operation(
@@ -48,7 +80,10 @@ pub fn document(routes: &[Route]) -> Value {
             }),
         ),
     );
+}
 
+/// The error answers every operation may give (the contract's `detail` shapes).
+fn add_error_schemas(schemas: &mut BTreeMap<String, Value>) {
     schemas.insert(
         "ErrorDetail".into(),
         json!({
@@ -79,32 +114,6 @@ pub fn document(routes: &[Route]) -> Value {
             }
         }),
     );
-
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "flightmesh",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Flight reservations: catalog, bookings, statistics and an AI agent. \
-                Generated from the gRPC contract (proto/) by the gateway that serves it."
-        },
-        "paths": paths,
-        // A token is optional in the document: the access policy decides which routes need one
-        // (production: bookings need a user, catalog writes and some feeds an admin). Declaring
-        // it gives Swagger UI its Authorize button and generated clients their auth option.
-        "security": [{}, {"bearerAuth": []}],
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "The `access_token` of POST /api/v1/auth/login. Required under the production access policy: every booking route (a user), catalog writes and the passenger feeds (an admin)."
-                }
-            }
-        }
-    })
 }
 
 fn gateway_operation(summary: &str, schema: Value) -> serde_json::Map<String, Value> {
@@ -124,6 +133,59 @@ fn gateway_operation(summary: &str, schema: Value) -> serde_json::Map<String, Va
 fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
     let method = &route.method;
     let service = method.parent_service();
+    let parameters = parameters(route);
+
+    let request_body = match &route.body {
+        BodyRule::None => None,
+        BodyRule::Whole => {
+            let skip: Vec<u32> = route
+                .path_fields
+                .iter()
+                .map(FieldDescriptor::number)
+                .collect();
+            Some(input_schema(&method.input(), &skip, 0))
+        }
+        BodyRule::Field(field) => Some(input_field_schema(field, 0)),
+    };
+
+    let output = method.output();
+    let response_schema = match &route.response_body {
+        Some(field) => output_field_schema(field, schemas),
+        None => output_ref(&output, schemas),
+    };
+
+    let (description, ok) = ok_response(route, response_schema);
+    // The proto comment says what the operation does; the gRPC method is where it comes from.
+    let comment = method_comment(method);
+    let description = match &comment {
+        Some(text) => format!("{text}\n\n{description}"),
+        None => description,
+    };
+    let mut op = json!({
+        "tags": [service.name()],
+        "operationId": method.name(),
+        "summary": comment.as_deref().map_or_else(|| method.name().to_owned(), |c| first_sentence(c).to_owned()),
+        "description": description,
+        "parameters": parameters,
+        "responses": {
+            "200": ok,
+            "422": {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}}
+        }
+    });
+    if let Some(body) = request_body {
+        let required = matches!(route.body, BodyRule::Whole)
+            && method.input().fields().any(|f| is_required(&f));
+        op["requestBody"] = json!({
+            "required": required,
+            "content": {"application/json": {"schema": body}}
+        });
+    }
+    op
+}
+
+/// The path and query parameters of a route, with their rules and proto comments.
+fn parameters(route: &Route) -> Vec<Value> {
     let mut parameters = Vec::new();
     for field in &route.path_fields {
         let mut parameter = json!({
@@ -155,27 +217,14 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
         }
         parameters.push(parameter);
     }
+    parameters
+}
 
-    let request_body = match &route.body {
-        BodyRule::None => None,
-        BodyRule::Whole => {
-            let skip: Vec<u32> = route
-                .path_fields
-                .iter()
-                .map(FieldDescriptor::number)
-                .collect();
-            Some(input_schema(&method.input(), &skip, 0))
-        }
-        BodyRule::Field(field) => Some(input_field_schema(field, 0)),
-    };
-
-    let output = method.output();
-    let response_schema = match &route.response_body {
-        Some(field) => output_field_schema(field, schemas),
-        None => output_ref(&output, schemas),
-    };
-
-    let (description, ok) = if route.is_streaming() {
+/// The operation's description of its transport and its 200 answer: JSON, or for a
+/// server-streaming method Server-Sent Events and newline-delimited JSON.
+fn ok_response(route: &Route, response_schema: Value) -> (String, Value) {
+    let method = &route.method;
+    if route.is_streaming() {
         (
             format!(
                 "gRPC `{}` (server-streaming). Answered as Server-Sent Events when `Accept` lists \
@@ -212,34 +261,7 @@ fn operation(route: &Route, schemas: &mut BTreeMap<String, Value>) -> Value {
             format!("gRPC `{}`.", method.full_name()),
             json!({"description": "OK", "content": {"application/json": {"schema": response_schema}}}),
         )
-    };
-    // The proto comment says what the operation does; the gRPC method is where it comes from.
-    let comment = method_comment(method);
-    let description = match &comment {
-        Some(text) => format!("{text}\n\n{description}"),
-        None => description,
-    };
-    let mut op = json!({
-        "tags": [service.name()],
-        "operationId": method.name(),
-        "summary": comment.as_deref().map_or_else(|| method.name().to_owned(), |c| first_sentence(c).to_owned()),
-        "description": description,
-        "parameters": parameters,
-        "responses": {
-            "200": ok,
-            "422": {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
-            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}}
-        }
-    });
-    if let Some(body) = request_body {
-        let required = matches!(route.body, BodyRule::Whole)
-            && method.input().fields().any(|f| is_required(&f));
-        op["requestBody"] = json!({
-            "required": required,
-            "content": {"application/json": {"schema": body}}
-        });
     }
-    op
 }
 
 /// The leading comment of the element at `path` (a method, message or field: see
@@ -428,5 +450,33 @@ fn output_field_schema(field: &FieldDescriptor, schemas: &mut BTreeMap<String, V
         }
     } else {
         schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The document is part of the public contract (generated clients, schemathesis): a change
+    /// to it must be deliberate. The snapshot is the document as served; after a deliberate
+    /// change, `UPDATE_SNAPSHOTS=1 cargo test -p flightmesh-gateway --lib openapi` rewrites it
+    /// and the diff is reviewed with the change.
+    #[test]
+    fn the_document_matches_its_snapshot() {
+        let pool = prost_reflect::DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set");
+        let routes = crate::routes::routes(&pool).expect("the route table");
+        let document = serde_json::to_string_pretty(&super::document(&routes)).unwrap() + "\n";
+        let snapshot =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&snapshot, &document).unwrap();
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        assert!(
+            document == expected,
+            "the OpenAPI document changed; if deliberately, rerun with UPDATE_SNAPSHOTS=1 and review the diff of {}",
+            snapshot.display()
+        );
     }
 }

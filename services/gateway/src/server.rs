@@ -45,30 +45,7 @@ impl Gateway {
         if config.migrate_on_start {
             migrate(&config.db).await?;
         }
-        let db = flightmesh_db::pool(&config.db);
-        let identity_config = &config.identity;
-        for warning in identity_config.start_warnings() {
-            tracing::warn!("{warning}");
-        }
-        let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
-        let verifier = identity::Verifier::new(
-            tokens.clone(),
-            db.clone(),
-            identity_config.user_check_interval,
-            identity_config.user_check_cache_size,
-        );
-        let identity_service = identity::Identity::new(
-            db,
-            tokens,
-            auth::Passwords::new(identity_config.password_hash_concurrency),
-            identity_config.password_min_length,
-        );
-        if let Some((email, password)) = &config.admin {
-            identity_service
-                .ensure_admin(email, password.expose())
-                .await?;
-            tracing::info!(email = %email, "bootstrap admin ready");
-        }
+        let (identity_service, verifier) = identity_service(&config).await?;
         let mut host = Host::bind(
             "gateway",
             &HostConfig {
@@ -90,18 +67,7 @@ impl Gateway {
 
         let pool = DescriptorPool::decode(flightmesh_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::routes(&pool)?;
-        let limiter = match &config.rate_limit_redis {
-            Some(url) => ratelimit::RateLimiter::redis(
-                config.rate_limits.clone(),
-                url.expose(),
-                &config.redis_key_prefix,
-                config.rate_limit_memory_clients,
-            )?,
-            None => ratelimit::RateLimiter::in_memory(
-                config.rate_limits.clone(),
-                config.rate_limit_memory_clients,
-            ),
-        };
+        let limiter = rate_limiter(&config)?;
         let state = Arc::new(AppState {
             upstreams: Upstreams::new(&upstream_urls)?,
             openapi: openapi::document(&routes).to_string(),
@@ -156,6 +122,54 @@ impl Gateway {
         tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+/// The identity service (with the bootstrap admin in place) and the token verifier, on the
+/// `identity` schema.
+async fn identity_service(
+    config: &Config,
+) -> Result<(identity::Identity, identity::Verifier), BoxError> {
+    let db = flightmesh_db::pool(&config.db);
+    let identity_config = &config.identity;
+    for warning in identity_config.start_warnings() {
+        tracing::warn!("{warning}");
+    }
+    let tokens = Arc::new(auth::Tokens::new(&identity_config.tokens)?);
+    let verifier = identity::Verifier::new(
+        tokens.clone(),
+        db.clone(),
+        identity_config.user_check_interval,
+        identity_config.user_check_cache_size,
+    );
+    let identity_service = identity::Identity::new(
+        db,
+        tokens,
+        auth::Passwords::new(identity_config.password_hash_concurrency),
+        identity_config.password_min_length,
+    );
+    if let Some((email, password)) = &config.admin {
+        identity_service
+            .ensure_admin(email, password.expose())
+            .await?;
+        tracing::info!(email = %email, "bootstrap admin ready");
+    }
+    Ok((identity_service, verifier))
+}
+
+/// The rate limiter: shared through Redis, or per replica.
+fn rate_limiter(config: &Config) -> Result<ratelimit::RateLimiter, BoxError> {
+    Ok(match &config.rate_limit_redis {
+        Some(url) => ratelimit::RateLimiter::redis(
+            config.rate_limits.clone(),
+            url.expose(),
+            &config.redis_key_prefix,
+            config.rate_limit_memory_clients,
+        )?,
+        None => ratelimit::RateLimiter::in_memory(
+            config.rate_limits.clone(),
+            config.rate_limit_memory_clients,
+        ),
+    })
 }
 
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `shutdown` completes, then

@@ -150,48 +150,65 @@ pub async fn declare_topology(
     channel: &Channel,
     config: &ConsumerConfig,
 ) -> Result<(), lapin::Error> {
-    let durable = || ExchangeDeclareOptions {
+    declare_exchanges(channel, config).await?;
+    declare_dead_letters(channel, config).await?;
+    declare_queue(channel, config).await?;
+    declare_retry_queues(channel, config).await
+}
+
+const DURABLE_QUEUE: QueueDeclareOptions = QueueDeclareOptions {
+    passive: false,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    nowait: false,
+};
+
+/// The arguments every queue of the worker starts with (its type).
+fn queue_args(config: &ConsumerConfig) -> FieldTable {
+    let mut args = FieldTable::default();
+    if config.queue_type == QueueType::Quorum {
+        args.insert(
+            ShortString::from("x-queue-type"),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+    }
+    args
+}
+
+/// The two event exchanges (topic) and the dead-letter exchange (fanout), durable.
+async fn declare_exchanges(channel: &Channel, config: &ConsumerConfig) -> Result<(), lapin::Error> {
+    let durable = ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
     };
-    for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
+    for (exchange, kind) in [
+        (config.bookings_exchange.clone(), ExchangeKind::Topic),
+        (config.catalog_exchange.clone(), ExchangeKind::Topic),
+        (config.dead_exchange(), ExchangeKind::Fanout),
+    ] {
         channel
             .exchange_declare(
                 ShortString::from(exchange.as_str()),
-                ExchangeKind::Topic,
-                durable(),
+                kind,
+                durable,
                 FieldTable::default(),
             )
             .await?;
     }
-    channel
-        .exchange_declare(
-            ShortString::from(config.dead_exchange().as_str()),
-            ExchangeKind::Fanout,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-    let queue_options = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue_type = |args: &mut FieldTable| {
-        if config.queue_type == QueueType::Quorum {
-            args.insert(
-                ShortString::from("x-queue-type"),
-                AMQPValue::LongString(LongString::from("quorum")),
-            );
-        }
-    };
+    Ok(())
+}
 
-    let mut dead_args = FieldTable::default();
-    queue_type(&mut dead_args);
+/// `<queue>.dead`, bound to the dead-letter exchange.
+async fn declare_dead_letters(
+    channel: &Channel,
+    config: &ConsumerConfig,
+) -> Result<(), lapin::Error> {
     channel
         .queue_declare(
             ShortString::from(config.dead_queue().as_str()),
-            queue_options,
-            dead_args,
+            DURABLE_QUEUE,
+            queue_args(config),
         )
         .await?;
     channel
@@ -203,9 +220,13 @@ pub async fn declare_topology(
             FieldTable::default(),
         )
         .await?;
+    Ok(())
+}
 
-    let mut args = FieldTable::default();
-    queue_type(&mut args);
+/// The worker's queue (rejected events go to the dead-letter exchange), bound to the events it
+/// applies.
+async fn declare_queue(channel: &Channel, config: &ConsumerConfig) -> Result<(), lapin::Error> {
+    let mut args = queue_args(config);
     args.insert(
         ShortString::from("x-dead-letter-exchange"),
         AMQPValue::LongString(LongString::from(config.dead_exchange().as_str())),
@@ -213,7 +234,7 @@ pub async fn declare_topology(
     channel
         .queue_declare(
             ShortString::from(config.queue.as_str()),
-            queue_options,
+            DURABLE_QUEUE,
             args,
         )
         .await?;
@@ -232,16 +253,22 @@ pub async fn declare_topology(
             )
             .await?;
     }
+    Ok(())
+}
 
+/// `<queue>.retry.<n>`: parking queues whose TTL doubles; expired retries go back to the main
+/// queue through the default exchange.
+async fn declare_retry_queues(
+    channel: &Channel,
+    config: &ConsumerConfig,
+) -> Result<(), lapin::Error> {
     for attempt in 1..=config.retry_budget {
         let delay = config.retry_base_delay * 2u32.saturating_pow(attempt - 1);
-        let mut args = FieldTable::default();
-        queue_type(&mut args);
+        let mut args = queue_args(config);
         args.insert(
             ShortString::from("x-message-ttl"),
             AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
         );
-        // Expired retries go back to the main queue through the default exchange.
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(LongString::from("")),
@@ -253,7 +280,7 @@ pub async fn declare_topology(
         channel
             .queue_declare(
                 ShortString::from(config.retry_queue(attempt).as_str()),
-                queue_options,
+                DURABLE_QUEUE,
                 args,
             )
             .await?;

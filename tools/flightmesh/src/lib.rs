@@ -107,7 +107,6 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let wanted = |service| services.contains(&service);
-
         let read = |prefix: &str| env.clone().with_prefix(prefix);
         let mut flights_config = wanted(Service::Flights)
             .then(|| flightmesh_flights::Config::from_env(&read("FLIGHTS_")))
@@ -132,38 +131,26 @@ impl Stack {
         let (ai_addr, ai_admin) = bind(ai_config.as_mut().map(|c| &mut c.host))?;
 
         let url = |addr: SocketAddr| format!("http://{addr}");
-        if let Some(config) = &mut flights_config {
-            config.bookings_url = url(bookings_addr);
-        }
-        if let Some(config) = &mut bookings_config {
-            config.flights_url = url(flights_addr);
-        }
-        if let Some(config) = &mut stats_config {
-            config.flights_url = url(flights_addr);
-            config.bookings_url = url(bookings_addr);
-        }
-        if let Some(config) = &mut ai_config {
-            config.flights_url = url(flights_addr);
-            config.stats_url = url(stats_addr);
-        }
-
         let mut hosts = Vec::new();
-        if let Some(config) = flights_config {
+        if let Some(mut config) = flights_config {
+            config.bookings_url = url(bookings_addr);
             hosts.push(("flights", flightmesh_flights::build(config).await?));
         }
-        if let Some(config) = bookings_config {
+        if let Some(mut config) = bookings_config {
+            config.flights_url = url(flights_addr);
             hosts.push(("bookings", flightmesh_bookings::build(config).await?));
         }
-        if let Some(config) = stats_config {
+        if let Some(mut config) = stats_config {
+            (config.flights_url, config.bookings_url) = (url(flights_addr), url(bookings_addr));
             hosts.push((
                 "stats-worker",
                 flightmesh_stats_worker::build(config).await?,
             ));
         }
-        if let Some(config) = ai_config {
+        if let Some(mut config) = ai_config {
+            (config.flights_url, config.stats_url) = (url(flights_addr), url(stats_addr));
             hosts.push(("ai-agent", flightmesh_ai_agent::build(config).await?));
         }
-
         let gateway_env = env
             .clone()
             .with_prefix("GATEWAY_")
@@ -174,7 +161,6 @@ impl Stack {
         let gateway =
             flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&gateway_env)?)
                 .await?;
-
         let addrs = Addresses {
             gateway: gateway.local_addr(),
             gateway_admin: gateway.admin_addr(),

@@ -94,6 +94,9 @@ pub(super) struct Access {
 }
 
 /// Reads the access variables in the order of the docs, then checks them together.
+///
+/// Long because it is the list of the access variables, one declaration each, in the order of
+/// the README table; the checks that involve several of them follow the list.
 pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Access {
     let production = environment == Environment::Production;
     let secret = r.opt::<Secret<String>>(JWT_SECRET);
