@@ -19,32 +19,25 @@
 //! A relay that dies after publishing and before marking leaves the lease to expire: the rows are
 //! published again, and consumers drop the duplicates by event id.
 
-use flightmesh_runtime::metrics::Metric;
+mod backlog;
+mod claim;
+mod publish;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{
-    Array, BigInt, Bytea, Double, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
-use diesel_async::RunQueryDsl;
 use flightmesh_db::{DbError, PgPool};
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
 use flightmesh_runtime::config::Secret;
-use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::{FieldTable, ShortString};
-use lapin::{Channel, Connection, ExchangeKind};
+use lapin::types::ShortString;
 use tokio::sync::Notify;
 
-use crate::amqp;
+pub use backlog::METRICS;
+pub use publish::UNROUTABLE_GRACE;
 
-/// How long an event may come back unroutable before it is logged as a warning: on a fresh system
-/// the consumers declare their queues a few seconds after the first events are written (the
-/// catalog's, on a first start), and the relay retries until they do; past this, a consumer is
-/// missing and an operator should know (`outbox_oldest_pending_seconds` grows too).
-pub const UNROUTABLE_GRACE: Duration = Duration::from_secs(60);
+use backlog::report_backlog;
+use publish::{Published, Publisher};
 
 /// How a relay behaves.
 #[derive(Debug, Clone)]
@@ -105,40 +98,6 @@ impl RelayConfig {
     }
 }
 
-/// A claimed outbox row, ready to publish.
-#[derive(Debug, Clone, diesel::QueryableByName)]
-struct PendingRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = SqlUuid)]
-    event_id: uuid::Uuid,
-    #[diesel(sql_type = Text)]
-    event_type: String,
-    #[diesel(sql_type = Text)]
-    exchange: String,
-    #[diesel(sql_type = Text)]
-    routing_key: String,
-    #[diesel(sql_type = Bytea)]
-    payload: Vec<u8>,
-    #[diesel(sql_type = Nullable<Text>)]
-    traceparent: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-}
-
-/// What became of a batch.
-struct Published {
-    /// Confirmed: to mark published.
-    sent: Vec<i64>,
-    /// Nacked, unconfirmed, or unroutable past the grace period: released, and the round failed.
-    failed: Vec<i64>,
-    /// Unroutable within the grace period (a consumer still declaring its queue): released for
-    /// the next round, which is no failure.
-    deferred: Vec<i64>,
-    /// The broker error that stopped publishing, if any.
-    broker_error: Option<lapin::Error>,
-}
-
 /// Why a relay round did not publish everything.
 #[derive(Debug, thiserror::Error)]
 enum RoundError {
@@ -156,12 +115,6 @@ pub struct Relay {
     pool: PgPool,
     config: RelayConfig,
     wake: Arc<Notify>,
-}
-
-/// An open confirm channel and its connection.
-struct Publisher {
-    connection: Connection,
-    channel: Channel,
 }
 
 impl Relay {
@@ -298,224 +251,6 @@ impl Relay {
             Some(err) => Err(err.into()),
             None if failed.is_empty() => Ok(sent.len()),
             None => Err(RoundError::Unconfirmed(failed.len())),
-        }
-    }
-
-    async fn connect(&self) -> Result<Publisher, lapin::Error> {
-        let connection = amqp::connect(&self.config.amqp_url, &self.config.connection_name).await?;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        for exchange in &self.config.exchanges {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-        }
-        tracing::info!(table = %self.config.table, "outbox relay connected to RabbitMQ");
-        Ok(Publisher {
-            connection,
-            channel,
-        })
-    }
-
-    /// Reserves up to `batch_size` unclaimed pending rows, oldest first.
-    async fn claim(&self) -> Result<Vec<PendingRow>, DbError> {
-        let table = &self.config.table;
-        let mut conn = self.pool.get().await?;
-        Ok(flightmesh_db::prepared(format!(
-            "UPDATE {table} SET claimed_until = now() + $2, attempts = attempts + 1 \
-             WHERE id IN ( \
-                 SELECT id FROM {table} \
-                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) \
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, event_id, event_type, exchange, routing_key, payload, traceparent, created_at"
-        ))
-        .bind::<BigInt, _>(self.config.batch_size)
-        .bind::<Interval, _>(pg_interval(self.config.lease))
-        .load::<PendingRow>(&mut conn)
-        .await
-        .map(|mut rows| {
-            rows.sort_by_key(|r| r.id);
-            rows
-        })?)
-    }
-
-    /// Publishes every row, then awaits the confirms.
-    async fn publish(&self, channel: &Channel, rows: &[PendingRow]) -> Published {
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut failed = Vec::new();
-        let mut deferred = Vec::new();
-        let mut broker_error = None;
-        for row in rows {
-            if broker_error.is_some() {
-                failed.push(row.id);
-                continue;
-            }
-            let properties = amqp::event_properties(
-                &row.event_id.to_string(),
-                &row.event_type,
-                u64::try_from(row.created_at.timestamp()).unwrap_or(0),
-                row.traceparent.as_deref(),
-            );
-            let published = channel
-                .basic_publish(
-                    ShortString::from(row.exchange.as_str()),
-                    ShortString::from(row.routing_key.as_str()),
-                    BasicPublishOptions {
-                        mandatory: !self.config.best_effort_events.contains(&row.event_type),
-                        ..BasicPublishOptions::default()
-                    },
-                    &row.payload,
-                    properties,
-                )
-                .await;
-            match published {
-                Ok(confirm) => pending.push((row.id, row.created_at, confirm)),
-                Err(err) => {
-                    failed.push(row.id);
-                    broker_error = Some(err);
-                }
-            }
-        }
-        let mut sent = Vec::with_capacity(pending.len());
-        let confirms = futures::future::join_all(pending.into_iter().map(
-            |(id, created_at, confirm)| async move {
-                (
-                    id,
-                    created_at,
-                    tokio::time::timeout(self.config.confirm_timeout, confirm).await,
-                )
-            },
-        ))
-        .await;
-        for (id, created_at, outcome) in confirms {
-            match outcome {
-                // Acked and not returned: the broker routed and stored it.
-                Ok(Ok(Confirmation::Ack(None))) => sent.push(id),
-                Ok(Ok(Confirmation::Ack(Some(returned)))) => {
-                    // On a fresh system the consumers declare their queues after the first
-                    // events are written: that is not a fault until it lasts.
-                    let age = (Utc::now() - created_at).to_std().unwrap_or_default();
-                    if age < UNROUTABLE_GRACE {
-                        tracing::info!(id, reply = %returned.reply_text, "event unroutable: its consumer has not declared its queue yet; will retry");
-                        deferred.push(id);
-                    } else {
-                        tracing::warn!(id, reply = %returned.reply_text, age_seconds = age.as_secs(), "event returned unroutable; will retry");
-                        failed.push(id);
-                    }
-                }
-                Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => failed.push(id),
-                Ok(Err(err)) => {
-                    failed.push(id);
-                    broker_error.get_or_insert(err);
-                }
-                Err(_) => failed.push(id),
-            }
-        }
-        Published {
-            sent,
-            failed,
-            deferred,
-            broker_error,
-        }
-    }
-
-    /// Marks confirmed rows published and releases the others for another attempt.
-    async fn settle(&self, sent: &[i64], failed: &[i64]) -> Result<(), DbError> {
-        let table = &self.config.table;
-        let mut conn = self.pool.get().await?;
-        if !sent.is_empty() {
-            flightmesh_db::prepared(format!(
-                "UPDATE {table} SET published_at = now(), claimed_until = NULL WHERE id = ANY($1)"
-            ))
-            .bind::<Array<BigInt>, _>(sent)
-            .execute(&mut conn)
-            .await?;
-        }
-        if !failed.is_empty() {
-            flightmesh_db::prepared(format!(
-                "UPDATE {table} SET claimed_until = NULL WHERE id = ANY($1)"
-            ))
-            .bind::<Array<BigInt>, _>(failed)
-            .execute(&mut conn)
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-/// A `std` duration as a PostgreSQL interval.
-fn pg_interval(duration: Duration) -> diesel::pg::data_types::PgInterval {
-    diesel::pg::data_types::PgInterval::from_microseconds(
-        i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
-    )
-}
-
-/// The relay's metrics, by outbox table.
-pub const METRICS: &[Metric] = &[
-    Metric::counter(
-        "outbox_published_total",
-        "Events published and confirmed by the broker",
-    )
-    .labelled(),
-    Metric::counter(
-        "outbox_publish_failures_total",
-        "Publishes nacked, returned or unconfirmed (retried)",
-    )
-    .labelled(),
-    Metric::gauge(
-        "outbox_pending_events",
-        "Events written but not yet confirmed by the broker",
-    )
-    .labelled(),
-    Metric::gauge(
-        "outbox_oldest_pending_seconds",
-        "Age of the oldest unpublished event",
-    )
-    .labelled(),
-];
-
-/// Every 5 s: `outbox_pending_events` and `outbox_oldest_pending_seconds` for `table`.
-async fn report_backlog(pool: PgPool, table: String, shutdown: CancellationToken) {
-    #[derive(diesel::QueryableByName)]
-    struct Backlog {
-        #[diesel(sql_type = BigInt)]
-        pending: i64,
-        #[diesel(sql_type = Double)]
-        oldest_seconds: f64,
-    }
-    loop {
-        let backlog = async {
-            let mut conn = pool.get().await.ok()?;
-            flightmesh_db::prepared(format!(
-                "SELECT count(*) AS pending, \
-                 COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_seconds \
-                 FROM {table} WHERE published_at IS NULL"
-            ))
-            .get_result::<Backlog>(&mut conn)
-            .await
-            .ok()
-        }
-        .await;
-        if let Some(backlog) = backlog {
-            #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("outbox_pending_events", "table" => table.clone())
-                .set(backlog.pending as f64);
-            metrics::gauge!("outbox_oldest_pending_seconds", "table" => table.clone())
-                .set(backlog.oldest_seconds);
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
 }

@@ -210,57 +210,66 @@ pub async fn chat_into(
             Intent::Flights => out.consulted(SearchFlights::NAME),
             _ => {}
         }
-        out.sentence(match intent {
-            Intent::Taxes => format!(
-                "Los impuestos para viajar a {} son de {} por reserva.",
-                market.destination,
-                money(&market.tax_amount)
-            ),
-            Intent::Price => price_sentence(&market),
-            Intent::Promotion => {
-                if market.is_promotion {
-                    format!(
-                        "{} está en promoción: 10% de descuento sobre el precio base.",
-                        market.destination
-                    )
-                } else {
-                    format!("{} no tiene promoción en este momento.", market.destination)
-                }
-            }
-            Intent::Pets => {
-                if market.allows_pets {
-                    format!("Se permite viajar con mascotas a {}.", market.destination)
-                } else {
-                    format!("{} no acepta mascotas.", market.destination)
-                }
-            }
-            Intent::Demand => match sources.prediction(&market.destination).await? {
-                Some(prediction) => demand_sentence(&prediction),
-                None => not_found_text(&market.destination),
-            },
-            Intent::Flights => {
-                let flights = sources.search("", &market.destination).await?;
-                if flights.is_empty() {
-                    format!("No hay vuelos programados a {}.", market.destination)
-                } else {
-                    let list: Vec<String> = flights
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "{} desde {} ({}, {} asientos libres)",
-                                f.flight_number,
-                                f.origin,
-                                money(&f.base_price),
-                                f.seats_available
-                            )
-                        })
-                        .collect();
-                    format!("Vuelos a {}: {}.", market.destination, list.join("; "))
-                }
-            }
-        });
+        out.sentence(intent_sentence(sources, &market, intent).await?);
     }
     Ok(())
+}
+
+/// The sentence answering one `intent` about `market`'s destination (looking up what it needs).
+async fn intent_sentence(
+    sources: &Sources,
+    market: &Market,
+    intent: Intent,
+) -> Result<String, DataError> {
+    Ok(match intent {
+        Intent::Taxes => format!(
+            "Los impuestos para viajar a {} son de {} por reserva.",
+            market.destination,
+            money(&market.tax_amount)
+        ),
+        Intent::Price => price_sentence(market),
+        Intent::Promotion => {
+            if market.is_promotion {
+                format!(
+                    "{} está en promoción: 10% de descuento sobre el precio base.",
+                    market.destination
+                )
+            } else {
+                format!("{} no tiene promoción en este momento.", market.destination)
+            }
+        }
+        Intent::Pets => {
+            if market.allows_pets {
+                format!("Se permite viajar con mascotas a {}.", market.destination)
+            } else {
+                format!("{} no acepta mascotas.", market.destination)
+            }
+        }
+        Intent::Demand => match sources.prediction(&market.destination).await? {
+            Some(prediction) => demand_sentence(&prediction),
+            None => not_found_text(&market.destination),
+        },
+        Intent::Flights => {
+            let flights = sources.search("", &market.destination).await?;
+            if flights.is_empty() {
+                format!("No hay vuelos programados a {}.", market.destination)
+            } else {
+                let list: Vec<String> = flights
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} desde {} ({}, {} asientos libres)",
+                            f.flight_number,
+                            f.origin,
+                            money(&f.base_price),
+                            f.seats_available
+                        )
+                    })
+                    .collect();
+                format!("Vuelos a {}: {}.", market.destination, list.join("; "))
+            }
+        }
+    })
 }
 
 fn price_sentence(market: &Market) -> String {

@@ -39,6 +39,8 @@ fn query(seed: u64) -> Vec<f32> {
     vector
 }
 
+// One straight script (seed, embed, search, print), read top to bottom: its length is the
+// walkthrough, not logic to split.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let sizes: Vec<usize> = std::env::args()

@@ -220,56 +220,10 @@ pub fn snapshot_plan(
         ));
     }
     if infant {
-        ops.push((
-            Op::IncrByFloat,
-            keys::TOTAL_INFANT_COUNT.to_owned(),
-            negate("1"),
-        ));
-        ops.push((
-            Op::IncrByFloat,
-            keys::TOTAL_CANDY_COST.to_owned(),
-            negate(CANDY_COST),
-        ));
-        let line = if created {
-            format!(
-                "Reserva {booking_id}: Dulce entregado a {}",
-                booking.passenger_name
-            )
-        } else {
-            format!(
-                "Reserva {booking_id}: Dulce cancelado para {}",
-                booking.passenger_name
-            )
-        };
-        // Counted before the push: a missing counter starts from the list as it was.
-        ops.push((
-            Op::CountEntry,
-            keys::CANDY_LOG_COUNT.to_owned(),
-            keys::CANDY_LOG.to_owned(),
-        ));
-        ops.push((Op::LPush, keys::CANDY_LOG.to_owned(), line));
+        push_candy_ops(&mut ops, booking_id, booking, created, &negate);
     }
     if notifications {
-        let timestamp = occurred_at
-            .unwrap_or_else(Utc::now)
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
-        let notice = serde_json::json!({
-            "type": if created { "booking_confirmation" } else { "booking_cancellation" },
-            "passenger": booking.passenger_name,
-            "flight": booking.flight_number,
-            "total": total.to_string().parse::<f64>().unwrap_or_default(),
-            "timestamp": timestamp,
-        });
-        ops.push((
-            Op::LPush,
-            keys::NOTIFICATIONS.to_owned(),
-            notice.to_string(),
-        ));
-        ops.push((
-            Op::IncrByFloat,
-            keys::NOTIFICATIONS_SENT.to_owned(),
-            "1".to_owned(),
-        ));
+        push_notification_ops(&mut ops, booking, created, total, occurred_at);
     }
     Ok(Plan {
         event_type: if created {
@@ -281,6 +235,74 @@ pub fn snapshot_plan(
         ops,
         occurred_at,
     })
+}
+
+/// Appends an infant's candy operations: the infant and candy-cost counters, then the candy log.
+fn push_candy_ops(
+    ops: &mut Vec<(Op, String, String)>,
+    booking_id: i64,
+    booking: &BookingSnapshot,
+    created: bool,
+    negate: &impl Fn(&str) -> String,
+) {
+    ops.push((
+        Op::IncrByFloat,
+        keys::TOTAL_INFANT_COUNT.to_owned(),
+        negate("1"),
+    ));
+    ops.push((
+        Op::IncrByFloat,
+        keys::TOTAL_CANDY_COST.to_owned(),
+        negate(CANDY_COST),
+    ));
+    let line = if created {
+        format!(
+            "Reserva {booking_id}: Dulce entregado a {}",
+            booking.passenger_name
+        )
+    } else {
+        format!(
+            "Reserva {booking_id}: Dulce cancelado para {}",
+            booking.passenger_name
+        )
+    };
+    // Counted before the push: a missing counter starts from the list as it was.
+    ops.push((
+        Op::CountEntry,
+        keys::CANDY_LOG_COUNT.to_owned(),
+        keys::CANDY_LOG.to_owned(),
+    ));
+    ops.push((Op::LPush, keys::CANDY_LOG.to_owned(), line));
+}
+
+/// Appends the booking's confirmation (or cancellation) notice and counts it as sent.
+fn push_notification_ops(
+    ops: &mut Vec<(Op, String, String)>,
+    booking: &BookingSnapshot,
+    created: bool,
+    total: Decimal,
+    occurred_at: Option<DateTime<Utc>>,
+) {
+    let timestamp = occurred_at
+        .unwrap_or_else(Utc::now)
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
+    let notice = serde_json::json!({
+        "type": if created { "booking_confirmation" } else { "booking_cancellation" },
+        "passenger": booking.passenger_name,
+        "flight": booking.flight_number,
+        "total": total.to_string().parse::<f64>().unwrap_or_default(),
+        "timestamp": timestamp,
+    });
+    ops.push((
+        Op::LPush,
+        keys::NOTIFICATIONS.to_owned(),
+        notice.to_string(),
+    ));
+    ops.push((
+        Op::IncrByFloat,
+        keys::NOTIFICATIONS_SENT.to_owned(),
+        "1".to_owned(),
+    ));
 }
 
 /// The plan of a destination event: a promotion alert when the destination is on promotion.
@@ -324,84 +346,7 @@ pub fn destination_plan(event: &DestinationEvent) -> Result<Plan, Poison> {
 /// blocks, then one key per operation.
 /// ARGV: prefix, bit offset in the shard, bit offset in the legacy bitmap (-1: beyond it), shard
 /// block, log cap, then (command, argument) per operation.
-const APPLY_LUA: &str = r"
-local prefix = ARGV[1]
-local offset = tonumber(ARGV[2])
-local legacy_offset = tonumber(ARGV[3])
-local block = ARGV[4]
-local cap = tonumber(ARGV[5])
-local first_op = 5
-local nops = #KEYS - 4
-local expected = { INCRBYFLOAT = 'string', INCRBY = 'string', LPUSH = 'list', SADD = 'set', COUNT = 'string' }
-
-local function keyname(key, infix)
-  if infix == '' then return key end
-  return prefix .. infix .. string.sub(key, #prefix + 1)
-end
-
-local function usable(key, command)
-  local kind = redis.call('TYPE', key).ok
-  if kind == 'none' then return true end
-  if kind ~= expected[command] then return false end
-  if kind == 'string' and tonumber(redis.call('GET', key)) == nil then return false end
-  return true
-end
-
-local function bitmap_usable(key)
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'none' and kind ~= 'string' then
-    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. kind)
-  end
-  return nil
-end
-
-local function apply(infix)
-  local bitmap = keyname(KEYS[2], infix)
-  local legacy = keyname(KEYS[3], infix)
-  local blocks = keyname(KEYS[4], infix)
-  local wrong = bitmap_usable(bitmap) or bitmap_usable(legacy)
-  if wrong then return wrong end
-  if redis.call('GETBIT', bitmap, offset) == 1 then return 0 end
-  -- Facts applied by earlier versions (GETBIT past a string's end reads 0, allocates nothing).
-  if legacy_offset >= 0 and redis.call('GETBIT', legacy, legacy_offset) == 1 then return 0 end
-  local kind = redis.call('TYPE', blocks).ok
-  if kind ~= 'none' and kind ~= 'set' then
-    return redis.error_reply('WRONGTYPE ' .. blocks .. ' is a ' .. kind)
-  end
-  for i = 1, nops do
-    local key = keyname(KEYS[i + 4], infix)
-    local command = ARGV[first_op + 2 * i - 1]
-    if not usable(key, command) then
-      return redis.error_reply('WRONGTYPE ' .. key .. ' cannot take ' .. command)
-    end
-  end
-  for i = 1, nops do
-    local key = keyname(KEYS[i + 4], infix)
-    local command = ARGV[first_op + 2 * i - 1]
-    local argument = ARGV[first_op + 2 * i]
-    if command == 'LPUSH' then
-      redis.call('LPUSH', key, argument)
-      redis.call('LTRIM', key, 0, cap - 1)
-    elseif command == 'COUNT' then
-      if redis.call('EXISTS', key) == 0 then
-        redis.call('SET', key, redis.call('LLEN', prefix .. infix .. argument))
-      end
-      redis.call('INCRBY', key, 1)
-    else
-      redis.call(command, key, argument)
-    end
-  end
-  redis.call('SETBIT', bitmap, offset, 1)
-  redis.call('SADD', blocks, block)
-  return 1
-end
-
-local applied = apply('')
-if type(applied) == 'table' then return applied end
-local infix = redis.call('GET', KEYS[1])
-if infix then apply(infix) end
-return applied
-";
+const APPLY_LUA: &str = include_str!("apply.lua");
 
 /// The compiled script (its SHA is computed once; Redis caches the body).
 fn script() -> &'static redis::Script {

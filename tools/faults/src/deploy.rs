@@ -1,13 +1,21 @@
 //! Starting, killing and replacing the service processes of a [`Deployment`].
+//!
+//! This module describes the deployment (its services, options, ports and processes) and reads
+//! it; `process` spawns and stops the processes, `dns` owns the hosts file, `health` the waits.
 
-use std::io::Write as _;
+mod dns;
+mod health;
+mod process;
+
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Child;
 
 use flightmesh::testing::{AMQP_URL, Isolation, cleanup};
-use flightmesh_testkit::{ServiceRole, TestDatabase, unique_name};
+use flightmesh_testkit::{TestDatabase, unique_name};
+
+pub use dns::can_isolate_names;
+pub use health::wait_until;
 
 /// The deployable services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,47 +135,11 @@ pub struct Deployment {
 /// The hosts file's constant size (see [`Deployment::publish_dns`]).
 const HOSTS_FILE_SIZE: usize = 16 * 1024;
 
-/// Where the workspace's debug binaries are: beside the test executable's `deps/`.
-fn binary_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf();
-    for service in Service::ALL {
-        assert!(
-            dir.join(service.binary()).exists(),
-            "{} is not built: run `cargo build --bins` (the test command's `cargo test --workspace` builds it)",
-            dir.join(service.binary()).display()
-        );
-    }
-    dir
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-/// Whether this machine lets a process mount a hosts file of its own (`unshare -m`).
-///
-/// # Errors
-/// Why it cannot.
-pub fn can_isolate_names() -> Result<(), String> {
-    let probe = Command::new("unshare")
-        .args(["-m", "sh", "-c", "mount --bind /etc/hosts /etc/hosts"])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!(
-            "unshare -m cannot bind-mount /etc/hosts here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(err) => Err(format!("unshare is not available: {err}")),
-    }
 }
 
 impl Deployment {
@@ -227,315 +199,11 @@ impl Deployment {
         deployment
     }
 
-    /// Starts a fresh `redis-server` on the deployment's port (its data is gone with the last).
-    pub async fn start_redis(&mut self) {
-        let log = std::fs::File::create(self.work.join("redis.log")).expect("redis log");
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.redis_port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ])
-            .current_dir(&self.work)
-            .stdout(log.try_clone().expect("redis log"))
-            .stderr(log)
-            .spawn()
-            .expect("redis-server starts (it is installed with the services)");
-        self.redis = Some(child);
-        let url = self.redis_url.clone();
-        wait_until(Duration::from_secs(20), "redis-server", || {
-            let url = url.clone();
-            async move {
-                let Ok(client) = redis::Client::open(url.as_str()) else {
-                    return false;
-                };
-                match client.get_multiplexed_async_connection().await {
-                    Ok(mut conn) => redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .is_ok(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-    }
-
-    /// Kills the deployment's Redis (SIGKILL): its data is lost.
-    pub fn kill_redis(&mut self) {
-        if let Some(mut child) = self.redis.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts a new replica of `service` on an address of its own, not yet in DNS (see
-    /// [`Deployment::swap_dns`]); returns its name (`<binary>-<n>`).
-    pub fn spawn(&mut self, service: Service) -> String {
-        let ip = Ipv4Addr::new(127, 0, self.subnet, self.next_host);
-        self.next_host += 1;
-        let n = self
-            .processes
-            .iter()
-            .filter(|p| p.service == service)
-            .count()
-            + 1;
-        let name = format!("{}-{n}", service.binary());
-        let (child, log) = self.launch(&name, service, ip);
-        self.processes.push(Process {
-            name: name.clone(),
-            service,
-            ip,
-            child,
-            log,
-            in_dns: false,
-            stopped: false,
-        });
-        name
-    }
-
-    /// Starts a replacement for `name` (killed before) on the same address.
-    pub fn restart(&mut self, name: &str) {
-        let index = self.index(name);
-        let (service, ip) = (self.processes[index].service, self.processes[index].ip);
-        let (child, log) = self.launch(name, service, ip);
-        let process = &mut self.processes[index];
-        process.child = child;
-        process.log = log;
-        process.stopped = false;
-        process.in_dns = true;
-        self.publish_dns();
-    }
-
-    fn launch(&mut self, name: &str, service: Service, ip: Ipv4Addr) -> (Child, PathBuf) {
-        self.launches += 1;
-        let log_path = self.work.join(format!("{name}.{}.log", self.launches));
-        let log = std::fs::File::create(&log_path).expect("a log file");
-        let binary = binary_dir().join(service.binary());
-        let mut command = Command::new("unshare");
-        command
-            .args([
-                "-m",
-                "sh",
-                "-c",
-                "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-            ])
-            .arg(&self.hosts)
-            .arg(&binary)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env_of(name, service, ip))
-            .current_dir(&self.work)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("{name} does not start: {err}"));
-        (child, log_path)
-    }
-
-    /// The environment of one replica: as the charts set it, on the deployment's names.
-    fn env_of(&self, name: &str, service: Service, ip: Ipv4Addr) -> Vec<(String, String)> {
-        let dns = |s: Service, port: u16| format!("dns:///{}:{port}", s.dns_name());
-        let [flights, bookings, stats, ai] = self.ports.grpc;
-        let mut env: Vec<(String, String)> = [
-            ("LOG_FORMAT", "json".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-            ("ENVIRONMENT", "development".to_owned()),
-            ("ACCESS_POLICY", "compatible".to_owned()),
-            ("AMQP_URL", AMQP_URL.to_owned()),
-            ("REDIS_URL", self.redis_url.clone()),
-            ("REDIS_KEY_PREFIX", self.names.redis_prefix.clone()),
-            ("BOOKINGS_EXCHANGE", self.names.exchange.clone()),
-            ("CATALOG_EXCHANGE", self.names.catalog_exchange.clone()),
-            ("STATS_QUEUE", self.names.stats_queue.clone()),
-            ("DRAIN_DELAY", "2s".to_owned()),
-            ("RETRY_BASE_DELAY", "200ms".to_owned()),
-            ("FLIGHTS_URL", dns(Service::Flights, flights)),
-            ("BOOKINGS_URL", dns(Service::Bookings, bookings)),
-            ("STATS_URL", dns(Service::Stats, stats)),
-            ("AI_URL", dns(Service::Ai, ai)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let index = Service::ALL.iter().position(|s| *s == service).unwrap_or(0);
-        let admin = format!("{ip}:{}", self.ports.admin[index]);
-        env.push(("ADMIN_ADDR".to_owned(), admin));
-        match service {
-            Service::Gateway => {
-                env.push(("HTTP_ADDR".into(), format!("{ip}:{}", self.ports.http)));
-                env.push((
-                    "DATABASE_URL".into(),
-                    self.db.service_url(ServiceRole::Gateway),
-                ));
-                env.push(("RATE_LIMIT_DEFAULT".into(), "100000000/60s".into()));
-            }
-            other => {
-                env.push((
-                    "GRPC_ADDR".into(),
-                    format!("{ip}:{}", self.ports.grpc[index]),
-                ));
-                let role = match other {
-                    Service::Flights => Some(ServiceRole::Flights),
-                    Service::Bookings => Some(ServiceRole::Bookings),
-                    _ => None,
-                };
-                if let Some(role) = role {
-                    env.push(("DATABASE_URL".into(), self.db.service_url(role)));
-                }
-            }
-        }
-        for (target, key, value) in &self.options.env {
-            if target == name || target == service.binary() {
-                env.retain(|(k, _)| k != key);
-                env.push((key.clone(), value.clone()));
-            }
-        }
-        env
-    }
-
-    /// Rewrites the hosts file from the replicas in DNS: in place (every bind mount sees the
-    /// same inode), and without ever truncating it — the content is padded to a constant size
-    /// and written in one call, so a resolver never reads an empty or half-written file (a name
-    /// missing for a moment sends getaddrinfo to a DNS server this machine does not have, and a
-    /// blocked lookup holds up a process's exit).
-    pub fn publish_dns(&self) {
-        let mut text = self.base_hosts.clone();
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        for p in self.processes.iter().filter(|p| p.in_dns) {
-            text.push_str(&format!("{} {}\n", p.ip, p.service.dns_name()));
-        }
-        assert!(
-            text.len() < HOSTS_FILE_SIZE,
-            "the hosts file outgrew its padding"
-        );
-        text.push('#');
-        while text.len() < HOSTS_FILE_SIZE - 1 {
-            text.push(' ');
-        }
-        text.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.hosts)
-            .expect("the hosts file");
-        file.write_all(text.as_bytes()).expect("the hosts file");
-    }
-
-    /// Takes `old` out of their services' DNS names and puts `new` in, in one change (as the
-    /// endpoints of a headless Service change when new pods are ready and old ones terminate).
-    pub fn swap_dns(&mut self, old: &[String], new: &[String]) {
-        for name in old {
-            let index = self.index(name);
-            self.processes[index].in_dns = false;
-        }
-        for name in new {
-            let index = self.index(name);
-            self.processes[index].in_dns = true;
-        }
-        self.publish_dns();
-    }
-
     fn index(&self, name: &str) -> usize {
         self.processes
             .iter()
             .position(|p| p.name == name)
             .unwrap_or_else(|| panic!("no process {name}"))
-    }
-
-    /// The readiness a start waits for: the gateway's needs every upstream.
-    fn ready_url(&self, name: &str) -> String {
-        let p = &self.processes[self.index(name)];
-        match p.service {
-            Service::Gateway => format!("http://{}:{}/readyz", p.ip, self.ports.http),
-            service => {
-                let index = Service::ALL.iter().position(|s| *s == service).unwrap_or(0);
-                format!("http://{}:{}/readyz", p.ip, self.ports.admin[index])
-            }
-        }
-    }
-
-    /// What a readiness probe asks: the admin `/readyz` of a gRPC service; the gateway's own
-    /// readiness (`/readyz/self`: one replica of an upstream down does not unready it).
-    fn probe_url(&self, name: &str) -> String {
-        let p = &self.processes[self.index(name)];
-        match p.service {
-            Service::Gateway => format!("http://{}:{}/readyz/self", p.ip, self.ports.http),
-            _ => self.ready_url(name),
-        }
-    }
-
-    /// Waits until `name` answers ready (a minute at most).
-    ///
-    /// # Panics
-    /// If it exits or is not ready in time, with the end of its log.
-    pub async fn wait_ready(&mut self, name: &str) {
-        let url = self.ready_url(name);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let http = reqwest::Client::new();
-        loop {
-            if let Ok(response) = http.get(&url).timeout(Duration::from_secs(2)).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            let index = self.index(name);
-            let exited = self.processes[index].child.try_wait().ok().flatten();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "{name} is not ready ({exited:?}):\n{}",
-                self.log_tail(name, 30)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL. Its address leaves the DNS name, as a dead pod's leaves its Service's endpoints.
-    pub fn kill(&mut self, name: &str) {
-        let index = self.index(name);
-        let process = &mut self.processes[index];
-        let _ = process.child.kill();
-        let _ = process.child.wait();
-        process.stopped = true;
-        process.in_dns = false;
-        self.publish_dns();
-    }
-
-    /// SIGTERM, then waits for the process to drain and exit (30 s at most).
-    pub async fn terminate(&mut self, name: &str) {
-        let index = self.index(name);
-        let pid = self.processes[index].child.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let process = &mut self.processes[index];
-            if process.child.try_wait().ok().flatten().is_some() {
-                process.stopped = true;
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = process.child.kill();
-                let _ = process.child.wait();
-                process.stopped = true;
-                panic!(
-                    "{name} did not exit within 30 s of SIGTERM:\n{}",
-                    self.log_tail(name, 40)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     /// Names of the replicas of `service` that run.
@@ -617,32 +285,6 @@ impl Deployment {
         self.processes[self.index(name)].child.id()
     }
 
-    /// Every process the test did not stop: exited ones, and ones not ready, with why.
-    pub async fn unhealthy(&mut self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let names: Vec<String> = self
-            .processes
-            .iter()
-            .filter(|p| !p.stopped)
-            .map(|p| p.name.clone())
-            .collect();
-        let http = reqwest::Client::new();
-        for name in names {
-            let index = self.index(&name);
-            if let Ok(Some(status)) = self.processes[index].child.try_wait() {
-                problems.push(format!("{name} exited ({status})"));
-                continue;
-            }
-            let url = self.probe_url(&name);
-            match http.get(&url).timeout(Duration::from_secs(5)).send().await {
-                Ok(r) if r.status() == 200 => {}
-                Ok(r) => problems.push(format!("{name} not ready: {}", r.status())),
-                Err(err) => problems.push(format!("{name} not ready: {err}")),
-            }
-        }
-        problems
-    }
-
     /// Whether `name`'s log has a line containing `needle`.
     #[must_use]
     pub fn logged(&self, name: &str, needle: &str) -> bool {
@@ -679,21 +321,5 @@ impl Drop for Deployment {
         } else {
             eprintln!("logs kept in {}", self.work.display());
         }
-    }
-}
-
-/// Polls `check` every 100 ms until it holds.
-///
-/// # Panics
-/// If it does not within `limit`.
-pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

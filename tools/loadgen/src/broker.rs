@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
@@ -15,6 +14,7 @@ use lapin::options::{
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Confirmation, Consumer, PublisherConfirm};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -70,102 +70,15 @@ pub async fn run(bench: &BrokerBench) -> Result<BrokerRates, Error> {
     let suffix = std::process::id();
     let exchange = format!("loadgen.broker.{suffix}");
     let queue = format!("loadgen.broker.{suffix}.q");
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    let queue_options = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare(queue.as_str().into(), queue_options, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "booking.created".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    declare_topology(&channel, &exchange, &queue).await?;
 
     let payload = vec![b'x'; bench.size];
-    let publish = async |n: usize| {
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_message_id(ShortString::from(format!("m{n}")))
-            .with_type(ShortString::from("booking.created"));
-        channel
-            .basic_publish(
-                exchange.as_str().into(),
-                "booking.created".into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &payload,
-                properties,
-            )
-            .await
-    };
-    let confirmed = |confirmation: Confirmation| match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        other => Err(format!("not confirmed: {other:?}")),
-    };
-
-    let started = Instant::now();
-    for n in 0..bench.messages {
-        confirmed(publish(n).await?.await?)?;
-    }
-    let confirm_each = rate(bench.messages, started.elapsed());
-
-    let started = Instant::now();
-    let mut n = 0;
-    while n < bench.messages {
-        let mut pending = Vec::with_capacity(bench.batch);
-        for _ in 0..bench.batch.min(bench.messages - n) {
-            pending.push(publish(n).await?);
-            n += 1;
-        }
-        for confirmation in futures::future::join_all(pending).await {
-            confirmed(confirmation?)?;
-        }
-    }
-    let confirm_batched = rate(bench.messages, started.elapsed());
-
-    // Both phases' messages are in the queue: consume them all.
-    let consumer_channel = connection.create_channel().await?;
-    consumer_channel
-        .basic_qos(bench.prefetch, BasicQosOptions::default())
-        .await?;
-    let mut deliveries = consumer_channel
-        .basic_consume(
-            queue.as_str().into(),
-            "loadgen".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let total = bench.messages * 2;
-    let started = Instant::now();
-    for _ in 0..total {
-        let delivery = tokio::time::timeout(Duration::from_secs(30), deliveries.next())
-            .await
-            .map_err(|_| "no delivery within 30 s")?
-            .ok_or("the consumer was cancelled")??;
-        delivery.ack(BasicAckOptions::default()).await?;
-    }
-    let consume_ack = rate(total, started.elapsed());
+    let confirm_each = confirm_each_rate(&channel, &exchange, &payload, bench.messages).await?;
+    let confirm_batched = confirm_batched_rate(&channel, &exchange, &payload, bench).await?;
+    // Both phases' messages are in the queue: consume them all. The consumer and its channel
+    // stay open through the cleanup below, until the run returns.
+    let (_consumer_channel, mut deliveries) = start_consumer(&connection, &queue, bench).await?;
+    let consume_ack = consume_ack_rate(&mut deliveries, bench.messages * 2).await?;
 
     channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
@@ -179,6 +92,143 @@ pub async fn run(bench: &BrokerBench) -> Result<BrokerRates, Error> {
         confirm_batched,
         consume_ack,
     })
+}
+
+/// Declares the durable topic exchange and durable queue, bound on `booking.created`.
+async fn declare_topology(channel: &Channel, exchange: &str, queue: &str) -> Result<(), Error> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), queue_options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            "booking.created".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Publishes message `n` as a persistent, mandatory `booking.created`; returns its pending confirm.
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    payload: &[u8],
+    n: usize,
+) -> lapin::Result<PublisherConfirm> {
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_message_id(ShortString::from(format!("m{n}")))
+        .with_type(ShortString::from("booking.created"));
+    channel
+        .basic_publish(
+            exchange.into(),
+            "booking.created".into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            payload,
+            properties,
+        )
+        .await
+}
+
+/// Accepts only a plain ack; anything else (nack, returned message) is an error.
+fn confirmed(confirmation: Confirmation) -> Result<(), String> {
+    match confirmation {
+        Confirmation::Ack(None) => Ok(()),
+        other => Err(format!("not confirmed: {other:?}")),
+    }
+}
+
+/// Phase one: publishes `messages`, each waiting for its confirm; messages per second.
+async fn confirm_each_rate(
+    channel: &Channel,
+    exchange: &str,
+    payload: &[u8],
+    messages: usize,
+) -> Result<f64, Error> {
+    let started = Instant::now();
+    for n in 0..messages {
+        confirmed(publish(channel, exchange, payload, n).await?.await?)?;
+    }
+    Ok(rate(messages, started.elapsed()))
+}
+
+/// Phase two: publishes `bench.messages` in batches of `bench.batch`, then awaits each batch's
+/// confirms together; messages per second.
+async fn confirm_batched_rate(
+    channel: &Channel,
+    exchange: &str,
+    payload: &[u8],
+    bench: &BrokerBench,
+) -> Result<f64, Error> {
+    let started = Instant::now();
+    let mut n = 0;
+    while n < bench.messages {
+        let mut pending = Vec::with_capacity(bench.batch);
+        for _ in 0..bench.batch.min(bench.messages - n) {
+            pending.push(publish(channel, exchange, payload, n).await?);
+            n += 1;
+        }
+        for confirmation in futures::future::join_all(pending).await {
+            confirmed(confirmation?)?;
+        }
+    }
+    Ok(rate(bench.messages, started.elapsed()))
+}
+
+/// Opens a channel with `bench.prefetch` and starts the consumer on `queue`.
+async fn start_consumer(
+    connection: &Connection,
+    queue: &str,
+    bench: &BrokerBench,
+) -> Result<(Channel, Consumer), Error> {
+    let consumer_channel = connection.create_channel().await?;
+    consumer_channel
+        .basic_qos(bench.prefetch, BasicQosOptions::default())
+        .await?;
+    let deliveries = consumer_channel
+        .basic_consume(
+            queue.into(),
+            "loadgen".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((consumer_channel, deliveries))
+}
+
+/// Phase three: takes `total` messages back from `deliveries`, acking each; messages per second.
+async fn consume_ack_rate(deliveries: &mut Consumer, total: usize) -> Result<f64, Error> {
+    let started = Instant::now();
+    for _ in 0..total {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), deliveries.next())
+            .await
+            .map_err(|_| "no delivery within 30 s")?
+            .ok_or("the consumer was cancelled")??;
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    Ok(rate(total, started.elapsed()))
 }
 
 #[allow(clippy::cast_precision_loss)]

@@ -105,6 +105,15 @@ async fn call(client: &Client, scenario: Scenario, flights: &[FlightInfo], n: u6
     }
 }
 
+/// What every call task of a run needs, cloned into each.
+#[derive(Clone)]
+struct Shared {
+    client: Client,
+    scenario: Scenario,
+    flights: Arc<[FlightInfo]>,
+    live: Arc<Live>,
+}
+
 /// Runs `scenario` for `duration`, printing a progress line each second unless `quiet`.
 pub async fn run(
     client: Client,
@@ -120,75 +129,19 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + duration;
     let progress = (!quiet).then(|| tokio::spawn(progress(live.clone(), started)));
-    let next = Arc::new(AtomicU64::new(0));
+    let shared = Shared {
+        client,
+        scenario,
+        flights,
+        live,
+    };
 
     let recorders: Vec<Recorder> = match load {
-        Load::Concurrency(workers) => {
-            let tasks: Vec<_> = (0..workers.max(1))
-                .map(|_| {
-                    let (client, flights, live, next) =
-                        (client.clone(), flights.clone(), live.clone(), next.clone());
-                    tokio::spawn(async move {
-                        let mut recorder = Recorder::default();
-                        while Instant::now() < deadline {
-                            let n = next.fetch_add(1, Ordering::Relaxed);
-                            let begun = Instant::now();
-                            let outcome = call(&client, scenario, &flights, n).await;
-                            recorder.record(&outcome.label, outcome.ok, begun.elapsed());
-                            count(&live, outcome.ok);
-                            // A closed-loop client does as the contract asks: a 503 with
-                            // Retry-After is retried after that, not at once.
-                            if let Some(wait) = outcome.retry_after {
-                                let left = deadline.saturating_duration_since(Instant::now());
-                                tokio::time::sleep(wait.min(left)).await;
-                            }
-                        }
-                        recorder
-                    })
-                })
-                .collect();
-            let mut out = Vec::new();
-            for task in tasks {
-                out.push(task.await.unwrap_or_default());
-            }
-            out
-        }
+        Load::Concurrency(workers) => closed_loop(&shared, workers, deadline).await,
         Load::Rate {
             per_second,
             max_in_flight,
-        } => {
-            let interval = Duration::from_secs_f64(1.0 / per_second.max(0.001));
-            let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, bool, Duration)>();
-            let mut n: u64 = 0;
-            loop {
-                #[allow(clippy::cast_precision_loss)]
-                let intended = started + interval.mul_f64(n as f64);
-                if intended >= deadline {
-                    break;
-                }
-                tokio::time::sleep_until(intended.into()).await;
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let (client, flights, live, tx) =
-                    (client.clone(), flights.clone(), live.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let Outcome { label, ok, .. } = call(&client, scenario, &flights, n).await;
-                    // From the intended start: time spent queued behind a stall counts.
-                    let _ = tx.send((label, ok, intended.elapsed()));
-                    count(&live, ok);
-                    drop(slot);
-                });
-                n += 1;
-            }
-            drop(tx);
-            let mut recorder = Recorder::default();
-            while let Some((label, ok, latency)) = rx.recv().await {
-                recorder.record(&label, ok, latency);
-            }
-            vec![recorder]
-        }
+        } => vec![open_loop(&shared, per_second, max_in_flight, started, deadline).await],
     };
     let elapsed = started.elapsed();
     if let Some(progress) = progress {
@@ -199,6 +152,92 @@ pub async fn run(
         total.merge(recorder);
     }
     Summary::new(&total, elapsed)
+}
+
+/// Closed loop: `workers` tasks each sending its next call when the last one answered, until
+/// `deadline`; one recorder per worker.
+async fn closed_loop(shared: &Shared, workers: usize, deadline: Instant) -> Vec<Recorder> {
+    let next = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..workers.max(1))
+        .map(|_| {
+            let Shared {
+                client,
+                scenario,
+                flights,
+                live,
+            } = shared.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut recorder = Recorder::default();
+                while Instant::now() < deadline {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let begun = Instant::now();
+                    let outcome = call(&client, scenario, &flights, n).await;
+                    recorder.record(&outcome.label, outcome.ok, begun.elapsed());
+                    count(&live, outcome.ok);
+                    // A closed-loop client does as the contract asks: a 503 with
+                    // Retry-After is retried after that, not at once.
+                    if let Some(wait) = outcome.retry_after {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(wait.min(left)).await;
+                    }
+                }
+                recorder
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap_or_default());
+    }
+    out
+}
+
+/// Open loop: `per_second` calls a second from `started` until `deadline` whatever the answers
+/// (at most `max_in_flight` outstanding), latency from each call's intended start.
+async fn open_loop(
+    shared: &Shared,
+    per_second: f64,
+    max_in_flight: usize,
+    started: Instant,
+    deadline: Instant,
+) -> Recorder {
+    let interval = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+    let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, bool, Duration)>();
+    let mut n: u64 = 0;
+    loop {
+        #[allow(clippy::cast_precision_loss)]
+        let intended = started + interval.mul_f64(n as f64);
+        if intended >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(intended.into()).await;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Shared {
+            client,
+            scenario,
+            flights,
+            live,
+        } = shared.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Outcome { label, ok, .. } = call(&client, scenario, &flights, n).await;
+            // From the intended start: time spent queued behind a stall counts.
+            let _ = tx.send((label, ok, intended.elapsed()));
+            count(&live, ok);
+            drop(slot);
+        });
+        n += 1;
+    }
+    drop(tx);
+    let mut recorder = Recorder::default();
+    while let Some((label, ok, latency)) = rx.recv().await {
+        recorder.record(&label, ok, latency);
+    }
+    recorder
 }
 
 fn count(live: &Live, ok: bool) {
