@@ -67,25 +67,14 @@ pub const DATABASE_CHECKOUT_CHECK: Var = Var::new(
     "How a pooled connection is checked before use: `socket` (closed or broken? free) or `query` (a `SELECT 1` round trip)",
 );
 
-/// How the pool checks a connection before handing it out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckoutCheck {
-    /// The socket is open and no transaction was left broken: no round trip. A backend that
-    /// was killed or a server that restarted closes the socket, which this sees.
-    Socket,
-    /// `SELECT 1` on every checkout: also catches connections a middlebox dropped silently.
-    Query,
-}
-
-impl std::str::FromStr for CheckoutCheck {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "socket" => Ok(Self::Socket),
-            "query" => Ok(Self::Query),
-            _ => Err("expected socket or query"),
-        }
+flightmesh_runtime::word_enum! {
+    /// How the pool checks a connection before handing it out.
+    pub enum CheckoutCheck {
+        /// The socket is open and no transaction was left broken: no round trip. A backend that
+        /// was killed or a server that restarted closes the socket, which this sees.
+        Socket = "socket",
+        /// `SELECT 1` on every checkout: also catches connections a middlebox dropped silently.
+        Query = "query",
     }
 }
 

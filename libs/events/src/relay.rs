@@ -115,6 +115,10 @@ pub struct Relay {
     pool: PgPool,
     config: RelayConfig,
     wake: Arc<Notify>,
+    /// The table's counters, labelled once when it starts (after the recorder is installed),
+    /// not per batch.
+    published: metrics::Counter,
+    failures: metrics::Counter,
 }
 
 impl Relay {
@@ -122,6 +126,8 @@ impl Relay {
     #[must_use]
     pub fn new(pool: PgPool, config: RelayConfig) -> Self {
         Self {
+            published: metrics::Counter::noop(),
+            failures: metrics::Counter::noop(),
             pool,
             config,
             wake: Arc::new(Notify::new()),
@@ -136,11 +142,13 @@ impl Relay {
 
     /// Runs until `shutdown`, then publishes what is pending for at most `flush_timeout`.
     /// Run it as a supervised task (`Host::spawn`): it returns only after `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         flightmesh_runtime::metrics::declare(METRICS);
+        let table = self.config.table.clone();
+        self.published = metrics::counter!("outbox_published_total", "table" => table.clone());
+        self.failures = metrics::counter!("outbox_publish_failures_total", "table" => table);
         // The table's failure counter exists from the start, at zero, for alerts on its rate.
-        metrics::counter!("outbox_publish_failures_total", "table" => self.config.table.clone())
-            .increment(0);
+        self.failures.increment(0);
         // The backlog gauges run inside the relay's task, not in a detached one: if either
         // panics, the relay's supervisor sees it.
         let gauges = report_backlog(
@@ -241,11 +249,9 @@ impl Relay {
         }
         let released: Vec<i64> = failed.iter().chain(&deferred).copied().collect();
         self.settle(&sent, &released).await?;
-        metrics::counter!("outbox_published_total", "table" => self.config.table.clone())
-            .increment(sent.len() as u64);
+        self.published.increment(sent.len() as u64);
         if !failed.is_empty() {
-            metrics::counter!("outbox_publish_failures_total", "table" => self.config.table.clone())
-                .increment(failed.len() as u64);
+            self.failures.increment(failed.len() as u64);
         }
         match broker_error {
             Some(err) => Err(err.into()),

@@ -6,8 +6,6 @@
 //! mesh that metadata is trusted because only the gateway and the other services can reach a
 //! service's gRPC port (the charts' NetworkPolicies; ADR 0010).
 
-use std::str::FromStr;
-
 use tonic::metadata::MetadataMap;
 
 /// Metadata carrying the verified caller's user id.
@@ -23,24 +21,13 @@ pub const FORBIDDEN: &str = "Permisos insuficientes";
 /// Longest user id accepted from metadata (ids are decimal `i64`s today).
 const MAX_USER_ID_LEN: usize = 64;
 
-/// A named access policy (`ACCESS_POLICY`), the same words in every service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// The seed-compatible policy: everything open, as the old clients expect.
-    Compatible,
-    /// The production policy: users see their own data; admins see everything.
-    Production,
-}
-
-impl FromStr for Policy {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "compatible" => Ok(Self::Compatible),
-            "production" => Ok(Self::Production),
-            _ => Err("expected compatible or production"),
-        }
+crate::word_enum! {
+    /// A named access policy (`ACCESS_POLICY`), the same words in every service.
+    pub enum Policy {
+        /// The seed-compatible policy: everything open, as the old clients expect.
+        Compatible = "compatible",
+        /// The production policy: users see their own data; admins see everything.
+        Production = "production",
     }
 }
 

@@ -37,6 +37,55 @@ macro_rules! env_config {
     };
 }
 
+/// A configuration value that is one of a few words: the enum, and `FromStr` that takes exactly
+/// those words and otherwise names them (`expected a or b`).
+///
+/// ```
+/// flightmesh_runtime::word_enum! {
+///     /// `QUEUE_TYPE`.
+///     pub enum QueueType {
+///         /// One node's queue.
+///         Classic = "classic",
+///         /// Replicated.
+///         Quorum = "quorum",
+///     }
+/// }
+/// assert_eq!("quorum".parse(), Ok(QueueType::Quorum));
+/// assert_eq!("x".parse::<QueueType>(), Err("expected classic or quorum"));
+/// ```
+#[macro_export]
+macro_rules! word_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $word:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant),+
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = &'static str;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok(Self::$variant),)+
+                    _ => Err($crate::word_enum!(@expected $($word),+)),
+                }
+            }
+        }
+    };
+    (@expected $first:literal, $second:literal) => {
+        concat!("expected ", $first, " or ", $second)
+    };
+    (@expected $first:literal, $second:literal, $third:literal) => {
+        concat!("expected ", $first, ", ", $second, " or ", $third)
+    };
+}
+
 /// One environment variable a service reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
@@ -242,24 +291,13 @@ impl Env {
     }
 }
 
-/// `ENVIRONMENT`: production refuses what is only safe on a laptop (each service says what).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    /// Deployed: weak keys, example passwords and open policies are refused.
-    Production,
-    /// A laptop or a test.
-    Development,
-}
-
-impl FromStr for Environment {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "production" => Ok(Self::Production),
-            "development" => Ok(Self::Development),
-            _ => Err("expected production or development"),
-        }
+crate::word_enum! {
+    /// `ENVIRONMENT`: production refuses what is only safe on a laptop (each service says what).
+    pub enum Environment {
+        /// Deployed: weak keys, example passwords and open policies are refused.
+        Production = "production",
+        /// A laptop or a test.
+        Development = "development",
     }
 }
 

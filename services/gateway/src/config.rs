@@ -6,7 +6,6 @@ mod access;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
@@ -29,24 +28,13 @@ const TRUST_FORWARDED_FOR: Var = Var::optional(
     "Removed; refused when true (use `TRUSTED_PROXIES`)",
 );
 
-/// `RATE_LIMIT_STORE`: where the rate limit windows live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitStore {
-    /// Per replica.
-    Memory,
-    /// One budget shared by every replica.
-    Redis,
-}
-
-impl FromStr for RateLimitStore {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "memory" => Ok(Self::Memory),
-            "redis" => Ok(Self::Redis),
-            _ => Err("expected memory or redis"),
-        }
+flightmesh_runtime::word_enum! {
+    /// `RATE_LIMIT_STORE`: where the rate limit windows live.
+    pub enum RateLimitStore {
+        /// Per replica.
+        Memory = "memory",
+        /// One budget shared by every replica.
+        Redis = "redis",
     }
 }
 

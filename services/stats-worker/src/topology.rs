@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use crate::apply::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED};
-use std::str::FromStr;
 
 use flightmesh_runtime::Secret;
 use flightmesh_runtime::config::{Reader, Var};
@@ -37,24 +36,13 @@ pub struct ConsumerConfig {
     pub log_cap: u32,
 }
 
-/// `STATS_QUEUE_TYPE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueType {
-    /// One node's queue.
-    Classic,
-    /// Replicated over a RabbitMQ cluster.
-    Quorum,
-}
-
-impl FromStr for QueueType {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "classic" => Ok(Self::Classic),
-            "quorum" => Ok(Self::Quorum),
-            _ => Err("expected classic or quorum"),
-        }
+flightmesh_runtime::word_enum! {
+    /// `STATS_QUEUE_TYPE`.
+    pub enum QueueType {
+        /// One node's queue.
+        Classic = "classic",
+        /// Replicated over a RabbitMQ cluster.
+        Quorum = "quorum",
     }
 }
 

@@ -41,6 +41,8 @@ pub(super) async fn report_backlog(pool: PgPool, table: String, shutdown: Cancel
         #[diesel(sql_type = Double)]
         oldest_seconds: f64,
     }
+    let pending = metrics::gauge!("outbox_pending_events", "table" => table.clone());
+    let oldest = metrics::gauge!("outbox_oldest_pending_seconds", "table" => table.clone());
     loop {
         let backlog = async {
             let mut conn = pool.get().await.ok()?;
@@ -56,10 +58,8 @@ pub(super) async fn report_backlog(pool: PgPool, table: String, shutdown: Cancel
         .await;
         if let Some(backlog) = backlog {
             #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("outbox_pending_events", "table" => table.clone())
-                .set(backlog.pending as f64);
-            metrics::gauge!("outbox_oldest_pending_seconds", "table" => table.clone())
-                .set(backlog.oldest_seconds);
+            pending.set(backlog.pending as f64);
+            oldest.set(backlog.oldest_seconds);
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
