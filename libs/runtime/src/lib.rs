@@ -27,6 +27,7 @@ pub mod status;
 pub mod supervise;
 pub mod telemetry;
 pub mod trace;
+pub mod ttl_cache;
 
 pub use cli::{BoxError, run_service};
 pub use config::{ConfigError, Env, Secret, Var};

@@ -3,9 +3,7 @@
 //! UNAVAILABLE, and remembered for `FLIGHT_CACHE_TTL` (the catalog has no update API, so a short
 //! cache never serves a price that changed; it saves a gRPC hop per booking on hot flights).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flightmesh_proto::flights::GetFlightRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
@@ -13,6 +11,7 @@ use flightmesh_proto::money::decimal_field;
 use flightmesh_runtime::backoff::Backoff;
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::status::Fault;
+use flightmesh_runtime::ttl_cache::TtlCache;
 use rust_decimal::Decimal;
 use tonic::Code;
 
@@ -20,8 +19,8 @@ use crate::error::Error;
 
 /// Attempts per lookup while flights answers UNAVAILABLE.
 const ATTEMPTS: u32 = 3;
-/// Past this many cached flights, expired entries are swept.
-const CACHE_SWEEP_AT: usize = 10_000;
+/// Most flights cached (expired ones are swept first, then any one is dropped).
+const CACHE_CAPACITY: usize = 10_000;
 
 /// The flight and destination facts a booking is priced and recorded with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +40,7 @@ pub struct FlightSnapshot {
 pub struct FlightCatalog {
     client: FlightServiceClient<MeshChannel>,
     timeout: Duration,
-    ttl: Duration,
-    cache: Mutex<HashMap<i64, (Instant, FlightSnapshot)>>,
+    cache: TtlCache<i64, FlightSnapshot>,
 }
 
 impl FlightCatalog {
@@ -50,8 +48,7 @@ impl FlightCatalog {
         Self {
             client: FlightServiceClient::new(channel),
             timeout,
-            ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(ttl, CACHE_CAPACITY),
         }
     }
 
@@ -60,7 +57,7 @@ impl FlightCatalog {
         if id <= 0 {
             return Err(Error::FlightNotFound);
         }
-        if let Some(hit) = self.cached(id) {
+        if let Some(hit) = self.cache.get(&id) {
             return Ok(hit);
         }
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
@@ -71,7 +68,7 @@ impl FlightCatalog {
             match self.client.clone().get_flight(request).await {
                 Ok(response) => {
                     let snapshot = snapshot(response.into_inner())?;
-                    self.remember(&snapshot);
+                    self.cache.insert(id, snapshot.clone());
                     return Ok(snapshot);
                 }
                 Err(status) if status.code() == Code::NotFound => {
@@ -90,35 +87,6 @@ impl FlightCatalog {
         Err(Error::FlightsUnavailable(Box::new(
             last.unwrap_or_else(|| tonic::Status::unavailable("flights")),
         )))
-    }
-
-    fn cached(&self, id: i64) -> Option<FlightSnapshot> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .get(&id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, snapshot)| snapshot.clone())
-    }
-
-    fn remember(&self, snapshot: &FlightSnapshot) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= CACHE_SWEEP_AT {
-            let ttl = self.ttl;
-            cache.retain(|_, (at, _)| at.elapsed() < ttl);
-        }
-        cache.insert(snapshot.flight_id, (Instant::now(), snapshot.clone()));
     }
 }
 

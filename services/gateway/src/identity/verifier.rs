@@ -1,13 +1,13 @@
 //! The admission check's view of users ([`Verifier`]): whether a token's user is still active,
 //! of the same token version, and with which role, cached per user for a bounded interval.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use flightmesh_db::PgPool;
+use flightmesh_runtime::ttl_cache::TtlCache;
 
 use super::schema::users;
 use super::{INACTIVE, INVALID_TOKEN};
@@ -55,9 +55,7 @@ impl Refusal {
 pub struct Verifier {
     tokens: Arc<Tokens>,
     pool: PgPool,
-    interval: Duration,
-    capacity: usize,
-    cache: Mutex<HashMap<i64, (Instant, Option<UserState>)>>,
+    cache: TtlCache<i64, Option<UserState>>,
 }
 
 impl Verifier {
@@ -67,20 +65,18 @@ impl Verifier {
         Self {
             tokens,
             pool,
-            interval,
-            capacity: capacity.max(1),
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(interval, capacity),
         }
     }
 
     /// Who `token` speaks for, with the user's current role.
     pub async fn verify(&self, token: &str) -> Result<auth::Identity, Refusal> {
         let claimed = self.tokens.verify(token).map_err(|_| Refusal::Invalid)?;
-        let state = match self.cached(claimed.user_id) {
+        let state = match self.cache.get(&claimed.user_id) {
             Some(state) => state,
             None => {
                 let state = self.load(claimed.user_id).await?;
-                self.remember(claimed.user_id, state);
+                self.cache.insert(claimed.user_id, state);
                 state
             }
         };
@@ -93,38 +89,6 @@ impl Verifier {
                 role: state.role,
             }),
         }
-    }
-
-    fn cached(&self, user_id: i64) -> Option<Option<UserState>> {
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .get(&user_id)
-            .filter(|(checked, _)| checked.elapsed() < self.interval)
-            .map(|(_, state)| *state)
-    }
-
-    fn remember(&self, user_id: i64, state: Option<UserState>) {
-        if self.interval.is_zero() {
-            return;
-        }
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= self.capacity && !cache.contains_key(&user_id) {
-            let interval = self.interval;
-            cache.retain(|_, (checked, _)| checked.elapsed() < interval);
-            // Still full of fresh entries: drop any one (a miss only costs a query).
-            if cache.len() >= self.capacity
-                && let Some(victim) = cache.keys().next().copied()
-            {
-                cache.remove(&victim);
-            }
-        }
-        cache.insert(user_id, (Instant::now(), state));
     }
 
     async fn load(&self, user_id: i64) -> Result<Option<UserState>, Refusal> {
@@ -152,10 +116,7 @@ impl Verifier {
     /// Users currently cached (for tests of the bound).
     #[must_use]
     pub fn cached_users(&self) -> usize {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.cache.len()
     }
 }
 
@@ -197,20 +158,28 @@ mod tests {
     async fn the_user_cache_is_bounded_and_entries_expire() {
         let users = verifier(Duration::from_secs(60), 3);
         for user_id in 0..100 {
-            users.remember(user_id, ACTIVE);
+            users.cache.insert(user_id, ACTIVE);
             assert!(users.cached_users() <= 3);
         }
-        assert_eq!(users.cached(99), Some(ACTIVE), "the newest entry is kept");
-        assert_eq!(users.cached(1000), None);
+        assert_eq!(
+            users.cache.get(&99),
+            Some(ACTIVE),
+            "the newest entry is kept"
+        );
+        assert_eq!(users.cache.get(&1000), None);
 
         let short = verifier(Duration::from_millis(50), 100);
-        short.remember(1, ACTIVE);
-        assert_eq!(short.cached(1), Some(ACTIVE));
+        short.cache.insert(1, ACTIVE);
+        assert_eq!(short.cache.get(&1), Some(ACTIVE));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(short.cached(1), None, "checked again after the interval");
+        assert_eq!(
+            short.cache.get(&1),
+            None,
+            "checked again after the interval"
+        );
 
         let every_request = verifier(Duration::ZERO, 100);
-        every_request.remember(1, ACTIVE);
+        every_request.cache.insert(1, ACTIVE);
         assert_eq!(every_request.cached_users(), 0);
     }
 }
