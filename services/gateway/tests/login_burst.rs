@@ -13,10 +13,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
 use flightmesh_gateway::auth::ARGON2_MEMORY_BYTES;
-use flightmesh_gateway::{Config, Gateway};
-use flightmesh_runtime::{CancellationToken, Env};
 use flightmesh_testkit::TestDatabase;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The API tests' helpers: the burst runs on the lone gateway their identity tests use.
+#[allow(dead_code)]
+#[path = "api/support.rs"]
+mod support;
+
+use support::{lone_gateway_env, metric, send_as, start_gateway, status_json_and_header};
 
 const PERMITS: u64 = 4;
 const LOGINS: usize = 200;
@@ -34,65 +39,41 @@ fn status_bytes(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
+/// POST the login `body` to the gateway at `base` → the response.
+async fn log_in(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
+    let request = http.post(format!("{base}/api/v1/auth/login")).json(body);
+    request.send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503() {
     let db = TestDatabase::create().await;
-    let env = Env::from_pairs([
-        ("DATABASE_URL", db.url()),
-        ("HTTP_ADDR", "127.0.0.1:0"),
-        ("ADMIN_ADDR", "127.0.0.1:0"),
-        ("DRAIN_DELAY", "0s"),
-        ("ENVIRONMENT", "development"),
-        ("ACCESS_POLICY", "production"),
-        ("RATE_LIMIT_AUTH", "100000/60s"),
-        ("PASSWORD_HASH_CONCURRENCY", "4"),
-        // The hashing permits are what this test bounds, not the gateway's own admission limit
-        // (which would refuse part of the burst first, with the generic 503).
-        ("MAX_CONCURRENT_REQUESTS", "1000"),
-        ("LOG_FORMAT", "text"),
-    ]);
-    let gateway = Gateway::build(Config::from_env(&env).unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{}", gateway.local_addr());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(gateway.run(stop.clone()));
+    let env = lone_gateway_env(
+        &db,
+        &[
+            ("PASSWORD_HASH_CONCURRENCY", "4"),
+            // The hashing permits are what this test bounds, not the gateway's own admission
+            // limit (which would refuse part of the burst first, with the generic 503).
+            ("MAX_CONCURRENT_REQUESTS", "1000"),
+        ],
+    );
+    let gateway = start_gateway(&env).await;
+    let base = gateway.base.as_str();
     let http = reqwest::Client::new();
     let login = json!({"email": "ana@example.com", "password": "secreto-largo"});
-    let (status, _) = flightmesh::testing::status_and_json(
-        http.post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"email": "ana@example.com", "password": "secreto-largo", "full_name": "Ana"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let register = http.post(format!("{base}/api/v1/auth/register")).json(
+        &json!({"email": "ana@example.com", "password": "secreto-largo", "full_name": "Ana"}),
+    );
+    assert_eq!(send_as(register, None).await.0, 200);
     // Warm-up: one login of each kind of work, so the baseline holds the allocator's arenas.
     for _ in 0..2 {
-        let response = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&login)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(log_in(&http, base, &login).await.status(), 200);
     }
 
     let baseline = status_bytes("VmRSS");
     let bound = baseline + PERMITS * ARGON2_MEMORY_BYTES + SLACK_BYTES;
-    let answers = futures::future::join_all((0..LOGINS).map(|_| {
-        let request = http.post(format!("{base}/api/v1/auth/login")).json(&login);
-        async move {
-            let response = request.send().await.unwrap();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned());
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap();
-            (status, retry_after, body)
-        }
+    let answers = futures::future::join_all((0..LOGINS).map(|_| async {
+        status_json_and_header(log_in(&http, base, &login).await, "retry-after").await
     }))
     .await;
     let peak = status_bytes("VmHWM");
@@ -106,17 +87,17 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
     assert_eq!(ok + shed.len(), LOGINS, "only 200 and 503: {answers:?}");
     assert!(ok >= 1, "some logins get a permit");
     assert!(!shed.is_empty(), "200 logins at once exceed 4 permits");
-    for (_, retry_after, body) in &shed {
+    for (_, body, retry_after) in &shed {
         assert_eq!(retry_after.as_deref(), Some("1"));
         assert_eq!(
             body,
             &json!({"detail": "El servicio esta ocupado. Intente de nuevo mas tarde."})
         );
     }
-    let counted = flightmesh_runtime::metrics::render()
-        .lines()
-        .find_map(|line| line.strip_prefix("gateway_password_hash_busy_total "))
-        .map(|value| value.trim().parse::<f64>().unwrap());
+    let counted = metric(
+        &flightmesh_runtime::metrics::render(),
+        "gateway_password_hash_busy_total",
+    );
     #[allow(clippy::cast_precision_loss)]
     let expected = shed.len() as f64;
     assert_eq!(counted, Some(expected), "every shed login is counted");
@@ -140,13 +121,7 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
 
     // Shed logins are not lost capacity: once the burst is over, logins work again.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let response = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    stop.cancel();
-    server.await.unwrap().unwrap();
+    assert_eq!(log_in(&http, base, &login).await.status(), 200);
+    gateway.stop.cancel();
+    gateway.task.await.unwrap().unwrap();
 }

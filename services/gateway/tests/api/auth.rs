@@ -3,8 +3,27 @@
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use flightmesh::testing::{TestMesh, status_and_json};
+use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
+
+use crate::support::{field_of_each, get_with_headers, status_json_and_header};
+
+/// What `/auth/me` answers a token it does not accept: 401 with a Bearer challenge.
+pub fn refused(answer: &(u16, Value, Option<String>)) -> bool {
+    *answer
+        == (
+            401,
+            json!({"detail": "Token invalido o expirado"}),
+            Some("Bearer".to_owned()),
+        )
+}
+
+/// Registers `email` with `password` and logs in → the user's token.
+pub async fn register_and_login(mesh: &TestMesh, email: &str, password: &str) -> String {
+    let (status, body) = register(mesh, email, password).await;
+    assert_eq!(status, 200, "{body}");
+    token(mesh, email, password).await
+}
 
 pub async fn register(mesh: &TestMesh, email: &str, password: &str) -> (u16, Value) {
     mesh.post(
@@ -38,18 +57,10 @@ pub async fn me_at(
     base: &str,
     token: &str,
 ) -> (u16, Value, Option<String>) {
-    let response = http
+    let request = http
         .get(format!("{base}/api/v1/auth/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = status_and_json(response).await;
-    (status, body, challenge)
+        .bearer_auth(token);
+    status_json_and_header(request.send().await.unwrap(), "www-authenticate").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,14 +88,9 @@ async fn register_login_me() {
         (user["id"].clone(), json!("ana@example.com"))
     );
 
-    assert_eq!(
-        login(&mesh, "ana@example.com", "otra-cosa").await,
-        (401, json!({"detail": "Credenciales incorrectas"}))
-    );
-    assert_eq!(
-        login(&mesh, "nadie@example.com", "secreto1").await,
-        (401, json!({"detail": "Credenciales incorrectas"}))
-    );
+    let wrong = (401, json!({"detail": "Credenciales incorrectas"}));
+    assert_eq!(login(&mesh, "ana@example.com", "otra-cosa").await, wrong);
+    assert_eq!(login(&mesh, "nadie@example.com", "secreto1").await, wrong);
     assert_eq!(
         register(&mesh, "ANA@EXAMPLE.COM", "otrosecreto").await,
         (409, json!({"detail": "El email ya esta registrado"}))
@@ -92,17 +98,11 @@ async fn register_login_me() {
 
     let (status, body) = register(&mesh, "no-es-un-email", "corta").await;
     assert_eq!(status, 422);
-    let messages: Vec<&str> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["msg"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        messages,
+        field_of_each(&body["detail"], "msg"),
         [
-            "email debe ser valido",
-            "password debe tener al menos 6 caracteres"
+            json!("email debe ser valido"),
+            json!("password debe tener al menos 6 caracteres")
         ]
     );
     mesh.stop().await;
@@ -118,35 +118,16 @@ async fn inactive_users_are_403_and_bad_tokens_401_with_a_bearer_challenge() {
     let mut tampered = token.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let (status, body, challenge) = me(&mesh, &tampered).await;
-    assert_eq!(
-        (status, body, challenge.as_deref()),
-        (
-            401,
-            json!({"detail": "Token invalido o expirado"}),
-            Some("Bearer")
-        )
-    );
+    let answer = me(&mesh, &tampered).await;
+    assert!(refused(&answer), "{answer:?}");
 
     // Expired.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, body, challenge) = me(&mesh, &token).await;
-    assert_eq!(
-        (status, body, challenge.as_deref()),
-        (
-            401,
-            json!({"detail": "Token invalido o expirado"}),
-            Some("Bearer")
-        )
-    );
+    let answer = me(&mesh, &token).await;
+    assert!(refused(&answer), "{answer:?}");
 
     // No token at all.
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/auth/me"))
-        .send()
-        .await
-        .unwrap();
+    let response = get_with_headers(&mesh, "/api/v1/auth/me", &[]).await;
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
 

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::TestStack;
+use crate::support::field_of_each;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn old_clients_catalog_flow() {
@@ -44,12 +45,7 @@ async fn old_clients_catalog_flow() {
     ] {
         let (status, list) = stack.get(path).await;
         assert_eq!(status, 200);
-        let names: Vec<_> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["name"].clone())
-            .collect();
+        let names = field_of_each(&list, "name");
         assert_eq!(names, [json!("Cartagena"), json!("Londres")]);
     }
     let id = cartagena["id"].as_i64().unwrap();
@@ -92,12 +88,7 @@ async fn old_clients_catalog_flow() {
     ] {
         let (status, list) = stack.get(path).await;
         assert_eq!(status, 200);
-        let numbers: Vec<_> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["flight_number"].clone())
-            .collect();
+        let numbers = field_of_each(&list, "flight_number");
         assert_eq!(numbers, [json!("CT-123"), json!("CT-124")], "{path}");
     }
     let (_, page) = stack.get("/api/v1/flights/?skip=1&limit=1").await;
@@ -111,38 +102,34 @@ async fn conflicts_and_missing_things() {
     let id = stack.destination("Cartagena", 50.0, true, true).await;
     stack.flight("CT-123", 1000.0, id, 180).await;
 
-    let (status, body) = stack
-        .post(
+    // (path, body, the expected status and detail)
+    let refused_creations = [
+        (
             "/api/v1/flights/destinations/",
-            &json!({"name": "Cartagena", "tax_amount": 10}),
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (409, json!({"detail": "El destino Cartagena ya existe."}))
-    );
-
-    let (status, body) = stack
-        .post(
+            json!({"name": "Cartagena", "tax_amount": 10}),
+            409,
+            "El destino Cartagena ya existe.",
+        ),
+        (
             "/api/v1/flights/",
-            &json!({"flight_number": "CT-123", "origin": "Cali", "base_price": 10, "destination_id": id}),
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (409, json!({"detail": "El vuelo CT-123 ya existe."}))
-    );
-
-    let (status, body) = stack
-        .post(
+            json!({"flight_number": "CT-123", "origin": "Cali", "base_price": 10, "destination_id": id}),
+            409,
+            "El vuelo CT-123 ya existe.",
+        ),
+        (
             "/api/v1/flights/",
-            &json!({"flight_number": "XX-1", "origin": "Cali", "base_price": 10, "destination_id": 99_999}),
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (404, json!({"detail": "Destino no encontrado."}))
-    );
+            json!({"flight_number": "XX-1", "origin": "Cali", "base_price": 10, "destination_id": 99_999}),
+            404,
+            "Destino no encontrado.",
+        ),
+    ];
+    for (path, body, status, detail) in refused_creations {
+        assert_eq!(
+            stack.post(path, &body).await,
+            (status, json!({"detail": detail})),
+            "{body}"
+        );
+    }
 
     assert_eq!(
         stack.get("/api/v1/flights/99999").await,

@@ -1,42 +1,31 @@
 //! The destination-search routes under the production policy: embedding writes the catalog
 //! (admin only), searching reads it (open to anyone).
 
-use flightmesh::testing::{TestMesh, status_and_json};
+use flightmesh::testing::TestMesh;
 use serde_json::json;
 
-use crate::auth::{register, token};
+use crate::auth::{register_and_login, token};
+use crate::support::{ADMIN_EMAIL, post_as, production_mesh, send_as};
 
 async fn embed(mesh: &TestMesh, id: i64, bearer: Option<&str>) -> (u16, serde_json::Value) {
     let url = mesh.url(&format!(
         "/api/v1/ai/embed-destination?destination_id={id}&description=buceo%20en%20arrecifes%20de%20coral"
     ));
-    let mut request = mesh.http.post(url);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    status_and_json(request.send().await.unwrap()).await
+    send_as(mesh.http.post(url), bearer).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn embedding_is_for_admins_and_searching_is_open_under_the_production_policy() {
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("ACCESS_POLICY", "production")
-            .set("GATEWAY_ADMIN_EMAIL", "admin@flightmesh.test")
-            .set("GATEWAY_ADMIN_PASSWORD", "admin-secreto")
-    })
+    let mesh = production_mesh("admin-secreto").await;
+    let admin = token(&mesh, ADMIN_EMAIL, "admin-secreto").await;
+    let user = register_and_login(&mesh, "ana@example.com", "secreto1").await;
+    let (status, destination) = post_as(
+        &mesh,
+        "/api/v1/flights/destinations/",
+        Some(&admin),
+        &json!({"name": "Isla Coral", "tax_amount": 10, "is_promotion": false}),
+    )
     .await;
-    let admin = token(&mesh, "admin@flightmesh.test", "admin-secreto").await;
-    register(&mesh, "ana@example.com", "secreto1").await;
-    let user = token(&mesh, "ana@example.com", "secreto1").await;
-    let response = mesh
-        .http
-        .post(mesh.url("/api/v1/flights/destinations/"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "Isla Coral", "tax_amount": 10, "is_promotion": false}))
-        .send()
-        .await
-        .unwrap();
-    let (status, destination) = status_and_json(response).await;
     assert_eq!(status, 200, "{destination}");
     let id = destination["id"].as_i64().unwrap();
 
@@ -57,9 +46,7 @@ async fn embedding_is_for_admins_and_searching_is_open_under_the_production_poli
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["name"], json!("Isla Coral"));
     // The rest of /ai still needs a user.
-    let (status, _) = mesh
-        .post("/api/v1/ai/chat", &json!({"message": "hola"}))
-        .await;
-    assert_eq!(status, 401);
+    let hola = json!({"message": "hola"});
+    assert_eq!(mesh.post("/api/v1/ai/chat", &hola).await.0, 401);
     mesh.stop().await;
 }

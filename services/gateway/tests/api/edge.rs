@@ -2,31 +2,19 @@
 
 use serde_json::json;
 
+use crate::support::{get_text, get_with_headers};
 use crate::{TestStack, status_and_json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn correlation_id_is_echoed_or_minted() {
     let stack = TestStack::start().await;
-    let response = stack
-        .http
-        .get(stack.url("/api/v1/flights/"))
-        .header("X-Correlation-ID", "abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["x-correlation-id"], "abc-123");
-
-    let response = stack
-        .http
-        .get(stack.url("/api/v1/flights/"))
-        .header("X-Request-ID", "req-9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["x-correlation-id"], "req-9");
+    for (header, id) in [("X-Correlation-ID", "abc-123"), ("X-Request-ID", "req-9")] {
+        let response = get_with_headers(&stack, "/api/v1/flights/", &[(header, id)]).await;
+        assert_eq!(response.headers()["x-correlation-id"], id);
+    }
 
     // Errors carry one too, and a minted one is a UUID.
-    let response = stack.http.get(stack.url("/nope")).send().await.unwrap();
+    let response = get_with_headers(&stack, "/nope", &[]).await;
     let minted = response.headers()["x-correlation-id"]
         .to_str()
         .unwrap()
@@ -94,13 +82,12 @@ async fn cors_allows_the_configured_origins_with_credentials() {
     );
     assert_eq!(headers["access-control-allow-credentials"], "true");
 
-    let response = stack
-        .http
-        .get(stack.url("/api/v1/flights/"))
-        .header("Origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let response = get_with_headers(
+        &stack,
+        "/api/v1/flights/",
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
     assert!(
         response
             .headers()
@@ -125,7 +112,7 @@ async fn health_docs_and_metrics() {
         ("/docs", "/docs/assets/swagger-ui-bundle.js"),
         ("/redoc", "/docs/assets/redoc.standalone.js"),
     ] {
-        let docs = stack.http.get(stack.url(path)).send().await.unwrap();
+        let docs = get_with_headers(&stack, path, &[]).await;
         assert_eq!(docs.status(), 200);
         let csp = docs.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'self'"), "{csp}");
@@ -136,56 +123,24 @@ async fn health_docs_and_metrics() {
             "the docs pages load nothing from the internet"
         );
     }
-    let init = stack
-        .http
-        .get(stack.url("/docs/assets/swagger-init.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = get_text(&stack, "/docs/assets/swagger-init.js").await;
     assert!(init.contains("/openapi.json"), "{init}");
     // The bundles: gzipped to a client that accepts it, inflated for one that does not.
-    let gzipped = stack
-        .http
-        .get(stack.url("/docs/assets/swagger-ui.css"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let bundle = "/docs/assets/swagger-ui.css";
+    let gzipped = get_with_headers(&stack, bundle, &[("accept-encoding", "gzip")]).await;
     assert_eq!(gzipped.status(), 200);
     assert_eq!(gzipped.headers()["content-encoding"], "gzip");
     assert_eq!(gzipped.headers()["content-type"], "text/css; charset=utf-8");
     let gzipped_len = gzipped.bytes().await.unwrap().len();
-    let plain = stack
-        .http
-        .get(stack.url("/docs/assets/swagger-ui.css"))
-        .header("accept-encoding", "identity")
-        .send()
-        .await
-        .unwrap();
+    let plain = get_with_headers(&stack, bundle, &[("accept-encoding", "identity")]).await;
     assert!(plain.headers().get("content-encoding").is_none());
     let css = plain.text().await.unwrap();
     assert!(css.len() > gzipped_len && css.contains(".swagger-ui"));
-    let missing = stack
-        .http
-        .get(stack.url("/docs/assets/nothing.js"))
-        .send()
-        .await
-        .unwrap();
+    let missing = get_with_headers(&stack, "/docs/assets/nothing.js", &[]).await;
     assert_eq!(missing.status(), 404);
 
     stack.get("/api/v1/flights/").await;
-    let metrics = stack
-        .http
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&stack, "/metrics").await;
     assert!(metrics.contains("http_server_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"route="/api/v1/flights""#), "{metrics}");
 }

@@ -4,29 +4,31 @@
 use std::time::{Duration, Instant};
 
 use flightmesh::testing::{TestMesh, status_and_json};
+
+use crate::support::{admin_metrics, closed_port, get_with_headers, mesh_with, metric};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// GET /api/v1/flights/ (the default class) with an `X-Forwarded-For` header → status.
 async fn flights_via_proxy(mesh: &TestMesh, forwarded_for: &str) -> u16 {
-    mesh.http
-        .get(mesh.url("/api/v1/flights/"))
-        .header("X-Forwarded-For", forwarded_for)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    get_with_headers(
+        mesh,
+        "/api/v1/flights/",
+        &[("X-Forwarded-For", forwarded_for)],
+    )
+    .await
+    .status()
+    .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_a_trusted_proxy_the_limiter_keys_on_the_real_client_whatever_it_forges() {
     // The test's loopback connection plays the proxy, which appends the real client's address.
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32")
-            .set("GATEWAY_RATE_LIMIT_DEFAULT", "3/60s")
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("GATEWAY_RATE_LIMIT_DEFAULT", "3/60s"),
+    ])
     .await;
 
     // Two real clients forge the same left-most hop: each still has its own budget.
@@ -68,16 +70,13 @@ async fn without_trusted_proxies_the_header_is_ignored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_auth_budget_holds_when_redis_is_down() {
     // A port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("GATEWAY_RATE_LIMIT_STORE", "redis")
-            .set("GATEWAY_REDIS_URL", format!("redis://{dead}"))
-            .set("GATEWAY_RATE_LIMIT_AUTH", "3/60s")
-            .set("GATEWAY_RATE_LIMIT_DEFAULT", "1/60s")
-    })
+    let dead = format!("redis://{}", closed_port());
+    let mesh = mesh_with(&[
+        ("GATEWAY_RATE_LIMIT_STORE", "redis"),
+        ("GATEWAY_REDIS_URL", &dead),
+        ("GATEWAY_RATE_LIMIT_AUTH", "3/60s"),
+        ("GATEWAY_RATE_LIMIT_DEFAULT", "1/60s"),
+    ])
     .await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
@@ -94,24 +93,17 @@ async fn the_auth_budget_holds_when_redis_is_down() {
     for _ in 0..3 {
         assert_eq!(mesh.get("/api/v1/flights/").await.0, 200);
     }
-    let metrics = reqwest::get(format!("http://{}/metrics", mesh.addrs.gateway_admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
+    let metrics = admin_metrics(&mesh).await;
+    let count =
+        |name: &str| metric(&metrics, name).unwrap_or_else(|| panic!("{name} in {metrics}"));
     assert!(
-        count("gateway_rate_limiter_fallbacks_total") >= 5,
+        count("gateway_rate_limiter_fallbacks_total") >= 5.0,
         "{metrics}"
     );
-    assert!(count("gateway_rate_limiter_errors_total") >= 8, "{metrics}");
+    assert!(
+        count("gateway_rate_limiter_errors_total") >= 8.0,
+        "{metrics}"
+    );
     mesh.stop().await;
 }
 
@@ -224,10 +216,10 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closes() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_live_on_the_admin_port_and_docs_can_be_turned_off() {
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("GATEWAY_PUBLIC_METRICS", "false")
-            .set("GATEWAY_API_DOCS", "false")
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_PUBLIC_METRICS", "false"),
+        ("GATEWAY_API_DOCS", "false"),
+    ])
     .await;
     assert_eq!(mesh.get("/api/v1/flights/").await.0, 200);
     for hidden in [
@@ -238,9 +230,8 @@ async fn metrics_live_on_the_admin_port_and_docs_can_be_turned_off() {
         "/docs/assets/swagger-ui.css",
         "/openapi.json",
     ] {
-        let response = mesh.http.get(mesh.url(hidden)).send().await.unwrap();
         assert_eq!(
-            status_and_json(response).await,
+            mesh.get(hidden).await,
             (404, json!({"detail": "Ruta no encontrada."})),
             "{hidden}"
         );
@@ -258,13 +249,8 @@ async fn metrics_live_on_the_admin_port_and_docs_can_be_turned_off() {
         metrics.contains(r#"route="/api/v1/flights""#),
         "the gateway's own metrics are on its admin port: {metrics}"
     );
-    assert_eq!(
-        reqwest::get(format!("{admin}/livez"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let livez = reqwest::get(format!("{admin}/livez")).await.unwrap();
+    assert_eq!(livez.status(), 200);
     mesh.stop().await;
 }
 
@@ -298,18 +284,17 @@ async fn failing_upstream(code: u8) -> std::net::SocketAddr {
 async fn upstream_internal_details_never_reach_the_client() {
     let internal = failing_upstream(13).await; // INTERNAL
     let unknown = failing_upstream(2).await; // UNKNOWN
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("GATEWAY_FLIGHTS_URL", format!("http://{internal}"))
-            .set("GATEWAY_AI_URL", format!("http://{unknown}"))
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_FLIGHTS_URL", &format!("http://{internal}")),
+        ("GATEWAY_AI_URL", &format!("http://{unknown}")),
+    ])
     .await;
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/flights/"))
-        .header("X-Correlation-ID", "leak-check-1")
-        .send()
-        .await
-        .unwrap();
+    let response = get_with_headers(
+        &mesh,
+        "/api/v1/flights/",
+        &[("X-Correlation-ID", "leak-check-1")],
+    )
+    .await;
     assert_eq!(response.headers()["x-correlation-id"], "leak-check-1");
     assert_eq!(
         status_and_json(response).await,

@@ -7,63 +7,46 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use flightmesh::testing::{TestMesh, status_and_json};
 use flightmesh_gateway::config::DEVELOPMENT_SECRET;
-use flightmesh_gateway::{Config, Gateway};
-use flightmesh_runtime::{CancellationToken, Env};
 use flightmesh_testkit::TestDatabase;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use crate::auth::{refused, token};
+use crate::support::{
+    ADMIN_EMAIL, LoneGateway, get_as, lone_gateway_env, mesh_with, send_as, start_gateway,
+};
+
 /// A gateway on `db`, alone (no mesh behind it), with the production policy.
 pub struct Edge {
-    base: String,
+    gateway: LoneGateway,
     http: reqwest::Client,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Edge {
     pub async fn start(db: &TestDatabase, vars: &[(&str, &str)]) -> Self {
-        let mut env = Env::from_pairs([
-            ("DATABASE_URL", db.url()),
-            ("HTTP_ADDR", "127.0.0.1:0"),
-            ("ADMIN_ADDR", "127.0.0.1:0"),
-            ("DRAIN_DELAY", "0s"),
-            ("ENVIRONMENT", "development"),
-            ("ACCESS_POLICY", "production"),
-            ("RATE_LIMIT_AUTH", "100000/60s"),
-            ("LOG_FORMAT", "text"),
-        ]);
-        for (name, value) in vars {
-            env = env.set(*name, *value);
-        }
-        let gateway = Gateway::build(Config::from_env(&env).expect("a valid configuration"))
-            .await
-            .expect("the gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        let stop = CancellationToken::new();
-        let shutdown = stop.clone();
-        let task = tokio::spawn(async move {
-            gateway
-                .run(shutdown)
-                .await
-                .expect("the gateway stops cleanly");
-        });
         Self {
-            base,
+            gateway: start_gateway(&lone_gateway_env(db, vars)).await,
             http: reqwest::Client::new(),
-            stop,
-            task,
         }
     }
 
+    /// A gateway on `db` whose bootstrap admin is [`ADMIN_EMAIL`] with `password`.
+    pub async fn with_admin(db: &TestDatabase, password: &str) -> Self {
+        Self::start(
+            db,
+            &[("ADMIN_EMAIL", ADMIN_EMAIL), ("ADMIN_PASSWORD", password)],
+        )
+        .await
+    }
+
     pub async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
+        self.gateway.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.gateway.task)
             .await
             .expect("the gateway stops in time")
-            .unwrap();
+            .unwrap()
+            .expect("the gateway stops cleanly");
     }
 
     pub async fn register(&self, email: &str, password: &str) -> (u16, Value) {
@@ -89,19 +72,13 @@ impl Edge {
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        status_and_json(response).await
+        let request = self.http.post(format!("{}{path}", self.gateway.base));
+        send_as(request.json(body), None).await
     }
 
     /// `GET /auth/me` → (status, body, `WWW-Authenticate`).
     pub async fn me(&self, token: &str) -> (u16, Value, Option<String>) {
-        crate::auth::me_at(&self.http, &self.base, token).await
+        crate::auth::me_at(&self.http, &self.gateway.base, token).await
     }
 }
 
@@ -188,17 +165,6 @@ async fn sql(db: &TestDatabase, statement: &str) {
         .execute(&mut conn)
         .await
         .unwrap();
-}
-
-const REFUSED: (u16, &str) = (401, "Token invalido o expirado");
-
-fn refused(answer: (u16, Value, Option<String>)) -> bool {
-    answer
-        == (
-            REFUSED.0,
-            json!({"detail": REFUSED.1}),
-            Some("Bearer".to_owned()),
-        )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,7 +254,7 @@ async fn forged_alg_none_expired_and_foreign_tokens_are_401_with_a_bearer_challe
     ];
     for (case, token) in cases {
         let answer = edge.me(&token).await;
-        assert!(refused(answer.clone()), "{case}: {answer:?}");
+        assert!(refused(&answer), "{case}: {answer:?}");
     }
     edge.stop().await;
 }
@@ -323,54 +289,36 @@ async fn a_deactivated_user_is_refused_within_the_user_check_interval() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(refused(edge.me(&token).await));
+    assert!(refused(&edge.me(&token).await));
     edge.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_demoted_admin_loses_admin_within_the_user_check_interval() {
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("GATEWAY_ACCESS_POLICY", "production")
-            .set("GATEWAY_USER_CHECK_INTERVAL", "1s")
-            .set("GATEWAY_ADMIN_EMAIL", "admin@flightmesh.test")
-            .set("GATEWAY_ADMIN_PASSWORD", "admin-secreto")
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_ACCESS_POLICY", "production"),
+        ("GATEWAY_USER_CHECK_INTERVAL", "1s"),
+        ("GATEWAY_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("GATEWAY_ADMIN_PASSWORD", "admin-secreto"),
+    ])
     .await;
-    let (status, body) = mesh
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": "admin@flightmesh.test", "password": "admin-secreto"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let admin = body["access_token"].as_str().unwrap().to_owned();
-    let dead_letters = |token: String| {
-        let request = mesh
-            .http
-            .get(mesh.url("/api/v1/stats/dead-letters"))
-            .bearer_auth(token);
-        async move { status_and_json(request.send().await.unwrap()).await }
-    };
-    assert_eq!(dead_letters(admin.clone()).await.0, 200);
+    let admin = token(&mesh, ADMIN_EMAIL, "admin-secreto").await;
+    let dead_letters = || get_as(&mesh, "/api/v1/stats/dead-letters", Some(&admin));
+    assert_eq!(dead_letters().await.0, 200);
 
-    sql(
-        &mesh.db,
-        "UPDATE identity.users SET role = 'user' WHERE email = 'admin@flightmesh.test'",
-    )
-    .await;
+    let set_role = |role: &str| {
+        format!("UPDATE identity.users SET role = '{role}' WHERE email = '{ADMIN_EMAIL}'")
+    };
+    sql(&mesh.db, &set_role("user")).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        dead_letters(admin.clone()).await,
+        dead_letters().await,
         (403, json!({"detail": "Permisos insuficientes"})),
         "the token still says admin, the user no longer is"
     );
-    sql(
-        &mesh.db,
-        "UPDATE identity.users SET role = 'admin' WHERE email = 'admin@flightmesh.test'",
-    )
-    .await;
+    sql(&mesh.db, &set_role("admin")).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(dead_letters(admin).await.0, 200);
+    assert_eq!(dead_letters().await.0, 200);
     mesh.stop().await;
 }
 
@@ -412,11 +360,11 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
     assert_eq!(rotated.me(&new_token).await.0, 200);
     let id = rotated.me(&new_token).await.1["id"].as_i64().unwrap();
     assert!(
-        refused(rotated.me(&forge(&new_key, "2027-01", &claims(id))).await),
+        refused(&rotated.me(&forge(&new_key, "2027-01", &claims(id))).await),
         "a kid the gateway does not know"
     );
     assert!(
-        refused(rotated.me(&forge(&old_key, "2026-12", &claims(id))).await),
+        refused(&rotated.me(&forge(&old_key, "2026-12", &claims(id))).await),
         "the old key under the new kid"
     );
     // Until they expire: `exp` is in whole seconds and a token is valid through that second.
@@ -425,7 +373,7 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
     if let Ok(wait) = left.duration_since(SystemTime::now()) {
         tokio::time::sleep(wait + Duration::from_millis(100)).await;
     }
-    assert!(refused(rotated.me(&old_token).await));
+    assert!(refused(&rotated.me(&old_token).await));
     rotated.stop().await;
 
     // The old key dropped from the list: its tokens are refused.
@@ -434,15 +382,8 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
         &[("JWT_SECRET", new_key.as_str()), ("JWT_KEY_ID", "2026-12")],
     )
     .await;
-    let fresh_old = forge(
-        &old_key,
-        "2026-11",
-        &json!({
-            "sub": id.to_string(), "iat": now(), "exp": now() + 600, "role": "user",
-            "iss": "flightmesh-gateway", "aud": "flightmesh", "ver": 0
-        }),
-    );
-    assert!(refused(after.me(&fresh_old).await));
+    let fresh_old = forge(&old_key, "2026-11", &claims(id));
+    assert!(refused(&after.me(&fresh_old).await));
     let current = after.token("eva@example.com", "secreto-largo").await;
     assert_eq!(after.me(&current).await.0, 200);
     after.stop().await;
@@ -451,7 +392,7 @@ async fn key_rotation_keeps_old_tokens_valid_until_they_expire() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts() {
     let db = TestDatabase::create().await;
-    let email = "admin@flightmesh.test";
+    let email = ADMIN_EMAIL;
 
     // A gateway without ADMIN_*: anyone registers the admin's email first.
     let first = Edge::start(&db, &[]).await;
@@ -461,21 +402,14 @@ async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts()
     first.stop().await;
 
     // The gateway with ADMIN_EMAIL starts on the same database.
-    let admin_edge = Edge::start(
-        &db,
-        &[
-            ("ADMIN_EMAIL", email),
-            ("ADMIN_PASSWORD", "first-admin-password"),
-        ],
-    )
-    .await;
+    let admin_edge = Edge::with_admin(&db, "first-admin-password").await;
     assert_eq!(
         admin_edge.login(email, "squatter-password").await,
         (401, json!({"detail": "Credenciales incorrectas"})),
         "the squatter's password no longer works"
     );
     assert!(
-        refused(admin_edge.me(&squatter).await),
+        refused(&admin_edge.me(&squatter).await),
         "the squatter's earlier token is revoked (it would otherwise become an admin's)"
     );
     let admin = admin_edge.token(email, "first-admin-password").await;
@@ -485,32 +419,18 @@ async fn the_bootstrap_admin_takes_over_an_account_registered_before_it_starts()
     admin_edge.stop().await;
 
     // A restart with the same password changes nothing: the admin's token stays valid.
-    let same = Edge::start(
-        &db,
-        &[
-            ("ADMIN_EMAIL", email),
-            ("ADMIN_PASSWORD", "first-admin-password"),
-        ],
-    )
-    .await;
+    let same = Edge::with_admin(&db, "first-admin-password").await;
     assert_eq!(same.me(&admin).await.0, 200);
     same.stop().await;
 
     // A changed ADMIN_PASSWORD takes effect at the next start, and revokes earlier tokens.
-    let changed = Edge::start(
-        &db,
-        &[
-            ("ADMIN_EMAIL", email),
-            ("ADMIN_PASSWORD", "second-admin-password"),
-        ],
-    )
-    .await;
+    let changed = Edge::with_admin(&db, "second-admin-password").await;
     assert_eq!(
         changed.login(email, "first-admin-password").await.0,
         401,
         "the old admin password fails"
     );
-    assert!(refused(changed.me(&admin).await));
+    assert!(refused(&changed.me(&admin).await));
     let admin = changed.token(email, "second-admin-password").await;
     assert_eq!(payload(&admin)["role"], json!("admin"));
     changed.stop().await;

@@ -2,22 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use flightmesh::testing::{TestMesh, status_and_json, test_env};
+use flightmesh::testing::{TestMesh, test_env};
 use serde_json::json;
 
-async fn chat(http: &reqwest::Client, base: &str) -> (u16, Option<String>, serde_json::Value) {
-    let response = http
+use crate::support::{mesh_with, start_gateway, status_json_and_header};
+
+/// `POST {base}/api/v1/ai/chat` → (status, body, `Retry-After`).
+async fn chat(http: &reqwest::Client, base: &str) -> (u16, serde_json::Value, Option<String>) {
+    let request = http
         .post(format!("{base}/api/v1/ai/chat"))
-        .json(&json!({"message": "hola"}))
-        .send()
-        .await
-        .unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = status_and_json(response).await;
-    (status, retry_after, body)
+        .json(&json!({"message": "hola"}));
+    status_json_and_header(request.send().await.unwrap(), "retry-after").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,7 +29,7 @@ async fn the_ai_limit_answers_429_then_recovers_after_the_window() {
     for _ in 0..3 {
         assert_eq!(chat(&mesh.http, &mesh.base).await.0, 200);
     }
-    let (status, retry_after, body) = chat(&mesh.http, &mesh.base).await;
+    let (status, body, retry_after) = chat(&mesh.http, &mesh.base).await;
     assert_eq!(
         (status, body),
         (
@@ -53,10 +48,10 @@ async fn the_ai_limit_answers_429_then_recovers_after_the_window() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_gateways_sharing_redis_enforce_one_budget() {
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("GATEWAY_RATE_LIMIT_AI", "4/60s")
-            .set("GATEWAY_RATE_LIMIT_STORE", "redis")
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_RATE_LIMIT_AI", "4/60s"),
+        ("GATEWAY_RATE_LIMIT_STORE", "redis"),
+    ])
     .await;
     // A second gateway replica in front of the same services and Redis.
     let env = test_env(&mesh.db, &mesh.names)
@@ -66,13 +61,8 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
         .set("BOOKINGS_URL", format!("http://{}", mesh.addrs.bookings))
         .set("STATS_URL", format!("http://{}", mesh.addrs.stats))
         .set("AI_URL", format!("http://{}", mesh.addrs.ai));
-    let replica =
-        flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
-    let replica_base = format!("http://{}", replica.local_addr());
-    let stop = flightmesh_runtime::CancellationToken::new();
-    tokio::spawn(replica.run(stop.clone()));
+    let replica = start_gateway(&env).await;
+    let replica_base = replica.base;
 
     let mut statuses = Vec::new();
     for base in [
@@ -86,7 +76,7 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
         statuses.push(chat(&mesh.http, base).await.0);
     }
     assert_eq!(statuses, [200, 200, 200, 200, 429, 429]);
-    stop.cancel();
+    replica.stop.cancel();
     mesh.stop().await;
 }
 
@@ -101,10 +91,10 @@ async fn an_upstream_slower_than_the_route_timeout_is_504() {
             held.push(socket);
         }
     });
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("GATEWAY_BOOKINGS_URL", format!("http://{silent_addr}"))
-            .set("GATEWAY_REQUEST_TIMEOUT", "500ms")
-    })
+    let mesh = mesh_with(&[
+        ("GATEWAY_BOOKINGS_URL", &format!("http://{silent_addr}")),
+        ("GATEWAY_REQUEST_TIMEOUT", "500ms"),
+    ])
     .await;
     let started = Instant::now();
     let (status, body) = mesh.get("/api/v1/bookings/").await;

@@ -13,6 +13,7 @@ mod ownership;
 mod policy;
 mod resilience;
 mod streaming;
+mod support;
 mod validation;
 
 pub use flightmesh::testing::{TestMesh as TestStack, eventually, status_and_json};

@@ -1,45 +1,22 @@
 //! Ownership of bookings and the admin-only feeds under the production policy, through REST
 //! (ADR 0010): the gateway's route table and the bookings service's own checks together.
 
-use flightmesh::testing::{TestMesh, status_and_json};
+use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::auth::{register, token};
+use crate::auth::{register_and_login, token};
+use crate::support::{ADMIN_EMAIL, get_as as get, post_as as post, production_mesh};
 
-const ADMIN_EMAIL: &str = "admin@flightmesh.test";
 const ADMIN_PASSWORD: &str = "admin-secreto-largo";
 
 /// The mesh with the production policy in the gateway and in bookings.
 async fn production() -> TestMesh {
-    TestMesh::start_with(|env, _| {
-        env.set("ACCESS_POLICY", "production")
-            .set("GATEWAY_ADMIN_EMAIL", ADMIN_EMAIL)
-            .set("GATEWAY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    })
-    .await
-}
-
-async fn get(mesh: &TestMesh, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut request = mesh.http.get(mesh.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    status_and_json(request.send().await.unwrap()).await
-}
-
-async fn post(mesh: &TestMesh, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut request = mesh.http.post(mesh.url(path)).json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    status_and_json(request.send().await.unwrap()).await
+    production_mesh(ADMIN_PASSWORD).await
 }
 
 /// Registers `email` and signs in.
 async fn user(mesh: &TestMesh, email: &str) -> String {
-    let (status, body) = register(mesh, email, "secreto-de-prueba").await;
-    assert_eq!(status, 200, "{body}");
-    token(mesh, email, "secreto-de-prueba").await
+    register_and_login(mesh, email, "secreto-de-prueba").await
 }
 
 /// A flight (created by the admin) with room for everyone.
@@ -63,17 +40,32 @@ async fn flight(mesh: &TestMesh, admin: &str) -> i64 {
     flight["id"].as_i64().unwrap()
 }
 
-/// Books `passenger` (age 8: the candy log names them) as `token`; returns the booking's id.
-async fn book(mesh: &TestMesh, token: &str, flight: i64, passenger: &str) -> i64 {
+/// Books `passenger` (age 8: the candy log names them) as `token` (anonymously with `None`);
+/// returns the booking's id.
+async fn book(mesh: &TestMesh, token: Option<&str>, flight: i64, passenger: &str) -> i64 {
     let (status, booking) = post(
         mesh,
         "/api/v1/bookings/",
-        Some(token),
+        token,
         &json!({"passenger_name": passenger, "passenger_age": 8, "flight_id": flight}),
     )
     .await;
     assert_eq!(status, 200, "{booking}");
     booking["id"].as_i64().unwrap()
+}
+
+/// Cancels booking `id` as `token` → (status, JSON).
+async fn cancel(mesh: &TestMesh, id: i64, token: &str) -> (u16, Value) {
+    let path = format!("/api/v1/bookings/{id}/cancel");
+    post(mesh, &path, Some(token), &json!({})).await
+}
+
+/// Asserts that each of `paths` answers 200 to `token` (anonymously with `None`).
+async fn assert_all_answer_200(mesh: &TestMesh, token: Option<&str>, paths: &[&str]) {
+    for path in paths {
+        let (status, body) = get(mesh, path, token).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
 }
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -94,8 +86,8 @@ async fn a_user_sees_lists_and_cancels_only_their_own_bookings() {
     let ana = user(&mesh, "ana@example.com").await;
     let luis = user(&mesh, "luis@example.com").await;
     let flight = flight(&mesh, &admin).await;
-    let anas = book(&mesh, &ana, flight, "Ana Pérez").await;
-    let luiss = book(&mesh, &luis, flight, "Luis Gómez").await;
+    let anas = book(&mesh, Some(&ana), flight, "Ana Pérez").await;
+    let luiss = book(&mesh, Some(&luis), flight, "Luis Gómez").await;
 
     // Another user's booking is exactly a missing one: 404, same message, for get and cancel.
     let not_found = (404, json!({"detail": "Reserva no encontrada."}));
@@ -103,16 +95,7 @@ async fn a_user_sees_lists_and_cancels_only_their_own_bookings() {
         get(&mesh, &format!("/api/v1/bookings/{anas}"), Some(&luis)).await,
         not_found
     );
-    assert_eq!(
-        post(
-            &mesh,
-            &format!("/api/v1/bookings/{anas}/cancel"),
-            Some(&luis),
-            &json!({})
-        )
-        .await,
-        not_found
-    );
+    assert_eq!(cancel(&mesh, anas, &luis).await, not_found);
     assert_eq!(
         get(&mesh, "/api/v1/bookings/999999999", Some(&luis)).await,
         not_found
@@ -140,22 +123,10 @@ async fn a_user_sees_lists_and_cancels_only_their_own_bookings() {
         (status, &seen["passenger_name"]),
         (200, &json!("Luis Gómez"))
     );
-    let (status, cancelled) = post(
-        &mesh,
-        &format!("/api/v1/bookings/{luiss}/cancel"),
-        Some(&admin),
-        &json!({}),
-    )
-    .await;
-    assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
-    let (status, cancelled) = post(
-        &mesh,
-        &format!("/api/v1/bookings/{anas}/cancel"),
-        Some(&ana),
-        &json!({}),
-    )
-    .await;
-    assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
+    for (booking, by) in [(luiss, &admin), (anas, &ana)] {
+        let (status, cancelled) = cancel(&mesh, booking, by).await;
+        assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
+    }
     mesh.stop().await;
 }
 
@@ -165,13 +136,14 @@ async fn the_feeds_that_name_passengers_are_admin_only() {
     let admin = token(&mesh, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let ana = user(&mesh, "ana@example.com").await;
     let flight = flight(&mesh, &admin).await;
-    book(&mesh, &ana, flight, "Ana Pérez").await;
+    book(&mesh, Some(&ana), flight, "Ana Pérez").await;
 
-    for path in [
+    let feeds = [
         "/api/v1/bookings/events",
         "/api/v1/stats/candy",
         "/api/v1/stats/notifications",
-    ] {
+    ];
+    for path in feeds {
         assert_eq!(
             get(&mesh, path, None).await,
             (401, json!({"detail": "No autenticado"})),
@@ -182,20 +154,21 @@ async fn the_feeds_that_name_passengers_are_admin_only() {
             (403, json!({"detail": "Permisos insuficientes"})),
             "{path}"
         );
-        let (status, body) = get(&mesh, path, Some(&admin)).await;
-        assert_eq!(status, 200, "{path}: {body}");
     }
+    assert_all_answer_200(&mesh, Some(&admin), &feeds).await;
     let (_, events) = get(&mesh, "/api/v1/bookings/events", Some(&admin)).await;
     assert_eq!(events["total"], json!(1), "{events}");
     // Aggregates without names stay public.
-    for path in [
-        "/api/v1/stats/general",
-        "/api/v1/stats/destinations",
-        "/api/v1/stats/destinations/Cartagena/taxes",
-    ] {
-        let (status, body) = get(&mesh, path, None).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
+    assert_all_answer_200(
+        &mesh,
+        None,
+        &[
+            "/api/v1/stats/general",
+            "/api/v1/stats/destinations",
+            "/api/v1/stats/destinations/Cartagena/taxes",
+        ],
+    )
+    .await;
     mesh.stop().await;
 }
 
@@ -204,29 +177,23 @@ async fn the_compatible_policy_keeps_bookings_and_feeds_open() {
     let mesh = TestMesh::start().await;
     let destination = mesh.destination("Cartagena", 50.0, false, true).await;
     let flight = mesh.flight("CT-1", 1000.0, destination, 10).await;
-    let (status, booking) = mesh
-        .post(
-            "/api/v1/bookings/",
-            &json!({"passenger_name": "Ana", "passenger_age": 8, "flight_id": flight}),
-        )
-        .await;
-    assert_eq!(status, 200, "{booking}");
-    let id = booking["id"].as_i64().unwrap();
+    let id = book(&mesh, None, flight, "Ana").await;
     // A signed-in caller still sees everyone's bookings, as the old system had it.
-    register(&mesh, "luis@example.com", "secreto-de-prueba").await;
-    let luis = token(&mesh, "luis@example.com", "secreto-de-prueba").await;
+    let luis = user(&mesh, "luis@example.com").await;
     let (status, seen) = get(&mesh, &format!("/api/v1/bookings/{id}"), Some(&luis)).await;
     assert_eq!((status, &seen["id"]), (200, &json!(id)));
     let (status, list) = get(&mesh, "/api/v1/bookings/", Some(&luis)).await;
     assert_eq!((status, ids(&list)), (200, vec![id]));
-    for path in [
-        "/api/v1/bookings/",
-        "/api/v1/bookings/events",
-        "/api/v1/stats/candy",
-        "/api/v1/stats/notifications",
-    ] {
-        let (status, body) = mesh.get(path).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
+    assert_all_answer_200(
+        &mesh,
+        None,
+        &[
+            "/api/v1/bookings/",
+            "/api/v1/bookings/events",
+            "/api/v1/stats/candy",
+            "/api/v1/stats/notifications",
+        ],
+    )
+    .await;
     mesh.stop().await;
 }

@@ -3,19 +3,14 @@
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use flightmesh::testing::{TestMesh, status_and_json};
+use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::auth::{register, token};
+use crate::auth::{me, register_and_login, token};
+use crate::support::{ADMIN_EMAIL, production_mesh, send_as};
 
 async fn production() -> TestMesh {
-    TestMesh::start_with(|env, _| {
-        // Both enforcers: the gateway's route table and bookings' ownership rules.
-        env.set("ACCESS_POLICY", "production")
-            .set("GATEWAY_ADMIN_EMAIL", "admin@flightmesh.test")
-            .set("GATEWAY_ADMIN_PASSWORD", "admin-secreto")
-    })
-    .await
+    production_mesh("admin-secreto").await
 }
 
 /// `(method, path, body, caller, status)`: what each caller gets under the production policy.
@@ -31,23 +26,22 @@ enum Caller {
 #[tokio::test(flavor = "multi_thread")]
 async fn production_policy_needs_users_for_bookings_and_admins_for_catalog_writes() {
     let mesh = production().await;
-    let admin = token(&mesh, "admin@flightmesh.test", "admin-secreto").await;
-    register(&mesh, "ana@example.com", "secreto1").await;
-    let user = token(&mesh, "ana@example.com", "secreto1").await;
+    let admin = token(&mesh, ADMIN_EMAIL, "admin-secreto").await;
+    let user = register_and_login(&mesh, "ana@example.com", "secreto1").await;
     let call = |method: &str, path: &str, body: Option<&Value>, caller: Caller| {
-        let mut request = match method {
+        let request = match method {
             "GET" => mesh.http.get(mesh.url(path)),
             _ => mesh
                 .http
                 .post(mesh.url(path))
                 .json(body.unwrap_or(&json!({}))),
         };
-        match caller {
-            Caller::Anonymous => {}
-            Caller::User => request = request.bearer_auth(&user),
-            Caller::Admin => request = request.bearer_auth(&admin),
-        }
-        async move { status_and_json(request.send().await.unwrap()).await }
+        let token = match caller {
+            Caller::Anonymous => None,
+            Caller::User => Some(user.as_str()),
+            Caller::Admin => Some(admin.as_str()),
+        };
+        send_as(request, token)
     };
 
     let destination = json!({"name": "Cartagena", "tax_amount": 50, "is_promotion": true});
@@ -158,50 +152,29 @@ async fn production_policy_needs_users_for_bookings_and_admins_for_catalog_write
 #[tokio::test(flavor = "multi_thread")]
 async fn identity_headers_sent_by_clients_are_never_trusted() {
     let mesh = production().await;
-    let admin = token(&mesh, "admin@flightmesh.test", "admin-secreto").await;
-    let (_, admin_user) = {
-        let response = mesh
-            .http
-            .get(mesh.url("/api/v1/auth/me"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        status_and_json(response).await
-    };
+    let admin = token(&mesh, ADMIN_EMAIL, "admin-secreto").await;
+    let (_, admin_user, _) = me(&mesh, &admin).await;
+    let admin_id = admin_user["id"].to_string();
     // Claiming to be the admin without a token: still anonymous.
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/auth/me"))
-        .header("x-user-id", admin_user["id"].to_string())
-        .header("x-user-role", "admin")
-        .send()
-        .await
-        .unwrap();
+    let claims_admin = |request: reqwest::RequestBuilder| {
+        request
+            .header("x-user-id", &admin_id)
+            .header("x-user-role", "admin")
+    };
+    let me_path = mesh.url("/api/v1/auth/me");
+    let response = claims_admin(mesh.http.get(&me_path)).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    let response = mesh
+    let create = mesh
         .http
         .post(mesh.url("/api/v1/flights/destinations/"))
-        .header("x-user-id", admin_user["id"].to_string())
-        .header("x-user-role", "admin")
-        .json(&json!({"name": "Lima", "tax_amount": 1}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"name": "Lima", "tax_amount": 1}));
+    let response = claims_admin(create).send().await.unwrap();
     assert_eq!(response.status(), 401);
 
     // With a user's token, a forged header does not turn the user into someone else.
-    register(&mesh, "eva@example.com", "secreto1").await;
-    let eva = token(&mesh, "eva@example.com", "secreto1").await;
-    let response = mesh
-        .http
-        .get(mesh.url("/api/v1/auth/me"))
-        .bearer_auth(&eva)
-        .header("x-user-id", admin_user["id"].to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(response).await;
+    let eva = register_and_login(&mesh, "eva@example.com", "secreto1").await;
+    let forged = mesh.http.get(&me_path).header("x-user-id", &admin_id);
+    let (status, body) = send_as(forged, Some(&eva)).await;
     assert_eq!(
         (status, body["email"].clone()),
         (200, json!("eva@example.com"))

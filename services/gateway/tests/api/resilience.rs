@@ -10,7 +10,11 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::support::{admin_metrics, closed_port, send_as, start_gateway};
 use crate::{TestStack, eventually, status_and_json};
+
+/// The contract's answer when a dependency cannot take the call.
+const UNAVAILABLE: &str = "Servicio temporalmente no disponible. Intente de nuevo.";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_restart_gives_503_then_recovers_without_restarting_anything() {
@@ -37,10 +41,7 @@ async fn database_restart_gives_503_then_recovers_without_restarting_anything() 
     ] {
         let (status, body) = stack.get(path).await;
         assert_eq!(status, 503, "{path}: {body}");
-        assert_eq!(
-            body,
-            json!({"detail": "Servicio temporalmente no disponible. Intente de nuevo."})
-        );
+        assert_eq!(body, json!({"detail": UNAVAILABLE}));
     }
     let (status, _) = stack
         .post(
@@ -75,10 +76,7 @@ async fn terminated_backends_cost_nothing_after_the_fact() {
 #[tokio::test(flavor = "multi_thread")]
 async fn services_that_are_down_answer_503_and_readyz_names_them() {
     // A gateway whose services are all unreachable (nothing listens on their port).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let db = flightmesh_testkit::TestDatabase::create().await;
     let env = flightmesh_runtime::Env::from_pairs([
         ("DATABASE_URL", db.url().to_owned()),
@@ -91,38 +89,22 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
         ("STATS_URL", format!("http://{closed}")),
         ("AI_URL", format!("http://{closed}")),
     ]);
-    let gateway =
-        flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
-    let base = format!("http://{}", gateway.local_addr());
-    let shutdown = flightmesh_runtime::CancellationToken::new();
-    tokio::spawn(gateway.run(shutdown.clone()));
+    let gateway = start_gateway(&env).await;
+    let base = gateway.base;
     let http = reqwest::Client::new();
 
-    let response = http
-        .post(format!("{base}/api/v1/bookings/"))
-        .json(&json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": 1}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_and_json(response).await;
+    let booking = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": 1});
+    let request = http.post(format!("{base}/api/v1/bookings/")).json(&booking);
+    let (status, body) = send_as(request, None).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
         body["detail"],
         json!("El servicio bookings no esta disponible. Intente de nuevo mas tarde.")
     );
-    let (status, _) = status_and_json(
-        http.get(format!("{base}/api/v1/stats/general"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send_as(http.get(format!("{base}/api/v1/stats/general")), None).await;
     assert_eq!(status, 503);
 
-    let (status, body) =
-        status_and_json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+    let (status, body) = send_as(http.get(format!("{base}/readyz")), None).await;
     assert_eq!(status, 503);
     assert_eq!(
         body["services"]["identity"],
@@ -141,15 +123,9 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
     }
     // The gateway itself is ready: the routes that need no upstream (auth, docs) still work,
     // so the readiness probe (`/readyz/self`) keeps it in the Service.
-    let (status, body) = status_and_json(
-        http.get(format!("{base}/readyz/self"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_as(http.get(format!("{base}/readyz/self")), None).await;
     assert_eq!((status, body), (200, json!({"status": "ready"})));
-    shutdown.cancel();
+    gateway.stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,40 +140,20 @@ async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
             .set("FLIGHTS_SEATS_CACHE_TTL", "0s")
     })
     .await;
-    let id = stack.destination("Cartagena", 50.0, true, true).await;
-    let path = format!("/api/v1/flights/destinations/{id}");
+    let path = destination_path(&stack).await;
 
     // Another session locks the table: the one pooled connection waits behind the lock with the
     // first read, the second read waits for that connection — the pool is saturated.
-    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
-    locker
-        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let stuck: Vec<_> = (0..2)
-        .map(|_| {
-            let (http, url) = (stack.http.clone(), stack.url(&path));
-            tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    eventually(Duration::from_secs(10), || async {
-        waiting_on_locks(stack.db.url()).await >= 1
-    })
-    .await;
+    let mut locker = lock_destinations(&stack).await;
+    let stuck: Vec<_> = (0..2).map(|_| spawn_get(&stack, &path)).collect();
+    wait_for_a_lock_wait(&stack).await;
     // Sequencing only: the second read reaches the service and takes the last slot.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A third read is shed at once: 503, the contract's message, Retry-After.
     let started = std::time::Instant::now();
-    let response = stack.http.get(stack.url(&path)).send().await.unwrap();
+    assert_shed(&stack, &path).await;
     let shed_after = started.elapsed();
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
-    let (_, body) = status_and_json(response).await;
-    assert_eq!(
-        body,
-        json!({"detail": "Servicio temporalmente no disponible. Intente de nuevo."})
-    );
     eprintln!("shed after {shed_after:?} (the pool would have made it wait up to 30 s)");
 
     // Readiness reports the database, not the pool's queue: still ready, on both ports.
@@ -227,10 +183,49 @@ async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
     }
 }
 
+/// Creates a destination; returns its path.
+async fn destination_path(stack: &TestStack) -> String {
+    let id = stack.destination("Cartagena", 50.0, true, true).await;
+    format!("/api/v1/flights/destinations/{id}")
+}
+
+/// A session holding an exclusive lock on the destinations table until it commits.
+async fn lock_destinations(stack: &TestStack) -> AsyncPgConnection {
+    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
+    locker
+        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    locker
+}
+
+/// A GET of `path` in the background → its status.
+fn spawn_get(stack: &TestStack, path: &str) -> tokio::task::JoinHandle<u16> {
+    let (http, url) = (stack.http.clone(), stack.url(path));
+    tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+}
+
+/// Waits until a session of the test database waits for a lock.
+async fn wait_for_a_lock_wait(stack: &TestStack) {
+    eventually(Duration::from_secs(10), || async {
+        waiting_on_locks(stack.db.url()).await >= 1
+    })
+    .await;
+}
+
 /// Sessions of the test database waiting for a lock.
 async fn waiting_on_locks(url: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
     flightmesh_testkit::count(&mut conn, "SELECT count(*) FROM pg_locks WHERE NOT granted").await
+}
+
+/// A GET of `path` is shed at once: 503, `Retry-After: 1`, the contract's message.
+async fn assert_shed(stack: &TestStack, path: &str) {
+    let response = stack.http.get(stack.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (_, body) = status_and_json(response).await;
+    assert_eq!(body, json!({"detail": UNAVAILABLE}));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -241,39 +236,16 @@ async fn beyond_its_limit_the_gateway_answers_503_at_once_before_calling_anythin
             .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
     })
     .await;
-    let id = stack.destination("Cartagena", 50.0, true, true).await;
-    let path = format!("/api/v1/flights/destinations/{id}");
-    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
-    locker
-        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let path = destination_path(&stack).await;
+    let mut locker = lock_destinations(&stack).await;
     // The one slot: a read stuck behind the lock.
-    let stuck = {
-        let (http, url) = (stack.http.clone(), stack.url(&path));
-        tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
-    };
-    eventually(Duration::from_secs(10), || async {
-        waiting_on_locks(stack.db.url()).await >= 1
-    })
-    .await;
+    let stuck = spawn_get(&stack, &path);
+    wait_for_a_lock_wait(&stack).await;
 
-    let response = stack.http.get(stack.url(&path)).send().await.unwrap();
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
-    let (_, body) = status_and_json(response).await;
-    assert_eq!(
-        body,
-        json!({"detail": "Servicio temporalmente no disponible. Intente de nuevo."})
-    );
+    assert_shed(&stack, &path).await;
     // Health and the gateway's own routes are not calls to anything: still answered.
     assert_eq!(stack.get("/health").await.0, 200);
-    let metrics = reqwest::get(format!("http://{}/metrics", stack.addrs.gateway_admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = admin_metrics(&stack).await;
     assert!(
         metrics
             .lines()
@@ -300,16 +272,9 @@ async fn a_stopping_gateway_drains_on_both_ports_then_closes() {
         ("ADMIN_ADDR", "127.0.0.1:0"),
         ("DRAIN_DELAY", "2s"),
     ]);
-    let gateway =
-        flightmesh_gateway::Gateway::build(flightmesh_gateway::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
-    let (public, admin) = (
-        format!("http://{}", gateway.local_addr()),
-        format!("http://{}", gateway.admin_addr()),
-    );
-    let shutdown = flightmesh_runtime::CancellationToken::new();
-    let running = tokio::spawn(gateway.run(shutdown.clone()));
+    let gateway = start_gateway(&env).await;
+    let (public, admin) = (gateway.base, gateway.admin);
+    let (shutdown, running) = (gateway.stop, gateway.task);
     let http = reqwest::Client::new();
     let status = |url: String| {
         let http = http.clone();

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use flightmesh::model_stub::{Reply, Stub};
 use flightmesh::testing::{TestMesh, eventually};
+use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::auth::{register, token};
+use crate::auth::register_and_login;
+use crate::support::{admin_metrics, mesh_with, metric, with_bearer};
 
 const STREAM: &str = "/api/v1/ai/chat/stream";
 
@@ -31,14 +33,7 @@ struct Events {
 
 impl Events {
     async fn open(mesh: &TestMesh, body: &Value) -> Self {
-        let response = mesh
-            .http
-            .post(mesh.url(STREAM))
-            .header("accept", "text/event-stream")
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post_stream(mesh, "text/event-stream", None, body).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         assert_eq!(response.headers()["cache-control"], "no-cache");
@@ -98,6 +93,23 @@ fn parse(block: &str) -> Event {
     }
 }
 
+/// POST `body` to the streaming route with `Accept: accept`, as `token` if any → the response
+/// as it starts.
+async fn post_stream(
+    mesh: &TestMesh,
+    accept: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let request = mesh.http.post(mesh.url(STREAM)).header("accept", accept);
+    with_bearer(request, token).json(body).send().await.unwrap()
+}
+
+/// The Redis key of the AI history of the anonymous `session`.
+fn anonymous_history_key(mesh: &TestMesh, session: &str) -> String {
+    format!("{}ai:history:anon:{session}", mesh.names.redis_prefix)
+}
+
 async fn seed_cartagena(mesh: &TestMesh) {
     let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
     mesh.flight("CT-1", 1000.0, cartagena, 100).await;
@@ -133,16 +145,9 @@ fn split_final(events: &[Event]) -> (Vec<&Value>, &Value) {
     (pieces.to_vec(), last)
 }
 
+/// The gateway's metric `name` (0 before it is first counted).
 async fn gateway_metric(mesh: &TestMesh, name: &str) -> f64 {
-    let page = reqwest::get(format!("http://{}/metrics", mesh.addrs.gateway_admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    page.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
+    metric(&admin_metrics(mesh).await, name).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,17 +179,8 @@ async fn the_offline_answer_arrives_sentence_by_sentence_over_sse() {
     assert!(pieces.iter().all(|p| p["session_id"] == json!(session)));
 
     // The same history as /ai/chat: the question and the answer were kept.
-    let mut redis = mesh.redis().await;
-    let kept: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!(
-            "{}ai:history:anon:{session}",
-            mesh.names.redis_prefix
-        ))
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let key = anonymous_history_key(&mesh, session);
+    let kept: Vec<String> = mesh.redis().await.lrange(key, 0, -1).await.unwrap();
     assert_eq!(kept.len(), 2, "{kept:?}");
     mesh.stop().await;
 }
@@ -243,14 +239,8 @@ async fn the_model_answer_streams_its_chunks_after_a_tool_call() {
 async fn without_an_event_stream_accept_the_answer_is_ndjson() {
     let mesh = TestMesh::start().await;
     seed_cartagena(&mesh).await;
-    let response = mesh
-        .http
-        .post(mesh.url(STREAM))
-        .header("accept", "application/json")
-        .json(&json!({"message": "¿Impuestos y mascotas de Cartagena?"}))
-        .send()
-        .await
-        .unwrap();
+    let question = json!({"message": "¿Impuestos y mascotas de Cartagena?"});
+    let response = post_stream(&mesh, "application/json", None, &question).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.unwrap();
@@ -316,15 +306,8 @@ async fn a_client_that_disconnects_cancels_the_model_request() {
         "the cancellation is counted"
     );
     // An abandoned answer is not kept.
-    let mut redis = mesh.redis().await;
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!(
-            "{}ai:history:anon:{session}",
-            mesh.names.redis_prefix
-        ))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let key = anonymous_history_key(&mesh, &session);
+    let exists: i64 = mesh.redis().await.exists(key).await.unwrap();
     assert_eq!(exists, 0);
     mesh.stop().await;
 }
@@ -367,16 +350,9 @@ async fn failures_mid_stream_are_error_events_with_the_contracts_messages() {
     );
 
     // NDJSON: the failure is the last line, with the HTTP status the unary route would answer.
-    let text = mesh
-        .http
-        .post(mesh.url(STREAM))
-        .json(&json!({"message": "hola"}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // (reqwest's default `Accept: */*`, said out loud.)
+    let response = post_stream(&mesh, "*/*", None, &json!({"message": "hola"})).await;
+    let text = response.text().await.unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(
         last,
@@ -420,19 +396,14 @@ async fn the_gateway_deadline_bounds_the_whole_stream_and_heartbeats_fill_the_si
 
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_rate_limit_and_validation_answer_plain_json_before_any_stream() {
-    let mesh = TestMesh::start_with(|env, _| {
-        env.set("ACCESS_POLICY", "production")
-            .set("GATEWAY_RATE_LIMIT_AI", "2/60s")
-    })
+    let mesh = mesh_with(&[
+        ("ACCESS_POLICY", "production"),
+        ("GATEWAY_RATE_LIMIT_AI", "2/60s"),
+    ])
     .await;
-    let anonymous = mesh
-        .http
-        .post(mesh.url(STREAM))
-        .header("accept", "text/event-stream")
-        .json(&json!({"message": "hola"}))
-        .send()
-        .await
-        .unwrap();
+    let (hola, blank) = (json!({"message": "hola"}), json!({"message": "  "}));
+    let send = |token, body| post_stream(&mesh, "text/event-stream", token, body);
+    let anonymous = send(None, &hola).await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["content-type"], "application/json");
     assert_eq!(
@@ -440,17 +411,8 @@ async fn policy_rate_limit_and_validation_answer_plain_json_before_any_stream() 
         json!({"detail": "No autenticado"})
     );
 
-    register(&mesh, "eva@example.com", "secreto1").await;
-    let user = token(&mesh, "eva@example.com", "secreto1").await;
-    let send = |body: Value| {
-        mesh.http
-            .post(mesh.url(STREAM))
-            .header("accept", "text/event-stream")
-            .bearer_auth(&user)
-            .json(&body)
-            .send()
-    };
-    let empty = send(json!({"message": "  "})).await.unwrap();
+    let user = register_and_login(&mesh, "eva@example.com", "secreto1").await;
+    let empty = send(Some(&user), &blank).await;
     assert_eq!(empty.status(), 422);
     assert_eq!(empty.headers()["content-type"], "application/json");
     let body: Value = empty.json().await.unwrap();
@@ -461,13 +423,13 @@ async fn policy_rate_limit_and_validation_answer_plain_json_before_any_stream() 
     );
 
     // A signed-in user's stream: their default session.
-    let ok = send(json!({"message": "hola"})).await.unwrap();
+    let ok = send(Some(&user), &hola).await;
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
     assert!(text.contains("\"session_id\":\"default\""), "{text}");
 
     // The AI budget (2 per minute) counts streamed routes too.
-    let limited = send(json!({"message": "hola"})).await.unwrap();
+    let limited = send(Some(&user), &hola).await;
     assert_eq!(limited.status(), 429);
     assert_eq!(limited.headers()["content-type"], "application/json");
     mesh.stop().await;

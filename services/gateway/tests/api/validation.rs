@@ -4,6 +4,18 @@ use serde_json::{Value, json};
 
 use crate::TestStack;
 
+const DESTINATIONS: &str = "/api/v1/flights/destinations/";
+
+/// POST `body` to the destinations route → (status, JSON).
+async fn post_destination(stack: &TestStack, body: Value) -> (u16, Value) {
+    stack.post(DESTINATIONS, &body).await
+}
+
+/// The `(loc, msg)` list of a 422 with one error.
+fn one_error(loc: Value, msg: &str) -> Vec<(Value, String)> {
+    vec![(loc, msg.to_owned())]
+}
+
 /// The `(loc, msg)` pairs of a 422 body.
 fn errors(body: &Value) -> Vec<(Value, String)> {
     body["detail"]
@@ -21,36 +33,20 @@ fn errors(body: &Value) -> Vec<(Value, String)> {
 async fn field_rules_answer_422_with_the_contract_messages() {
     let stack = TestStack::start().await;
 
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"name": "Cartagena", "tax_amount": -1}),
-        )
-        .await;
+    let (status, body) =
+        post_destination(&stack, json!({"name": "Cartagena", "tax_amount": -1})).await;
     assert_eq!(status, 422);
-    assert_eq!(
-        errors(&body),
-        [(
-            json!(["body", "tax_amount"]),
-            "tax_amount no puede ser negativo".to_owned()
-        )]
+    let negative = one_error(
+        json!(["body", "tax_amount"]),
+        "tax_amount no puede ser negativo",
     );
+    assert_eq!(errors(&body), negative);
     assert_eq!(body["detail"][0]["type"], json!("value_error"));
 
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"name": "", "tax_amount": 10}),
-        )
-        .await;
+    let (status, body) = post_destination(&stack, json!({"name": "", "tax_amount": 10})).await;
     assert_eq!(status, 422);
-    assert_eq!(
-        errors(&body),
-        [(
-            json!(["body", "name"]),
-            "name no puede estar vacio".to_owned()
-        )]
-    );
+    let empty = one_error(json!(["body", "name"]), "name no puede estar vacio");
+    assert_eq!(errors(&body), empty);
 
     let destination = stack.destination("Cartagena", 50.0, true, true).await;
     for price in [json!(0), json!(-100)] {
@@ -61,13 +57,11 @@ async fn field_rules_answer_422_with_the_contract_messages() {
             )
             .await;
         assert_eq!(status, 422, "{price}");
-        assert_eq!(
-            errors(&body),
-            [(
-                json!(["body", "base_price"]),
-                "base_price debe ser mayor a 0".to_owned()
-            )]
+        let not_positive = one_error(
+            json!(["body", "base_price"]),
+            "base_price debe ser mayor a 0",
         );
+        assert_eq!(errors(&body), not_positive);
     }
 
     for query in ["skip=-1", "limit=0", "limit=1001"] {
@@ -83,30 +77,20 @@ async fn malformed_json_missing_fields_and_wrong_types_are_422() {
     let stack = TestStack::start().await;
 
     let (status, body) = stack
-        .post_raw(
-            "/api/v1/flights/destinations/",
-            r#"{"name": "Lima", "tax_amount": "#,
-        )
+        .post_raw(DESTINATIONS, r#"{"name": "Lima", "tax_amount": "#)
         .await;
     assert_eq!(status, 422);
     assert_eq!(body["detail"][0]["type"], json!("json_invalid"));
     assert_eq!(body["detail"][0]["loc"][0], json!("body"));
 
-    let (status, body) = stack
-        .post_raw("/api/v1/flights/destinations/", "[1, 2]")
-        .await;
+    let (status, body) = stack.post_raw(DESTINATIONS, "[1, 2]").await;
     assert_eq!(status, 422);
     assert_eq!(
         errors(&body),
         [(json!(["body"]), "Debe ser un objeto JSON".to_owned())]
     );
 
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"is_promotion": true}),
-        )
-        .await;
+    let (status, body) = post_destination(&stack, json!({"is_promotion": true})).await;
     assert_eq!(status, 422);
     assert_eq!(
         errors(&body),
@@ -120,12 +104,8 @@ async fn malformed_json_missing_fields_and_wrong_types_are_422() {
     );
     assert_eq!(body["detail"][0]["type"], json!("missing"));
 
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"name": 7, "tax_amount": "mucho", "is_promotion": "quizas"}),
-        )
-        .await;
+    let wrong_types = json!({"name": 7, "tax_amount": "mucho", "is_promotion": "quizas"});
+    let (status, body) = post_destination(&stack, wrong_types).await;
     assert_eq!(status, 422);
     let locs: Vec<_> = errors(&body).into_iter().map(|(loc, _)| loc).collect();
     assert_eq!(
@@ -176,22 +156,14 @@ async fn money_is_exact_through_the_json_mapping() {
     assert_eq!(flight["base_price"].to_string(), "9999999999.99");
 
     // Numeric strings are accepted (pydantic did); more than two decimals is refused.
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"name": "Lima", "tax_amount": "12.30"}),
-        )
-        .await;
+    let (status, body) =
+        post_destination(&stack, json!({"name": "Lima", "tax_amount": "12.30"})).await;
     assert_eq!(
         (status, body["tax_amount"].to_string()),
         (200, "12.3".to_owned())
     );
-    let (status, body) = stack
-        .post(
-            "/api/v1/flights/destinations/",
-            &json!({"name": "Quito", "tax_amount": 1.005}),
-        )
-        .await;
+    let (status, body) =
+        post_destination(&stack, json!({"name": "Quito", "tax_amount": 1.005})).await;
     assert_eq!(status, 422);
     assert_eq!(
         body["detail"][0]["msg"],
@@ -204,14 +176,9 @@ async fn money_is_exact_through_the_json_mapping() {
 async fn the_null_character_is_a_422_wherever_text_comes_in() {
     let stack = TestStack::start().await;
     let nul = "El texto no puede contener el caracter nulo (U+0000)".to_owned();
-    let (status, body) = stack
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": "a\u{0}@b.co", "password": "x"}),
-        )
-        .await;
+    let (status, body) = crate::auth::login(&stack, "a\u{0}@b.co", "x").await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(errors(&body), [(json!(["body", "email"]), nul.clone())]);
+    assert_eq!(errors(&body), one_error(json!(["body", "email"]), &nul));
 
     let (status, body) = stack
         .get("/api/v1/bookings/events?event_type=booking%00")
