@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Benchmarks of flightmesh on this machine, reproducible with one command:
 
-    python3 bench/run.py [broker] [bookings] [cpu] [pinned] [stats] [processes]
+    python3 bench/run.py [broker] [rounds] [bookings] [cpu] [pinned] [stats] [processes]
 
 (no section: all of them; some: those, the others keep their figures in latest.json)
 
+- rounds:    pgbench, gRPC to bookings and REST through the gateway, alternating, three rounds
+             (BENCH_ROUNDS), 16 clients, 100 flights, booking path, each service its own
+             process: the ratios to pgbench as the median of the rounds, and the CPU time per
+             booking of PostgreSQL, each service and the client.
 - bookings:  booking creation through the gateway (REST) and straight to the bookings service
              (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
              once with the booking path alone (outbox relays off: the database work is exactly
@@ -298,49 +302,88 @@ def rss_mb(pid, field="VmRSS"):
         return int(re.search(rf"{field}:\s+(\d+) kB", status.read()).group(1)) / 1024
 
 
+def huge_pages_mb(pid):
+    """The part of the RSS in transparent huge pages."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        return int(re.search(r"AnonHugePages:\s+(\d+) kB", rollup.read()).group(1)) / 1024
+
+
+PORTS = {"flights": 50071, "bookings": 50072, "stats-worker": 50073, "ai-agent": 50074}
+URLS = {"FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072",
+        "STATS_URL": "http://127.0.0.1:50073", "AI_URL": "http://127.0.0.1:50074"}
+GATEWAY = "http://127.0.0.1:8090"
+# loadgen's flags for the separate processes above.
+SEPARATE = ["--gateway", GATEWAY, "--bookings", URLS["BOOKINGS_URL"], "--flights-url", URLS["FLIGHTS_URL"]]
+
+
+class Processes:
+    """Each service its own process (the deployment shape), on a fresh database; the old clients'
+    policy, as the gateway's (bookings enforces ownership itself). `cold_start_ms`: from exec
+    until the service says it is ready (its database, broker or upstream connections made)."""
+
+    def __init__(self, log_name, **extra):
+        fresh_db(DB)
+        clear_redis()
+        purge_stats_queue()
+        self.procs = {}
+        self.cold_start_ms = {}
+        self.log = open(os.path.join(ROOT, "bench", "results", log_name), "w")
+        try:
+            for name, port in PORTS.items():
+                self._start(name, f"http://127.0.0.1:{port + 1000}/readyz",
+                            {"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}", **extra})
+            self._start("gateway", f"{GATEWAY}/readyz", {"HTTP_ADDR": "127.0.0.1:8090", "ADMIN_ADDR": "127.0.0.1:8091",
+                                                         **extra})
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, name, ready_url, extra):
+        env = base_env({"ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **URLS, **extra})
+        started = time.time()
+        self.procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=self.log,
+                                            stderr=self.log)
+        # Polled every 5 ms: the cold start is measured by it.
+        wait_http(ready_url, poll=0.005)
+        self.cold_start_ms[name] = (time.time() - started) * 1000
+
+    def cpu(self):
+        """Each service's CPU seconds so far."""
+        return {name: cpu_seconds(p.pid) for name, p in self.procs.items()}
+
+    def stop(self):
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            proc.wait(timeout=60)
+        self.log.close()
+
+
 def bench_processes(results):
     """The deployment shape: each service its own process. Binary sizes, cold start, idle and
     under-load RSS and CPU, the gateway's overhead, and a Redis == PostgreSQL check at the end."""
     out = {}
     for name in ("flights", "bookings", "stats-worker", "ai-agent", "gateway"):
         out[name] = {"binary_mb": os.path.getsize(os.path.join(BIN, name)) / 1e6}
-    fresh_db(DB)
-    clear_redis()
-    purge_stats_queue()
-    ports = {"flights": 50071, "bookings": 50072, "stats-worker": 50073, "ai-agent": 50074}
-    urls = {"FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072",
-            "STATS_URL": "http://127.0.0.1:50073", "AI_URL": "http://127.0.0.1:50074"}
-    procs = {}
-    log = open(os.path.join(ROOT, "bench", "results", "processes.log"), "w")
+    mesh = Processes("processes.log")
+    procs = mesh.procs
     try:
-        for name, port in ports.items():
-            # The old clients' policy, as the gateway below (bookings enforces ownership itself).
-            env = base_env({"GRPC_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": f"127.0.0.1:{port + 1000}",
-                            "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
-            started = time.time()
-            procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=log, stderr=log)
-            # Polled every 5 ms: the cold start is the time from exec until the service says it
-            # is ready (its database, broker or upstream connections made).
-            wait_http(f"http://127.0.0.1:{port + 1000}/readyz", poll=0.005)
-            out[name]["cold_start_ms"] = (time.time() - started) * 1000
-        env = base_env({"HTTP_ADDR": "127.0.0.1:8090", "ADMIN_ADDR": "127.0.0.1:8091", "ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **urls})
-        started = time.time()
-        procs["gateway"] = subprocess.Popen([os.path.join(BIN, "gateway")], cwd=ROOT, env=env, stdout=log, stderr=log)
-        wait_http("http://127.0.0.1:8090/readyz", poll=0.005)
-        out["gateway"]["cold_start_ms"] = (time.time() - started) * 1000
+        for name, ms in mesh.cold_start_ms.items():
+            out[name]["cold_start_ms"] = ms
 
         time.sleep(2)
-        idle_cpu = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        idle_cpu = mesh.cpu()
         time.sleep(5)
         for name, proc in procs.items():
             out[name]["idle_rss_mb"] = rss_mb(proc.pid)
+            out[name]["idle_huge_pages_mb"] = huge_pages_mb(proc.pid)
             out[name]["idle_cpu_pct"] = (cpu_seconds(proc.pid) - idle_cpu[name]) / 5 * 100
 
         # Under load: the old system's flow through the gateway (bookings with pets and infants,
         # catalog, bookings and stats reads), 16 clients.
-        before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        before = mesh.cpu()
         started = time.time()
-        flow = loadgen("--scenario", "flow", "--via", "rest", "--gateway", "http://127.0.0.1:8090",
+        flow = loadgen("--scenario", "flow", "--via", "rest", "--gateway", GATEWAY,
                        "--concurrency", "16", "--flights", "100")
         elapsed = time.time() - started
         for name, proc in procs.items():
@@ -351,8 +394,7 @@ def bench_processes(results):
         # The gateway's cost: the same bookings over REST and straight to bookings over gRPC.
         overhead = {}
         for via in ("grpc", "rest"):
-            overhead[via] = loadgen("--scenario", "bookings", "--via", via, "--gateway", "http://127.0.0.1:8090",
-                                    "--bookings", "http://127.0.0.1:50072", "--flights-url", "http://127.0.0.1:50071",
+            overhead[via] = loadgen("--scenario", "bookings", "--via", via, *SEPARATE,
                                     "--concurrency", "16", "--flights", "100")
         results["gateway_overhead"] = overhead
 
@@ -362,12 +404,52 @@ def bench_processes(results):
         results["verify"] = {"agrees": verified.returncode == 0, "report": verified.stderr}
         print(verified.stderr, flush=True)
     finally:
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            proc.wait(timeout=60)
-        log.close()
+        mesh.stop()
     results["processes"] = out
+
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def bench_rounds(results):
+    """pgbench, gRPC to bookings and REST through the gateway, alternating, ROUNDS times (16
+    clients, 100 flights, booking path, each service its own process), with the CPU time per
+    booking of PostgreSQL, of each service and of the client in each run. The ratios are taken
+    as the median of the rounds: drift between runs (the machine's other load, PostgreSQL's
+    state) shows as a spread, not as a ratio."""
+    fresh_db(PGBENCH_DB)
+    sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
+    mesh = Processes("rounds.log", BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+    rounds = []
+    try:
+        for number in range(1, ROUNDS + 1):
+            row = {}
+            pg, client = postgres_cpu_seconds(), children_cpu_seconds()
+            run = pgbench(16, 100)
+            done = run["throughput"] * float(DURATION.rstrip("s"))
+            row["pgbench"] = {"throughput": run["throughput"], "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
+                              "client_us": (children_cpu_seconds() - client) / done * 1e6, "services_us": {}}
+            for via in ("grpc", "rest"):
+                pg, client, services = postgres_cpu_seconds(), children_cpu_seconds(), mesh.cpu()
+                run = loadgen("--scenario", "bookings", "--via", via, *SEPARATE, "--concurrency", "16",
+                              "--flights", "100")
+                done = bookings_done(run)
+                after = mesh.cpu()
+                row[via] = {"throughput": run["throughput"], "p99_ms": run["p99_ms"],
+                            "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
+                            "client_us": (children_cpu_seconds() - client) / done * 1e6,
+                            "services_us": {name: (after[name] - services[name]) / done * 1e6 for name in after}}
+            print("round", number, {k: round(v["throughput"]) for k, v in row.items()}, flush=True)
+            rounds.append(row)
+    finally:
+        mesh.stop()
+    results["rounds"] = rounds
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def postgres_pids():
@@ -525,7 +607,7 @@ def main():
         with open(os.path.join(ROOT, "bench", "results", "latest.json")) as f:
             write_markdown(json.load(f))
         return
-    sections = sys.argv[1:] or ["broker", "bookings", "cpu", "pinned", "stats", "processes"]
+    sections = sys.argv[1:] or ["broker", "rounds", "bookings", "cpu", "pinned", "stats", "processes"]
     print("building release binaries…", flush=True)
     sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
        "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
@@ -540,7 +622,7 @@ def main():
                           "postgres": psql("SHOW server_version"), "date": time.strftime("%Y-%m-%d")}
     try:
         for section in sections:
-            {"bookings": bench_bookings, "cpu": bench_cpu, "pinned": bench_pinned, "stats": bench_stats,
+            {"rounds": bench_rounds, "bookings": bench_bookings, "cpu": bench_cpu, "pinned": bench_pinned, "stats": bench_stats,
              "processes": bench_processes, "broker": bench_broker, "overload": bench_overload}[section](results)
     finally:
         # Leave the machine as found: the runs' databases, keys and queued events go.
@@ -565,6 +647,8 @@ def render(results):
                 "|---|---|---|",
                 f"| {b['publish_confirm_each_per_s']:.0f}/s | {b['publish_confirm_batched_per_s']:.0f}/s "
                 f"| {b['consume_ack_per_s']:.0f}/s |", ""]
+    if "rounds" in results:
+        out += render_rounds(results["rounds"])
     if "bookings_table" in results:
         out += ["### Bookings/s and latency, ratio to pgbench", "", results["bookings_table"], ""]
         if "bookings_verify" in results:
@@ -609,10 +693,11 @@ def render(results):
     if "processes" in results:
         p = results["processes"]
         out += ["### Each service as its own process", "",
-                "| service | binary (stripped) | cold start | idle RSS | idle CPU | load RSS (peak) | load CPU |",
-                "|---|---|---|---|---|---|---|"]
+                "| service | binary (stripped) | cold start | idle RSS (of it in huge pages) | idle CPU | load RSS (peak) "
+                "| load CPU |", "|---|---|---|---|---|---|---|"]
         for name, r in p.items():
             out.append(f"| {name} | {r['binary_mb']:.1f} MB | {r['cold_start_ms']:.0f} ms | {r['idle_rss_mb']:.1f} MB "
+                       f"({r.get('idle_huge_pages_mb', 0):.0f} MB) "
                        f"| {r['idle_cpu_pct']:.1f}% | {r['load_peak_rss_mb']:.1f} MB | {r['load_cpu_pct']:.0f}% |")
         out.append("")
         if "flow_rest_c16" in results:
@@ -653,6 +738,37 @@ def render(results):
                        f"{ready['gateway']['polls']} polls |")
         out.append("")
     return "\n".join(out)
+
+
+def render_rounds(rounds):
+    """The interleaved rounds: rates and ratios per round and their median; CPU per booking."""
+    out = [f"### Interleaved rounds: pgbench, gRPC, REST, {len(rounds)} times (16 clients, 100 flights, booking path, "
+           "each service its own process)", "",
+           "| round | pgbench tx/s | gRPC to bookings /s (ratio) | REST through the gateway /s (ratio) |",
+           "|---|---|---|---|"]
+    ratios = {"grpc": [], "rest": []}
+    for number, r in enumerate(rounds, 1):
+        base = r["pgbench"]["throughput"]
+        cells = []
+        for via in ("grpc", "rest"):
+            ratios[via].append(r[via]["throughput"] / base)
+            cells.append(f"{r[via]['throughput']:.0f} ({r[via]['throughput'] / base:.0%})")
+        out.append(f"| {number} | {base:.0f} | " + " | ".join(cells) + " |")
+    spread = {via: f"{min(v):.0%}–{max(v):.0%}" for via, v in ratios.items()}
+    out += [f"| **median** | {median([r['pgbench']['throughput'] for r in rounds]):.0f} "
+            f"| {median([r['grpc']['throughput'] for r in rounds]):.0f} (**{median(ratios['grpc']):.0%}**; "
+            f"spread {spread['grpc']}) "
+            f"| {median([r['rest']['throughput'] for r in rounds]):.0f} (**{median(ratios['rest']):.0%}**; "
+            f"spread {spread['rest']}) |", "",
+            "CPU time per booking, the median of the rounds:", "",
+            "| run | PostgreSQL | gateway | bookings | flights | client | total |", "|---|---|---|---|---|---|---|"]
+    for run, label in (("pgbench", "pgbench"), ("grpc", "gRPC to bookings"), ("rest", "REST through the gateway")):
+        cells = [median([r[run]["postgres_us"] for r in rounds])]
+        cells += [median([r[run]["services_us"].get(name, 0.0) for r in rounds]) for name in ("gateway", "bookings", "flights")]
+        cells.append(median([r[run]["client_us"] for r in rounds]))
+        out.append(f"| {label} | " + " | ".join(f"{c:.0f} µs" for c in cells) + f" | {sum(cells):.0f} µs |")
+    out.append("")
+    return out
 
 
 def write_markdown(results):

@@ -1098,5 +1098,33 @@ class GeneratedTest(unittest.TestCase):
             self.assertTrue(text in readme, f"README.md does not mention {text!r}")
 
 
+# -------------------------------------------------------------------------------------- scripts
+class ScriptsTest(unittest.TestCase):
+    # A path into cargo's target directory written out (`target/debug/…`, `./target/release/…`)
+    # breaks under CARGO_TARGET_DIR; `$target/debug`, `{TARGET}` and the like come from `cargo
+    # metadata` and are fine.
+    HARD_CODED = re.compile(r"(?<![\w$}{/.-])(\./)?target/(debug|release|profiling)\b")
+
+    def test_scripts_find_cargo_binaries_through_cargo_not_a_fixed_path(self):
+        paths = [ROOT / ".ci" / "run", *sorted((ROOT / "scripts").glob("*.sh")),
+                 *sorted((ROOT / "scripts").glob("*.py")), *sorted((ROOT / "bench").glob("*.py"))]
+        found = []
+        for path in paths:
+            if path.name == "infra_test.py":  # its own examples, below
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#", 1)[0] if path.suffix in (".sh", ".py", "") else line
+                if self.HARD_CODED.search(code):
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+        self.assertEqual(found, [], "use the target directory `cargo metadata` reports (CARGO_TARGET_DIR)")
+
+    def test_the_pattern_tells_a_fixed_path_from_a_found_one(self):
+        for fixed in ('"target/debug/flightmesh" up', "./target/release/loadgen run", "cd target/debug"):
+            self.assertTrue(self.HARD_CODED.search(fixed), fixed)
+        for found in ('"$target/debug/flightmesh" up', 'os.path.join(TARGET, "release")', "${target}/release/x",
+                      "$REPO/target/infra-venv"):
+            self.assertFalse(self.HARD_CODED.search(found), found)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -90,7 +90,8 @@ pub fn run_service<B: Binary>() -> ExitCode {
 /// (the default: a service allocates small, short-lived buffers per request from several threads,
 /// and mimalloc takes 8–16% less CPU per booking than glibc's malloc through the gateway, for
 /// some MB more RSS; docs/benchmarks.md, "Allocator"), the system allocator with
-/// `--no-default-features`.
+/// `--no-default-features`. The binary's `no-thp` feature (also default) keeps mimalloc from
+/// asking for transparent huge pages, which held half of an idle service's RSS ("Idle memory").
 #[macro_export]
 macro_rules! service_main {
     ($command:ty) => {

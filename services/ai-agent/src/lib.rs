@@ -101,29 +101,48 @@ fn destination_search(config: &Config) -> Result<search::DestinationSearch, BoxE
 /// batches, logging progress. Searches compare only vectors of the configured model, so until
 /// this finishes they find only the destinations already re-embedded.
 pub async fn reembed(config: &Config) -> Result<search::Reembedded, BoxError> {
-    let search = destination_search(config)?;
-    let model = search.model().to_owned();
     let started = std::time::Instant::now();
-    let report = search
-        .reembed(search::REEMBED_BATCH, |done, total, so_far| {
+    let mut model_name = String::new();
+    let report = reembed_in_batches(
+        config,
+        search::REEMBED_BATCH,
+        |model, done, total, so_far| {
+            model_name = model.to_owned();
             tracing::info!(
-                model = %model,
+                model,
                 done,
                 total,
                 stored = so_far.stored,
                 skipped = so_far.skipped,
                 "reembed progress: {done}/{total}"
             );
-        })
-        .await?;
+        },
+    )
+    .await?;
     tracing::info!(
-        model = %model,
+        model = %model_name,
         stored = report.stored,
         skipped = report.skipped,
         elapsed_ms = started.elapsed().as_millis(),
         "reembed finished"
     );
     Ok(report)
+}
+
+/// Re-embeds every stored description, `batch` at a time, calling `progress(model, done, total,
+/// so far)` after each batch.
+pub async fn reembed_in_batches(
+    config: &Config,
+    batch: usize,
+    mut progress: impl FnMut(&str, usize, usize, search::Reembedded),
+) -> Result<search::Reembedded, BoxError> {
+    let search = destination_search(config)?;
+    let model = search.model().to_owned();
+    Ok(search
+        .reembed(batch, |done, total, so_far| {
+            progress(&model, done, total, so_far);
+        })
+        .await?)
 }
 
 /// Builds and runs the service until `shutdown` is cancelled.

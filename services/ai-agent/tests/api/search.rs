@@ -429,8 +429,17 @@ async fn vectors_of_another_model_are_never_compared_until_reembedded() {
         ("EMBEDDINGS_MODEL", "stub-embed".to_owned()),
     ]))
     .unwrap();
-    let report = flightmesh_ai_agent::reembed(&config).await.unwrap();
+    let mut progress = Vec::new();
+    let report =
+        flightmesh_ai_agent::reembed_in_batches(&config, 1, |model, done, total, so_far| {
+            progress.push((model.to_owned(), done, total, so_far.stored));
+        })
+        .await
+        .unwrap();
     assert_eq!((report.stored, report.skipped), (2, 0));
+    // In batches (of one here), each followed by its progress.
+    let model = || "stub-embed".to_owned();
+    assert_eq!(progress, [(model(), 1, 2, 1), (model(), 2, 2, 2)]);
     let (status, body) = search(&mesh, &[("query", "buceo en arrecifes de coral")]).await;
     assert_eq!(status, 200);
     assert_eq!(names(&body), ["Isla Coral", "Nevado Alto"]);
@@ -447,6 +456,9 @@ async fn vectors_of_another_model_are_never_compared_until_reembedded() {
         .into_inner()
         .matches;
     assert!(a.is_empty());
+    // The command itself (batches of REEMBED_BATCH): again is harmless.
+    let report = flightmesh_ai_agent::reembed(&config).await.unwrap();
+    assert_eq!((report.stored, report.skipped), (2, 0));
     mesh.stop().await;
 }
 
