@@ -1,9 +1,10 @@
 //! RabbitMQ connections and the properties every flightmesh event carries.
 
 use flightmesh_runtime::config::{Secret, Var};
+use lapin::options::ExchangeDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::AMQPUri;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 /// `AMQP_URL`.
 pub const AMQP_URL: Var = Var::new(
@@ -36,6 +37,22 @@ pub async fn connect(url: &Secret<String>, name: &str) -> Result<Connection, lap
         ConnectionProperties::default().with_connection_name(LongString::from(name)),
     )
     .await
+}
+
+/// Declares an event exchange: topic, durable. Publishers and consumers all declare it, and
+/// RabbitMQ refuses a second declaration with other properties, so they declare it here.
+pub async fn declare_event_exchange(channel: &Channel, name: &str) -> Result<(), lapin::Error> {
+    channel
+        .exchange_declare(
+            ShortString::from(name),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// Properties of an event message: persistent, typed, identified by its event id, with the

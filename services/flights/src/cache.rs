@@ -29,11 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use lapin::options::{
-    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::Channel;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, ExchangeKind};
 use tokio::sync::OnceCell;
 // tokio's clock: the std one in a service, a paused one the tests move by hand.
 use tokio::time::Instant;
@@ -242,20 +240,10 @@ async fn listen(
     ))
 }
 
-/// The catalog exchange (as the relay declares it) and this replica's queue bound to
+/// The catalog exchange and this replica's queue bound to
 /// `catalog.changed`; returns the queue's server-made name.
 async fn declare(channel: &Channel, exchange: &str) -> Result<String, lapin::Error> {
-    channel
-        .exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    flightmesh_events::amqp::declare_event_exchange(channel, exchange).await?;
     let queue = channel
         .queue_declare(
             "".into(),

@@ -164,27 +164,23 @@ fn queue_args(config: &ConsumerConfig) -> FieldTable {
     args
 }
 
-/// The two event exchanges (topic) and the dead-letter exchange (fanout), durable.
+/// The two event exchanges (as their publishers declare them) and the dead-letter exchange
+/// (fanout, durable).
 async fn declare_exchanges(channel: &Channel, config: &ConsumerConfig) -> Result<(), lapin::Error> {
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    for (exchange, kind) in [
-        (config.bookings_exchange.clone(), ExchangeKind::Topic),
-        (config.catalog_exchange.clone(), ExchangeKind::Topic),
-        (config.dead_exchange(), ExchangeKind::Fanout),
-    ] {
-        channel
-            .exchange_declare(
-                ShortString::from(exchange.as_str()),
-                kind,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
+    for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
+        flightmesh_events::amqp::declare_event_exchange(channel, exchange).await?;
     }
-    Ok(())
+    channel
+        .exchange_declare(
+            ShortString::from(config.dead_exchange().as_str()),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// `<queue>.dead`, bound to the dead-letter exchange.

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::{FieldTable, ShortString};
-use lapin::{Channel, Connection, ExchangeKind};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{Channel, Connection};
 
 use super::Relay;
 use super::claim::PendingRow;
@@ -46,17 +46,7 @@ impl Relay {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         for exchange in &self.config.exchanges {
-            channel
-                .exchange_declare(
-                    ShortString::from(exchange.as_str()),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
+            amqp::declare_event_exchange(&channel, exchange).await?;
         }
         tracing::info!(table = %self.config.table, "outbox relay connected to RabbitMQ");
         Ok(Publisher {
