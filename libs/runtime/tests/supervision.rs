@@ -39,6 +39,20 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// Polls `GET /readyz` up to 50 times, `pause` apart, until it answers `status`; returns the
+/// last answer (the caller asserts on it).
+async fn readyz_until(addr: SocketAddr, status: u16, pause: Duration) -> (u16, String) {
+    let mut answer = (0, String::new());
+    for _ in 0..50 {
+        answer = get(addr, "/readyz").await;
+        if answer.0 == status {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    answer
+}
+
 /// The gRPC health of the whole server ("" service): 1 SERVING, 2 NOT_SERVING.
 async fn health(addr: SocketAddr) -> i32 {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -75,27 +89,13 @@ async fn a_panicking_task_makes_the_host_unready_and_its_run_fail() {
     let running = tokio::spawn(host.run(shutdown.clone()));
 
     // Ready while the task runs.
-    let mut ready = (0, String::new());
-    for _ in 0..50 {
-        ready = get(admin, "/readyz").await;
-        if ready.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = readyz_until(admin, 200, Duration::from_millis(50)).await;
     assert_eq!(ready.0, 200, "{}", ready.1);
     assert_eq!(health(grpc).await, 1);
 
     trigger.cancel();
     // During the drain: unready, naming the task and the cause; health NOT_SERVING.
-    let mut unready = (0, String::new());
-    for _ in 0..50 {
-        unready = get(admin, "/readyz").await;
-        if unready.0 == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let unready = readyz_until(admin, 503, Duration::from_millis(20)).await;
     assert_eq!(unready.0, 503, "{}", unready.1);
     let body: serde_json::Value = serde_json::from_str(&unready.1).unwrap();
     let cause = body["failed"]["event consumer"]

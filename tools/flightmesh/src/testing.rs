@@ -313,14 +313,54 @@ impl TestMesh {
             .expect("Redis must run for the tests")
     }
 
+    /// The test's name for the Redis key `suffix`: `{prefix}{suffix}`.
+    fn redis_key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.names.redis_prefix)
+    }
+
+    /// Runs one Redis command on a fresh connection; panics with `what` if it fails.
+    async fn redis_run<T: redis::FromRedisValue>(&self, command: &redis::Cmd, what: &str) -> T {
+        let mut conn = self.redis().await;
+        command.query_async(&mut conn).await.expect(what)
+    }
+
     /// The raw value of `{prefix}{suffix}` (a string key), if set.
     pub async fn redis_get(&self, suffix: &str) -> Option<String> {
-        let mut conn = self.redis().await;
-        redis::cmd("GET")
-            .arg(format!("{}{suffix}", self.names.redis_prefix))
-            .query_async(&mut conn)
+        self.redis_run(redis::cmd("GET").arg(self.redis_key(suffix)), "GET")
             .await
-            .expect("GET")
+    }
+
+    /// The whole list `{prefix}{suffix}` (LRANGE 0 -1), newest first.
+    pub async fn redis_list(&self, suffix: &str) -> Vec<String> {
+        let command = redis::cmd("LRANGE")
+            .arg(self.redis_key(suffix))
+            .arg(0)
+            .arg(-1)
+            .clone();
+        self.redis_run(&command, "LRANGE").await
+    }
+
+    /// Pushes `values` onto the list `{prefix}{suffix}` (LPUSH); returns the list's new length.
+    pub async fn redis_lpush(&self, suffix: &str, values: &[&str]) -> i64 {
+        let command = redis::cmd("LPUSH")
+            .arg(self.redis_key(suffix))
+            .arg(values)
+            .clone();
+        self.redis_run(&command, "LPUSH").await
+    }
+
+    /// Redis loses the statistics: deletes every `stats:*` key and the candy log; returns how many
+    /// keys were deleted.
+    pub async fn forget_statistics(&self) -> i64 {
+        let mut keys = self.redis_keys("stats:*").await;
+        keys.push(self.redis_key("logs:candy_distribution"));
+        self.redis_run(redis::cmd("DEL").arg(&keys), "DEL").await
+    }
+
+    /// The full names of the keys matching `{prefix}{pattern}` (KEYS).
+    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+        self.redis_run(redis::cmd("KEYS").arg(self.redis_key(pattern)), "KEYS")
+            .await
     }
 }
 
@@ -394,6 +434,14 @@ pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
     let json =
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, json)
+}
+
+/// A local address nothing listens on (its port was free a moment ago): a dependency that is down.
+pub fn closed_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
 }
 
 /// Polls `check` until it holds, for at most `limit`.

@@ -5,6 +5,7 @@ use flightmesh::testing::{TestMesh, test_env};
 use flightmesh_proto::ai::ChatRequest;
 use flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient;
 use serde_json::{Value, json};
+use tonic::transport::Channel;
 
 use crate::{ask, chat};
 use flightmesh::model_stub::{Reply, Stub};
@@ -128,12 +129,18 @@ fn as_user(user_id: &str, message: &str, session: Option<&str>) -> tonic::Reques
     request
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_signed_in_users_without_a_session_never_share_history() {
+/// The model stub, a mesh whose agent talks to it, and a gRPC client of the agent.
+async fn grpc_chat_against_the_stub() -> (Stub, TestMesh, AiAgentServiceClient<Channel>) {
     let stub = Stub::start().await;
     let base_url = stub.base_url();
     let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
-    let mut client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+    let client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+    (stub, mesh, client)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_signed_in_users_without_a_session_never_share_history() {
+    let (stub, mesh, mut client) = grpc_chat_against_the_stub().await;
 
     stub.script([
         Reply::Text("Anotado, Ana."),
@@ -202,10 +209,7 @@ async fn two_signed_in_users_without_a_session_never_share_history() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_id_never_opens_another_callers_conversation() {
-    let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
-    let mut client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+    let (stub, mesh, mut client) = grpc_chat_against_the_stub().await;
 
     stub.script([
         Reply::Text("Anotado."),

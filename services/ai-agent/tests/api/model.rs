@@ -164,30 +164,16 @@ async fn provider_failures_get_the_contracts_statuses_and_the_service_keeps_serv
             json!({"detail": "El servicio de IA tardo demasiado en responder. Intente de nuevo."})
         )
     );
-    assert_eq!(
-        ask(
-            &mesh,
-            "suggest-price",
-            json!({"destination_name": "Cartagena"})
-        )
-        .await,
-        (
-            500,
-            json!({"detail": "Error procesando sugerencia de precio"})
-        )
-    );
-    assert_eq!(
-        ask(
-            &mesh,
-            "predict-demand",
-            json!({"destination_name": "Cartagena"})
-        )
-        .await,
-        (
-            500,
-            json!({"detail": "Error procesando prediccion de demanda"})
-        )
-    );
+    for (path, detail) in [
+        ("suggest-price", "Error procesando sugerencia de precio"),
+        ("predict-demand", "Error procesando prediccion de demanda"),
+    ] {
+        assert_eq!(
+            ask(&mesh, path, json!({"destination_name": "Cartagena"})).await,
+            (500, json!({ "detail": detail })),
+            "{path}"
+        );
+    }
     let (status, body) = chat(&mesh, "hola", "f").await;
     assert_eq!((status, &body["response"]), (200, &json!("Sigo aquí.")));
     mesh.stop().await;

@@ -92,8 +92,14 @@ async fn offline_predictions_follow_the_formula_for_alta_baja_and_estable() {
         "{prediction}"
     );
 
-    let (_, body) = ask(&mesh, "predict-demand", json!({"destination_name": "Lima"})).await;
-    let prediction = body["prediction"].as_str().unwrap();
+    let answer = |path: &'static str, destination: &'static str, field: &'static str| {
+        let mesh = &mesh;
+        async move {
+            let (_, body) = ask(mesh, path, json!({ "destination_name": destination })).await;
+            body[field].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let prediction = answer("predict-demand", "Lima", "prediction").await;
     assert!(
         prediction.starts_with("Demanda baja. Considerar promociones para estimular demanda."),
         "{prediction}"
@@ -103,57 +109,31 @@ async fn offline_predictions_follow_the_formula_for_alta_baja_and_estable() {
         "{prediction}"
     );
 
-    let (_, body) = ask(
-        &mesh,
-        "predict-demand",
-        json!({"destination_name": "Quito"}),
-    )
-    .await;
+    let quito = answer("predict-demand", "Quito", "prediction").await;
     assert!(
-        body["prediction"]
-            .as_str()
-            .unwrap()
-            .starts_with("Demanda estable. Mantener estrategia actual.")
+        quito.starts_with("Demanda estable. Mantener estrategia actual."),
+        "{quito}"
     );
-
-    let (_, body) = ask(
-        &mesh,
-        "suggest-price",
-        json!({"destination_name": "Cartagena"}),
-    )
-    .await;
-    let suggestion = body["suggestion"].as_str().unwrap();
-    assert!(
-        suggestion.contains("subir el precio base un 10%, a 110.00"),
-        "{suggestion}"
-    );
-    assert!(
-        suggestion.contains("demanda alta (8 reservas, 53.33% del mercado"),
-        "{suggestion}"
-    );
-    let (_, body) = ask(&mesh, "suggest-price", json!({"destination_name": "Lima"})).await;
-    assert!(
-        body["suggestion"]
-            .as_str()
-            .unwrap()
-            .contains("activar una promoción del 10% (precio efectivo 90.00)")
-    );
-    let (_, body) = ask(&mesh, "suggest-price", json!({"destination_name": "Quito"})).await;
-    assert!(
-        body["suggestion"]
-            .as_str()
-            .unwrap()
-            .contains("mantener el precio base en 100.00")
-    );
-    let (_, body) = ask(
-        &mesh,
-        "suggest-price",
-        json!({"destination_name": "Atlantis"}),
-    )
-    .await;
+    let cartagena = answer("suggest-price", "Cartagena", "suggestion").await;
+    for part in [
+        "subir el precio base un 10%, a 110.00",
+        "demanda alta (8 reservas, 53.33% del mercado",
+    ] {
+        assert!(cartagena.contains(part), "{cartagena}");
+    }
+    for (destination, part) in [
+        (
+            "Lima",
+            "activar una promoción del 10% (precio efectivo 90.00)",
+        ),
+        ("Quito", "mantener el precio base en 100.00"),
+    ] {
+        let suggestion = answer("suggest-price", destination, "suggestion").await;
+        assert!(suggestion.contains(part), "{suggestion}");
+    }
     assert_eq!(
-        body["suggestion"],
-        json!("No se encontró información para el destino Atlantis.")
+        answer("suggest-price", "Atlantis", "suggestion").await,
+        "No se encontró información para el destino Atlantis."
     );
     mesh.stop().await;
 }

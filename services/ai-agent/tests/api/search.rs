@@ -475,16 +475,7 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
     .await
     .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    channel
-        .exchange_declare(
-            mesh.names.catalog_exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            lapin::options::ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            lapin::types::FieldTable::default(),
-        )
+    flightmesh_events::amqp::declare_event_exchange(&channel, &mesh.names.catalog_exchange)
         .await
         .unwrap();
     let queue = format!("{}.described", mesh.names.catalog_exchange);

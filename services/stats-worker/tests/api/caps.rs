@@ -7,7 +7,9 @@ use flightmesh::testing::{TestMesh, eventually};
 use lapin::options::BasicPublishOptions;
 use serde_json::json;
 
-use crate::{amqp, book, wait_for_consumer, wait_for_revenue};
+use crate::{
+    amqp, assert_redis, book, candy_count, cartagena_flight, wait_for_consumer, wait_for_revenue,
+};
 
 async fn list_len(mesh: &TestMesh, suffix: &str) -> i64 {
     let mut redis = mesh.redis().await;
@@ -21,8 +23,7 @@ async fn list_len(mesh: &TestMesh, suffix: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_lists_are_capped_and_totals_stay_exact() {
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_LOG_LIST_CAP", "5")).await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 100.0, destination, 100).await;
+    let flight = cartagena_flight(&mesh, 100.0, false).await;
     // 20 infants: 20 candy lines and 20 confirmations.
     for n in 0..20 {
         book(&mesh, &format!("Nino {n}"), 5, false, flight).await;
@@ -85,33 +86,20 @@ async fn log_lists_are_capped_and_totals_stay_exact() {
 async fn a_candy_log_written_before_its_counter_keeps_counting_from_its_length() {
     let mesh = TestMesh::start().await;
     // An earlier version's log: three lines, no counter.
-    let mut redis = mesh.redis().await;
-    let _: i64 = redis::cmd("LPUSH")
-        .arg(format!(
-            "{}logs:candy_distribution",
-            mesh.names.redis_prefix
-        ))
-        .arg("Reserva 900: Dulce entregado a A")
-        .arg("Reserva 901: Dulce entregado a B")
-        .arg("Reserva 902: Dulce entregado a C")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert_eq!(
-        mesh.get("/api/v1/stats/candy").await.1["total_count"],
-        json!(3)
-    );
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 100.0, destination, 100).await;
+    mesh.redis_lpush(
+        "logs:candy_distribution",
+        &[
+            "Reserva 900: Dulce entregado a A",
+            "Reserva 901: Dulce entregado a B",
+            "Reserva 902: Dulce entregado a C",
+        ],
+    )
+    .await;
+    assert_eq!(candy_count(&mesh).await, json!(3));
+    let flight = cartagena_flight(&mesh, 100.0, false).await;
     book(&mesh, "Nino", 5, false, flight).await;
     wait_for_revenue(&mesh, 15_000).await;
-    assert_eq!(
-        mesh.get("/api/v1/stats/candy").await.1["total_count"],
-        json!(4)
-    );
-    assert_eq!(
-        mesh.redis_get("stats:candy_log_count").await.as_deref(),
-        Some("4")
-    );
+    assert_eq!(candy_count(&mesh).await, json!(4));
+    assert_redis(&mesh, "stats:candy_log_count", "4").await;
     mesh.stop().await;
 }

@@ -7,27 +7,20 @@ use flightmesh::testing::{TestMesh, eventually};
 use lapin::options::BasicPublishOptions;
 use serde_json::json;
 
-use crate::{amqp, book, queue_depth, wait_for_consumer, wait_for_revenue};
+use crate::{
+    amqp, assert_redis, book, cartagena_flight, flight_to, queue_depth, wait_for_consumer,
+    wait_for_revenue,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
     let mesh = TestMesh::start().await;
-    let good = mesh.destination("Cartagena", 50.0, false, true).await;
-    let bad = mesh.destination("Veneno", 10.0, false, true).await;
-    let good_flight = mesh.flight("CT-1", 100.0, good, 100).await;
-    let bad_flight = mesh.flight("VEN-1", 100.0, bad, 100).await;
+    let good_flight = cartagena_flight(&mesh, 100.0, false).await;
+    let bad_flight = flight_to(&mesh, "Veneno", 10.0, false, true, "VEN-1", 100.0).await;
 
     // A key of the wrong type makes every event for "Veneno" fail to apply, every time.
-    let mut redis = mesh.redis().await;
-    let _: i64 = redis::cmd("LPUSH")
-        .arg(format!(
-            "{}stats:destination:Veneno",
-            mesh.names.redis_prefix
-        ))
-        .arg("not a counter")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    mesh.redis_lpush("stats:destination:Veneno", &["not a counter"])
+        .await;
     // And a message nobody can read.
     wait_for_consumer(&mesh).await;
     let channel = amqp().await;
@@ -88,10 +81,7 @@ async fn poison_messages_are_dead_lettered_and_the_rest_keep_flowing() {
     assert!(retried["timestamp"].is_string());
 
     // Nothing of the poisoned event was applied: no partial update.
-    assert_eq!(
-        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
-        Some("45000")
-    );
+    assert_redis(&mesh, "stats:total_revenue_cents", "45000").await;
     assert_eq!(
         mesh.get("/api/v1/stats/notifications").await.1["total_sent"],
         json!(3)

@@ -3,15 +3,15 @@
 use flightmesh::testing::TestMesh;
 use serde_json::json;
 
-use crate::{book, wait_for_revenue};
+use crate::{
+    assert_redis, book, cartagena_flight, flight_to, mesh_with_cartagena_flight, wait_for_revenue,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bookings_become_the_contracts_statistics() {
     let mesh = TestMesh::start().await;
-    let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
-    let londres = mesh.destination("Londres", 100.0, false, false).await;
-    let ct1 = mesh.flight("CT-1", 1000.0, cartagena, 100).await;
-    let lon1 = mesh.flight("LON-1", 2000.0, londres, 100).await;
+    let ct1 = cartagena_flight(&mesh, 1000.0, true).await;
+    let lon1 = flight_to(&mesh, "Londres", 100.0, false, false, "LON-1", 2000.0).await;
 
     book(&mesh, "Ana", 30, true, ct1).await; // 950.00, a pet
     let nino = book(&mesh, "Nino", 8, false, ct1).await; // 950.00, candy
@@ -65,19 +65,9 @@ async fn bookings_become_the_contracts_statistics() {
         ("stats:notifications_sent", "3"),
         ("stats:promotion_alerts_sent", "1"),
     ] {
-        assert_eq!(mesh.redis_get(key).await.as_deref(), Some(value), "{key}");
+        assert_redis(&mesh, key, value).await;
     }
-    let mut redis = mesh.redis().await;
-    let candy: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!(
-            "{}logs:candy_distribution",
-            mesh.names.redis_prefix
-        ))
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let candy = mesh.redis_list("logs:candy_distribution").await;
     assert_eq!(candy, [candy_line]);
 
     // Notifications: three booking confirmations and the promotion alert, newest first.
@@ -125,9 +115,7 @@ async fn bookings_become_the_contracts_statistics() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancellation_applies_the_opposite_amounts() {
-    let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 100.0, destination, 100).await;
+    let (mesh, flight) = mesh_with_cartagena_flight(100.0, false).await;
     book(&mesh, "Ana", 30, true, flight).await;
     let nino = book(&mesh, "Nino", 8, true, flight).await;
     wait_for_revenue(&mesh, 30_000).await;
@@ -161,10 +149,7 @@ async fn a_cancellation_applies_the_opposite_amounts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_down_is_503_not_500() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = flightmesh::testing::closed_addr();
     let mesh =
         TestMesh::start_with(move |env, _| env.set("STATS_REDIS_URL", format!("redis://{closed}")))
             .await;

@@ -30,13 +30,55 @@ pub async fn book(mesh: &TestMesh, name: &str, age: i64, pet: bool, flight_id: i
     body
 }
 
+/// Creates a destination and one 100-seat flight to it; returns the flight's id.
+pub async fn flight_to(
+    mesh: &TestMesh,
+    destination: &str,
+    tax: f64,
+    promotion: bool,
+    pets: bool,
+    number: &str,
+    price: f64,
+) -> i64 {
+    let destination = mesh.destination(destination, tax, promotion, pets).await;
+    mesh.flight(number, price, destination, 100).await
+}
+
+/// The tests' usual flight: CT-1 at `price` to Cartagena (tax 50, pets allowed), 100 seats.
+pub async fn cartagena_flight(mesh: &TestMesh, price: f64, promotion: bool) -> i64 {
+    flight_to(mesh, "Cartagena", 50.0, promotion, true, "CT-1", price).await
+}
+
+/// A fresh mesh with the usual flight (see [`cartagena_flight`]) → (mesh, flight id).
+pub async fn mesh_with_cartagena_flight(price: f64, promotion: bool) -> (TestMesh, i64) {
+    let mesh = TestMesh::start().await;
+    let flight = cartagena_flight(&mesh, price, promotion).await;
+    (mesh, flight)
+}
+
+/// Asserts the raw Redis key `key` (under the test's prefix) holds `value`.
+pub async fn assert_redis(mesh: &TestMesh, key: &str, value: &str) {
+    assert_eq!(mesh.redis_get(key).await.as_deref(), Some(value), "{key}");
+}
+
+/// The `total_count` GET /api/v1/stats/candy answers.
+pub async fn candy_count(mesh: &TestMesh) -> Value {
+    mesh.get("/api/v1/stats/candy").await.1["total_count"].clone()
+}
+
 /// Waits until the worker applied every booking event so far: exact revenue equals `cents`.
 pub async fn wait_for_revenue(mesh: &TestMesh, cents: i64) {
+    wait_for_revenue_in(cents, || mesh.redis_get("stats:total_revenue_cents")).await;
+}
+
+/// Waits until `read_revenue` (the raw `stats:total_revenue_cents` of some worker) is `cents`.
+pub async fn wait_for_revenue_in<F, Fut>(cents: i64, read_revenue: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
     eventually(Duration::from_secs(30), || async {
-        mesh.redis_get("stats:total_revenue_cents")
-            .await
-            .and_then(|v| v.parse::<i64>().ok())
-            == Some(cents)
+        read_revenue().await.and_then(|v| v.parse::<i64>().ok()) == Some(cents)
     })
     .await;
 }
@@ -55,7 +97,6 @@ pub async fn amqp() -> lapin::Channel {
     channel
 }
 
-/// Messages waiting in `queue` (a passive declare).
 /// Waits until the mesh's stats worker consumes from its queue: a message published straight to
 /// the exchange before the queue exists would be dropped (the relay's are mandatory and retried).
 pub async fn wait_for_consumer(mesh: &TestMesh) {
@@ -65,26 +106,21 @@ pub async fn wait_for_consumer(mesh: &TestMesh) {
 /// Waits until something consumes from `queue`.
 pub async fn wait_for_queue_consumer(queue: &str) {
     eventually(Duration::from_secs(30), || async {
-        // A fresh channel each time: a passive declare of a missing queue closes its channel.
-        let declared = amqp()
-            .await
-            .queue_declare(
-                queue.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                lapin::types::FieldTable::default(),
-            )
-            .await;
-        matches!(declared, Ok(queue) if queue.consumer_count() > 0)
+        matches!(passive_declare(queue).await, Ok(queue) if queue.consumer_count() > 0)
     })
     .await;
 }
 
+/// Messages waiting in `queue` (a passive declare).
 pub async fn queue_depth(queue: &str) -> u32 {
-    let channel = amqp().await;
-    let declared = channel
+    passive_declare(queue).await.unwrap().message_count()
+}
+
+/// A passive declare of `queue` on a fresh channel (a passive declare of a missing queue closes
+/// its channel).
+async fn passive_declare(queue: &str) -> lapin::Result<lapin::Queue> {
+    amqp()
+        .await
         .queue_declare(
             queue.into(),
             lapin::options::QueueDeclareOptions {
@@ -94,8 +130,6 @@ pub async fn queue_depth(queue: &str) -> u32 {
             lapin::types::FieldTable::default(),
         )
         .await
-        .unwrap();
-    declared.message_count()
 }
 
 /// `stats-worker --help` lists its commands; an unknown flag is a usage error (exit 2).

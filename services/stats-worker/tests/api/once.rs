@@ -11,7 +11,10 @@ use lapin::types::FieldTable;
 use prost::Message;
 use serde_json::json;
 
-use crate::{amqp, book, wait_for_revenue};
+use crate::{
+    amqp, assert_redis, book, candy_count, cartagena_flight, mesh_with_cartagena_flight,
+    wait_for_revenue,
+};
 
 async fn first_event(mesh: &TestMesh) -> StoredEvent {
     let mut events = mesh.db.stored_events("bookings.outbox").await;
@@ -21,9 +24,7 @@ async fn first_event(mesh: &TestMesh) -> StoredEvent {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_event_published_twice_counts_once() {
-    let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let (mesh, flight) = mesh_with_cartagena_flight(1000.0, true).await;
     book(&mesh, "Nino", 8, false, flight).await;
     wait_for_revenue(&mesh, 95_000).await;
 
@@ -61,14 +62,8 @@ async fn the_same_event_published_twice_counts_once() {
         mesh.get("/api/v1/stats/general").await.1,
         json!({"total_revenue": 1900.0, "total_pet_bookings": 0, "total_infant_count": 1, "total_candy_cost": 5.0})
     );
-    assert_eq!(
-        mesh.get("/api/v1/stats/candy").await.1["total_count"],
-        json!(1)
-    );
-    assert_eq!(
-        mesh.redis_get("stats:notifications_sent").await.as_deref(),
-        Some("2")
-    );
+    assert_eq!(candy_count(&mesh).await, json!(1));
+    assert_redis(&mesh, "stats:notifications_sent", "2").await;
     mesh.stop().await;
 }
 
@@ -84,9 +79,8 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     let channel = amqp().await;
     declare_topology(&channel, &config.events).await.unwrap();
 
-    let destination = // Not on promotion: no destination.created event ahead of the booking's in the queue.
-    mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    // Not on promotion: no destination.created event ahead of the booking's in the queue.
+    let flight = cartagena_flight(&mesh, 1000.0, false).await;
     book(&mesh, "Nino", 8, false, flight).await;
 
     // The doomed worker: receives the event, applies it to Redis, and dies before the ack.
@@ -127,10 +121,7 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
             .unwrap()
     );
     channel.close(200, "killed".into()).await.unwrap();
-    assert_eq!(
-        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
-        Some("105000")
-    );
+    assert_redis(&mesh, "stats:total_revenue_cents", "105000").await;
 
     // A worker takes over: the event comes back redelivered and is not counted again.
     let worker = flightmesh_stats_worker::build(config).await.unwrap();
@@ -138,14 +129,8 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     let running = tokio::spawn(worker.run(stop.clone()));
     book(&mesh, "Ana", 30, false, flight).await;
     wait_for_revenue(&mesh, 210_000).await;
-    assert_eq!(
-        mesh.redis_get("stats:total_infant_count").await.as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        mesh.get("/api/v1/stats/candy").await.1["total_count"],
-        json!(1)
-    );
+    assert_redis(&mesh, "stats:total_infant_count", "1").await;
+    assert_eq!(candy_count(&mesh).await, json!(1));
     assert_eq!(crate::queue_depth(&names.stats_queue).await, 0);
     stop.cancel();
     running.await.unwrap().unwrap();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use flightmesh::testing::{AMQP_URL, Isolation, REDIS_URL, cleanup, eventually};
+use flightmesh::testing::{AMQP_URL, Isolation, REDIS_URL, cleanup};
 use flightmesh_proto::bookings::{BookingEvent, BookingSnapshot};
 use flightmesh_proto::types::Decimal;
 use lapin::options::BasicPublishOptions;
@@ -89,6 +89,20 @@ impl Worker {
         }
     }
 
+    /// Polls `GET /readyz` up to 200 times, 25 ms apart, until it answers `status`; returns the
+    /// last answer (the caller asserts on it).
+    pub async fn readyz_until(&self, status: u16) -> (u16, String) {
+        let mut answer = (0, String::new());
+        for _ in 0..200 {
+            answer = self.admin_get("/readyz").await;
+            if answer.0 == status {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        answer
+    }
+
     /// The raw value of `{prefix}{suffix}`.
     pub async fn redis_get(&self, suffix: &str) -> Option<String> {
         let mut conn = redis_conn().await;
@@ -101,13 +115,7 @@ impl Worker {
 
     /// Waits until the exact revenue is `cents`.
     pub async fn wait_for_revenue(&self, cents: i64) {
-        eventually(Duration::from_secs(30), || async {
-            self.redis_get("stats:total_revenue_cents")
-                .await
-                .and_then(|v| v.parse::<i64>().ok())
-                == Some(cents)
-        })
-        .await;
+        crate::wait_for_revenue_in(cents, || self.redis_get("stats:total_revenue_cents")).await;
     }
 }
 

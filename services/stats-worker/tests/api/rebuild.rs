@@ -3,15 +3,13 @@
 use flightmesh::testing::TestMesh;
 use serde_json::json;
 
-use crate::{book, wait_for_revenue};
+use crate::{book, cartagena_flight, flight_to, wait_for_revenue};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
     let mesh = TestMesh::start().await;
-    let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
-    let lima = mesh.destination("Lima", 20.0, false, true).await;
-    let ct = mesh.flight("CT-1", 1000.0, cartagena, 100).await;
-    let li = mesh.flight("LI-1", 300.0, lima, 100).await;
+    let ct = cartagena_flight(&mesh, 1000.0, true).await;
+    let li = flight_to(&mesh, "Lima", 20.0, false, true, "LI-1", 300.0).await;
     book(&mesh, "Ana", 30, true, ct).await;
     book(&mesh, "Nino", 8, false, ct).await;
     book(&mesh, "Eva", 5, true, li).await;
@@ -37,25 +35,14 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
     );
 
     // Redis loses the statistics.
-    let mut redis = mesh.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}stats:*", mesh.names.redis_prefix))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    let candy = format!("{}logs:candy_distribution", mesh.names.redis_prefix);
-    let _: i64 = redis::cmd("DEL")
-        .arg(&keys)
-        .arg(&candy)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    mesh.forget_statistics().await;
     assert_eq!(
         mesh.get("/api/v1/stats/general").await.1["total_revenue"],
         json!(0.0)
     );
     // An unsharded bitmap of an earlier version: the rebuild retires it.
     let legacy = format!("{}stats:applied:booking.created", mesh.names.redis_prefix);
+    let mut redis = mesh.redis().await;
     let _: i64 = redis::cmd("SETBIT")
         .arg(&legacy)
         .arg(999)
@@ -87,11 +74,7 @@ async fn a_rebuild_after_losing_the_keys_restores_identical_values() {
         .unwrap();
     assert_eq!(created, 4);
     // The rebuild left no fresh keyspace behind, and new bookings still count once.
-    let leftovers: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}rebuild:*", mesh.names.redis_prefix))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let leftovers = mesh.redis_keys("rebuild:*").await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     book(&mesh, "Zoe", 40, false, li).await;
     wait_for_revenue(&mesh, 95_000 + 95_000 + 32_000 + 32_000).await;

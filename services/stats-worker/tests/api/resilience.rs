@@ -5,15 +5,14 @@ use std::time::Duration;
 use flightmesh::testing::TestMesh;
 use flightmesh_testkit::TcpProxy;
 
-use crate::{book, wait_for_revenue};
+use crate::{assert_redis, book, cartagena_flight, mesh_with_cartagena_flight, wait_for_revenue};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_consumer_reconnects_by_itself_after_the_broker_comes_back() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let amqp = format!("amqp://guest:guest@{}/%2f", proxy.addr());
     let mesh = TestMesh::start_with(move |env, _| env.set("STATS_AMQP_URL", amqp)).await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 100.0, destination, 100).await;
+    let flight = cartagena_flight(&mesh, 100.0, false).await;
     book(&mesh, "Ana", 30, false, flight).await;
     wait_for_revenue(&mesh, 15_000).await;
 
@@ -22,10 +21,7 @@ async fn the_consumer_reconnects_by_itself_after_the_broker_comes_back() {
     book(&mesh, "Luis", 30, false, flight).await;
     book(&mesh, "Eva", 30, false, flight).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        mesh.redis_get("stats:total_revenue_cents").await.as_deref(),
-        Some("15000")
-    );
+    assert_redis(&mesh, "stats:total_revenue_cents", "15000").await;
 
     proxy.restore();
     wait_for_revenue(&mesh, 45_000).await;
@@ -34,9 +30,7 @@ async fn the_consumer_reconnects_by_itself_after_the_broker_comes_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_describe_the_events_consumed() {
-    let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 100.0, destination, 100).await;
+    let (mesh, flight) = mesh_with_cartagena_flight(100.0, false).await;
     book(&mesh, "Ana", 30, false, flight).await;
     wait_for_revenue(&mesh, 15_000).await;
     let metrics = reqwest::get(format!("http://{}/metrics", mesh.addrs.admin[2]))

@@ -38,14 +38,7 @@ async fn a_consumer_that_dies_makes_the_worker_unready_and_exit_non_zero() {
         .unwrap();
 
     // Unready while it drains, naming the task and its cause.
-    let mut seen = (0, String::new());
-    for _ in 0..200 {
-        seen = worker.admin_get("/readyz").await;
-        if seen.0 == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let seen = worker.readyz_until(503).await;
     assert_eq!(seen.0, 503, "{}", seen.1);
     let body: serde_json::Value = serde_json::from_str(&seen.1).unwrap();
     let cause = body["failed"]["event consumer"]

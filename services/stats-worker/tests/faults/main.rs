@@ -30,6 +30,14 @@ use tokio::time::sleep;
 
 use booker::{Booker, Report};
 
+/// Creates the catalog and books on it `per_second` times a second; returns after 2 s of that
+/// load, so the fault strikes a mesh that is busy.
+async fn book_under_load(mesh: &TestMesh, per_second: f64) -> Booker {
+    let booker = Booker::start(&mesh.base, catalog(mesh).await, per_second);
+    sleep(Duration::from_secs(2)).await;
+    booker
+}
+
 /// Three flights: one on promotion that takes pets, one that does not, and a small one that sells
 /// out during the run (so sold-out answers and the seat ledger are exercised too).
 async fn catalog(mesh: &TestMesh) -> Vec<booker::Flight> {
@@ -159,10 +167,7 @@ async fn the_stats_worker_killed_mid_stream_and_restarted() {
     // The mesh's own consumer is off: the worker is a separate process that can be killed.
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_CONSUMER", "false")).await;
     let mut worker = spawn_worker(&mesh);
-    let flights = catalog(&mesh).await;
-    let booker = Booker::start(&mesh.base, flights, 60.0);
-
-    sleep(Duration::from_secs(2)).await;
+    let booker = book_under_load(&mesh, 60.0).await;
     worker.start_kill().expect("SIGKILL");
     let status = worker.wait().await.expect("the worker exits");
     assert_eq!(
@@ -186,10 +191,7 @@ async fn rabbitmq_unreachable_for_twenty_seconds() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let through_proxy = format!("amqp://guest:guest@{}/%2f", proxy.addr());
     let mesh = TestMesh::start_with(move |env, _| env.set("AMQP_URL", through_proxy)).await;
-    let flights = catalog(&mesh).await;
-    let booker = Booker::start(&mesh.base, flights, 40.0);
-
-    sleep(Duration::from_secs(2)).await;
+    let booker = book_under_load(&mesh, 40.0).await;
     proxy.cut();
     let before_cut = booker.acked();
     sleep(Duration::from_secs(20)).await;
@@ -213,10 +215,7 @@ async fn rabbitmq_unreachable_for_twenty_seconds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_postgresql_backend_terminated() {
     let mesh = TestMesh::start().await;
-    let flights = catalog(&mesh).await;
-    let booker = Booker::start(&mesh.base, flights, 60.0);
-
-    sleep(Duration::from_secs(2)).await;
+    let booker = book_under_load(&mesh, 60.0).await;
     let first = mesh.db.terminate_backends().await;
     sleep(Duration::from_millis(1500)).await;
     let second = mesh.db.terminate_backends().await;
@@ -233,25 +232,8 @@ async fn every_postgresql_backend_terminated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn statistics_deleted_from_redis_then_rebuilt_under_load() {
     let mesh = TestMesh::start().await;
-    let flights = catalog(&mesh).await;
-    let booker = Booker::start(&mesh.base, flights, 60.0);
-
-    sleep(Duration::from_secs(2)).await;
-    let mut redis = mesh.redis().await;
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}stats:*", mesh.names.redis_prefix))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    keys.push(format!(
-        "{}logs:candy_distribution",
-        mesh.names.redis_prefix
-    ));
-    let deleted: i64 = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let booker = book_under_load(&mesh, 60.0).await;
+    let deleted = mesh.forget_statistics().await;
     println!("faults[redis-loss]: deleted {deleted} keys");
     assert!(deleted > 0);
     sleep(Duration::from_secs(1)).await;

@@ -41,6 +41,11 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
         .map(|kv| &kv.value)
 }
 
+/// The span's `correlation_id` attribute, as text.
+fn correlation_id(span: &SpanData) -> Option<std::borrow::Cow<'_, str>> {
+    attribute(span, "correlation_id").map(Value::as_str)
+}
+
 fn rpc_of<'a>(spans: &'a [SpanData], method: &str) -> Option<&'a SpanData> {
     spans.iter().find(|span| {
         span.name == "rpc"
@@ -85,23 +90,13 @@ async fn a_booking_trace_reaches_the_gateway_bookings_flights_and_the_stats_work
         .unwrap_or_else(|| panic!("no gateway span in {names:?}"));
     assert_eq!(request.parent_span_id.to_string(), CALLER_SPAN);
     assert!(request.parent_span_is_remote);
-    assert_eq!(
-        attribute(request, "correlation_id")
-            .map(Value::as_str)
-            .as_deref(),
-        Some("trace-test-1")
-    );
+    assert_eq!(correlation_id(request).as_deref(), Some("trace-test-1"));
 
     // Bookings: its RPC span is the child of the gateway's, and carries the correlation id.
     let create =
         rpc_of(&spans, "CreateBooking").unwrap_or_else(|| panic!("no bookings span in {names:?}"));
     assert_eq!(create.parent_span_id, request.span_context.span_id());
-    assert_eq!(
-        attribute(create, "correlation_id")
-            .map(Value::as_str)
-            .as_deref(),
-        Some("trace-test-1")
-    );
+    assert_eq!(correlation_id(create).as_deref(), Some("trace-test-1"));
 
     // Flights: the lookup bookings makes is the child of the booking's span.
     let get_flight =
