@@ -39,7 +39,7 @@ def main():
         for round_ in (1, 2):
             for name, binary in binaries.items():
                 bench.BIN = binary
-                mesh = bench.Mesh(BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+                mesh = bench.Mesh(**bench.RELAYS_OFF_MESH)
                 try:
                     for via in ("grpc", "rest"):
                         before = bench.cpu_seconds(mesh.proc.pid)

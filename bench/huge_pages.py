@@ -50,7 +50,7 @@ def idle(binaries):
 def under_load(binaries):
     """REST bookings through the gateway: rate, p99, CPU per booking and peak RSS per service."""
     bench.BIN = binaries
-    mesh = bench.Processes("huge-pages.log", BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+    mesh = bench.Processes("huge-pages.log", **bench.RELAYS_OFF)
     try:
         before = mesh.cpu()
         run = bench.loadgen("--scenario", "bookings", "--via", "rest", *bench.SEPARATE, "--concurrency", "16",

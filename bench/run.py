@@ -15,7 +15,9 @@
              pgbench's) and once with the whole pipeline running (relay, RabbitMQ, stats worker,
              Redis) — beside pgbench running the same statement (bench/booking-transaction.sql).
 - stats:     events/s the stats worker applies with prefetch 1 and 50 (a pre-filled queue
-             drained), and the event lag (occurred → applied) at a steady booking rate.
+             drained), and the event lag (occurred → applied) at a steady booking rate, each
+             service its own process: 500/s once, 2,000/s three times (BENCH_LAG_RUNS), with
+             the CPU time per event of every process on the way and `loadgen verify` after each.
 - processes: each service as its own process (the deployment shape): stripped release binary
              sizes, cold start (exec → /readyz answers 200), idle and under-load (the flow
              scenario over REST, 16 clients) RSS and CPU, the gateway's overhead (the same
@@ -26,12 +28,15 @@
 - pinned:    the deployment shape on one machine: PostgreSQL alone on CPU 0, pgbench or the
              services and the client on CPU 1 (16 clients, 100 flights, booking path).
 - broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
-             and consumption with acks (`loadgen broker`).
+             and consumption with acks (`loadgen broker`), and RabbitMQ's CPU per message.
 - overload:  2,000 concurrent keep-alive connections reading GET /api/v1/flights/ for 20 s
              (126 flights, rate limit lifted, `flightmesh up`), without load shedding and the
              catalog cache ("before") and with the defaults ("after"); the admin /readyz of the
              gateway and of flights polled every 100 ms throughout. Not in the default set (it
              saturates the machine): `python3 bench/run.py overload`.
+
+Services started alone run one runtime thread each, as the charts set them (TOKIO_WORKER_THREADS=1);
+BENCH_SERVICE_WORKERS=N sets another count, 0 Tokio's default (one per CPU).
 
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
 builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md
@@ -52,7 +57,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Cargo's target directory, wherever CARGO_TARGET_DIR or .cargo/config put it.
 TARGET = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT,
                                    check=True, capture_output=True, text=True).stdout)["target_directory"]
-BIN = os.path.join(TARGET, "release")
+# The binaries' profile: release, or `profiling` (its code with line tables) for bench/profile.py.
+BIN = os.path.join(TARGET, os.environ.get("BENCH_PROFILE", "release"))
 PG = "postgres://postgres@127.0.0.1:5432"
 DB = "fm_bench"
 PGBENCH_DB = "fm_pgbench"
@@ -167,7 +173,7 @@ def bench_bookings(results):
         for shape, flights in (("100 flights", 100), ("1 hot flight", 1)):
             rows[(clients, shape, "pgbench")] = pgbench(clients, flights)
             print("pgbench", clients, shape, rows[(clients, shape, "pgbench")], flush=True)
-    for mode, extra in (("booking path", {"BOOKINGS_OUTBOX_RELAY": "false", "FLIGHTS_OUTBOX_RELAY": "false"}),
+    for mode, extra in (("booking path", RELAYS_OFF_MESH),
                         ("full pipeline", {})):
         mesh = Mesh(**extra)
         try:
@@ -270,17 +276,37 @@ def bench_stats(results):
             worker.wait(timeout=30)
         finally:
             mesh.stop()
-    for rate in (500, 2000):
-        # Lag of the whole pipeline: commit → relay → RabbitMQ → worker → Redis.
-        mesh = Mesh()
-        try:
-            loadgen("--scenario", "bookings", "--via", "grpc", "--rate", str(rate), "--flights", "100")
-            time.sleep(2)
-            p50, p99 = quantiles("http://127.0.0.1:51053/metrics", "stats_event_lag_seconds", (0.5, 0.99))
-            stats[f"lag at {rate}/s"] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000}
-            print("lag", rate, stats[f"lag at {rate}/s"], flush=True)
-        finally:
-            mesh.stop()
+    # Lag of the whole pipeline (commit → relay → RabbitMQ → worker → Redis) at a steady rate, each
+    # service its own process: once at 500/s, LAG_RUNS times at 2,000/s (the spread is a finding),
+    # with the CPU time per event of every process on the way and `loadgen verify` after each run.
+    for rate, runs in ((500, 1), (2000, LAG_RUNS)):
+        for number in range(1, runs + 1):
+            mesh = Processes("lag.log")
+            try:
+                pg, rabbit, redis, client = postgres_cpu_seconds(), rabbitmq_cpu_seconds(), redis_cpu_seconds(), \
+                    children_cpu_seconds()
+                services = mesh.cpu()
+                run = loadgen("--scenario", "bookings", "--via", "grpc", *SEPARATE, "--rate", str(rate),
+                              "--flights", "100")
+                time.sleep(2)
+                done = bookings_done(run)
+                after = mesh.cpu()
+                cpu_us = {name: (after[name] - services[name]) / done * 1e6 for name in after}
+                cpu_us.update({"postgres": (postgres_cpu_seconds() - pg) / done * 1e6,
+                               "rabbitmq": (rabbitmq_cpu_seconds() - rabbit) / done * 1e6,
+                               "redis": (redis_cpu_seconds() - redis) / done * 1e6,
+                               "client": (children_cpu_seconds() - client) / done * 1e6})
+                p50, p99 = quantiles(f"http://127.0.0.1:{PORTS['stats-worker'] + 1000}/metrics",
+                                     "stats_event_lag_seconds", (0.5, 0.99))
+                verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
+                                           "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "120s"],
+                                          cwd=ROOT, text=True, capture_output=True)
+                key = f"lag at {rate}/s" if runs == 1 else f"lag at {rate}/s, run {number}"
+                stats[key] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "throughput": run["throughput"],
+                              "cpu_us": cpu_us, "verify_agrees": verified.returncode == 0}
+                print("lag", rate, number, stats[key], flush=True)
+            finally:
+                mesh.stop()
     results["stats"] = stats
 
 
@@ -316,6 +342,19 @@ GATEWAY = "http://127.0.0.1:8090"
 SEPARATE = ["--gateway", GATEWAY, "--bookings", URLS["BOOKINGS_URL"], "--flights-url", URLS["FLIGHTS_URL"]]
 
 
+# The booking path alone: the outbox relays off. `flightmesh up` reads each service's variables
+# under its prefix (BOOKINGS_, FLIGHTS_); a service started alone reads them as they are, so the
+# prefixed names would be ignored there and the relays would run.
+RELAYS_OFF_MESH = {"BOOKINGS_OUTBOX_RELAY": "false", "FLIGHTS_OUTBOX_RELAY": "false"}
+RELAYS_OFF = {"OUTBOX_RELAY": "false"}
+
+
+# The services' runtime threads, as the charts set them (TOKIO_WORKER_THREADS=1);
+# BENCH_SERVICE_WORKERS=0 leaves Tokio's default (one per CPU) for a comparison.
+_WORKERS = os.environ.get("BENCH_SERVICE_WORKERS", "1")
+SERVICE_WORKERS = {"TOKIO_WORKER_THREADS": _WORKERS} if _WORKERS not in ("", "0") else {}
+
+
 class Processes:
     """Each service its own process (the deployment shape), on a fresh database; the old clients'
     policy, as the gateway's (bookings enforces ownership itself). `cold_start_ms`: from exec
@@ -339,7 +378,8 @@ class Processes:
             raise
 
     def _start(self, name, ready_url, extra):
-        env = base_env({"ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **URLS, **extra})
+        env = base_env({"ENVIRONMENT": "development", "ACCESS_POLICY": "compatible", **URLS, **SERVICE_WORKERS,
+                        **extra})
         started = time.time()
         self.procs[name] = subprocess.Popen([os.path.join(BIN, name)], cwd=ROOT, env=env, stdout=self.log,
                                             stderr=self.log)
@@ -409,6 +449,7 @@ def bench_processes(results):
 
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+LAG_RUNS = int(os.environ.get("BENCH_LAG_RUNS", "3"))
 
 
 def bench_rounds(results):
@@ -419,7 +460,7 @@ def bench_rounds(results):
     state) shows as a spread, not as a ratio."""
     fresh_db(PGBENCH_DB)
     sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
-    mesh = Processes("rounds.log", BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+    mesh = Processes("rounds.log", **RELAYS_OFF)
     rounds = []
     try:
         for number in range(1, ROUNDS + 1):
@@ -477,6 +518,28 @@ def postgres_cpu_seconds():
     return total
 
 
+def comm_cpu_seconds(names):
+    """CPU time so far of the processes whose command name is one of `names`."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as comm:
+                    if comm.read().strip() in names:
+                        total += cpu_seconds(int(pid))
+            except OSError:
+                pass  # exited meanwhile
+    return total
+
+
+def rabbitmq_cpu_seconds():
+    return comm_cpu_seconds({"beam.smp", "erl_child_setup", "epmd", "inet_gethost"})
+
+
+def redis_cpu_seconds():
+    return comm_cpu_seconds({"redis-server"})
+
+
 def children_cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -496,7 +559,7 @@ def bench_cpu(results):
                       "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
                       "services_us": 0.0,
                       "client_us": (children_cpu_seconds() - client) / done * 1e6}
-    mesh = Mesh(BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+    mesh = Mesh(**RELAYS_OFF_MESH)
     try:
         for via in ("grpc", "rest"):
             pg, client, services = postgres_cpu_seconds(), children_cpu_seconds(), cpu_seconds(mesh.proc.pid)
@@ -531,7 +594,7 @@ def bench_pinned(results):
         sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
         out["pgbench"] = pgbench(16, 100, cpus="1")
         print("pinned pgbench", out["pgbench"], flush=True)
-        mesh = Mesh(cpus="1", BOOKINGS_OUTBOX_RELAY="false", FLIGHTS_OUTBOX_RELAY="false")
+        mesh = Mesh(cpus="1", **RELAYS_OFF_MESH)
         try:
             for via in ("grpc", "rest"):
                 out[via] = loadgen("--scenario", "bookings", "--via", via, "--concurrency", "16", "--flights", "100",
@@ -596,8 +659,13 @@ def bench_overload(results):
 
 def bench_broker(results):
     """RabbitMQ alone: publish with confirms (each, pipelined) and consume with acks."""
+    rabbit = rabbitmq_cpu_seconds()
     out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--json")
     results["broker"] = json.loads(out.strip().splitlines()[-1])
+    # Each of the 100,000 messages (both publish phases) is published, confirmed, delivered and
+    # acked once: RabbitMQ's CPU per event of the pipeline. An upper bound: half were confirmed
+    # one at a time, which costs more than the relay's pipelined confirms.
+    results["broker"]["rabbitmq_us_per_message"] = (rabbitmq_cpu_seconds() - rabbit) / 100_000 * 1e6
     print("broker", results["broker"], flush=True)
 
 
@@ -647,6 +715,9 @@ def render(results):
                 "|---|---|---|",
                 f"| {b['publish_confirm_each_per_s']:.0f}/s | {b['publish_confirm_batched_per_s']:.0f}/s "
                 f"| {b['consume_ack_per_s']:.0f}/s |", ""]
+        if "rabbitmq_us_per_message" in b:
+            out += [f"RabbitMQ's CPU per message published, confirmed, delivered and acked: "
+                    f"{b['rabbitmq_us_per_message']:.0f} µs (an upper bound: half were confirmed one at a time).", ""]
     if "rounds" in results:
         out += render_rounds(results["rounds"])
     if "bookings_table" in results:
@@ -684,12 +755,21 @@ def render(results):
             if r:
                 out.append(f"| events/s, prefetch {prefetch} ({r['events']} queued events drained) "
                            f"| {r['events_per_s']:.0f} |")
-        for rate in (500, 2000):
-            r = s.get(f"lag at {rate}/s")
-            if r:
-                out.append(f"| event lag (commit → applied in Redis) at {rate} bookings/s, p50 / p99 "
-                           f"| {r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms |")
+        lag_runs = [(key, r) for key, r in s.items() if key.startswith("lag at")]
+        for key, r in lag_runs:
+            out.append(f"| event {key} bookings (commit → applied in Redis), p50 / p99 "
+                       f"| {r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms |")
         out.append("")
+        if lag_runs and "cpu_us" in lag_runs[0][1]:
+            names = list(lag_runs[0][1]["cpu_us"])
+            out += ["CPU time per event in those runs (each service its own process):", "",
+                    "| run | bookings/s | " + " | ".join(names) + " | verify |",
+                    "|---|---|" + "---|" * len(names) + "---|"]
+            for key, r in lag_runs:
+                out.append(f"| {key} | {r['throughput']:.0f} | "
+                           + " | ".join(f"{r['cpu_us'][n]:.0f} µs" for n in names)
+                           + f" | {'agrees' if r['verify_agrees'] else 'DIFFERS'} |")
+            out.append("")
     if "processes" in results:
         p = results["processes"]
         out += ["### Each service as its own process", "",

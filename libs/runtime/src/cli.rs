@@ -21,6 +21,44 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// (a `getaddrinfo` for a name DNS does not answer) before the process exits regardless.
 const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 
+/// `TOKIO_WORKER_THREADS`: the runtime's worker threads (Tokio's own name for it).
+pub const WORKER_THREADS: Var = Var::optional(
+    "TOKIO_WORKER_THREADS",
+    "Threads running the service's tasks (1..=256); unset: one per CPU the process may use. One \
+     costs the least CPU per request where services share cores (docs/benchmarks.md); the charts \
+     set 1 and scale out by replicas",
+);
+
+/// What every service binary reads before its own configuration: its logging and its runtime.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// The runtime's worker threads; `None`: Tokio's default (one per available CPU).
+    pub worker_threads: Option<usize>,
+}
+
+impl ProcessConfig {
+    /// Reads the telemetry variables and `TOKIO_WORKER_THREADS`.
+    pub fn read(r: &mut crate::config::Reader<'_>) -> Self {
+        let telemetry = TelemetryConfig::read(r);
+        let worker_threads: Option<usize> = r.opt(WORKER_THREADS);
+        if let Some(threads) = worker_threads {
+            r.ensure(
+                &WORKER_THREADS,
+                (1..=256).contains(&threads),
+                "must be 1..=256",
+            );
+        }
+        Self {
+            telemetry,
+            worker_threads,
+        }
+    }
+}
+
+crate::env_config!(ProcessConfig);
+
 /// A service binary: its name, its configuration and its commands. Implemented by each service
 /// on its `Command` enum (a `clap::Subcommand`; the doc comment of each variant is its help).
 pub trait Binary: Subcommand + Sized {
@@ -63,17 +101,19 @@ pub fn run_service<B: Binary>() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
-    match TelemetryConfig::from_env(&Env::process()) {
-        Ok(config) => telemetry::init(&config, B::NAME),
+    let process = match ProcessConfig::from_env(&Env::process()) {
+        Ok(process) => process,
         Err(err) => {
             eprintln!("{}: {err}", B::NAME);
             return ExitCode::from(2);
         }
+    };
+    telemetry::init(&process.telemetry, B::NAME);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = process.worker_threads {
+        runtime.worker_threads(threads);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return exit(Err(err.into())),
     };
@@ -198,7 +238,7 @@ fn parse<B: Binary>(
 #[allow(clippy::print_stdout)]
 fn print_config(vars: &[Var]) {
     let mut all = vars.to_vec();
-    all.extend(TelemetryConfig::vars());
+    all.extend(ProcessConfig::vars());
     print!("{}", markdown_table(&all));
 }
 
@@ -218,6 +258,23 @@ pub fn exit(result: Result<(), BoxError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_threads_are_tokios_default_unless_set_within_bounds() {
+        let read =
+            |pairs: &[(&str, &str)]| ProcessConfig::from_env(&Env::from_pairs(pairs.to_vec()));
+        assert_eq!(read(&[]).unwrap().worker_threads, None);
+        assert_eq!(
+            read(&[("TOKIO_WORKER_THREADS", "1")])
+                .unwrap()
+                .worker_threads,
+            Some(1)
+        );
+        for bad in ["0", "257", "many"] {
+            let err = read(&[("TOKIO_WORKER_THREADS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("TOKIO_WORKER_THREADS"), "{err}");
+        }
+    }
 
     /// A binary with a service's usual commands.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]

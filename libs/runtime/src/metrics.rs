@@ -1,13 +1,15 @@
 //! Prometheus metrics: one recorder per process (rendered by every admin port's `/metrics`), and
 //! RED metrics (rate, errors, duration) for every gRPC call a service answers.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
+
+use crate::series::Series;
 
 /// Latency buckets in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -151,14 +153,30 @@ pub fn render() -> String {
 /// service, method and status code (the names the Go gRPC ecosystem uses), and running each
 /// call in an `rpc` span: the caller's trace context (`traceparent` metadata) is its parent and
 /// the caller's correlation id is on it, so every log line of the call carries both.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsLayer {
+    handles: Arc<Series<CallHandles>>,
+}
+
+impl Default for GrpcMetricsLayer {
+    fn default() -> Self {
+        Self {
+            handles: Arc::new(Series::new()),
+        }
+    }
+}
+
+/// The two series one call records into, per service, method and code.
+type CallHandles = (metrics::Counter, metrics::Histogram);
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics { inner }
+        GrpcMetrics {
+            inner,
+            handles: self.handles.clone(),
+        }
     }
 }
 
@@ -166,6 +184,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
 #[derive(Debug, Clone)]
 pub struct GrpcMetrics<S> {
     inner: S,
+    handles: Arc<Series<CallHandles>>,
 }
 
 /// The `grpc_code` label: the code's name as `Debug` writes it, without formatting per call.
@@ -222,6 +241,7 @@ where
         );
         crate::trace::set_parent(&span, &crate::trace::HeaderExtractor(request.headers()));
         let response = span.in_scope(|| self.inner.call(request));
+        let handles = self.handles.clone();
         Box::pin(
             async move {
                 let result = response.await;
@@ -234,17 +254,24 @@ where
                         .map_or(tonic::Code::Ok, |v| tonic::Code::from_bytes(v.as_bytes())),
                     Err(_) => tonic::Code::Unknown,
                 };
-                let labels = [
-                    ("grpc_service", metrics::SharedString::from(service)),
-                    ("grpc_method", metrics::SharedString::from(method)),
+                let code = code_label(code);
+                let mut key = String::with_capacity(service.len() + method.len() + code.len() + 2);
+                for part in [service.as_str(), "/", method.as_str(), " ", code] {
+                    key.push_str(part);
+                }
+                let (handled, handling) = handles.get(&key, || {
+                    let labels = [
+                        ("grpc_service", metrics::SharedString::from(service.clone())),
+                        ("grpc_method", metrics::SharedString::from(method.clone())),
+                        ("grpc_code", metrics::SharedString::const_str(code)),
+                    ];
                     (
-                        "grpc_code",
-                        metrics::SharedString::const_str(code_label(code)),
-                    ),
-                ];
-                metrics::counter!("grpc_server_handled_total", &labels).increment(1);
-                metrics::histogram!("grpc_server_handling_seconds", &labels[..2])
-                    .record(started.elapsed().as_secs_f64());
+                        metrics::counter!("grpc_server_handled_total", &labels),
+                        metrics::histogram!("grpc_server_handling_seconds", &labels[..2]),
+                    )
+                });
+                handled.increment(1);
+                handling.record(started.elapsed().as_secs_f64());
                 result
             }
             .instrument(span),

@@ -8,6 +8,7 @@ use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
 use flightmesh_runtime::caller::{Caller, Policy, Scope};
 use flightmesh_runtime::metrics::Metric;
+use flightmesh_runtime::series::Series;
 use flightmesh_runtime::status::{Fault, FieldViolations, page};
 use flightmesh_runtime::trace;
 use tokio::sync::Notify;
@@ -44,6 +45,10 @@ pub struct Bookings {
     /// Wakes the outbox relay after a commit, so events leave at once.
     relay: Arc<Notify>,
     policy: Policy,
+    /// `bookings_total` by destination, registered once per destination.
+    booked: Series<metrics::Counter>,
+    /// `booking_cancellations_total` by destination.
+    cancelled: Series<metrics::Counter>,
 }
 
 impl Bookings {
@@ -58,6 +63,8 @@ impl Bookings {
             catalog,
             relay,
             policy,
+            booked: Series::new(),
+            cancelled: Series::new(),
         }
     }
 
@@ -207,7 +214,10 @@ impl BookingService for Bookings {
         let row = match booked {
             Booked::Created(row) => {
                 self.relay.notify_one();
-                metrics::counter!("bookings_total", "destination" => row.destination_name.clone())
+                self.booked
+                    .get(&row.destination_name, || {
+                        metrics::counter!("bookings_total", "destination" => row.destination_name.clone())
+                    })
                     .increment(1);
                 metrics::histogram!("booking_price_amount")
                     .record(row.total_price.try_into().unwrap_or(0.0));
@@ -294,7 +304,11 @@ impl BookingService for Bookings {
                 .map_err(|err| Error::from(Fault::internal(err)))??;
         if changed {
             self.relay.notify_one();
-            metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone()).increment(1);
+            self.cancelled
+                .get(&row.destination_name, || {
+                    metrics::counter!("booking_cancellations_total", "destination" => row.destination_name.clone())
+                })
+                .increment(1);
             tracing::info!(booking_id = row.id, "booking cancelled");
         }
         Ok(Response::new(booking_message(row)))

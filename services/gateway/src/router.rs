@@ -14,6 +14,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get};
+use flightmesh_runtime::series::Series;
 use flightmesh_runtime::trace;
 use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
 use tracing::Instrument;
@@ -94,7 +95,10 @@ pub(crate) fn router(
     Ok(router
         .fallback(not_found)
         .layer(cors)
-        .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Series::new()),
+            access_log,
+        ))
         .layer(middleware::from_fn(correlation_id))
         .with_state(state))
 }
@@ -188,38 +192,55 @@ async fn correlation_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// One log line and the RED metrics per request.
-async fn access_log(request: Request, next: Next) -> Response {
+/// The two series a request records into, per method, route and status.
+type RequestHandles = (metrics::Counter, metrics::Histogram);
+
+/// One log line and the RED metrics per request. The metric handles are kept by their labels
+/// ([`Series`]): made once per method, route and status, not looked up per request.
+async fn access_log(
+    State(handles): State<Arc<Series<RequestHandles>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || "unmatched".to_owned(),
-        |p| {
-            let path = p.as_str();
-            if path.len() > 1 {
-                path.trim_end_matches('/').to_owned()
-            } else {
-                path.to_owned()
-            }
-        },
-    );
+    // The route's template without its trailing slash (both forms are routed), shared with the
+    // router: no copy per request.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", |p| {
+        let path = p.as_str();
+        if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        }
+    });
     let response = next.run(request).await;
-    let status = response.status().as_u16();
+    let status = response.status();
     let elapsed = started.elapsed();
     let user_id = response.extensions().get::<UserId>().map(|u| u.0);
-    let labels = [
-        ("method", method.as_str().to_owned()),
-        ("route", route.clone()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("http_server_requests_total", &labels).increment(1);
-    metrics::histogram!("http_server_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
+    let mut key = String::with_capacity(method.as_str().len() + route.len() + 5);
+    for part in [method.as_str(), " ", status.as_str(), " ", route] {
+        key.push_str(part);
+    }
+    let (requests, duration) = handles.get(&key, || {
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.as_str().to_owned()),
+        ];
+        (
+            metrics::counter!("http_server_requests_total", &labels),
+            metrics::histogram!("http_server_request_duration_seconds", &labels[..2]),
+        )
+    });
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
     if method != Method::OPTIONS && route != "/metrics" {
         tracing::info!(
             method = %method,
             route = %route,
-            status,
+            status = status.as_u16(),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             user_id,
             "request"

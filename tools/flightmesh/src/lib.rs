@@ -15,8 +15,8 @@ pub mod testing;
 
 use std::net::SocketAddr;
 
+use flightmesh_runtime::cli::ProcessConfig;
 use flightmesh_runtime::config::{Env, markdown_table};
-use flightmesh_runtime::telemetry::TelemetryConfig;
 use flightmesh_runtime::{CancellationToken, HostConfig, Listeners};
 use tokio::task::JoinSet;
 
@@ -232,7 +232,7 @@ pub fn config_docs() -> String {
     }
     out.push_str(&format!(
         "#### every service\n\n{}",
-        markdown_table(&TelemetryConfig::vars())
+        markdown_table(&ProcessConfig::vars())
     ));
     out
 }

@@ -114,7 +114,7 @@ pub(super) async fn serve_grpc(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         // Metrics outside the shedding: a shed call is counted as UNAVAILABLE.
-        .layer(GrpcMetricsLayer)
+        .layer(GrpcMetricsLayer::default())
         .layer(ShedLayer::new(shed))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, drain);
