@@ -10,25 +10,17 @@ use flightmesh_proto::flights::{
     GetDestinationRequest, ListDestinationsRequest, ListFlightsRequest,
 };
 use flightmesh_runtime::CancellationToken;
-use flightmesh_testkit::{ServiceRole, TcpProxy};
+use flightmesh_testkit::ServiceRole;
 use tonic::Code;
 
-use crate::{client, create_destination, flight_request};
+use crate::{client, create_destination, flight_request, mesh_behind_a_database_proxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cached_answers_survive_a_database_outage() {
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let proxied = proxy.addr().to_string();
-    let mesh = TestMesh::start_with(move |env, db| {
-        env.set(
-            "FLIGHTS_DATABASE_URL",
-            db.service_url(ServiceRole::Flights)
-                .replace("127.0.0.1:5432", &proxied),
-        )
-        .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
-        .set("FLIGHTS_CATALOG_CACHE_TTL", "1h")
-        .set("FLIGHTS_SEATS_CACHE_TTL", "1h")
-    })
+    let (proxy, mesh) = mesh_behind_a_database_proxy(&[
+        ("FLIGHTS_CATALOG_CACHE_TTL", "1h"),
+        ("FLIGHTS_SEATS_CACHE_TTL", "1h"),
+    ])
     .await;
     let mut client = client(&mesh).await;
     let lima = create_destination(&mut client, "Lima", "10").await;

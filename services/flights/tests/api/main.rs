@@ -15,7 +15,32 @@ use flightmesh_proto::flights::{
     CreateDestinationRequest, CreateFlightRequest, Destination, Flight,
 };
 use flightmesh_proto::types::Decimal;
+use flightmesh_testkit::{ServiceRole, TcpProxy};
 use tonic::transport::Channel;
+
+/// A mesh whose flights service reaches the test's database, as its own role, through a proxy the
+/// test controls (`proxy.cut()` is an outage; connections fail within 500 ms), with `settings`
+/// for the flights service on top.
+pub async fn mesh_behind_a_database_proxy(
+    settings: &'static [(&'static str, &'static str)],
+) -> (TcpProxy, TestMesh) {
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = proxy.addr().to_string();
+    let mesh = TestMesh::start_with(move |env, db| {
+        let env = env
+            .set(
+                "FLIGHTS_DATABASE_URL",
+                db.service_url(ServiceRole::Flights)
+                    .replace("127.0.0.1:5432", &proxied),
+            )
+            .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms");
+        settings
+            .iter()
+            .fold(env, |env, (name, value)| env.set(*name, *value))
+    })
+    .await;
+    (proxy, mesh)
+}
 
 pub async fn client(mesh: &TestMesh) -> FlightServiceClient<Channel> {
     FlightServiceClient::new(mesh.channel(mesh.addrs.flights).await)

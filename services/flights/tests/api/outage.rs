@@ -5,29 +5,15 @@ use std::time::Duration;
 
 use flightmesh::testing::{TestMesh, eventually};
 use flightmesh_proto::flights::ListDestinationsRequest;
-use flightmesh_testkit::{ServiceRole, TcpProxy};
 use tonic::Code;
 
-use crate::client;
 use crate::health::http_get;
+use crate::{client, mesh_behind_a_database_proxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_unavailable_then_recovers_without_restart() {
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let proxied = proxy.addr().to_string();
-    // The flights service reaches the test's database, as its own role, through a proxy the
-    // test controls.
-    let mesh = TestMesh::start_with(move |env, db| {
-        env.set(
-            "FLIGHTS_DATABASE_URL",
-            db.service_url(ServiceRole::Flights)
-                .replace("127.0.0.1:5432", &proxied),
-        )
-        .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "500ms")
-        // The database path itself (tests/api/cache.rs shows cached answers surviving).
-        .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
-    })
-    .await;
+    // The database path itself (tests/api/cache.rs shows cached answers surviving).
+    let (proxy, mesh) = mesh_behind_a_database_proxy(&[("FLIGHTS_CATALOG_CACHE_TTL", "0s")]).await;
     let mut client = client(&mesh).await;
     client
         .list_destinations(ListDestinationsRequest::default())
