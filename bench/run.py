@@ -165,6 +165,16 @@ def pgbench(clients, flights, cpus=None):
     return {"throughput": tps, "latency_avg_ms": latency}
 
 
+def verify(wait):
+    """`loadgen verify` on the bench database: whether Redis holds the sums of the bookings in
+    PostgreSQL (waiting up to `wait` for the pipeline), and its report."""
+    verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
+                               "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", wait],
+                              cwd=ROOT, text=True, capture_output=True)
+    print(verified.stderr, flush=True)
+    return {"agrees": verified.returncode == 0, "report": verified.stderr}
+
+
 def bench_bookings(results):
     fresh_db(PGBENCH_DB)
     sh(os.path.join(BIN, "bookings"), "migrate", env=base_env({"DATABASE_URL": f"{PG}/{PGBENCH_DB}"}))
@@ -186,11 +196,7 @@ def bench_bookings(results):
                         print(mode, via, clients, shape, round(r["throughput"]), flush=True)
             if mode == "full pipeline":
                 # Every booking of every run above, in the statistics once.
-                verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
-                                           "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "300s"],
-                                          cwd=ROOT, text=True, capture_output=True)
-                results["bookings_verify"] = {"agrees": verified.returncode == 0, "report": verified.stderr}
-                print(verified.stderr, flush=True)
+                results["bookings_verify"] = verify("300s")
         finally:
             mesh.stop()
     results["bookings"] = {" | ".join(map(str, k)): v for k, v in rows.items()}
@@ -298,12 +304,10 @@ def bench_stats(results):
                                "client": (children_cpu_seconds() - client) / done * 1e6})
                 p50, p99 = quantiles(f"http://127.0.0.1:{PORTS['stats-worker'] + 1000}/metrics",
                                      "stats_event_lag_seconds", (0.5, 0.99))
-                verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
-                                           "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "120s"],
-                                          cwd=ROOT, text=True, capture_output=True)
+                verified = verify("120s")
                 key = f"lag at {rate}/s" if runs == 1 else f"lag at {rate}/s, run {number}"
                 stats[key] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "throughput": run["throughput"],
-                              "cpu_us": cpu_us, "verify_agrees": verified.returncode == 0}
+                              "cpu_us": cpu_us, "verify_agrees": verified["agrees"]}
                 print("lag", rate, number, stats[key], flush=True)
             finally:
                 mesh.stop()
@@ -438,11 +442,7 @@ def bench_processes(results):
                                     "--concurrency", "16", "--flights", "100")
         results["gateway_overhead"] = overhead
 
-        verified = subprocess.run([os.path.join(BIN, "loadgen"), "verify", "--database-url", f"{PG}/{DB}",
-                                   "--redis-prefix", NAMES["REDIS_KEY_PREFIX"], "--wait", "120s"],
-                                  cwd=ROOT, text=True, capture_output=True)
-        results["verify"] = {"agrees": verified.returncode == 0, "report": verified.stderr}
-        print(verified.stderr, flush=True)
+        results["verify"] = verify("120s")
     finally:
         mesh.stop()
     results["processes"] = out
@@ -493,43 +493,39 @@ def median(values):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def postgres_pids():
+def pids_named(names):
+    """The processes whose command name is one of `names`."""
     pids = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/comm") as comm:
-                    if comm.read().strip() == "postgres":
+                    if comm.read().strip() in names:
                         pids.append(int(pid))
             except OSError:
                 pass  # exited meanwhile
     return pids
 
 
-def postgres_cpu_seconds():
-    """CPU time of PostgreSQL so far: its live processes, and the backends that exited (pgbench's,
-    reaped by the postmaster)."""
+def postgres_pids():
+    return pids_named({"postgres"})
+
+
+def comm_cpu_seconds(names, reaped_children=False):
+    """CPU time so far of the processes whose command name is one of `names` (see `cpu_seconds`)."""
     total = 0.0
-    for pid in postgres_pids():
+    for pid in pids_named(names):
         try:
-            total += cpu_seconds(pid, reaped_children=True)
+            total += cpu_seconds(pid, reaped_children)
         except OSError:
             pass  # exited meanwhile
     return total
 
 
-def comm_cpu_seconds(names):
-    """CPU time so far of the processes whose command name is one of `names`."""
-    total = 0.0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/comm") as comm:
-                    if comm.read().strip() in names:
-                        total += cpu_seconds(int(pid))
-            except OSError:
-                pass  # exited meanwhile
-    return total
+def postgres_cpu_seconds():
+    """CPU time of PostgreSQL so far: its live processes, and the backends that exited (pgbench's,
+    reaped by the postmaster)."""
+    return comm_cpu_seconds({"postgres"}, reaped_children=True)
 
 
 def rabbitmq_cpu_seconds():
