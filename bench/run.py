@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of flightmesh on this machine, reproducible with one command:
 
-    python3 bench/run.py [broker] [rounds] [bookings] [cpu] [pinned] [stats] [processes]
+    python3 bench/run.py [broker] [rounds] [bookings] [cpu] [pinned] [stats] [pipeline] [processes]
 
 (no section: all of them; some: those, the others keep their figures in latest.json)
 
@@ -18,6 +18,11 @@
              drained), and the event lag (occurred → applied) at a steady booking rate, each
              service its own process: 500/s once, 2,000/s three times (BENCH_LAG_RUNS), with
              the CPU time per event of every process on the way and `loadgen verify` after each.
+- pipeline:  the relay's and the stats worker's CPU per event: bookings at a steady 2,000/s over
+             gRPC, each service its own process, alternating runs with the event pipeline off
+             (outbox relays off) and on, three of each (BENCH_PIPELINE_RUNS); the relay's share is
+             bookings' CPU per booking with its relay on less with it off, the worker's is its
+             own, next to RabbitMQ's; `loadgen verify` after each run with the pipeline on.
 - processes: each service as its own process (the deployment shape): stripped release binary
              sizes, cold start (exec → /readyz answers 200), idle and under-load (the flow
              scenario over REST, 16 clients) RSS and CPU, the gateway's overhead (the same
@@ -34,6 +39,9 @@
              catalog cache ("before") and with the defaults ("after"); the admin /readyz of the
              gateway and of flights polled every 100 ms throughout. Not in the default set (it
              saturates the machine): `python3 bench/run.py overload`.
+
+BENCH_PROFILE=profiling builds and runs the `profiling` profile instead of release (the same code
+with line tables: before/after comparisons without a second release build).
 
 Services started alone run one runtime thread each, as the charts set them (TOKIO_WORKER_THREADS=1);
 BENCH_SERVICE_WORKERS=N sets another count, 0 Tokio's default (one per CPU).
@@ -58,7 +66,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT,
                                    check=True, capture_output=True, text=True).stdout)["target_directory"]
 # The binaries' profile: release, or `profiling` (its code with line tables) for bench/profile.py.
-BIN = os.path.join(TARGET, os.environ.get("BENCH_PROFILE", "release"))
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+BIN = os.path.join(TARGET, PROFILE)
 PG = "postgres://postgres@127.0.0.1:5432"
 DB = "fm_bench"
 PGBENCH_DB = "fm_pgbench"
@@ -450,6 +459,44 @@ def bench_processes(results):
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LAG_RUNS = int(os.environ.get("BENCH_LAG_RUNS", "3"))
+PIPELINE_RUNS = int(os.environ.get("BENCH_PIPELINE_RUNS", "3"))
+
+
+def bench_pipeline(results):
+    """What the event pipeline costs us, next to what it costs RabbitMQ: bookings at a steady
+    2,000/s over gRPC, each service its own process, PIPELINE_RUNS times with the outbox relays
+    off, then on, alternating. Per booking (one event each): bookings' CPU (the relay runs in its
+    process: its share is on − off), the stats worker's (idle when off: on − off is its share) and
+    RabbitMQ's; the median of the runs is the figure."""
+    runs = {"off": [], "on": []}
+    for _ in range(PIPELINE_RUNS):
+        for mode, extra in (("off", RELAYS_OFF), ("on", {})):
+            mesh = Processes("pipeline.log", **extra)
+            try:
+                rabbit, services = rabbitmq_cpu_seconds(), mesh.cpu()
+                run = loadgen("--scenario", "bookings", "--via", "grpc", *SEPARATE, "--rate", "2000",
+                              "--flights", "100")
+                time.sleep(2)  # the last events through the relay and the worker
+                done, after = bookings_done(run), mesh.cpu()
+                figures = {name: (after[name] - services[name]) / done * 1e6 for name in ("bookings", "stats-worker")}
+                figures["rabbitmq"] = (rabbitmq_cpu_seconds() - rabbit) / done * 1e6
+                figures["throughput"] = run["throughput"]
+                if mode == "on":
+                    figures["verify_agrees"] = verify("120s")["agrees"]
+                runs[mode].append(figures)
+                print("pipeline", mode, figures, flush=True)
+            finally:
+                mesh.stop()
+
+    def med(mode, name):
+        return median([r[name] for r in runs[mode]])
+
+    results["pipeline"] = {
+        "runs": runs,
+        "relay_us": med("on", "bookings") - med("off", "bookings"),
+        "worker_us": med("on", "stats-worker") - med("off", "stats-worker"),
+        "rabbitmq_us": med("on", "rabbitmq") - med("off", "rabbitmq"),
+    }
 
 
 def bench_rounds(results):
@@ -671,9 +718,9 @@ def main():
         with open(os.path.join(ROOT, "bench", "results", "latest.json")) as f:
             write_markdown(json.load(f))
         return
-    sections = sys.argv[1:] or ["broker", "rounds", "bookings", "cpu", "pinned", "stats", "processes"]
-    print("building release binaries…", flush=True)
-    sh("cargo", "build", "--release", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
+    sections = sys.argv[1:] or ["broker", "rounds", "bookings", "cpu", "pinned", "stats", "pipeline", "processes"]
+    print(f"building the {PROFILE} binaries…", flush=True)
+    sh("cargo", "build", "--profile", PROFILE, "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
        "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
        "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
     path = os.path.join(ROOT, "bench", "results", "latest.json")
@@ -687,7 +734,7 @@ def main():
     try:
         for section in sections:
             {"rounds": bench_rounds, "bookings": bench_bookings, "cpu": bench_cpu, "pinned": bench_pinned, "stats": bench_stats,
-             "processes": bench_processes, "broker": bench_broker, "overload": bench_overload}[section](results)
+             "pipeline": bench_pipeline, "processes": bench_processes, "broker": bench_broker, "overload": bench_overload}[section](results)
     finally:
         # Leave the machine as found: the runs' databases, keys and queued events go.
         for db in (DB, PGBENCH_DB):
@@ -766,6 +813,8 @@ def render(results):
                            + " | ".join(f"{r['cpu_us'][n]:.0f} µs" for n in names)
                            + f" | {'agrees' if r['verify_agrees'] else 'DIFFERS'} |")
             out.append("")
+    if "pipeline" in results:
+        out += render_pipeline(results["pipeline"])
     if "processes" in results:
         p = results["processes"]
         out += ["### Each service as its own process", "",
@@ -814,6 +863,21 @@ def render(results):
                        f"{ready['gateway']['polls']} polls |")
         out.append("")
     return "\n".join(out)
+
+
+def render_pipeline(pipeline):
+    """The pipeline section's runs and the relay's, the worker's and RabbitMQ's CPU per event."""
+    out = ["### The event pipeline's CPU per event", "",
+           "| run | bookings/s | bookings | stats worker | RabbitMQ | verify |", "|---|---|---|---|---|---|"]
+    for mode, label in (("off", "pipeline off"), ("on", "pipeline on")):
+        for number, r in enumerate(pipeline["runs"][mode], 1):
+            verified = {True: "agrees", False: "DIFFERS"}.get(r.get("verify_agrees"), "—")
+            out.append(f"| {label}, run {number} | {r['throughput']:.0f} | {r['bookings']:.0f} µs "
+                       f"| {r['stats-worker']:.0f} µs | {r['rabbitmq']:.0f} µs | {verified} |")
+    relay, worker = pipeline["relay_us"], pipeline["worker_us"]
+    out += ["", f"Medians, on − off: the relay {relay:.0f} µs per event, the stats worker {worker:.0f} µs, "
+                f"together {relay + worker:.0f} µs; RabbitMQ {pipeline['rabbitmq_us']:.0f} µs.", ""]
+    return out
 
 
 def render_rounds(rounds):

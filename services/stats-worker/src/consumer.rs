@@ -9,7 +9,8 @@
 //!   events behind it.
 //!
 //! Per message: decode → apply (atomic, at most once) → ack, only after Redis has the update; up
-//! to `prefetch` messages are handled concurrently. An
+//! to `prefetch` messages are handled concurrently, and their acks go out in batches
+//! ([`crate::ack_window`]). An
 //! event that cannot be decoded is dead-lettered at once; one that fails to apply (Redis down, a
 //! key of the wrong type) is parked for a retry with the attempt counted in a header (independent
 //! of the broker's own redelivery counting), and dead-lettered once the budget is spent. A lost
@@ -39,11 +40,12 @@ use lapin::options::{
     BasicRejectOptions, ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tracing::Instrument;
 
+use crate::ack_window::{AckWindow, Settled};
 use crate::apply::{self, Plan};
-use crate::delivery::{consume_span, decode, event_type, retries, type_label};
+use crate::delivery::{Outcome, Reason, consume_span, decode, event_type, retries, type_label};
 use crate::keys::{self, Keys};
 use crate::redis_store::Redis;
 
@@ -71,44 +73,6 @@ enum SessionError {
     Connection(#[from] lapin::Error),
     #[error(transparent)]
     Fatal(#[from] ConsumerError),
-}
-
-/// What happened to one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Applied,
-    Duplicate,
-    Retried,
-    DeadLettered,
-}
-
-impl Outcome {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Duplicate => "duplicate",
-            Self::Retried => "retried",
-            Self::DeadLettered => "dead_lettered",
-        }
-    }
-}
-
-/// Why an event was dead-lettered (logged with it; poison is also counted on its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
-    /// It can never be applied: unreadable, unknown type, or values no booking can have.
-    Poison,
-    /// Applying it kept failing.
-    RetriesExhausted,
-}
-
-impl Reason {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Poison => "poison",
-            Self::RetriesExhausted => "retries_exhausted",
-        }
-    }
 }
 
 /// Consumes events until shut down.
@@ -160,6 +124,48 @@ impl Consumer {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<(), SessionError> {
+        let (connection, session, mut deliveries) = self.open().await?;
+        tracing::info!(queue = %self.config.queue, prefetch = self.config.prefetch, "consuming events");
+        backoff.reset();
+        // Up to `prefetch` events are handled at once: their Lua scripts pipeline on the one
+        // Redis connection instead of each waiting for the previous event's round trips. Safe
+        // because every statistic is a sum and each fact is applied once whatever the order
+        // (ADR 0006).
+        let limit = usize::from(self.config.prefetch);
+        let mut in_flight = FuturesUnordered::new();
+        let mut acks = AckWindow::new(self.config.prefetch);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    finish(in_flight, acks, &session, &connection).await;
+                    return Ok(());
+                }
+                Some(handled) = in_flight.next() => acks.handled(&session.consume, handled?).await?,
+                () = acks.due() => acks.tick(&session.consume).await?,
+                delivery = deliveries.next(), if in_flight.len() < limit => match delivery {
+                    Some(Ok(delivery)) => {
+                        acks.delivered(delivery.delivery_tag);
+                        let span = consume_span(&delivery);
+                        in_flight.push(self.handle(&session, delivery).instrument(span));
+                    }
+                    Some(Err(err)) => return Err(err.into()),
+                    // The broker cancelled the consumer (its queue was deleted) or the channel
+                    // closed: a new session declares the queue again.
+                    None => {
+                        tracing::warn!(queue = %self.config.queue, "the broker ended the consumer");
+                        return Err(lapin::Error::from(
+                            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+                        )
+                        .into());
+                    }
+                },
+            }
+        }
+    }
+
+    /// Connects, declares the topology and starts consuming.
+    async fn open(&self) -> Result<(Connection, Session, lapin::Consumer), SessionError> {
         let connection = amqp::connect(
             &self.config.amqp_url,
             &format!("{} consumer", self.config.queue),
@@ -182,7 +188,7 @@ impl Consumer {
         consume
             .basic_qos(self.config.prefetch, BasicQosOptions::default())
             .await?;
-        let mut deliveries = consume
+        let deliveries = consume
             .basic_consume(
                 ShortString::from(self.config.queue.as_str()),
                 ShortString::from(""),
@@ -190,55 +196,13 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
-        tracing::info!(queue = %self.config.queue, prefetch = self.config.prefetch, "consuming events");
-        backoff.reset();
-        let session = Session { consume, publish };
-        // Up to `prefetch` events are handled at once: their Lua scripts pipeline on the one
-        // Redis connection instead of each waiting for the previous event's round trips. Safe
-        // because every statistic is a sum and each fact is applied once whatever the order
-        // (ADR 0006).
-        let limit = usize::from(self.config.prefetch);
-        let mut in_flight = FuturesUnordered::new();
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    // Finish the events in hand so their acks go out (bounded: a stuck Redis must
-                    // not hold up shutdown); unacked messages go back to the queue when the channel
-                    // closes, and coming back twice is harmless.
-                    let _ = tokio::time::timeout(SHUTDOWN_DRAIN, async {
-                        while in_flight.next().await.is_some() {}
-                    })
-                    .await;
-                    drop(in_flight);
-                    let _ = session.consume.close(200, ShortString::from("shutting down")).await;
-                    let _ = connection.close(200, ShortString::from("shutting down")).await;
-                    return Ok(());
-                }
-                Some(handled) = in_flight.next() => handled?,
-                delivery = deliveries.next(), if in_flight.len() < limit => match delivery {
-                    Some(Ok(delivery)) => {
-                        let span = consume_span(&delivery);
-                        in_flight.push(self.handle(&session, delivery).instrument(span));
-                    }
-                    Some(Err(err)) => return Err(err.into()),
-                    // The broker cancelled the consumer (its queue was deleted) or the channel
-                    // closed: a new session declares the queue again.
-                    None => {
-                        tracing::warn!(queue = %self.config.queue, "the broker ended the consumer");
-                        return Err(lapin::Error::from(
-                            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-                        )
-                        .into());
-                    }
-                },
-            }
-        }
+        Ok((connection, Session { consume, publish }, deliveries))
     }
 
-    /// Decode → apply → ack (or park for a retry, or dead-letter).
-    async fn handle(&self, session: &Session, delivery: Delivery) -> Result<(), lapin::Error> {
+    /// Decode → apply (then acked in a batch), or park for a retry, or dead-letter.
+    async fn handle(&self, session: &Session, delivery: Delivery) -> Result<Settled, lapin::Error> {
         let started = Instant::now();
+        let tag = delivery.delivery_tag;
         let event_type = event_type(&delivery);
         if delivery.redelivered {
             metrics::counter!("stats_redeliveries_total").increment(1);
@@ -250,7 +214,6 @@ impl Consumer {
             }
             Ok(plan) => match self.apply(&plan).await {
                 Ok(applied) => {
-                    delivery.ack(BasicAckOptions::default()).await?;
                     if let Some(at) = plan.occurred_at {
                         let lag = (Utc::now() - at).to_std().unwrap_or_default();
                         metrics::histogram!("stats_event_lag_seconds").record(lag.as_secs_f64());
@@ -270,7 +233,10 @@ impl Consumer {
         metrics::counter!("stats_events_total", "event_type" => type_label(&event_type), "outcome" => outcome.label()).increment(1);
         metrics::histogram!("stats_event_processing_seconds")
             .record(started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(match outcome {
+            Outcome::Applied | Outcome::Duplicate => Settled::Applied(tag),
+            Outcome::Retried | Outcome::DeadLettered => Settled::Alone(tag),
+        })
     }
 
     async fn apply(&self, plan: &Plan) -> Result<bool, crate::redis_store::RedisError> {
@@ -399,6 +365,34 @@ impl Consumer {
     }
 }
 
+/// On shutdown: finishes the events in hand so their acks go out (bounded: a stuck Redis must
+/// not hold up shutdown), then closes; unacked messages go back to the queue when the channel
+/// closes, and coming back twice is harmless.
+async fn finish<F>(
+    mut in_flight: FuturesUnordered<F>,
+    mut acks: AckWindow,
+    session: &Session,
+    connection: &Connection,
+) where
+    F: Future<Output = Result<Settled, lapin::Error>>,
+{
+    let _ = tokio::time::timeout(SHUTDOWN_DRAIN, async {
+        while let Some(Ok(settled)) = in_flight.next().await {
+            acks.record(settled);
+        }
+    })
+    .await;
+    drop(in_flight);
+    let _ = acks.send(&session.consume).await;
+    let _ = session
+        .consume
+        .close(200, ShortString::from("shutting down"))
+        .await;
+    let _ = connection
+        .close(200, ShortString::from("shutting down"))
+        .await;
+}
+
 /// The consumer's metrics.
 pub const METRICS: &[Metric] = &[
     Metric::counter(
@@ -408,7 +402,7 @@ pub const METRICS: &[Metric] = &[
     .labelled(),
     Metric::histogram(
         "stats_event_processing_seconds",
-        "Time to handle one event, decode to ack",
+        "Time to handle one event, decode to applied (or parked, or dead-lettered)",
     ),
     Metric::histogram(
         "stats_event_lag_seconds",

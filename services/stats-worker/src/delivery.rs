@@ -1,5 +1,6 @@
 //! What one delivery says: its event type (and the bounded metric label of it), how many times it
-//! was retried, its trace parent, and the plan its body decodes to (or why it never will).
+//! was retried, its trace parent, and the plan its body decodes to (or why it never will); and
+//! what became of it (the `outcome` and `reason` labels of the consumer's metrics).
 
 use flightmesh_events::amqp;
 use flightmesh_proto::bookings::BookingEvent;
@@ -85,6 +86,44 @@ pub(crate) fn decode(event_type: &str, body: &[u8]) -> Result<Plan, Poison> {
             apply::destination_plan(&event)
         }
         other => Err(Poison(format!("unknown event type {other:?}"))),
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Applied,
+    Duplicate,
+    Retried,
+    DeadLettered,
+}
+
+impl Outcome {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Retried => "retried",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Why an event was dead-lettered (logged with it; poison is also counted on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// It can never be applied: unreadable, unknown type, or values no booking can have.
+    Poison,
+    /// Applying it kept failing.
+    RetriesExhausted,
+}
+
+impl Reason {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Poison => "poison",
+            Self::RetriesExhausted => "retries_exhausted",
+        }
     }
 }
 

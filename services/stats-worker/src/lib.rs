@@ -7,6 +7,7 @@
 //! keys ([`keys`]); [`rebuild`] recomputes them from the bookings service. [`redis_store`] holds
 //! the process's Redis connection.
 
+mod ack_window;
 pub mod api;
 pub mod apply;
 pub mod config;
