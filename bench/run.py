@@ -33,7 +33,9 @@
 - pinned:    the deployment shape on one machine: PostgreSQL alone on CPU 0, pgbench or the
              services and the client on CPU 1 (16 clients, 100 flights, booking path).
 - broker:    RabbitMQ alone: persistent publishes with confirms, one at a time and pipelined,
-             and consumption with acks (`loadgen broker`), and RabbitMQ's CPU per message.
+             and consumption with acks (`loadgen broker`), and RabbitMQ's CPU per message; then
+             the pipeline's pattern alone (`--pipelined-only`, acks in batches as the worker's)
+             and RabbitMQ's CPU per message in it.
 - overload:  2,000 concurrent keep-alive connections reading GET /api/v1/flights/ for 20 s
              (126 flights, rate limit lifted, `flightmesh up`), without load shedding and the
              catalog cache ("before") and with the defaults ("after"); the admin /readyz of the
@@ -709,6 +711,14 @@ def bench_broker(results):
     # acked once: RabbitMQ's CPU per event of the pipeline. An upper bound: half were confirmed
     # one at a time, which costs more than the relay's pipelined confirms.
     results["broker"]["rabbitmq_us_per_message"] = (rabbitmq_cpu_seconds() - rabbit) / 100_000 * 1e6
+    # The pipeline's pattern alone: confirms pipelined as the relay's, consumption with the stats
+    # worker's defaults (prefetch 32, one `multiple` ack per 16): RabbitMQ's own cost per event,
+    # to set beside its CPU per event in the pipeline (the `pipeline` section).
+    rabbit = rabbitmq_cpu_seconds()
+    out = sh(os.path.join(BIN, "loadgen"), "broker", "--messages", "50000", "--pipelined-only", "--prefetch", "32",
+             "--ack-batch", "16", "--json")
+    results["broker"]["pipelined"] = json.loads(out.strip().splitlines()[-1])
+    results["broker"]["pipelined"]["rabbitmq_us_per_message"] = (rabbitmq_cpu_seconds() - rabbit) / 50_000 * 1e6
     print("broker", results["broker"], flush=True)
 
 
@@ -761,6 +771,12 @@ def render(results):
         if "rabbitmq_us_per_message" in b:
             out += [f"RabbitMQ's CPU per message published, confirmed, delivered and acked: "
                     f"{b['rabbitmq_us_per_message']:.0f} µs (an upper bound: half were confirmed one at a time).", ""]
+        if "pipelined" in b:
+            pb = b["pipelined"]
+            out += [f"The pipeline's pattern alone (confirms pipelined in batches of 500, consumed with prefetch 32 "
+                    f"and one ack per 16 deliveries): {pb['publish_confirm_batched_per_s']:.0f}/s published, "
+                    f"{pb['consume_ack_per_s']:.0f}/s consumed, RabbitMQ's CPU per message "
+                    f"**{pb['rabbitmq_us_per_message']:.0f} µs**.", ""]
     if "rounds" in results:
         out += render_rounds(results["rounds"])
     if "bookings_table" in results:

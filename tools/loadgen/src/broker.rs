@@ -1,6 +1,7 @@
 //! The broker's own limits on this machine, to quote flightmesh's event figures against: how fast
 //! RabbitMQ takes persistent messages with publisher confirms (one at a time, and pipelined in
-//! batches as the outbox relay does), and how fast one consumer takes them back with manual acks.
+//! batches as the outbox relay does), and how fast one consumer takes them back with manual acks
+//! (one per delivery, or one `multiple` ack per batch as the stats worker does).
 //! Messages are the size of a booking event and go through a durable topic exchange to a durable
 //! queue, as the real ones do.
 
@@ -29,13 +30,18 @@ pub struct BrokerBench {
     pub batch: usize,
     /// Consumer prefetch.
     pub prefetch: u16,
+    /// Deliveries per ack: one `multiple` ack for each batch (1: an ack per delivery).
+    pub ack_batch: usize,
+    /// Only the pipeline's pattern: no one-at-a-time phase, so that what RabbitMQ spends over
+    /// the run is its cost per event as the relay and the worker use it.
+    pub pipelined_only: bool,
 }
 
 /// Messages per second of each phase.
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerRates {
-    /// Publish, then wait for that confirm, then the next.
-    pub confirm_each: f64,
+    /// Publish, then wait for that confirm, then the next (not run when pipelined only).
+    pub confirm_each: Option<f64>,
     /// `batch` publishes, then their confirms together.
     pub confirm_batched: f64,
     /// One consumer, manual ack per message.
@@ -47,7 +53,7 @@ impl BrokerRates {
     #[must_use]
     pub fn json(&self) -> String {
         serde_json::json!({
-            "publish_confirm_each_per_s": self.confirm_each.round(),
+            "publish_confirm_each_per_s": self.confirm_each.map(f64::round),
             "publish_confirm_batched_per_s": self.confirm_batched.round(),
             "consume_ack_per_s": self.consume_ack.round(),
         })
@@ -60,8 +66,18 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Runs the three phases on a fresh exchange and queue, deleted afterwards.
 ///
 /// # Errors
-/// If the broker is unreachable or refuses a step, or a publish is not confirmed.
+/// If the ack batch exceeds the prefetch, the broker is unreachable or refuses a step, or a
+/// publish is not confirmed.
 pub async fn run(bench: &BrokerBench) -> Result<BrokerRates, Error> {
+    // The consumer stops receiving at `prefetch` unacked deliveries: a larger ack batch would
+    // wait forever for its last delivery.
+    if bench.ack_batch > usize::from(bench.prefetch) {
+        return Err(format!(
+            "an ack batch of {} cannot exceed the prefetch of {}",
+            bench.ack_batch, bench.prefetch
+        )
+        .into());
+    }
     let connection = Connection::connect(&bench.url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     channel
@@ -73,12 +89,17 @@ pub async fn run(bench: &BrokerBench) -> Result<BrokerRates, Error> {
     declare_topology(&channel, &exchange, &queue).await?;
 
     let payload = vec![b'x'; bench.size];
-    let confirm_each = confirm_each_rate(&channel, &exchange, &payload, bench.messages).await?;
+    let confirm_each = if bench.pipelined_only {
+        None
+    } else {
+        Some(confirm_each_rate(&channel, &exchange, &payload, bench.messages).await?)
+    };
     let confirm_batched = confirm_batched_rate(&channel, &exchange, &payload, bench).await?;
-    // Both phases' messages are in the queue: consume them all. The consumer and its channel
-    // stay open through the cleanup below, until the run returns.
+    // The publish phases' messages are in the queue: consume them all. The consumer and its
+    // channel stay open through the cleanup below, until the run returns.
+    let published = bench.messages * if bench.pipelined_only { 1 } else { 2 };
     let (_consumer_channel, mut deliveries) = start_consumer(&connection, &queue, bench).await?;
-    let consume_ack = consume_ack_rate(&mut deliveries, bench.messages * 2).await?;
+    let consume_ack = consume_ack_rate(&mut deliveries, published, bench.ack_batch).await?;
 
     channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
@@ -218,15 +239,26 @@ async fn start_consumer(
     Ok((consumer_channel, deliveries))
 }
 
-/// Phase three: takes `total` messages back from `deliveries`, acking each; messages per second.
-async fn consume_ack_rate(deliveries: &mut Consumer, total: usize) -> Result<f64, Error> {
+/// Phase three: takes `total` messages back from `deliveries`, acking every `ack_batch`-th with
+/// `multiple` (each, when 1; the last one always); messages per second.
+async fn consume_ack_rate(
+    deliveries: &mut Consumer,
+    total: usize,
+    ack_batch: usize,
+) -> Result<f64, Error> {
     let started = Instant::now();
-    for _ in 0..total {
+    for n in 1..=total {
         let delivery = tokio::time::timeout(Duration::from_secs(30), deliveries.next())
             .await
             .map_err(|_| "no delivery within 30 s")?
             .ok_or("the consumer was cancelled")??;
-        delivery.ack(BasicAckOptions::default()).await?;
+        if n % ack_batch.max(1) == 0 || n == total {
+            delivery
+                .ack(BasicAckOptions {
+                    multiple: ack_batch > 1,
+                })
+                .await?;
+        }
     }
     Ok(rate(total, started.elapsed()))
 }
