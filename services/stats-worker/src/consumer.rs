@@ -377,8 +377,11 @@ async fn finish<F>(
     F: Future<Output = Result<Settled, lapin::Error>>,
 {
     let _ = tokio::time::timeout(SHUTDOWN_DRAIN, async {
-        while let Some(Ok(settled)) = in_flight.next().await {
-            acks.record(settled);
+        while let Some(handled) = in_flight.next().await {
+            // One that failed (its channel is closing) leaves its event to be delivered again.
+            if let Ok(settled) = handled {
+                acks.record(settled);
+            }
         }
     })
     .await;
