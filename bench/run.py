@@ -259,6 +259,24 @@ def quantiles(url, name, qs):
     return out
 
 
+def cpu_now(mesh):
+    """CPU seconds so far of each of the mesh's services, PostgreSQL, RabbitMQ, Redis and the
+    client (this script's reaped children)."""
+    return {**mesh.cpu(), "postgres": postgres_cpu_seconds(), "rabbitmq": rabbitmq_cpu_seconds(),
+            "redis": redis_cpu_seconds(), "client": children_cpu_seconds()}
+
+
+def steady_bookings(mesh, rate):
+    """Bookings at a steady `rate` over gRPC to `mesh` (100 flights): loadgen's figures and the CPU
+    time per booking, in µs, of every process on the way. The measurement runs 2 s past the load,
+    so that the last events through the relay and the worker are in it."""
+    before = cpu_now(mesh)
+    run = loadgen("--scenario", "bookings", "--via", "grpc", *SEPARATE, "--rate", str(rate), "--flights", "100")
+    time.sleep(2)
+    after, done = cpu_now(mesh), bookings_done(run)
+    return run, {name: (after[name] - before[name]) / done * 1e6 for name in after}
+
+
 def bench_stats(results):
     stats = {}
     worker_env = {"GRPC_ADDR": "127.0.0.1:50063", "ADMIN_ADDR": "127.0.0.1:51063"}
@@ -300,19 +318,7 @@ def bench_stats(results):
         for number in range(1, runs + 1):
             mesh = Processes("lag.log")
             try:
-                pg, rabbit, redis, client = postgres_cpu_seconds(), rabbitmq_cpu_seconds(), redis_cpu_seconds(), \
-                    children_cpu_seconds()
-                services = mesh.cpu()
-                run = loadgen("--scenario", "bookings", "--via", "grpc", *SEPARATE, "--rate", str(rate),
-                              "--flights", "100")
-                time.sleep(2)
-                done = bookings_done(run)
-                after = mesh.cpu()
-                cpu_us = {name: (after[name] - services[name]) / done * 1e6 for name in after}
-                cpu_us.update({"postgres": (postgres_cpu_seconds() - pg) / done * 1e6,
-                               "rabbitmq": (rabbitmq_cpu_seconds() - rabbit) / done * 1e6,
-                               "redis": (redis_cpu_seconds() - redis) / done * 1e6,
-                               "client": (children_cpu_seconds() - client) / done * 1e6})
+                run, cpu_us = steady_bookings(mesh, rate)
                 p50, p99 = quantiles(f"http://127.0.0.1:{PORTS['stats-worker'] + 1000}/metrics",
                                      "stats_event_lag_seconds", (0.5, 0.99))
                 verified = verify("120s")
@@ -475,13 +481,8 @@ def bench_pipeline(results):
         for mode, extra in (("off", RELAYS_OFF), ("on", {})):
             mesh = Processes("pipeline.log", **extra)
             try:
-                rabbit, services = rabbitmq_cpu_seconds(), mesh.cpu()
-                run = loadgen("--scenario", "bookings", "--via", "grpc", *SEPARATE, "--rate", "2000",
-                              "--flights", "100")
-                time.sleep(2)  # the last events through the relay and the worker
-                done, after = bookings_done(run), mesh.cpu()
-                figures = {name: (after[name] - services[name]) / done * 1e6 for name in ("bookings", "stats-worker")}
-                figures["rabbitmq"] = (rabbitmq_cpu_seconds() - rabbit) / done * 1e6
+                run, cpu_us = steady_bookings(mesh, 2000)
+                figures = {name: cpu_us[name] for name in ("bookings", "stats-worker", "rabbitmq")}
                 figures["throughput"] = run["throughput"]
                 if mode == "on":
                     figures["verify_agrees"] = verify("120s")["agrees"]
