@@ -67,6 +67,14 @@ pub const DATABASE_CHECKOUT_CHECK: Var = Var::new(
     "How a pooled connection is checked before use: `socket` (closed or broken? free) or `query` (a `SELECT 1` round trip)",
 );
 
+/// `MIGRATE_ON_START`, as the services that run their migrations at start declare it (the gateway
+/// words it for its `identity` schema).
+pub const MIGRATE_ON_START: Var = Var::new(
+    "MIGRATE_ON_START",
+    "true",
+    "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
+);
+
 flightmesh_runtime::word_enum! {
     /// How the pool checks a connection before handing it out.
     pub enum CheckoutCheck {

@@ -1,7 +1,7 @@
 //! RabbitMQ connections and the properties every flightmesh event carries.
 
 use flightmesh_runtime::config::{Secret, Var};
-use lapin::options::ExchangeDeclareOptions;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -53,6 +53,37 @@ pub async fn declare_event_exchange(channel: &Channel, name: &str) -> Result<(),
             FieldTable::default(),
         )
         .await
+}
+
+/// Declares a queue of this connection's own, named by the server and gone with the connection
+/// (exclusive, auto-delete), bound to `exchange` by `routing_key`; returns its name. For
+/// listeners that need every replica to hear an event (a cache drop), not one of them.
+pub async fn declare_private_queue(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<ShortString, lapin::Error> {
+    let queue = channel
+        .queue_declare(
+            ShortString::from(""),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            ShortString::from(exchange),
+            ShortString::from(routing_key),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue.name().clone())
 }
 
 /// Properties of an event message: persistent, typed, identified by its event id, with the

@@ -29,7 +29,7 @@ use std::time::Duration;
 use flightmesh_db::{DbError, PgPool};
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
-use flightmesh_runtime::config::Secret;
+use flightmesh_runtime::config::{Secret, Var};
 use lapin::types::ShortString;
 use tokio::sync::Notify;
 
@@ -38,6 +38,13 @@ pub use publish::UNROUTABLE_GRACE;
 
 use backlog::report_backlog;
 use publish::{Published, Publisher};
+
+/// `OUTBOX_RELAY`: whether a service with an outbox runs its relay in this process.
+pub const OUTBOX_RELAY: Var = Var::new(
+    "OUTBOX_RELAY",
+    "true",
+    "Run the outbox relay in this process (several replicas may; they share the work)",
+);
 
 /// How a relay behaves.
 #[derive(Debug, Clone)]

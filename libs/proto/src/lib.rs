@@ -41,3 +41,6 @@ pub use generated::flightmesh::r#type::v1 as types;
 /// Every flightmesh proto (and what it imports) as an encoded `google.protobuf.FileDescriptorSet`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/flightmesh_descriptor.bin"));
+
+/// What a tonic handler returns: the reply, or the status it failed with.
+pub type Reply<T> = Result<tonic::Response<T>, tonic::Status>;

@@ -146,18 +146,16 @@ macro_rules! service_main {
 }
 
 /// Declares a service binary's `Command` enum and its [`Binary`] implementation, so that each
-/// service writes only what is its own: its name, one line about it, its configuration type and
-/// what each command does. The first command must be `Serve` (the default). Each command's doc
-/// comment is its `--help` line.
+/// service writes only what is its own: its name, its configuration type, one line about it and
+/// its commands besides `serve`. `serve` (the default) is always there and calls the crate's
+/// `serve(config, shutdown)`, the same entry point in every service. Each command's doc comment is
+/// its `--help` line.
 ///
 /// ```ignore
 /// flightmesh_runtime::service_binary! {
-///     name: "flights",
+///     name: "flights", config: Config,
 ///     about: "The catalog service",
-///     config: Config,
-///     commands: |config, shutdown| {
-///         /// Run the service (the default)
-///         Serve => serve(config, shutdown).await,
+///     commands: |config| {
 ///         /// Apply the migrations and exit
 ///         Migrate => Ok(migrate(&config.db).await.map(drop)?),
 ///     }
@@ -166,18 +164,19 @@ macro_rules! service_main {
 #[macro_export]
 macro_rules! service_binary {
     (
-        name: $name:expr,
+        name: $name:expr, config: $config:ty,
         about: $about:expr,
-        config: $config:ty,
-        commands: |$cfg:ident, $shutdown:ident| {
-            $( $(#[doc = $doc:expr])* $variant:ident => $body:expr ),+ $(,)?
+        commands: |$cfg:ident| {
+            $( $(#[doc = $doc:expr])* $variant:ident => $body:expr ),* $(,)?
         }
     ) => {
         /// The binary's commands (`--help` lists them); its `main` is
         /// `flightmesh_runtime::run_service::<Command>()`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
         pub enum Command {
-            $( $(#[doc = $doc])* $variant, )+
+            /// Run the service (the default)
+            Serve,
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl $crate::cli::Binary for Command {
@@ -192,10 +191,11 @@ macro_rules! service_binary {
             async fn run(
                 self,
                 $cfg: $config,
-                $shutdown: $crate::CancellationToken,
+                shutdown: $crate::CancellationToken,
             ) -> Result<(), $crate::BoxError> {
                 match self {
-                    $( Self::$variant => $body, )+
+                    Self::Serve => serve($cfg, shutdown).await,
+                    $( Self::$variant => $body, )*
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! - [`TcpProxy`]: a TCP relay the test can cut and restore, to simulate a dependency outage
 //!   (database, broker) without stopping the shared server other tests use.
 //! - [`unique_name`]: a collision-free name for vhosts, queues, key prefixes.
-//! - [`assert_command_line`]: a binary's `--help` and its answer to an unknown flag.
+//! - [`assert_command_line`] (and [`command_line_test!`], the test that calls it for a crate's
+//!   binary): a binary's `--help` and its answer to an unknown flag.
 
 mod proxy;
 
@@ -48,6 +49,18 @@ pub fn assert_command_line(binary: &str, commands: &[&str]) {
         "{binary} --no-such-flag: {unknown:?}"
     );
     assert!(error.contains("--no-such-flag"), "{binary}: {error}");
+}
+
+/// The test every binary has: `--help` lists its `commands`; an unknown flag is a usage error
+/// (exit 2). `bin` is the binary's name in its crate, as in `CARGO_BIN_EXE_<bin>`.
+#[macro_export]
+macro_rules! command_line_test {
+    ($bin:literal, [$($command:literal),+ $(,)?]) => {
+        #[test]
+        fn the_binary_answers_help_and_refuses_unknown_flags() {
+            $crate::assert_command_line(env!(concat!("CARGO_BIN_EXE_", $bin)), &[$($command),+]);
+        }
+    };
 }
 
 /// The number a counting query (`SELECT count(*) FROM …`) answers on `conn`.

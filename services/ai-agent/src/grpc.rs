@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use flightmesh_proto::Reply;
 use flightmesh_proto::ai::{self as pb, ai_agent_service_server::AiAgentService};
 use flightmesh_runtime::caller::Caller;
 use flightmesh_runtime::metrics::Metric;
@@ -204,10 +205,7 @@ pub(crate) fn chat_request(
 
 #[tonic::async_trait]
 impl AiAgentService for AiAgent {
-    async fn chat(
-        &self,
-        request: Request<pb::ChatRequest>,
-    ) -> Result<Response<pb::ChatResponse>, Status> {
+    async fn chat(&self, request: Request<pb::ChatRequest>) -> Reply<pb::ChatResponse> {
         let (message, conversation) = chat_request(request)?;
         let history = self.history.load(&conversation).await;
         let response = self
@@ -232,7 +230,7 @@ impl AiAgentService for AiAgent {
     async fn chat_stream(
         &self,
         request: Request<pb::ChatRequest>,
-    ) -> Result<Response<Self::ChatStreamStream>, Status> {
+    ) -> Reply<Self::ChatStreamStream> {
         let (message, conversation) = chat_request(request)?;
         Ok(Response::new(crate::stream::start(
             self,
@@ -244,7 +242,7 @@ impl AiAgentService for AiAgent {
     async fn suggest_price(
         &self,
         request: Request<pb::SuggestPriceRequest>,
-    ) -> Result<Response<pb::SuggestPriceResponse>, Status> {
+    ) -> Reply<pb::SuggestPriceResponse> {
         let req = request.into_inner();
         FieldViolations::of(&req)
             .finish()
@@ -258,7 +256,7 @@ impl AiAgentService for AiAgent {
     async fn predict_demand(
         &self,
         request: Request<pb::PredictDemandRequest>,
-    ) -> Result<Response<pb::PredictDemandResponse>, Status> {
+    ) -> Reply<pb::PredictDemandResponse> {
         let req = request.into_inner();
         FieldViolations::of(&req)
             .finish()
@@ -272,7 +270,7 @@ impl AiAgentService for AiAgent {
     async fn embed_destination(
         &self,
         request: Request<pb::EmbedDestinationRequest>,
-    ) -> Result<Response<pb::EmbedDestinationResponse>, Status> {
+    ) -> Reply<pb::EmbedDestinationResponse> {
         search::embed_destination_rpc(&self.search, request.into_inner())
             .await
             .map(Response::new)
@@ -281,7 +279,7 @@ impl AiAgentService for AiAgent {
     async fn search_destinations(
         &self,
         request: Request<pb::SearchDestinationsRequest>,
-    ) -> Result<Response<pb::SearchDestinationsResponse>, Status> {
+    ) -> Reply<pb::SearchDestinationsResponse> {
         search::search_destinations_rpc(&self.search, request.into_inner())
             .await
             .map(Response::new)

@@ -151,12 +151,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Bo
 }
 
 flightmesh_runtime::service_binary! {
-    name: SERVICE_NAME,
+    name: SERVICE_NAME, config: Config,
     about: "The AI agent: answers about flights, price suggestions, demand predictions and destination search",
-    config: Config,
-    commands: |config, shutdown| {
-        /// Run the service (the default)
-        Serve => serve(config, shutdown).await,
+    commands: |config| {
         /// Re-embed every destination description with the configured embedder and exit
         Reembed => reembed(&config).await.map(drop),
     }

@@ -58,11 +58,7 @@ impl Config {
         let config = Self {
             host: HostConfig::read(r, "0.0.0.0:50052", "0.0.0.0:51052"),
             db: DbConfig::read(r),
-            migrate_on_start: r.get(Var::new(
-                "MIGRATE_ON_START",
-                "true",
-                "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
-            )),
+            migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
             flights_url: r.get(Var::new(
                 "FLIGHTS_URL",
                 "http://127.0.0.1:50051",
@@ -84,11 +80,7 @@ impl Config {
                 "flightmesh.bookings",
                 "Topic exchange booking events are published to",
             )),
-            relay: r.get(Var::new(
-                "OUTBOX_RELAY",
-                "true",
-                "Run the outbox relay in this process (several replicas may; they share the work)",
-            )),
+            relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
             relay_batch_size: {
                 let var = Var::new(
                     "OUTBOX_BATCH_SIZE",

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use flightmesh_proto::Reply;
 use flightmesh_proto::bookings::{self as pb, booking_service_server::BookingService};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
@@ -161,7 +162,7 @@ impl BookingService for Bookings {
     async fn create_booking(
         &self,
         request: Request<pb::CreateBookingRequest>,
-    ) -> Result<Response<pb::Booking>, Status> {
+    ) -> Reply<pb::Booking> {
         let req = request.get_ref();
         let metadata = request.metadata();
         // Under the production policy only a signed-in caller books.
@@ -232,7 +233,7 @@ impl BookingService for Bookings {
     async fn list_bookings(
         &self,
         request: Request<pb::ListBookingsRequest>,
-    ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+    ) -> Reply<pb::ListBookingsResponse> {
         let scope = self.scope(request.metadata())?;
         let req = request.get_ref();
         FieldViolations::of(req).finish().map_err(Error::from)?;
@@ -246,7 +247,7 @@ impl BookingService for Bookings {
     async fn list_booking_events(
         &self,
         request: Request<pb::ListBookingEventsRequest>,
-    ) -> Result<Response<pb::ListBookingEventsResponse>, Status> {
+    ) -> Reply<pb::ListBookingEventsResponse> {
         // Every booking's passenger, of every user: admin-only under the production policy.
         self.policy
             .admin_only(Caller::from_metadata(request.metadata()).as_ref())?;
@@ -276,10 +277,7 @@ impl BookingService for Bookings {
         }))
     }
 
-    async fn get_booking(
-        &self,
-        request: Request<pb::GetBookingRequest>,
-    ) -> Result<Response<pb::Booking>, Status> {
+    async fn get_booking(&self, request: Request<pb::GetBookingRequest>) -> Reply<pb::Booking> {
         let scope = self.scope(request.metadata())?;
         let row = self
             .store
@@ -291,7 +289,7 @@ impl BookingService for Bookings {
     async fn cancel_booking(
         &self,
         request: Request<pb::CancelBookingRequest>,
-    ) -> Result<Response<pb::Booking>, Status> {
+    ) -> Reply<pb::Booking> {
         let scope = self.scope(request.metadata())?;
         let id = request.get_ref().id;
         let traceparent = trace::outgoing_traceparent(
@@ -317,7 +315,7 @@ impl BookingService for Bookings {
     async fn get_seat_usage(
         &self,
         request: Request<pb::GetSeatUsageRequest>,
-    ) -> Result<Response<pb::GetSeatUsageResponse>, Status> {
+    ) -> Reply<pb::GetSeatUsageResponse> {
         FieldViolations::of(request.get_ref())
             .finish()
             .map_err(Error::from)?;
@@ -333,7 +331,7 @@ impl BookingService for Bookings {
     async fn stream_booking_snapshots(
         &self,
         request: Request<pb::StreamBookingSnapshotsRequest>,
-    ) -> Result<Response<Self::StreamBookingSnapshotsStream>, Status> {
+    ) -> Reply<Self::StreamBookingSnapshotsStream> {
         let mut after = request.get_ref().after_id;
         let store = self.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_PAGE as usize);

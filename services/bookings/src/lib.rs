@@ -123,12 +123,9 @@ async fn purge_keys(store: store::Store, retention: Duration, shutdown: Cancella
 }
 
 flightmesh_runtime::service_binary! {
-    name: SERVICE_NAME,
+    name: SERVICE_NAME, config: Config,
     about: "The bookings service: exact pricing, the seat ledger, idempotent creation, cancellation and the booking outbox",
-    config: Config,
-    commands: |config, shutdown| {
-        /// Run the service (the default)
-        Serve => serve(config, shutdown).await,
+    commands: |config| {
         /// Apply the migrations of the `bookings` schema and exit (the chart's hook Job runs this)
         Migrate => Ok(migrate(&config.db).await.map(drop)?),
     }

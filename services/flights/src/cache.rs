@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lapin::Channel;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
 use tokio::sync::OnceCell;
 // tokio's clock: the std one in a service, a paused one the tests move by hand.
@@ -244,28 +244,9 @@ async fn listen(
 /// `catalog.changed`; returns the queue's server-made name.
 async fn declare(channel: &Channel, exchange: &str) -> Result<String, lapin::Error> {
     flightmesh_events::amqp::declare_event_exchange(channel, exchange).await?;
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let name = queue.name().to_string();
-    channel
-        .queue_bind(
-            name.as_str().into(),
-            exchange.into(),
-            CATALOG_CHANGED.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(name)
+    let queue =
+        flightmesh_events::amqp::declare_private_queue(channel, exchange, CATALOG_CHANGED).await?;
+    Ok(queue.to_string())
 }
 
 #[cfg(test)]

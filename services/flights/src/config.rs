@@ -40,11 +40,7 @@ impl Config {
         Self {
             host: HostConfig::read(r, "0.0.0.0:50051", "0.0.0.0:51051"),
             db: DbConfig::read(r),
-            migrate_on_start: r.get(Var::new(
-                "MIGRATE_ON_START",
-                "true",
-                "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
-            )),
+            migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
             bookings_url: r.get(Var::new(
                 "BOOKINGS_URL",
                 "http://127.0.0.1:50052",
@@ -61,11 +57,7 @@ impl Config {
                 "flightmesh.catalog",
                 "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
             )),
-            relay: r.get(Var::new(
-                "OUTBOX_RELAY",
-                "true",
-                "Run the outbox relay in this process (several replicas may; they share the work)",
-            )),
+            relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
             outbox_retention: r.duration(Var::new(
                 "OUTBOX_RETENTION",
                 "1h",

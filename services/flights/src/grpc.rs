@@ -1,5 +1,6 @@
 //! The `flightmesh.flights.v1.FlightService` gRPC handlers: validate, call the store, convert.
 
+use flightmesh_proto::Reply;
 use flightmesh_proto::flights::{self as pb, flight_service_server::FlightService};
 use flightmesh_proto::money::money;
 use flightmesh_runtime::status::{FieldViolations, page};
@@ -95,7 +96,7 @@ impl FlightService for Catalog {
     async fn create_destination(
         &self,
         request: Request<pb::CreateDestinationRequest>,
-    ) -> Result<Response<pb::Destination>, Status> {
+    ) -> Reply<pb::Destination> {
         let new = validate::new_destination(request.get_ref()).map_err(invalid)?;
         let row = self.store.create_destination(&new).await?;
         self.cache.invalidate();
@@ -106,7 +107,7 @@ impl FlightService for Catalog {
     async fn list_destinations(
         &self,
         request: Request<pb::ListDestinationsRequest>,
-    ) -> Result<Response<pb::ListDestinationsResponse>, Status> {
+    ) -> Reply<pb::ListDestinationsResponse> {
         let req = request.get_ref();
         FieldViolations::of(req).finish().map_err(invalid)?;
         let page = page(req.skip, req.limit, DEFAULT_DESTINATION_PAGE);
@@ -125,7 +126,7 @@ impl FlightService for Catalog {
     async fn get_destination(
         &self,
         request: Request<pb::GetDestinationRequest>,
-    ) -> Result<Response<pb::Destination>, Status> {
+    ) -> Reply<pb::Destination> {
         let id = request.get_ref().id;
         let row = self
             .cache
@@ -134,10 +135,7 @@ impl FlightService for Catalog {
         Ok(Response::new(destination_message(row)))
     }
 
-    async fn create_flight(
-        &self,
-        request: Request<pb::CreateFlightRequest>,
-    ) -> Result<Response<pb::Flight>, Status> {
+    async fn create_flight(&self, request: Request<pb::CreateFlightRequest>) -> Reply<pb::Flight> {
         let new = validate::new_flight(request.get_ref()).map_err(invalid)?;
         let (flight, destination) = self.store.create_flight(&new).await?;
         self.cache.invalidate();
@@ -149,7 +147,7 @@ impl FlightService for Catalog {
     async fn list_flights(
         &self,
         request: Request<pb::ListFlightsRequest>,
-    ) -> Result<Response<pb::ListFlightsResponse>, Status> {
+    ) -> Reply<pb::ListFlightsResponse> {
         let req = request.get_ref();
         FieldViolations::of(req).finish().map_err(invalid)?;
         let page = page(req.skip, req.limit, DEFAULT_FLIGHT_PAGE);
@@ -168,10 +166,7 @@ impl FlightService for Catalog {
         Ok(Response::new(pb::ListFlightsResponse { flights }))
     }
 
-    async fn get_flight(
-        &self,
-        request: Request<pb::GetFlightRequest>,
-    ) -> Result<Response<pb::Flight>, Status> {
+    async fn get_flight(&self, request: Request<pb::GetFlightRequest>) -> Reply<pb::Flight> {
         let id = request.get_ref().id;
         let row = self
             .cache
@@ -192,7 +187,7 @@ impl FlightService for Catalog {
     async fn find_destination_by_name(
         &self,
         request: Request<pb::FindDestinationByNameRequest>,
-    ) -> Result<Response<pb::Destination>, Status> {
+    ) -> Reply<pb::Destination> {
         let row = self
             .store
             .destination_by_name(&request.get_ref().name)
@@ -203,7 +198,7 @@ impl FlightService for Catalog {
     async fn get_destination_market(
         &self,
         request: Request<pb::GetDestinationMarketRequest>,
-    ) -> Result<Response<pb::DestinationMarket>, Status> {
+    ) -> Reply<pb::DestinationMarket> {
         let destination = self
             .store
             .destination_by_name(&request.get_ref().destination_name)
@@ -231,7 +226,7 @@ impl FlightService for Catalog {
     async fn search_flights(
         &self,
         request: Request<pb::SearchFlightsRequest>,
-    ) -> Result<Response<pb::ListFlightsResponse>, Status> {
+    ) -> Reply<pb::ListFlightsResponse> {
         let req = request.get_ref();
         FieldViolations::of(req).finish().map_err(invalid)?;
         let limit = req.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
@@ -247,7 +242,7 @@ impl FlightService for Catalog {
     async fn put_destination_embedding(
         &self,
         request: Request<pb::PutDestinationEmbeddingRequest>,
-    ) -> Result<Response<pb::Destination>, Status> {
+    ) -> Reply<pb::Destination> {
         let new = validate::new_embedding(request.get_ref()).map_err(invalid)?;
         let row = self.embeddings.put(&new).await?;
         self.cache.invalidate();
@@ -258,7 +253,7 @@ impl FlightService for Catalog {
     async fn search_destination_embeddings(
         &self,
         request: Request<pb::SearchDestinationEmbeddingsRequest>,
-    ) -> Result<Response<pb::SearchDestinationEmbeddingsResponse>, Status> {
+    ) -> Reply<pb::SearchDestinationEmbeddingsResponse> {
         let query = validate::vector_query(request.get_ref()).map_err(invalid)?;
         let hits = self
             .embeddings

@@ -116,12 +116,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Bo
 }
 
 flightmesh_runtime::service_binary! {
-    name: SERVICE_NAME,
+    name: SERVICE_NAME, config: Config,
     about: "The catalog service: destinations and flights over gRPC, on its own PostgreSQL schema",
-    config: Config,
-    commands: |config, shutdown| {
-        /// Run the service (the default)
-        Serve => serve(config, shutdown).await,
+    commands: |config| {
         /// Apply the migrations of the `flights` schema and exit (the chart's hook Job runs this)
         Migrate => Ok(migrate(&config.db).await.map(drop)?),
     }

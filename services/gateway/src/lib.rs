@@ -158,12 +158,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Bo
 }
 
 flightmesh_runtime::service_binary! {
-    name: "gateway",
+    name: "gateway", config: Config,
     about: "The REST edge: the contract's JSON routes transcoded to gRPC, identity, OpenAPI and its docs",
-    config: Config,
-    commands: |config, shutdown| {
-        /// Run the service (the default)
-        Serve => serve(config, shutdown).await,
+    commands: |config| {
         /// Apply the migrations of the `identity` schema and exit (the chart's hook Job runs this)
         Migrate => Ok(migrate(&config.db).await.map(drop)?),
     }

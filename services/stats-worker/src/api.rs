@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use flightmesh_proto::Reply;
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
 use flightmesh_proto::flights::FindDestinationByNameRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
@@ -106,7 +107,7 @@ impl StatsService for Stats {
     async fn get_general_stats(
         &self,
         _request: Request<pb::GetGeneralStatsRequest>,
-    ) -> Result<Response<pb::GeneralStats>, Status> {
+    ) -> Reply<pb::GeneralStats> {
         let mut conn = self.conn().await?;
         let names = [
             keys::TOTAL_REVENUE_CENTS,
@@ -138,7 +139,7 @@ impl StatsService for Stats {
     async fn get_destination_stats(
         &self,
         _request: Request<pb::GetDestinationStatsRequest>,
-    ) -> Result<Response<pb::DestinationStats>, Status> {
+    ) -> Reply<pb::DestinationStats> {
         let mut conn = self.conn().await?;
         let names: Vec<String> = conn
             .smembers(self.keys.key(keys::DESTINATION_NAMES))
@@ -180,7 +181,7 @@ impl StatsService for Stats {
     async fn get_destination_taxes(
         &self,
         request: Request<pb::GetDestinationTaxesRequest>,
-    ) -> Result<Response<pb::DestinationTaxes>, Status> {
+    ) -> Reply<pb::DestinationTaxes> {
         let asked = request.into_inner().destination_name;
         let not_found = || Status::not_found(format!("Destino '{asked}' no encontrado"));
         let mut lookup = Request::new(FindDestinationByNameRequest {
@@ -222,7 +223,7 @@ impl StatsService for Stats {
     async fn get_candy_log(
         &self,
         _request: Request<pb::GetCandyLogRequest>,
-    ) -> Result<Response<pb::CandyLog>, Status> {
+    ) -> Reply<pb::CandyLog> {
         let mut conn = self.conn().await?;
         let key = self.keys.key(keys::CANDY_LOG);
         let entries: Vec<String> = conn
@@ -248,7 +249,7 @@ impl StatsService for Stats {
     async fn list_dead_letters(
         &self,
         request: Request<pb::ListDeadLettersRequest>,
-    ) -> Result<Response<pb::DeadLetters>, Status> {
+    ) -> Reply<pb::DeadLetters> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
         let entries: Vec<String> = conn
@@ -268,7 +269,7 @@ impl StatsService for Stats {
     async fn list_notifications(
         &self,
         request: Request<pb::ListNotificationsRequest>,
-    ) -> Result<Response<pb::Notifications>, Status> {
+    ) -> Reply<pb::Notifications> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
         let entries: Vec<String> = conn
@@ -291,7 +292,7 @@ impl StatsService for Stats {
     async fn rebuild_stats(
         &self,
         _request: Request<pb::RebuildStatsRequest>,
-    ) -> Result<Response<pb::RebuildStatsResponse>, Status> {
+    ) -> Reply<pb::RebuildStatsResponse> {
         match rebuild::rebuild(&self.redis, &self.keys, self.bookings.clone(), self.log_cap).await {
             Ok(report) => Ok(Response::new(pb::RebuildStatsResponse {
                 bookings_read: report.bookings_read,

@@ -96,12 +96,9 @@ pub async fn rebuild(config: &Config) -> Result<rebuild::Report, BoxError> {
 }
 
 flightmesh_runtime::service_binary! {
-    name: SERVICE_NAME,
+    name: SERVICE_NAME, config: Config,
     about: "The stats worker: booking and catalog events applied to the statistics in Redis once, served over gRPC",
-    config: Config,
-    commands: |config, shutdown| {
-        /// Run the service (the default)
-        Serve => serve(config, shutdown).await,
+    commands: |config| {
         /// Recompute the statistics from the bookings service, swap them in and exit
         Rebuild => rebuild_command(&config).await,
     }

@@ -125,8 +125,7 @@ async fn main() {
     offline.stop().await;
 
     let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let model = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
+    let model = TestMesh::start_with_model(&stub, &[]).await;
     seed(&model).await;
     measure(&model, Some(&stub), 2).await; // warm-up
     let model_timings = measure(&model, Some(&stub), rounds.min(10)).await;

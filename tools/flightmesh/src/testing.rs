@@ -9,6 +9,7 @@ use flightmesh_testkit::TestDatabase;
 use serde_json::Value;
 use tonic::transport::Channel;
 
+use crate::model_stub::Stub;
 use crate::{Addresses, Service, Stack};
 
 mod isolation;
@@ -48,6 +49,23 @@ impl TestMesh {
     /// If the mesh cannot start: the test cannot run without it.
     pub async fn start_with(configure: impl FnOnce(Env, &TestDatabase) -> Env + 'static) -> Self {
         Self::builder().configure(configure).start().await
+    }
+
+    /// Starts the mesh with its AI agent on `model` (the model stub) and `settings` on top of the
+    /// test environment.
+    pub async fn start_with_model(model: &Stub, settings: &[(&str, &str)]) -> Self {
+        let base_url = model.base_url();
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        Self::start_with(move |env, _| {
+            let env = env.set("AI_AI_BASE_URL", base_url);
+            settings
+                .into_iter()
+                .fold(env, |env, (name, value)| env.set(name, value))
+        })
+        .await
     }
 
     /// A mesh to start: the whole of it with the test defaults unless told otherwise.
@@ -189,6 +207,13 @@ impl TestMesh {
             .await;
         assert_eq!(status, 200, "{body}");
         body["id"].as_i64().expect("an id")
+    }
+
+    /// The flight most tests book on: `CT-1`, 1000.00 from Bogota to a new destination Cartagena
+    /// (tax 50.00, on promotion, pets allowed), with `capacity` seats; returns the flight's id.
+    pub async fn cartagena_flight(&self, capacity: i32) -> i64 {
+        let cartagena = self.destination("Cartagena", 50.0, true, true).await;
+        self.flight("CT-1", 1000.0, cartagena, capacity).await
     }
 
     /// Stops every service and waits for them.

@@ -1,13 +1,6 @@
 //! The command line, as bench/run.py and people use it.
 
-/// `loadgen --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_loadgen"),
-        &["run", "verify", "broker"],
-    );
-}
+flightmesh_testkit::command_line_test!("loadgen", ["run", "verify", "broker"]);
 
 /// The flags bench/run.py passes are accepted (a run with a bad value is refused before any
 /// network call, so this needs no mesh).

@@ -43,8 +43,7 @@ async fn chat_as_anonymous(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
+    let mesh = TestMesh::start_with_model(&stub, &[]).await;
 
     stub.script([
         Reply::Text("Hola, ¿en qué te ayudo?"),
@@ -132,8 +131,7 @@ fn as_user(user_id: &str, message: &str, session: Option<&str>) -> tonic::Reques
 /// The model stub, a mesh whose agent talks to it, and a gRPC client of the agent.
 async fn grpc_chat_against_the_stub() -> (Stub, TestMesh, AiAgentServiceClient<Channel>) {
     let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let mesh = TestMesh::start_with(move |env, _| env.set("AI_AI_BASE_URL", base_url)).await;
+    let mesh = TestMesh::start_with_model(&stub, &[]).await;
     let client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
     (stub, mesh, client)
 }

@@ -34,11 +34,4 @@ pub async fn chat(mesh: &TestMesh, message: &str, session: &str) -> (u16, Value)
     .await
 }
 
-/// `ai-agent --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_ai-agent"),
-        &["serve", "reembed", "config"],
-    );
-}
+flightmesh_testkit::command_line_test!("ai-agent", ["serve", "reembed", "config"]);

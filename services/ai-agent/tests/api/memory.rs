@@ -73,12 +73,7 @@ async fn pttl(mesh: &TestMesh, session: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bound_and_the_byte_cap_hold_for_unary_and_streamed_chats() {
     let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("AI_AI_BASE_URL", base_url)
-            .set("AI_HISTORY_MAX_MESSAGE_BYTES", "64")
-    })
-    .await;
+    let mesh = TestMesh::start_with_model(&stub, &[("AI_HISTORY_MAX_MESSAGE_BYTES", "64")]).await;
     let long_answer: &'static str = Box::leak("á".repeat(100).into_boxed_str());
 
     // Unary: a 103-byte question and a 200-byte answer are kept as their first 64 bytes.

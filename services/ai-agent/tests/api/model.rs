@@ -10,13 +10,10 @@ use crate::{ask, chat, seed_cartagena};
 use flightmesh::model_stub::{Reply, Stub};
 
 async fn mesh_with(stub: &Stub, timeout: &str) -> TestMesh {
-    let base_url = stub.base_url();
-    let timeout = timeout.to_owned();
-    TestMesh::start_with(move |env, _| {
-        env.set("AI_AI_BASE_URL", base_url)
-            .set("AI_AI_MODEL", "stub-model")
-            .set("AI_AI_TIMEOUT", timeout)
-    })
+    TestMesh::start_with_model(
+        stub,
+        &[("AI_AI_MODEL", "stub-model"), ("AI_AI_TIMEOUT", timeout)],
+    )
     .await
 }
 

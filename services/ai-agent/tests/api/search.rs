@@ -251,12 +251,7 @@ async fn the_offline_answerer_answers_where_questions_from_the_search() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_model_calls_search_destinations_and_answers_with_the_names_it_returned() {
     let stub = Stub::start().await;
-    let base_url = stub.base_url();
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("AI_AI_BASE_URL", base_url)
-            .set("AI_AI_MODEL", "stub-model")
-    })
-    .await;
+    let mesh = TestMesh::start_with_model(&stub, &[("AI_AI_MODEL", "stub-model")]).await;
     let (coral, nevado) = two_destinations(&mesh).await;
     embed_both(&mesh, coral, nevado).await;
     stub.script([

@@ -6,12 +6,9 @@ use std::sync::{Arc, Mutex};
 use flightmesh::testing::AMQP_URL;
 use flightmesh_runtime::config::Secret;
 use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::BasicProperties;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, ExchangeKind};
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -56,43 +53,15 @@ pub async fn consume(exchange: &str) -> Inbox {
             .await
             .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    channel
-        .exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    flightmesh_events::amqp::declare_event_exchange(&channel, exchange)
         .await
         .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
+    let queue = flightmesh_events::amqp::declare_private_queue(&channel, exchange, "#")
         .await
         .unwrap();
     let mut consumer = channel
         .basic_consume(
-            queue.name().clone(),
+            queue,
             "test".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

@@ -8,8 +8,7 @@ use crate::book;
 #[tokio::test(flavor = "multi_thread")]
 async fn events_are_listed_newest_first_with_total_and_filter() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     let mut ids = Vec::new();
     for name in ["A", "B", "C"] {
         let (_, booking) = book(&mesh, name, 30, false, flight).await;

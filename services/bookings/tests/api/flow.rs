@@ -104,8 +104,7 @@ async fn the_old_systems_flow_over_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_frees_the_seat_once() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 10).await;
+    let flight = mesh.cartagena_flight(10).await;
     let (_, booking) = book(&mesh, "Ana", 30, false, flight).await;
     let id = booking["id"].as_i64().unwrap();
     let (_, seen) = mesh.get(&format!("/api/v1/flights/{flight}")).await;

@@ -3,7 +3,7 @@
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::{count, sql};
+use crate::sql;
 
 async fn book_with_key(mesh: &TestMesh, key: &str, body: &Value) -> (u16, Value) {
     let response = mesh
@@ -20,8 +20,7 @@ async fn book_with_key(mesh: &TestMesh, key: &str, body: &Value) -> (u16, Value)
 #[tokio::test(flavor = "multi_thread")]
 async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     let body = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight});
 
     let (status, first) = book_with_key(&mesh, "retry-1", &body).await;
@@ -56,21 +55,20 @@ async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "every duplicate got the one booking: {ids:?}");
 
-    let mut conn = sql(&mesh).await;
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings")
+            .await,
         2
     );
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.outbox").await,
+        mesh.db.count("SELECT count(*) FROM bookings.outbox").await,
         2
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT seats_taken::bigint FROM bookings.flight_seats"
-        )
-        .await,
+        mesh.db
+            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
+            .await,
         2
     );
     mesh.stop().await;
@@ -79,8 +77,7 @@ async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
 #[tokio::test(flavor = "multi_thread")]
 async fn same_key_with_another_body_is_422() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     let (status, _) = book_with_key(
         &mesh,
         "k-1",
@@ -112,9 +109,10 @@ async fn same_key_with_another_body_is_422() {
             .await;
         assert_eq!(status, 200);
     }
-    let mut conn = sql(&mesh).await;
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings")
+            .await,
         3
     );
     mesh.stop().await;
@@ -153,20 +151,22 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
         .unwrap();
     assert_eq!(purged, 2);
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.idempotency_keys WHERE key = 'fresh-1'"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.idempotency_keys WHERE key = 'fresh-1'")
+            .await,
         1,
         "a key within its retention is kept"
     );
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.idempotency_keys").await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.idempotency_keys")
+            .await,
         1
     );
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings")
+            .await,
         3,
         "the bookings themselves stay"
     );

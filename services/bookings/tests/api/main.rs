@@ -17,8 +17,6 @@ pub async fn sql(mesh: &TestMesh) -> AsyncPgConnection {
     AsyncPgConnection::establish(mesh.db.url()).await.unwrap()
 }
 
-pub use flightmesh_testkit::count;
-
 /// POST /api/v1/bookings/.
 pub async fn book(
     mesh: &TestMesh,
@@ -34,11 +32,4 @@ pub async fn book(
     .await
 }
 
-/// `bookings --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_bookings"),
-        &["serve", "migrate", "config"],
-    );
-}
+flightmesh_testkit::command_line_test!("bookings", ["serve", "migrate", "config"]);

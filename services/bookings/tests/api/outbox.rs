@@ -12,7 +12,7 @@ use prost::Message;
 use serde_json::json;
 
 use crate::consumer::consume;
-use crate::{book, count, sql};
+use crate::{book, sql};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() {
@@ -20,8 +20,7 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
     let amqp = format!("amqp://guest:guest@{}/%2f", proxy.addr());
     let mesh = TestMesh::start_with(move |env, _| env.set("BOOKINGS_AMQP_URL", amqp)).await;
     let inbox = consume(&mesh.names.exchange).await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
 
     proxy.cut();
     let (status, booking) = book(&mesh, "Ana", 8, true, flight).await;
@@ -35,13 +34,10 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
         0,
         "nothing can be published while the broker is unreachable"
     );
-    let mut conn = sql(&mesh).await;
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+            .await,
         1
     );
 
@@ -81,11 +77,9 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
         ("Cartagena", "CT-1")
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+            .await,
         0
     );
     mesh.stop().await;
@@ -140,7 +134,6 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
         inbox.by_id().len() >= BOOKINGS
     })
     .await;
-    let mut conn = sql(&mesh).await;
     let stored = mesh.db.stored_events("bookings.outbox").await;
     assert_eq!(stored.len(), BOOKINGS);
     let received: HashSet<String> = inbox.by_id().into_keys().collect();
@@ -151,11 +144,9 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
     assert!(missing.is_empty(), "{} events never arrived", missing.len());
     // Both relays worked (each claimed rows: attempts recorded on rows they published).
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+            .await,
         0
     );
 
@@ -167,8 +158,7 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_booking_whose_transaction_fails_after_the_outbox_insert_leaves_nothing() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, true, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     assert_eq!(book(&mesh, "Before", 30, false, flight).await.0, 200);
 
     // A deferred trigger fails the COMMIT of any transaction that wrote this passenger's event:
@@ -196,27 +186,19 @@ async fn a_booking_whose_transaction_fails_after_the_outbox_insert_leaves_nothin
         (500, json!({"detail": "Error interno del servidor."}))
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.bookings WHERE passenger_name = 'Doomed'"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings WHERE passenger_name = 'Doomed'")
+            .await,
         0
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE payload_json->>'passenger_name' = 'Doomed'"
-        )
-        .await,
+        mesh.db.count("SELECT count(*) FROM bookings.outbox WHERE payload_json->>'passenger_name' = 'Doomed'").await,
         0
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT seats_taken::bigint FROM bookings.flight_seats"
-        )
-        .await,
+        mesh.db
+            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
+            .await,
         1,
         "the seat is not taken"
     );
@@ -236,11 +218,9 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
     }
     let mut conn = sql(&mesh).await;
     eventually(Duration::from_secs(20), || async {
-        count(
-            &mut sql(&mesh).await,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL",
-        )
-        .await
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+            .await
             == 0
     })
     .await;
@@ -288,24 +268,18 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
     assert_eq!(first + second, 4, "each old published row deleted once");
 
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.outbox").await,
+        mesh.db.count("SELECT count(*) FROM bookings.outbox").await,
         2
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+            .await,
         1,
         "an unconfirmed row is kept however old"
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE published_at > now() - interval '1 hour'"
-        )
-        .await,
+        mesh.db.count("SELECT count(*) FROM bookings.outbox WHERE published_at > now() - interval '1 hour'").await,
         1,
         "a recently published row is kept"
     );

@@ -10,8 +10,6 @@ use flightmesh_proto::bookings::{
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
-use crate::{count, sql};
-
 /// Who calls: `(user id, role)` as the gateway forwards them, or nobody.
 type Who = Option<(&'static str, &'static str)>;
 const ANA: Who = Some(("7", "user"));
@@ -36,8 +34,7 @@ fn request<T>(message: T, who: Who) -> Request<T> {
 /// the catalog can be seeded through it), a flight, and a client of bookings.
 async fn production() -> (TestMesh, i64, BookingServiceClient<Channel>) {
     let mesh = TestMesh::start_with(|env, _| env.set("BOOKINGS_ACCESS_POLICY", "production")).await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     let client = BookingServiceClient::new(mesh.channel(mesh.addrs.bookings).await);
     (mesh, flight, client)
 }
@@ -107,13 +104,10 @@ async fn a_grpc_caller_gets_only_its_own_bookings_under_the_production_policy() 
         (mine.status.as_str(), mine.passenger_name.as_str()),
         ("confirmed", "Ana")
     );
-    let mut conn = sql(&mesh).await;
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.outbox WHERE event_type = 'booking.cancelled'"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.outbox WHERE event_type = 'booking.cancelled'")
+            .await,
         0,
         "no cancellation was written"
     );
@@ -250,8 +244,7 @@ async fn an_idempotency_key_never_replays_another_users_booking() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compatible_policy_leaves_every_booking_open_over_grpc() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     let mut client = BookingServiceClient::new(mesh.channel(mesh.addrs.bookings).await);
     let anas = create(&mut client, flight, "Ana", ANA).await.unwrap().id;
     let anonymous = create(&mut client, flight, "Nadie", NOBODY)

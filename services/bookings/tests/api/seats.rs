@@ -3,7 +3,7 @@
 use flightmesh::testing::TestMesh;
 use serde_json::json;
 
-use crate::{book, count, sql};
+use crate::book;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn booking_for_last_seats_under_contention_books_exactly_capacity() {
@@ -47,17 +47,16 @@ async fn booking_for_last_seats_under_contention_books_exactly_capacity() {
         (CAPACITY as usize, CLIENTS - CAPACITY as usize)
     );
 
-    let mut conn = sql(&mesh).await;
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM bookings.bookings").await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings")
+            .await,
         i64::from(CAPACITY)
     );
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT seats_taken::bigint FROM bookings.flight_seats"
-        )
-        .await,
+        mesh.db
+            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
+            .await,
         i64::from(CAPACITY)
     );
     let (_, seen) = mesh.get(&format!("/api/v1/flights/{flight}")).await;
@@ -73,11 +72,9 @@ async fn booking_for_last_seats_under_contention_books_exactly_capacity() {
     assert_eq!(book(&mesh, "Late", 30, false, flight).await.0, 200);
     assert_eq!(book(&mesh, "Later", 30, false, flight).await.0, 409);
     assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) FROM bookings.bookings WHERE status = 'confirmed'"
-        )
-        .await,
+        mesh.db
+            .count("SELECT count(*) FROM bookings.bookings WHERE status = 'confirmed'")
+            .await,
         i64::from(CAPACITY)
     );
     mesh.stop().await;

@@ -102,11 +102,4 @@ pub async fn create_flight(
         .into_inner()
 }
 
-/// `flights --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_flights"),
-        &["serve", "migrate", "config"],
-    );
-}
+flightmesh_testkit::command_line_test!("flights", ["serve", "migrate", "config"]);

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use flightmesh_db::{DbError, Violation, constraint_violation};
+use flightmesh_proto::Reply;
 use flightmesh_proto::identity::{self as pb, identity_service_server::IdentityService};
 use flightmesh_proto::time::timestamp;
 use flightmesh_runtime::status::{self as status_util, FieldViolations};
@@ -70,10 +71,7 @@ fn db_status(err: &DbError) -> Status {
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
-    async fn register(
-        &self,
-        request: Request<pb::RegisterRequest>,
-    ) -> Result<Response<pb::User>, Status> {
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply<pb::User> {
         let req = request.into_inner();
         // The protos' rules (email shape, lengths), then this deployment's password minimum
         // (PASSWORD_MIN_LENGTH may ask for more than the contract's 6).
@@ -121,10 +119,7 @@ impl IdentityService for Identity {
         Ok(Response::new(user_message(row)))
     }
 
-    async fn login(
-        &self,
-        request: Request<pb::LoginRequest>,
-    ) -> Result<Response<pb::LoginResponse>, Status> {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let req = request.into_inner();
         let refused = || Status::unauthenticated("Credenciales incorrectas");
         let Some(user) = self.by_email(req.email.trim()).await? else {
@@ -162,7 +157,7 @@ impl IdentityService for Identity {
     async fn get_current_user(
         &self,
         request: Request<pb::GetCurrentUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
+    ) -> Reply<pb::User> {
         let user_id: i64 = request
             .metadata()
             .get(USER_ID)

@@ -18,11 +18,4 @@ mod validation;
 
 pub use flightmesh::testing::{TestMesh as TestStack, eventually, status_and_json};
 
-/// `gateway --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_gateway"),
-        &["serve", "migrate", "config"],
-    );
-}
+flightmesh_testkit::command_line_test!("gateway", ["serve", "migrate", "config"]);

@@ -175,8 +175,7 @@ async fn the_feeds_that_name_passengers_are_admin_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compatible_policy_keeps_bookings_and_feeds_open() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Cartagena", 50.0, false, true).await;
-    let flight = mesh.flight("CT-1", 1000.0, destination, 10).await;
+    let flight = mesh.cartagena_flight(10).await;
     let id = book(&mesh, None, flight, "Ana").await;
     // A signed-in caller still sees everyone's bookings, as the old system had it.
     let luis = user(&mesh, "luis@example.com").await;

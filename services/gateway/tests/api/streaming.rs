@@ -111,23 +111,12 @@ fn anonymous_history_key(mesh: &TestMesh, session: &str) -> String {
 }
 
 async fn seed_cartagena(mesh: &TestMesh) {
-    let cartagena = mesh.destination("Cartagena", 50.0, true, true).await;
-    mesh.flight("CT-1", 1000.0, cartagena, 100).await;
+    mesh.cartagena_flight(100).await;
 }
 
-async fn mesh_with_model(stub: &Stub, extra: &[(&'static str, &'static str)]) -> TestMesh {
-    let base_url = stub.base_url();
-    let extra = extra.to_vec();
-    TestMesh::start_with(move |env, _| {
-        let mut env = env
-            .set("AI_AI_BASE_URL", base_url)
-            .set("AI_AI_MODEL", "stub-model");
-        for (name, value) in extra {
-            env = env.set(name, value);
-        }
-        env
-    })
-    .await
+async fn mesh_with_model(stub: &Stub, extra: &[(&str, &str)]) -> TestMesh {
+    let settings = [&[("AI_AI_MODEL", "stub-model")], extra].concat();
+    TestMesh::start_with_model(stub, &settings).await
 }
 
 /// The pieces before the last message, and the last message.

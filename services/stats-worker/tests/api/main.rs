@@ -132,11 +132,4 @@ async fn passive_declare(queue: &str) -> lapin::Result<lapin::Queue> {
         .await
 }
 
-/// `stats-worker --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_stats-worker"),
-        &["serve", "rebuild", "config"],
-    );
-}
+flightmesh_testkit::command_line_test!("stats-worker", ["serve", "rebuild", "config"]);

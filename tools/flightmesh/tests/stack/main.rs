@@ -118,11 +118,4 @@ fn up_fails_with_one_line_naming_a_missing_dependency() {
     );
 }
 
-/// `flightmesh --help` lists its commands; an unknown flag is a usage error (exit 2).
-#[test]
-fn the_binary_answers_help_and_refuses_unknown_flags() {
-    flightmesh_testkit::assert_command_line(
-        env!("CARGO_BIN_EXE_flightmesh"),
-        &["up", "config-docs"],
-    );
-}
+flightmesh_testkit::command_line_test!("flightmesh", ["up", "config-docs"]);

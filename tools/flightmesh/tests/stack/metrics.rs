@@ -34,12 +34,13 @@ async fn scrape(http: &reqwest::Client, url: String) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_documented_metric_is_exposed_after_traffic() {
     let model = Stub::start().await;
-    let base_url = model.base_url();
-    let mesh = TestMesh::start_with(move |env, _| {
-        env.set("AI_AI_BASE_URL", base_url)
-            .set("AI_AI_MODEL", "stub-model")
-            .set("GATEWAY_RATE_LIMIT_AI", "2/60s")
-    })
+    let mesh = TestMesh::start_with_model(
+        &model,
+        &[
+            ("AI_AI_MODEL", "stub-model"),
+            ("GATEWAY_RATE_LIMIT_AI", "2/60s"),
+        ],
+    )
     .await;
 
     // Catalog, a booking and its cancellation, the stats it causes.
