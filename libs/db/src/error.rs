@@ -12,7 +12,7 @@ use crate::DieselError;
 pub enum DbError {
     /// The database cannot be reached or dropped the connection: retry later (503).
     #[error("database unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] flightmesh_runtime::BoxError),
     /// A query failed for another reason (a bug, a violated constraint nobody mapped).
     #[error("database query failed")]
     Query(#[source] DieselError),

@@ -32,7 +32,7 @@ impl TaskOutcome for () {
 
 impl<E> TaskOutcome for Result<(), E>
 where
-    E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    E: Into<crate::BoxError> + Send + 'static,
 {
     fn into_outcome(self) -> Result<(), String> {
         self.map_err(|err| crate::telemetry::error_chain(err.into().as_ref()))

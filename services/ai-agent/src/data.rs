@@ -66,6 +66,24 @@ pub enum DataError {
     },
 }
 
+impl DataError {
+    /// The flights service answered `status` instead of the data.
+    fn flights(status: Status) -> Self {
+        Self::Unavailable {
+            service: "flights",
+            status,
+        }
+    }
+
+    /// The stats service answered `status` instead of the data.
+    fn stats(status: Status) -> Self {
+        Self::Unavailable {
+            service: "stats",
+            status,
+        }
+    }
+}
+
 /// The sentence the contract uses when a destination is unknown.
 #[must_use]
 pub fn not_found_text(name: &str) -> String {
@@ -106,10 +124,7 @@ impl Sources {
             Ok(market) => market.into_inner(),
             Err(status) if status.code() == Code::NotFound => return Ok(None),
             Err(status) => {
-                return Err(DataError::Unavailable {
-                    service: "flights",
-                    status,
-                });
+                return Err(DataError::flights(status));
             }
         };
         let destination = market.destination.unwrap_or_default();
@@ -134,10 +149,7 @@ impl Sources {
                 limit: Some(1000),
             }))
             .await
-            .map_err(|status| DataError::Unavailable {
-                service: "flights",
-                status,
-            })?;
+            .map_err(DataError::flights)?;
         Ok(answer
             .into_inner()
             .destinations
@@ -148,23 +160,19 @@ impl Sources {
 
     /// Bookings per destination, revenue and infants.
     pub async fn demand(&self) -> Result<Demand, DataError> {
-        let unavailable = |status| DataError::Unavailable {
-            service: "stats",
-            status,
-        };
         let destinations = self
             .stats
             .clone()
             .get_destination_stats(request(GetDestinationStatsRequest {}))
             .await
-            .map_err(unavailable)?
+            .map_err(DataError::stats)?
             .into_inner();
         let general = self
             .stats
             .clone()
             .get_general_stats(request(GetGeneralStatsRequest {}))
             .await
-            .map_err(unavailable)?
+            .map_err(DataError::stats)?
             .into_inner();
         Ok(Demand {
             bookings_by_destination: destinations
@@ -205,10 +213,7 @@ impl Sources {
                 limit: Some(20),
             }))
             .await
-            .map_err(|status| DataError::Unavailable {
-                service: "flights",
-                status,
-            })?;
+            .map_err(DataError::flights)?;
         Ok(answer
             .into_inner()
             .flights

@@ -35,7 +35,7 @@ pub enum Error {
     },
     /// The flights service cannot be reached.
     #[error("the flights service is unavailable")]
-    FlightsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    FlightsUnavailable(#[source] flightmesh_runtime::BoxError),
 }
 
 flightmesh_db::fault_conversions!(Error);

@@ -11,7 +11,7 @@
 
 mod bench_stats;
 
-use bench_stats::{ms, percentile};
+use bench_stats::{ms, percentile, sizes_from_args};
 use std::time::{Duration, Instant};
 
 use flightmesh_ai_agent::embeddings::{OFFLINE_DIMENSIONS, OFFLINE_MODEL, offline_embedding};
@@ -144,14 +144,7 @@ impl Rng {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .nth(1)
-        .map(|arg| {
-            arg.split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+    let sizes = sizes_from_args();
     let queries = 500;
     println!(
         "model {OFFLINE_MODEL}, {OFFLINE_DIMENSIONS} dimensions, top 5, {queries} queries per size, one thread\n"

@@ -8,7 +8,7 @@
 
 mod bench_stats;
 
-use bench_stats::{ms, percentile};
+use bench_stats::{ms, percentile, sizes_from_args};
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -42,15 +42,8 @@ fn query(seed: u64) -> Vec<f32> {
 // One straight script (seed, embed, search, print), read top to bottom: its length is the
 // walkthrough, not logic to split.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let sizes: Vec<usize> = std::env::args()
-        .nth(1)
-        .map(|arg| {
-            arg.split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+async fn main() -> Result<(), flightmesh_runtime::BoxError> {
+    let sizes = sizes_from_args();
     println!("{DIMENSIONS} dimensions, top 5, {QUERIES} sequential queries per size\n");
     println!("| destinations | first search (index load) | p50 | p99 | max |");
     println!("|---:|---:|---:|---:|---:|");

@@ -26,7 +26,7 @@ use flightmesh_db::{DbError, PgPool};
 use flightmesh_events::outbox;
 
 use crate::error::Error;
-use crate::events::{OUTBOX, catalog_changed, destination_described};
+use crate::events::{OUTBOX, destination_described, record_catalog_changed};
 use crate::schema::{destination_embeddings, destinations};
 use crate::store::DestinationRow;
 use crate::vectors::{Hit, VectorIndex};
@@ -102,6 +102,19 @@ fn dimensions_of(vector: &[f32]) -> i32 {
     i32::try_from(vector.len()).unwrap_or(i32::MAX)
 }
 
+/// The rows one index holds: the vectors of `model` with `dimensions` components.
+fn of_index(
+    model: &str,
+    dimensions: usize,
+) -> diesel::dsl::And<
+    diesel::dsl::Eq<destination_embeddings::model, &str>,
+    diesel::dsl::Eq<destination_embeddings::dimensions, i32>,
+> {
+    destination_embeddings::model
+        .eq(model)
+        .and(destination_embeddings::dimensions.eq(i32::try_from(dimensions).unwrap_or(i32::MAX)))
+}
+
 impl Embeddings {
     pub fn new(pool: PgPool, exchange: String, refresh_every: Duration) -> Self {
         Self {
@@ -139,8 +152,7 @@ impl Embeddings {
                         .await?;
                     row.description.clone_from(&new.description);
                     outbox::insert(conn, OUTBOX, &destination_described(&row, &exchange)).await?;
-                    let changed = catalog_changed("destination", row.id, &exchange);
-                    outbox::insert(conn, OUTBOX, &changed).await?;
+                    record_catalog_changed(conn, "destination", row.id, &exchange).await?;
                 }
                 let values = (
                     destination_embeddings::destination_id.eq(row.id),
@@ -269,11 +281,7 @@ impl Embeddings {
         let mut conn = self.pool.get().await.map_err(DbError::from)?;
         let now = Self::clock(&mut conn).await?;
         let rows: Vec<EmbeddingRow> = destination_embeddings::table
-            .filter(destination_embeddings::model.eq(model))
-            .filter(
-                destination_embeddings::dimensions
-                    .eq(i32::try_from(dimensions).unwrap_or(i32::MAX)),
-            )
+            .filter(of_index(model, dimensions))
             .select(EmbeddingRow::as_select())
             .load(&mut conn)
             .await?;
@@ -343,11 +351,7 @@ impl Embeddings {
             rows.extend(
                 destination_embeddings::table
                     .filter(destination_embeddings::destination_id.eq_any(ids))
-                    .filter(destination_embeddings::model.eq(model))
-                    .filter(
-                        destination_embeddings::dimensions
-                            .eq(i32::try_from(dimensions).unwrap_or(i32::MAX)),
-                    )
+                    .filter(of_index(model, dimensions))
                     .select(EmbeddingRow::as_select())
                     .load(&mut conn)
                     .await?,

@@ -32,7 +32,7 @@ pub enum Error {
     },
     /// The bookings service (the seat ledger) cannot be reached.
     #[error("seat usage is unavailable")]
-    SeatsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    SeatsUnavailable(#[source] flightmesh_runtime::BoxError),
 }
 
 flightmesh_db::fault_conversions!(Error);

@@ -2,7 +2,8 @@
 //! `DestinationEvent` in the outbox, and the `catalog.changed` notice that tells every flights
 //! replica to drop its cached catalog ([`crate::cache`]).
 
-use flightmesh_events::{EventStamp, NewEvent};
+use diesel_async::AsyncPgConnection;
+use flightmesh_events::{EventStamp, NewEvent, outbox};
 use flightmesh_proto::flights::{CatalogChanged, DestinationEvent};
 use flightmesh_proto::money::money;
 use flightmesh_proto::time::timestamp;
@@ -21,9 +22,20 @@ pub const DESTINATION_DESCRIBED: &str = "destination.described";
 /// Something in the catalog changed: cached catalogs are stale.
 pub const CATALOG_CHANGED: &str = "catalog.changed";
 
+/// Writes, in the caller's transaction, the outbox row telling every flights replica that
+/// `entity` `id` changed.
+pub async fn record_catalog_changed(
+    conn: &mut AsyncPgConnection,
+    entity: &str,
+    id: i64,
+    exchange: &str,
+) -> diesel::QueryResult<i64> {
+    outbox::insert(conn, OUTBOX, &catalog_changed(entity, id, exchange)).await
+}
+
 /// The outbox row telling every flights replica that `entity` `id` changed.
 #[must_use]
-pub fn catalog_changed(entity: &str, id: i64, exchange: &str) -> NewEvent {
+fn catalog_changed(entity: &str, id: i64, exchange: &str) -> NewEvent {
     let stamp = EventStamp::now();
     let event = CatalogChanged {
         event_id: stamp.id.to_string(),

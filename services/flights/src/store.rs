@@ -10,7 +10,7 @@ use flightmesh_runtime::status::{Fault, Page};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
-use crate::events::{OUTBOX, catalog_changed, destination_created};
+use crate::events::{OUTBOX, destination_created, record_catalog_changed};
 use crate::schema::{destinations, flights};
 use crate::validate::{NewDestination, NewFlight};
 
@@ -96,12 +96,7 @@ impl Store {
         conn.transaction(async |conn: &mut AsyncPgConnection| {
             let row = insert_destination(conn, new).await?;
             outbox::insert(conn, OUTBOX, &destination_created(&row, &exchange)).await?;
-            outbox::insert(
-                conn,
-                OUTBOX,
-                &catalog_changed("destination", row.id, &exchange),
-            )
-            .await?;
+            record_catalog_changed(conn, "destination", row.id, &exchange).await?;
             Ok::<_, Error>(row)
         })
         .await
@@ -158,12 +153,7 @@ impl Store {
         let flight = conn
             .transaction(async |conn: &mut AsyncPgConnection| {
                 let flight = insert_flight(conn, new).await?;
-                outbox::insert(
-                    conn,
-                    OUTBOX,
-                    &catalog_changed("flight", flight.id, &exchange),
-                )
-                .await?;
+                record_catalog_changed(conn, "flight", flight.id, &exchange).await?;
                 Ok::<_, Error>(flight)
             })
             .await?;

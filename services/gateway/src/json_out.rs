@@ -4,6 +4,7 @@
 //! `flightmesh.type.v1.Decimal` as a JSON number written from its digits, timestamps as
 //! RFC 3339 strings and `google.protobuf.Struct`/`Value` as plain JSON.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value};
@@ -61,19 +62,7 @@ fn write_field_value(out: &mut String, message: &DynamicMessage, field: &FieldDe
             Kind::Message(entry) => entry.map_entry_value_field().kind(),
             other => other,
         };
-        // Sorted keys: stable output for clients and tests.
-        let mut entries: Vec<_> = map.iter().collect();
-        entries.sort_by_key(|(key, _)| map_key_text(key));
-        out.push('{');
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_string(out, &map_key_text(key));
-            out.push(':');
-            write_value(out, value, &value_kind);
-        }
-        out.push('}');
+        write_object(out, map, |out, value| write_value(out, value, &value_kind));
         return;
     }
     write_value(out, value.as_ref(), &field.kind());
@@ -174,6 +163,19 @@ fn write_struct(out: &mut String, message: &DynamicMessage) {
         out.push_str("{}");
         return;
     };
+    write_object(out, map, |out, value| match value {
+        Value::Message(value) => write_json_value(out, value),
+        _ => out.push_str("null"),
+    });
+}
+
+/// A protobuf map as a JSON object, keys sorted (stable output for clients and tests), each
+/// value written by `write`.
+fn write_object(
+    out: &mut String,
+    map: &HashMap<MapKey, Value>,
+    mut write: impl FnMut(&mut String, &Value),
+) {
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by_key(|(key, _)| map_key_text(key));
     out.push('{');
@@ -183,10 +185,7 @@ fn write_struct(out: &mut String, message: &DynamicMessage) {
         }
         write_string(out, &map_key_text(key));
         out.push(':');
-        match value {
-            Value::Message(value) => write_json_value(out, value),
-            _ => out.push_str("null"),
-        }
+        write(out, value);
     }
     out.push('}');
 }

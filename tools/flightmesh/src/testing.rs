@@ -13,8 +13,10 @@ use crate::model_stub::Stub;
 use crate::{Addresses, Service, Stack};
 
 mod isolation;
+mod replica;
 
 pub use isolation::{Isolation, cleanup, test_env};
+pub use replica::Replica;
 
 /// The default local RabbitMQ, as the services default to it.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

@@ -61,7 +61,7 @@ impl BrokerRates {
     }
 }
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+type Error = flightmesh_runtime::BoxError;
 
 /// Runs the three phases on a fresh exchange and queue, deleted afterwards.
 ///

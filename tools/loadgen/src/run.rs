@@ -114,6 +114,15 @@ struct Shared {
     live: Arc<Live>,
 }
 
+impl Shared {
+    /// Call number `n` of the scenario, counted in the progress line's figures.
+    async fn call(&self, n: u64) -> Outcome {
+        let outcome = call(&self.client, self.scenario, &self.flights, n).await;
+        count(&self.live, outcome.ok);
+        outcome
+    }
+}
+
 /// Runs `scenario` for `duration`, printing a progress line each second unless `quiet`.
 pub async fn run(
     client: Client,
@@ -160,21 +169,15 @@ async fn closed_loop(shared: &Shared, workers: usize, deadline: Instant) -> Vec<
     let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..workers.max(1))
         .map(|_| {
-            let Shared {
-                client,
-                scenario,
-                flights,
-                live,
-            } = shared.clone();
+            let shared = shared.clone();
             let next = next.clone();
             tokio::spawn(async move {
                 let mut recorder = Recorder::default();
                 while Instant::now() < deadline {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let begun = Instant::now();
-                    let outcome = call(&client, scenario, &flights, n).await;
+                    let outcome = shared.call(n).await;
                     recorder.record(&outcome.label, outcome.ok, begun.elapsed());
-                    count(&live, outcome.ok);
                     // A closed-loop client does as the contract asks: a 503 with
                     // Retry-After is retried after that, not at once.
                     if let Some(wait) = outcome.retry_after {
@@ -216,18 +219,12 @@ async fn open_loop(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let Shared {
-            client,
-            scenario,
-            flights,
-            live,
-        } = shared.clone();
+        let shared = shared.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let Outcome { label, ok, .. } = call(&client, scenario, &flights, n).await;
+            let Outcome { label, ok, .. } = shared.call(n).await;
             // From the intended start: time spent queued behind a stall counts.
             let _ = tx.send((label, ok, intended.elapsed()));
-            count(&live, ok);
             drop(slot);
         });
         n += 1;

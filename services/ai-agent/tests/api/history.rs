@@ -1,7 +1,7 @@
 //! Chat history: per conversation of one caller, in Redis, the last 20 messages, shared by every
 //! replica; never shared between callers.
 
-use flightmesh::testing::{TestMesh, test_env};
+use flightmesh::testing::{Replica, TestMesh, test_env};
 use flightmesh_proto::ai::ChatRequest;
 use flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient;
 use serde_json::{Value, json};
@@ -84,18 +84,14 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
 
     // A second agent replica (same Redis) continues the same session.
     let env = test_env(&mesh.db, &mesh.names)
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("AI_BASE_URL", stub.base_url())
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .set("STATS_URL", format!("http://{}", mesh.addrs.stats));
     let replica = flightmesh_ai_agent::build(flightmesh_ai_agent::Config::from_env(&env).unwrap())
         .await
         .unwrap();
-    let replica_addr = replica.grpc_addr();
-    let stop = flightmesh_runtime::CancellationToken::new();
-    tokio::spawn(replica.run(stop.clone()));
-    let mut client = AiAgentServiceClient::new(mesh.channel(replica_addr).await);
+    let replica = Replica::start(replica);
+    let mut client = AiAgentServiceClient::new(mesh.channel(replica.addr).await);
     stub.script([Reply::Text("Sí, desde la otra réplica.")]);
     let answer = client
         .chat(ChatRequest {
@@ -109,7 +105,7 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     let from_replica = sent_messages(stub.requests().last().unwrap());
     assert_eq!(from_replica[0], ("user".to_owned(), "Hola".to_owned()));
     assert_eq!(from_replica.len(), 5);
-    stop.cancel();
+    replica.stop().await;
     mesh.stop().await;
 }
 

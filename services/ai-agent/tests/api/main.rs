@@ -34,4 +34,21 @@ pub async fn chat(mesh: &TestMesh, message: &str, session: &str) -> (u16, Value)
     .await
 }
 
+/// POST /api/v1/ai/chat/stream (NDJSON) → its last line, which must say `done`, and the whole
+/// text (for assertion messages).
+pub async fn chat_stream(mesh: &TestMesh, body: &Value) -> (Value, String) {
+    let response = mesh
+        .http
+        .post(mesh.url("/api/v1/ai/chat/stream"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["result"]["done"], json!(true), "{text}");
+    (last, text)
+}
+
 flightmesh_testkit::command_line_test!("ai-agent", ["serve", "reembed", "config"]);

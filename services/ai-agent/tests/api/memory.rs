@@ -7,6 +7,8 @@ use flightmesh::model_stub::{Reply, Stub};
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
+use crate::chat_stream;
+
 /// One exchange through the gateway, unary (`/ai/chat`) or streamed (`/ai/chat/stream`, NDJSON)
 /// → the session id.
 async fn exchange(mesh: &TestMesh, streamed: bool, message: &str, session: Option<&str>) -> String {
@@ -15,17 +17,7 @@ async fn exchange(mesh: &TestMesh, streamed: bool, message: &str, session: Optio
         body["session_id"] = json!(session);
     }
     if streamed {
-        let response = mesh
-            .http
-            .post(mesh.url("/api/v1/ai/chat/stream"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let text = response.text().await.unwrap();
-        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-        assert_eq!(last["result"]["done"], json!(true), "{text}");
+        let (last, _) = chat_stream(mesh, &body).await;
         last["result"]["session_id"].as_str().unwrap().to_owned()
     } else {
         let (status, answer) = mesh.post("/api/v1/ai/chat", &body).await;

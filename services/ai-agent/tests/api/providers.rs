@@ -5,7 +5,7 @@ use flightmesh::model_stub::{Reply, Rules, Stub};
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::seed_cartagena;
+use crate::{chat_stream, seed_cartagena};
 
 const KEY: &str = "gsk-test-key";
 
@@ -100,16 +100,11 @@ async fn the_agents_requests_pass_groqs_rules_unary_and_streamed() {
     let session = body["session_id"].as_str().unwrap();
 
     // Streamed, continuing the conversation (so the history's assistant message goes too).
-    let streamed = mesh
-        .http
-        .post(mesh.url("/api/v1/ai/chat/stream"))
-        .json(&json!({"message": "¿Y otra vez?", "session_id": session}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(streamed.status(), 200);
-    let text = streamed.text().await.unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let (last, text) = chat_stream(
+        &mesh,
+        &json!({"message": "¿Y otra vez?", "session_id": session}),
+    )
+    .await;
     assert_eq!(
         last["result"]["response"],
         json!("Cartagena paga 50.00 de impuestos."),

@@ -17,7 +17,7 @@ use flightmesh_runtime::Env;
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::chat;
+use crate::{chat, chat_stream};
 
 const DIVING: &str = "Playas de arena blanca, buceo y snorkel en arrecifes de coral, diving";
 const SKIING: &str = "Esquí en montañas nevadas, pistas de nieve y refugios alpinos";
@@ -220,17 +220,7 @@ async fn the_offline_answerer_answers_where_questions_from_the_search() {
     assert!(!answer.contains("Isla Coral"), "{answer}");
 
     // Streamed (NDJSON), the same answer, with the search among the tools consulted.
-    let response = mesh
-        .http
-        .post(mesh.url("/api/v1/ai/chat/stream"))
-        .json(&json!({"message": "¿Dónde puedo ir a bucear?"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["result"]["done"], json!(true), "{text}");
+    let (last, text) = chat_stream(&mesh, &json!({"message": "¿Dónde puedo ir a bucear?"})).await;
     let streamed = last["result"]["response"].as_str().unwrap();
     assert!(streamed.contains("Isla Coral"), "{text}");
     assert!(!streamed.contains("Nevado Alto"), "{text}");

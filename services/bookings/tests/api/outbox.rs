@@ -94,15 +94,12 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
 
     // A second bookings replica on the same database: two relays share the outbox.
     let env = flightmesh::testing::test_env(&mesh.db, &mesh.names)
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .set("OUTBOX_BATCH_SIZE", "50");
     let second = flightmesh_bookings::build(flightmesh_bookings::Config::from_env(&env).unwrap())
         .await
         .unwrap();
-    let second_stop = flightmesh_runtime::CancellationToken::new();
-    let second_task = tokio::spawn(second.run(second_stop.clone()));
+    let second = flightmesh::testing::Replica::start(second);
 
     let destination = mesh.destination("Cartagena", 50.0, true, true).await;
     let flights: Vec<i64> = futures::future::join_all((0..10).map(|i| {
@@ -150,8 +147,7 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
         0
     );
 
-    second_stop.cancel();
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     mesh.stop().await;
 }
 

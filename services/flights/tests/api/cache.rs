@@ -9,7 +9,6 @@ use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::flights::{
     GetDestinationRequest, ListDestinationsRequest, ListFlightsRequest,
 };
-use flightmesh_runtime::CancellationToken;
 use flightmesh_testkit::ServiceRole;
 use tonic::Code;
 
@@ -97,8 +96,6 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
     let env = test_env(&mesh.db, &mesh.names)
         .set("DATABASE_URL", mesh.db.service_url(ServiceRole::Flights))
         .set("BOOKINGS_URL", format!("http://{}", mesh.addrs.bookings))
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("CATALOG_CACHE_TTL", "1h")
         .set("SEATS_CACHE_TTL", "1h")
         .set("OUTBOX_RELAY", "false")
@@ -106,10 +103,8 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
     let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
         .await
         .unwrap();
-    let replica_addr = replica.grpc_addr();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(replica.run(stop.clone()));
-    let mut other = FlightServiceClient::new(mesh.channel(replica_addr).await);
+    let replica = flightmesh::testing::Replica::start(replica);
+    let mut other = FlightServiceClient::new(mesh.channel(replica.addr).await);
     let mut client = client(&mesh).await;
 
     let lima = create_destination(&mut client, "Lima", "10").await;
@@ -160,8 +155,7 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
         .list_destinations(ListDestinationsRequest::default())
         .await
         .unwrap();
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    replica.stop().await;
     mesh.stop().await;
 }
 

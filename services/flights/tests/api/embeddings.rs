@@ -163,17 +163,13 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
 
     // A second replica on the same database, refreshing every 300ms.
     let env = flightmesh::testing::test_env(&mesh.db, &mesh.names)
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0")
         .set("OUTBOX_RELAY", "false")
         .set("EMBEDDING_INDEX_REFRESH", "300ms");
     let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
         .await
         .unwrap();
-    let addr = replica.grpc_addr();
-    let shutdown = flightmesh_runtime::CancellationToken::new();
-    tokio::spawn(replica.run(shutdown.clone()));
-    let mut second = FlightServiceClient::new(mesh.channel(addr).await);
+    let replica = flightmesh::testing::Replica::start(replica);
+    let mut second = FlightServiceClient::new(mesh.channel(replica.addr).await);
 
     // The replica loads model M (empty) first, then the first replica writes.
     assert!(
@@ -202,7 +198,7 @@ async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
         "{:?}",
         written.elapsed()
     );
-    shutdown.cancel();
+    replica.stop().await;
     mesh.stop().await;
 }
 

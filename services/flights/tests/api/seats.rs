@@ -71,17 +71,13 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
         .unwrap();
     let db = flightmesh_testkit::TestDatabase::create().await;
     let names = flightmesh::testing::Isolation::new();
-    let env = flightmesh::testing::test_env(&db, &names)
-        .set("BOOKINGS_URL", format!("http://{closed}"))
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0");
+    let env =
+        flightmesh::testing::test_env(&db, &names).set("BOOKINGS_URL", format!("http://{closed}"));
     let app = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
         .await
         .unwrap();
-    let addr = app.grpc_addr();
-    let shutdown = flightmesh_runtime::CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+    let app = flightmesh::testing::Replica::start(app);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()
         .connect()
         .await
@@ -104,5 +100,5 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
         status.message(),
         "No se pudo consultar la disponibilidad de asientos. Intente de nuevo."
     );
-    shutdown.cancel();
+    app.stop().await;
 }

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_gateway::config::DEVELOPMENT_SECRET;
 use flightmesh_testkit::TestDatabase;
@@ -121,18 +123,7 @@ fn claims(user_id: i64) -> Value {
 
 /// Unpadded base64url of `text`.
 fn b64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in text.as_bytes().chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(text)
 }
 
 /// The claims of `token`, read without checking anything.

@@ -3,29 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use flightmesh::testing::{TestMesh, eventually, test_env};
+use flightmesh::testing::{Replica, TestMesh, eventually, test_env};
 use serde_json::json;
-
-#[derive(QueryableByName)]
-struct Totals {
-    #[diesel(sql_type = BigInt)]
-    cents: i64,
-    #[diesel(sql_type = BigInt)]
-    pets: i64,
-    #[diesel(sql_type = BigInt)]
-    infants: i64,
-}
-
-#[derive(QueryableByName)]
-struct PerDestination {
-    #[diesel(sql_type = Text)]
-    destination_name: String,
-    #[diesel(sql_type = BigInt)]
-    bookings: i64,
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactly() {
@@ -33,16 +12,12 @@ async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactl
     const CLIENTS: usize = 32;
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_PREFETCH", "20")).await;
     // A second worker on the same queue and keys.
-    let env = test_env(&mesh.db, &mesh.names)
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0")
-        .set("PREFETCH", "20");
+    let env = test_env(&mesh.db, &mesh.names).set("PREFETCH", "20");
     let second =
         flightmesh_stats_worker::build(flightmesh_stats_worker::Config::from_env(&env).unwrap())
             .await
             .unwrap();
-    let stop = flightmesh_runtime::CancellationToken::new();
-    let second_task = tokio::spawn(second.run(stop.clone()));
+    let second = Replica::start(second);
 
     let mut flights = Vec::new();
     for (i, (name, promo, pets)) in [
@@ -106,38 +81,26 @@ async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactl
         client.await.unwrap();
     }
 
-    let mut pg = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
-    let totals: Totals = diesel::sql_query(
-        "SELECT COALESCE(SUM(total_price * 100), 0)::bigint AS cents, \
-         COUNT(*) FILTER (WHERE has_pet) AS pets, COUNT(*) FILTER (WHERE passenger_age < 12) AS infants \
-         FROM bookings.bookings WHERE status = 'confirmed'",
-    )
-    .get_result(&mut pg)
-    .await
-    .unwrap();
-    let per_destination: Vec<PerDestination> = diesel::sql_query(
-        "SELECT destination_name, COUNT(*) AS bookings FROM bookings.bookings WHERE status = 'confirmed' \
-         GROUP BY destination_name ORDER BY bookings DESC, destination_name",
-    )
-    .load(&mut pg)
-    .await
-    .unwrap();
+    // The figures PostgreSQL implies, as `loadgen verify` computes them.
+    let pg = flightmesh_loadgen::verify::from_postgres(mesh.db.url())
+        .await
+        .unwrap();
 
     eventually(Duration::from_secs(90), || async {
         mesh.redis_get("stats:total_revenue_cents")
             .await
             .and_then(|v| v.parse().ok())
-            == Some(totals.cents)
+            == Some(pg.revenue_cents)
     })
     .await;
     // Let any straggling event (there should be none) arrive before comparing everything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let general = mesh.get("/api/v1/stats/general").await.1;
     let cents = |amount: &serde_json::Value| (amount.as_f64().unwrap() * 100.0).round() as i64;
-    assert_eq!(cents(&general["total_revenue"]), totals.cents);
-    assert_eq!(general["total_pet_bookings"], json!(totals.pets));
-    assert_eq!(general["total_infant_count"], json!(totals.infants));
-    assert_eq!(cents(&general["total_candy_cost"]), totals.infants * 500);
+    assert_eq!(cents(&general["total_revenue"]), pg.revenue_cents);
+    assert_eq!(general["total_pet_bookings"], json!(pg.pets));
+    assert_eq!(general["total_infant_count"], json!(pg.infants));
+    assert_eq!(cents(&general["total_candy_cost"]), pg.infants * 500);
     let destinations = mesh.get("/api/v1/stats/destinations").await.1;
     let from_redis: BTreeMap<String, i64> = destinations["destinations"]
         .as_array()
@@ -150,32 +113,18 @@ async fn two_thousand_concurrent_bookings_with_two_workers_match_postgres_exactl
             )
         })
         .collect();
-    let from_pg: BTreeMap<String, i64> = per_destination
+    assert_eq!(from_redis, pg.destinations);
+    // The most bookings; among equals, the first name.
+    let most_popular = pg
+        .destinations
         .iter()
-        .map(|d| (d.destination_name.clone(), d.bookings))
-        .collect();
-    assert_eq!(from_redis, from_pg);
-    assert_eq!(
-        destinations["most_popular"],
-        json!(per_destination[0].destination_name)
-    );
+        .max_by_key(|&(name, bookings)| (bookings, std::cmp::Reverse(name)))
+        .map(|(name, _)| name);
+    assert_eq!(destinations["most_popular"], json!(most_popular));
     // Candy: a line per infant booking, one more per cancelled one.
     let candy = mesh.get("/api/v1/stats/candy").await.1;
-    let mut conn = AsyncPgConnection::establish(mesh.db.url()).await.unwrap();
-    #[derive(QueryableByName)]
-    struct Lines {
-        #[diesel(sql_type = BigInt)]
-        lines: i64,
-    }
-    let lines: Lines = diesel::sql_query(
-        "SELECT COUNT(*) + COUNT(*) FILTER (WHERE status = 'cancelled') AS lines FROM bookings.bookings WHERE passenger_age < 12",
-    )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(candy["total_count"], json!(lines.lines));
+    assert_eq!(candy["total_count"], json!(pg.candy_lines));
 
-    stop.cancel();
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     mesh.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Exactly once in effect: duplicates and redeliveries never count twice.
 
-use flightmesh::testing::{TestMesh, test_env};
+use flightmesh::testing::{Replica, TestMesh, test_env};
 use flightmesh_stats_worker::apply;
 use flightmesh_stats_worker::consumer::declare_topology;
 use flightmesh_stats_worker::keys::Keys;
@@ -72,9 +72,7 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     // No consumer in the mesh: this test plays the worker that dies.
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_CONSUMER", "false")).await;
     let names = mesh.names.clone();
-    let worker_env = test_env(&mesh.db, &names)
-        .set("GRPC_ADDR", "127.0.0.1:0")
-        .set("ADMIN_ADDR", "127.0.0.1:0");
+    let worker_env = test_env(&mesh.db, &names);
     let config = flightmesh_stats_worker::Config::from_env(&worker_env).unwrap();
     let channel = amqp().await;
     declare_topology(&channel, &config.events).await.unwrap();
@@ -124,16 +122,13 @@ async fn a_worker_that_dies_between_applying_and_acking_is_redelivered_and_count
     assert_redis(&mesh, "stats:total_revenue_cents", "105000").await;
 
     // A worker takes over: the event comes back redelivered and is not counted again.
-    let worker = flightmesh_stats_worker::build(config).await.unwrap();
-    let stop = flightmesh_runtime::CancellationToken::new();
-    let running = tokio::spawn(worker.run(stop.clone()));
+    let worker = Replica::start(flightmesh_stats_worker::build(config).await.unwrap());
     book(&mesh, "Ana", 30, false, flight).await;
     wait_for_revenue(&mesh, 210_000).await;
     assert_redis(&mesh, "stats:total_infant_count", "1").await;
     assert_eq!(candy_count(&mesh).await, json!(1));
     assert_eq!(crate::queue_depth(&names.stats_queue).await, 0);
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    worker.stop().await;
     mesh.stop().await;
 }
 

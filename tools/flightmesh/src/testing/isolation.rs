@@ -89,8 +89,11 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
         ("LOG_FORMAT", "text"),
     ]);
     env = env.set("RETRY_BUDGET", names.retry_budget.to_string());
-    // The gateway's admin port (a replica built from this env without a prefix gets one too).
-    env = env.with_default("ADMIN_ADDR", "127.0.0.1:0");
+    // The gateway's admin port; a replica built from this env without a prefix gets ephemeral
+    // ports too.
+    env = env
+        .with_default("ADMIN_ADDR", "127.0.0.1:0")
+        .with_default("GRPC_ADDR", "127.0.0.1:0");
     for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
         env = env
             .with_default(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
