@@ -55,6 +55,16 @@ impl FieldViolations {
         )
     }
 
+    /// `message` checked against the rules its proto writes: the INVALID_ARGUMENT status
+    /// ([`Self::into_status`]) listing every violation, if there is one. What a handler whose
+    /// input needs no other check starts with.
+    ///
+    /// # Errors
+    /// The status, when `message` breaks a rule.
+    pub fn check(message: &impl Validate) -> Result<(), Status> {
+        Self::of(message).finish().map_err(Self::into_status)
+    }
+
     /// `Ok(())` when nothing was recorded.
     pub fn finish(self) -> Result<(), Self> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }

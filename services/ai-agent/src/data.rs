@@ -141,7 +141,7 @@ impl Sources {
 
     /// Names of every destination (for recognising one in a question).
     pub async fn destination_names(&self) -> Result<Vec<String>, DataError> {
-        let answer = self
+        let destinations = self
             .flights
             .clone()
             .list_destinations(request(ListDestinationsRequest {
@@ -149,13 +149,10 @@ impl Sources {
                 limit: Some(1000),
             }))
             .await
-            .map_err(DataError::flights)?;
-        Ok(answer
+            .map_err(DataError::flights)?
             .into_inner()
-            .destinations
-            .into_iter()
-            .map(|d| d.name)
-            .collect())
+            .destinations;
+        Ok(destinations.into_iter().map(|d| d.name).collect())
     }
 
     /// Bookings per destination, revenue and infants.
@@ -204,7 +201,7 @@ impl Sources {
         origin: &str,
         destination: &str,
     ) -> Result<Vec<FlightSummary>, DataError> {
-        let answer = self
+        let flights = self
             .flights
             .clone()
             .search_flights(request(SearchFlightsRequest {
@@ -213,10 +210,10 @@ impl Sources {
                 limit: Some(20),
             }))
             .await
-            .map_err(DataError::flights)?;
-        Ok(answer
+            .map_err(DataError::flights)?
             .into_inner()
-            .flights
+            .flights;
+        Ok(flights
             .into_iter()
             .map(|f| FlightSummary {
                 flight_number: f.flight_number,

@@ -192,9 +192,7 @@ pub(crate) fn chat_request(
 ) -> Result<(String, Conversation), Status> {
     let caller = Caller::from_metadata(request.metadata());
     let req = request.into_inner();
-    FieldViolations::of(&req)
-        .finish()
-        .map_err(FieldViolations::into_status)?;
+    FieldViolations::check(&req)?;
     let session = req.session_id.as_deref().map(str::trim);
     // The caller's own conversation: never another user's, never a shared one.
     Ok((
@@ -244,9 +242,7 @@ impl AiAgentService for AiAgent {
         request: Request<pb::SuggestPriceRequest>,
     ) -> Reply<pb::SuggestPriceResponse> {
         let req = request.into_inner();
-        FieldViolations::of(&req)
-            .finish()
-            .map_err(FieldViolations::into_status)?;
+        FieldViolations::check(&req)?;
         let suggestion = self
             .about_destination(Endpoint::SuggestPrice, req.destination_name.trim())
             .await?;
@@ -258,9 +254,7 @@ impl AiAgentService for AiAgent {
         request: Request<pb::PredictDemandRequest>,
     ) -> Reply<pb::PredictDemandResponse> {
         let req = request.into_inner();
-        FieldViolations::of(&req)
-            .finish()
-            .map_err(FieldViolations::into_status)?;
+        FieldViolations::check(&req)?;
         let prediction = self
             .about_destination(Endpoint::PredictDemand, req.destination_name.trim())
             .await?;

@@ -310,9 +310,7 @@ pub async fn embed_destination_rpc(
     search: &DestinationSearch,
     req: pb::EmbedDestinationRequest,
 ) -> Result<pb::EmbedDestinationResponse, Status> {
-    FieldViolations::of(&req)
-        .finish()
-        .map_err(FieldViolations::into_status)?;
+    FieldViolations::check(&req)?;
     let description = req.description.trim();
     let result = search
         .embed_destination(req.destination_id, description)
@@ -332,9 +330,7 @@ pub async fn search_destinations_rpc(
     search: &DestinationSearch,
     req: pb::SearchDestinationsRequest,
 ) -> Result<pb::SearchDestinationsResponse, Status> {
-    FieldViolations::of(&req)
-        .finish()
-        .map_err(FieldViolations::into_status)?;
+    FieldViolations::check(&req)?;
     let query = req.query.trim();
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
     let result = search.search(query, limit).await;

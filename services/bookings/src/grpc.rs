@@ -236,7 +236,7 @@ impl BookingService for Bookings {
     ) -> Reply<pb::ListBookingsResponse> {
         let scope = self.scope(request.metadata())?;
         let req = request.get_ref();
-        FieldViolations::of(req).finish().map_err(Error::from)?;
+        FieldViolations::check(req)?;
         let page = page(req.skip, req.limit, DEFAULT_PAGE);
         let rows = self.store.list(page, scope.owner()).await?;
         Ok(Response::new(pb::ListBookingsResponse {
@@ -252,7 +252,7 @@ impl BookingService for Bookings {
         self.policy
             .admin_only(Caller::from_metadata(request.metadata()).as_ref())?;
         let req = request.get_ref();
-        FieldViolations::of(req).finish().map_err(Error::from)?;
+        FieldViolations::check(req)?;
         let limit = page(None, req.limit, DEFAULT_EVENTS).limit;
         let event_type = req
             .event_type
@@ -316,9 +316,7 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::GetSeatUsageRequest>,
     ) -> Reply<pb::GetSeatUsageResponse> {
-        FieldViolations::of(request.get_ref())
-            .finish()
-            .map_err(Error::from)?;
+        FieldViolations::check(request.get_ref())?;
         let ids = &request.get_ref().flight_ids;
         let usage = self.store.seat_usage(ids).await?;
         Ok(Response::new(pb::GetSeatUsageResponse {

@@ -109,7 +109,7 @@ impl FlightService for Catalog {
         request: Request<pb::ListDestinationsRequest>,
     ) -> Reply<pb::ListDestinationsResponse> {
         let req = request.get_ref();
-        FieldViolations::of(req).finish().map_err(invalid)?;
+        FieldViolations::check(req)?;
         let page = page(req.skip, req.limit, DEFAULT_DESTINATION_PAGE);
         let rows = self
             .cache
@@ -149,7 +149,7 @@ impl FlightService for Catalog {
         request: Request<pb::ListFlightsRequest>,
     ) -> Reply<pb::ListFlightsResponse> {
         let req = request.get_ref();
-        FieldViolations::of(req).finish().map_err(invalid)?;
+        FieldViolations::check(req)?;
         let page = page(req.skip, req.limit, DEFAULT_FLIGHT_PAGE);
         // The rows by the catalog's TTL, the seats by theirs.
         let rows = self
@@ -228,7 +228,7 @@ impl FlightService for Catalog {
         request: Request<pb::SearchFlightsRequest>,
     ) -> Reply<pb::ListFlightsResponse> {
         let req = request.get_ref();
-        FieldViolations::of(req).finish().map_err(invalid)?;
+        FieldViolations::check(req)?;
         let limit = req.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
         let rows = self
             .store

@@ -54,6 +54,20 @@ impl Stats {
     async fn conn(&self) -> Result<redis::aio::ConnectionManager, Status> {
         self.redis.conn().await.map_err(|err| unavailable(&err))
     }
+
+    /// The newest `limit` entries of the log list `name` (newest first), each as its JSON.
+    async fn log_entries(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        name: &str,
+        limit: isize,
+    ) -> Result<Vec<prost_types::Struct>, Status> {
+        let entries: Vec<String> = conn
+            .lrange(self.keys.key(name), 0, limit - 1)
+            .await
+            .map_err(redis_status)?;
+        Ok(entries.iter().map(|e| entry(e)).collect())
+    }
 }
 
 fn unavailable(err: &RedisError) -> Status {
@@ -96,9 +110,7 @@ fn entry(text: &str) -> prost_types::Struct {
 
 /// A list request's `limit`, after the protos' rules for `request`.
 fn list_limit(request: &impl Validate, limit: Option<i32>) -> Result<isize, Status> {
-    FieldViolations::of(request)
-        .finish()
-        .map_err(FieldViolations::into_status)?;
+    FieldViolations::check(request)?;
     Ok(isize::try_from(page(None, limit, DEFAULT_LIST).limit).unwrap_or(isize::MAX))
 }
 
@@ -252,17 +264,16 @@ impl StatsService for Stats {
     ) -> Reply<pb::DeadLetters> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
-        let entries: Vec<String> = conn
-            .lrange(self.keys.key(keys::DEAD_LETTERS), 0, limit - 1)
-            .await
-            .map_err(redis_status)?;
+        let entries = self
+            .log_entries(&mut conn, keys::DEAD_LETTERS, limit)
+            .await?;
         let total: Option<String> = conn
             .get(self.keys.key(keys::DEAD_LETTER_COUNT))
             .await
             .map_err(redis_status)?;
         Ok(Response::new(pb::DeadLetters {
             count: count(total.as_ref()),
-            entries: entries.iter().map(|e| entry(e)).collect(),
+            entries,
         }))
     }
 
@@ -272,10 +283,9 @@ impl StatsService for Stats {
     ) -> Reply<pb::Notifications> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
         let mut conn = self.conn().await?;
-        let entries: Vec<String> = conn
-            .lrange(self.keys.key(keys::NOTIFICATIONS), 0, limit - 1)
-            .await
-            .map_err(redis_status)?;
+        let entries = self
+            .log_entries(&mut conn, keys::NOTIFICATIONS, limit)
+            .await?;
         let sent: Vec<Option<String>> = conn
             .mget(vec![
                 self.keys.key(keys::NOTIFICATIONS_SENT),
@@ -285,7 +295,7 @@ impl StatsService for Stats {
             .map_err(redis_status)?;
         Ok(Response::new(pb::Notifications {
             total_sent: sent.iter().map(|v| count(v.as_ref())).sum(),
-            notifications: entries.iter().map(|e| entry(e)).collect(),
+            notifications: entries,
         }))
     }
 
