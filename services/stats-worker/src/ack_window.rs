@@ -69,9 +69,7 @@ impl AckWindow {
         if self.full() {
             self.send(channel).await?;
         }
-        if self.waiting() && self.due.is_none() {
-            self.due = Some(Box::pin(tokio::time::sleep(ACK_DELAY)));
-        }
+        self.arm();
         Ok(())
     }
 
@@ -88,10 +86,15 @@ impl AckWindow {
     pub(crate) async fn tick(&mut self, channel: &Channel) -> Result<(), lapin::Error> {
         self.due = None;
         self.send(channel).await?;
-        if self.waiting() {
+        self.arm();
+        Ok(())
+    }
+
+    /// Starts the [`ACK_DELAY`] timer if an applied event waits and no timer runs.
+    fn arm(&mut self) {
+        if self.waiting() && self.due.is_none() {
             self.due = Some(Box::pin(tokio::time::sleep(ACK_DELAY)));
         }
-        Ok(())
     }
 
     /// Notes how a handled delivery is settled.
