@@ -12,5 +12,5 @@ pub mod amqp;
 pub mod outbox;
 pub mod relay;
 
-pub use outbox::{EventStamp, NewEvent, OutboxRecord};
+pub use outbox::{EventJson, EventStamp, NewEvent, OutboxRecord};
 pub use relay::{Relay, RelayConfig};

@@ -20,9 +20,14 @@
 //! CREATE INDEX outbox_pending_idx ON <schema>.outbox (id) WHERE published_at IS NULL;
 //! ```
 
+use std::io::Write;
+
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::serialize::{IsNull, Output, ToSql};
 use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
 use uuid::Uuid;
 
 /// An event to store in the outbox, inside the caller's transaction.
@@ -41,9 +46,38 @@ pub struct NewEvent {
     /// The encoded protobuf message.
     pub payload: Vec<u8>,
     /// The same event as JSON.
-    pub payload_json: serde_json::Value,
+    pub payload_json: EventJson,
     /// W3C trace context of the request that caused it.
     pub traceparent: Option<String>,
+}
+
+/// An event's JSON form, serialized once, straight from the event's fields: bound as JSONB
+/// without building a `serde_json::Value` tree first (on the booking path that tree was a
+/// few dozen allocations per booking; docs/benchmarks.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventJson(String);
+
+impl EventJson {
+    /// The JSON text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&serde_json::Value> for EventJson {
+    fn from(value: &serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl ToSql<Jsonb, Pg> for EventJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        // JSONB's binary format: a version byte, then the JSON text (as diesel writes a `Value`).
+        out.write_all(&[1])?;
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
 }
 
 /// When an event happened and under which id: what every event starts with, in its protobuf
@@ -68,7 +102,8 @@ impl EventStamp {
 
     /// The outbox row of an event of `event_type` about `aggregate_id`, routed by its type:
     /// `payload` is its encoded protobuf, `fields` its JSON form without the stamp
-    /// (`event_id`, `event_type` and `occurred_at` are added here).
+    /// (`event_id`, `event_type` and `occurred_at` are added here). `fields` serializes as a JSON
+    /// object: a struct with named fields, a map, or a `json!({…})`.
     #[must_use]
     pub fn event(
         self,
@@ -76,19 +111,36 @@ impl EventStamp {
         aggregate_id: i64,
         exchange: &str,
         payload: Vec<u8>,
-        mut fields: serde_json::Value,
+        fields: &impl Serialize,
         traceparent: Option<String>,
     ) -> NewEvent {
-        if let Some(object) = fields.as_object_mut() {
-            object.insert("event_id".into(), self.id.to_string().into());
-            object.insert("event_type".into(), event_type.into());
-            object.insert(
-                "occurred_at".into(),
-                self.occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    .into(),
-            );
+        #[derive(Serialize)]
+        struct Stamped<'a, F> {
+            event_id: Uuid,
+            event_type: &'a str,
+            occurred_at: String,
+            #[serde(flatten)]
+            fields: &'a F,
         }
+        let stamped = Stamped {
+            event_id: self.id,
+            event_type,
+            occurred_at: self
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            fields,
+        };
+        let json = serde_json::to_string(&stamped).unwrap_or_else(|err| {
+            // Only fields that are not an object get here: a programming error, yet the event
+            // is still stored and published, with its stamp alone as its JSON form.
+            tracing::error!(event_type, error = %err, "event fields are not a JSON object");
+            serde_json::json!({
+                "event_id": stamped.event_id,
+                "event_type": event_type,
+                "occurred_at": stamped.occurred_at,
+            })
+            .to_string()
+        });
         NewEvent {
             event_id: self.id,
             event_type: event_type.to_owned(),
@@ -96,7 +148,7 @@ impl EventStamp {
             exchange: exchange.to_owned(),
             routing_key: event_type.to_owned(),
             payload,
-            payload_json: fields,
+            payload_json: EventJson(json),
             traceparent,
         }
     }
@@ -268,5 +320,71 @@ pub async fn purge_published_forever(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(config.every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn stamp() -> EventStamp {
+        EventStamp {
+            id: Uuid::parse_str("0192f0c2-7a4b-7cc3-9d1e-2b3c4d5e6f70").unwrap(),
+            occurred_at: DateTime::from_timestamp_micros(1_764_892_800_123_456).unwrap(),
+        }
+    }
+
+    fn json_of(event: &NewEvent) -> Value {
+        serde_json::from_str(event.payload_json.as_str()).unwrap()
+    }
+
+    #[test]
+    fn the_json_form_is_the_stamp_and_the_fields_in_one_object() {
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            booking_id: i64,
+            user_id: Option<&'a str>,
+        }
+        let fields = Fields {
+            booking_id: 7,
+            user_id: None,
+        };
+        let event = stamp().event("booking.created", 7, "x", vec![], &fields, None);
+        assert_eq!(
+            json_of(&event),
+            json!({
+                "event_id": "0192f0c2-7a4b-7cc3-9d1e-2b3c4d5e6f70",
+                "event_type": "booking.created",
+                "occurred_at": "2025-12-05T00:00:00.123456Z",
+                "booking_id": 7,
+                "user_id": null,
+            })
+        );
+        assert_eq!(event.routing_key, "booking.created");
+        // A `json!` object reads the same as a struct.
+        let from_value = stamp().event(
+            "booking.created",
+            7,
+            "x",
+            vec![],
+            &json!({"booking_id": 7, "user_id": null}),
+            None,
+        );
+        assert_eq!(json_of(&from_value), json_of(&event));
+    }
+
+    #[test]
+    fn fields_that_are_not_an_object_leave_the_stamp_alone() {
+        let event = stamp().event("catalog.changed", 1, "x", vec![], &json!([1, 2]), None);
+        assert_eq!(
+            json_of(&event),
+            json!({
+                "event_id": "0192f0c2-7a4b-7cc3-9d1e-2b3c4d5e6f70",
+                "event_type": "catalog.changed",
+                "occurred_at": "2025-12-05T00:00:00.123456Z",
+            })
+        );
     }
 }

@@ -58,7 +58,7 @@ fn event(exchange: &str, aggregate_id: i64) -> NewEvent {
         exchange: exchange.to_owned(),
         routing_key: "destination.created".to_owned(),
         payload: vec![1, 2, 3],
-        payload_json: serde_json::json!({"id": aggregate_id}),
+        payload_json: (&serde_json::json!({"id": aggregate_id})).into(),
         traceparent: None,
     }
 }

@@ -48,7 +48,7 @@ fn catalog_changed(entity: &str, id: i64, exchange: &str) -> NewEvent {
         id,
         exchange,
         event.encode_to_vec(),
-        serde_json::json!({"entity": entity, "id": id}),
+        &serde_json::json!({"entity": entity, "id": id}),
         flightmesh_runtime::trace::current_traceparent(),
     )
 }
@@ -83,7 +83,7 @@ fn destination_event(row: &DestinationRow, exchange: &str, event_type: &str) -> 
         row.id,
         exchange,
         event.encode_to_vec(),
-        serde_json::json!({
+        &serde_json::json!({
             "destination_id": row.id,
             "destination_name": row.name,
             "tax_amount": format!("{:.2}", row.tax_amount),
