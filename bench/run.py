@@ -46,7 +46,8 @@ BENCH_PROFILE=profiling builds and runs the `profiling` profile instead of relea
 with line tables: before/after comparisons without a second release build).
 
 Services started alone run one runtime thread each, as the charts set them (TOKIO_WORKER_THREADS=1);
-BENCH_SERVICE_WORKERS=N sets another count, 0 Tokio's default (one per CPU).
+BENCH_SERVICE_WORKERS=N sets another count, 0 Tokio's default (one per CPU). The load generator runs
+one runtime thread too (LOADGEN_ENV below).
 
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
 builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md
