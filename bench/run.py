@@ -743,7 +743,7 @@ def main():
     if unknown:
         # `--help`, a typo: say what runs instead of starting a half-hour run of everything.
         print(__doc__)
-        if unknown != ["--help"] and unknown != ["-h"]:
+        if unknown not in (["--help"], ["-h"]):
             print(f"unknown section: {' '.join(unknown)}", file=sys.stderr)
             sys.exit(2)
         return

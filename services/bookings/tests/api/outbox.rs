@@ -14,6 +14,19 @@ use serde_json::json;
 use crate::consumer::consume;
 use crate::{book, sql};
 
+/// Outbox rows the broker has not confirmed yet.
+async fn unpublished(mesh: &TestMesh) -> i64 {
+    mesh.db
+        .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
+        .await
+}
+
+/// Waits until every outbox row is marked published. A row is marked once the broker's confirm
+/// reaches its relay, which can be after a consumer already has the message.
+async fn all_published(mesh: &TestMesh, within: Duration) {
+    eventually(within, || async { unpublished(mesh).await == 0 }).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
@@ -34,12 +47,7 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
         0,
         "nothing can be published while the broker is unreachable"
     );
-    assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
-            .await,
-        1
-    );
+    assert_eq!(unpublished(&mesh).await, 1);
 
     proxy.restore();
     eventually(Duration::from_secs(20), || async { inbox.len() == 1 }).await;
@@ -76,15 +84,7 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_returns() 
         ),
         ("Cartagena", "CT-1")
     );
-    // The row is marked published once the broker's confirm reaches the relay, which can be
-    // after the consumer already has the message.
-    eventually(Duration::from_secs(10), || async {
-        mesh.db
-            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
-            .await
-            == 0
-    })
-    .await;
+    all_published(&mesh, Duration::from_secs(10)).await;
     mesh.stop().await;
 }
 
@@ -142,15 +142,7 @@ async fn a_thousand_concurrent_bookings_with_two_relays_all_arrive() {
         .filter(|e| !received.contains(&e.event_id))
         .collect();
     assert!(missing.is_empty(), "{} events never arrived", missing.len());
-    // Every row is marked published, once its confirm reaches its relay (which can be after the
-    // consumer has the message).
-    eventually(Duration::from_secs(10), || async {
-        mesh.db
-            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
-            .await
-            == 0
-    })
-    .await;
+    all_published(&mesh, Duration::from_secs(10)).await;
 
     second.stop().await;
     mesh.stop().await;
@@ -218,13 +210,7 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
         assert_eq!(status, 200, "{booking}");
     }
     let mut conn = sql(&mesh).await;
-    eventually(Duration::from_secs(20), || async {
-        mesh.db
-            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
-            .await
-            == 0
-    })
-    .await;
+    all_published(&mesh, Duration::from_secs(20)).await;
     // Four rows were published two hours ago, one stays recent, and one is old but was never
     // confirmed (reserved far ahead so the running relay leaves it alone): only the four go.
     diesel::sql_query(
@@ -273,9 +259,7 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
         2
     );
     assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.outbox WHERE published_at IS NULL")
-            .await,
+        unpublished(&mesh).await,
         1,
         "an unconfirmed row is kept however old"
     );
