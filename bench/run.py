@@ -13,7 +13,7 @@
              (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
              once with the booking path alone (outbox relays off: the database work is exactly
              pgbench's) and once with the whole pipeline running (relay, RabbitMQ, stats worker,
-             Redis) — beside pgbench running the same statement (bench/booking-transaction.sql).
+             Redis) — beside pgbench running the same statement (`--pgbench-script` prints it).
 - stats:     events/s the stats worker applies with prefetch 1 and 50 (a pre-filled queue
              drained), and the event lag (occurred → applied) at a steady booking rate, each
              service its own process: 500/s once, 2,000/s three times (BENCH_LAG_RUNS), with
@@ -174,10 +174,37 @@ def loadgen(*args, cpus=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
+# pgbench runs the bookings service's own booking statement (BOOK_SQL in
+# services/bookings/src/store/book.rs), read from that source with a value in each of its
+# parameters, so that the baseline cannot drift from what the service runs. The values: a random
+# flight of `:flights` (1 = one hot flight), a random age, an id from the service's id sequence, a
+# fixed priced booking and event, and no Idempotency-Key (the load generator sends none either).
+PGBENCH_VALUES = {
+    1: ":flight", 2: "2000000000", 3: "nextval('bookings.booking_id_blocks')", 4: "'Pasajero pgbench'",
+    5: ":age", 6: "false", 7: "'PGB-' || :flight", 8: "1", 9: "'Cartagena'", 10: "1000.00",
+    11: "100.00", 12: "50.00", 13: "950.00", 14: "NULL", 15: "now()", 16: "gen_random_uuid()",
+    17: "'booking.created'", 18: "'flightmesh.bookings'", 19: "'booking.created'",
+    20: "'\\x0a2430313933643262612d653430382d373030302d383030302d303030303030303030303031120f626f6f6b696e672e63726561746564'",
+    21: """'{"event_type": "booking.created", "passenger_name": "Pasajero pgbench", "total_price": "950.00"}'""",
+    22: "NULL", 23: "NULL", 24: "NULL", 25: "NULL",
+}
+PGBENCH_SCRIPT = os.path.join(TARGET, "bench-booking-transaction.sql")
+
+
+def pgbench_script():
+    """The pgbench script: BOOK_SQL with PGBENCH_VALUES in its parameters."""
+    with open(os.path.join(ROOT, "services", "bookings", "src", "store", "book.rs")) as f:
+        statement = re.search(r'const BOOK_SQL: &str = "\\\n(.*?)";', f.read(), re.S).group(1)
+    statement = re.sub(r"\$(\d+)", lambda m: PGBENCH_VALUES[int(m.group(1))], statement)
+    return f"\\set flight random(1, :flights)\n\\set age random(0, 90)\n{statement};\n"
+
+
 def pgbench(clients, flights, cpus=None):
+    with open(PGBENCH_SCRIPT, "w") as f:
+        f.write(pgbench_script())
     out = sh(*pinned_to(cpus), "pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(clients),
              "-j", "2", "-T", DURATION.rstrip("s"), "-D", f"flights={flights}",
-             "-f", "bench/booking-transaction.sql", PGBENCH_DB)
+             "-f", PGBENCH_SCRIPT, PGBENCH_DB)
     tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
     latency = float(re.search(r"latency average = ([0-9.]+) ms", out).group(1))
     return {"throughput": tps, "latency_avg_ms": latency}
@@ -731,6 +758,10 @@ def bench_broker(results):
 
 
 def main():
+    if sys.argv[1:] == ["--pgbench-script"]:
+        # The baseline's script, to run pgbench by hand (README, "Load").
+        print(pgbench_script(), end="")
+        return
     if sys.argv[1:] == ["--render"]:
         # Re-render bench/results/latest.md from latest.json, without running anything.
         with open(os.path.join(ROOT, "bench", "results", "latest.json")) as f:

@@ -6,15 +6,17 @@ use flightmesh_db::{DbConfig, DbHealth};
 use flightmesh_runtime::config::Env;
 use flightmesh_testkit::TestDatabase;
 
+mod support;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_health_check_answers_while_every_pool_connection_is_busy() {
     let db = TestDatabase::create().await;
-    let env = Env::from_pairs([
-        ("DATABASE_URL", db.url()),
+    // A pool of one, and a wait for its connection far longer than the check may take.
+    let one_slow_slot = [
         ("DATABASE_MAX_CONNECTIONS", "1"),
         ("DATABASE_CONNECT_TIMEOUT", "30s"),
-    ]);
-    let config = DbConfig::from_env(&env).unwrap();
+    ];
+    let config = support::config(&db, &one_slow_slot);
     let pool = flightmesh_db::pool(&config);
     let health = DbHealth::new(&config);
 
@@ -48,7 +50,7 @@ async fn the_health_check_fails_when_the_database_is_unreachable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminated_health_connection_is_replaced_in_the_same_check() {
     let db = TestDatabase::create().await;
-    let config = DbConfig::from_env(&Env::from_pairs([("DATABASE_URL", db.url())])).unwrap();
+    let config = support::config(&db, &[]);
     let health = DbHealth::new(&config);
     health.check().await.expect("the first check connects");
 

@@ -3,9 +3,9 @@
 
 use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl;
-use flightmesh_db::DbConfig;
-use flightmesh_runtime::config::Env;
 use flightmesh_testkit::TestDatabase;
+
+mod support;
 
 #[derive(diesel::QueryableByName)]
 struct One {
@@ -16,11 +16,7 @@ struct One {
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_right_after_terminated_backends_succeed() {
     let db = TestDatabase::create().await;
-    let env = Env::from_pairs([
-        ("DATABASE_URL", db.url()),
-        ("DATABASE_MAX_CONNECTIONS", "4"),
-    ]);
-    let pool = flightmesh_db::pool(&DbConfig::from_env(&env).unwrap());
+    let pool = flightmesh_db::pool(&support::config(&db, &[("DATABASE_MAX_CONNECTIONS", "4")]));
     for round in 0..10 {
         // Four idle connections in the pool, then every backend killed at once.
         let held: Vec<_> = four_connections(&pool).await;

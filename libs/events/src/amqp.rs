@@ -14,6 +14,33 @@ pub const AMQP_URL: Var = Var::new(
 )
 .secret();
 
+/// An exchange events travel through, as its publisher and its consumers name it: one variable
+/// and one default for both sides, so that they cannot drift apart.
+#[derive(Debug, Clone, Copy)]
+pub struct EventExchange {
+    var: &'static str,
+    default: &'static str,
+}
+
+impl EventExchange {
+    /// The exchange's variable; `doc` says what the reading service does with it.
+    #[must_use]
+    pub const fn var(&self, doc: &'static str) -> Var {
+        Var::new(self.var, self.default, doc)
+    }
+}
+
+/// Booking events: bookings publishes, the stats worker consumes.
+pub const BOOKINGS_EXCHANGE: EventExchange = EventExchange {
+    var: "BOOKINGS_EXCHANGE",
+    default: "flightmesh.bookings",
+};
+/// Catalog events: flights publishes; the stats worker and every flights replica (its cache) consume.
+pub const CATALOG_EXCHANGE: EventExchange = EventExchange {
+    var: "CATALOG_EXCHANGE",
+    default: "flightmesh.catalog",
+};
+
 /// Content type of event bodies: a protobuf message (`BookingEvent`, `DestinationEvent`).
 pub const CONTENT_TYPE: &str = "application/protobuf";
 /// AMQP header carrying the W3C trace context of the change that caused the event.
@@ -42,10 +69,20 @@ pub async fn connect(url: &Secret<String>, name: &str) -> Result<Connection, lap
 /// Declares an event exchange: topic, durable. Publishers and consumers all declare it, and
 /// RabbitMQ refuses a second declaration with other properties, so they declare it here.
 pub async fn declare_event_exchange(channel: &Channel, name: &str) -> Result<(), lapin::Error> {
+    declare_durable_exchange(channel, name, ExchangeKind::Topic).await
+}
+
+/// Declares a durable exchange of `kind` (no other options, no arguments): an event exchange,
+/// or a consumer's own one such as a dead-letter exchange.
+pub async fn declare_durable_exchange(
+    channel: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+) -> Result<(), lapin::Error> {
     channel
         .exchange_declare(
             ShortString::from(name),
-            ExchangeKind::Topic,
+            kind,
             ExchangeDeclareOptions {
                 durable: true,
                 ..ExchangeDeclareOptions::default()

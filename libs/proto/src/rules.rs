@@ -171,57 +171,72 @@ fn unsupported(at: &str, kind: &str, rule: &str) -> String {
     format!("{at}: buf.validate {kind} rule `{rule}` is not supported")
 }
 
-fn text_rules(message: &DynamicMessage, at: &str) -> Result<TextRules, String> {
-    let mut rules = TextRules::default();
+/// Reads a rules message into an `R`: `set` stores each rule it knows and answers `false` for any
+/// other, whose name is then the error.
+fn each_rule<R: Default>(
+    message: &DynamicMessage,
+    mut set: impl FnMut(&mut R, &str, &Value) -> bool,
+) -> Result<R, String> {
+    let mut rules = R::default();
     for (rule, value) in message.fields() {
-        match rule.name() {
-            "min_len" => rules.min_len = value.as_u64(),
-            "max_len" => rules.max_len = value.as_u64(),
-            "pattern" => rules.pattern = value.as_str().map(|p| Cow::Owned(p.to_owned())),
-            other => return Err(unsupported(at, "string", other)),
+        if !set(&mut rules, rule.name(), value) {
+            return Err(rule.name().to_owned());
         }
     }
     Ok(rules)
 }
 
+fn text_rules(message: &DynamicMessage, at: &str) -> Result<TextRules, String> {
+    each_rule(message, |rules: &mut TextRules, rule, value| {
+        match rule {
+            "min_len" => rules.min_len = value.as_u64(),
+            "max_len" => rules.max_len = value.as_u64(),
+            "pattern" => rules.pattern = value.as_str().map(|p| Cow::Owned(p.to_owned())),
+            _ => return false,
+        }
+        true
+    })
+    .map_err(|other| unsupported(at, "string", &other))
+}
+
 fn integer_rules(message: &DynamicMessage, at: &str) -> Result<IntegerRules, String> {
-    let mut rules = IntegerRules::default();
-    for (rule, value) in message.fields() {
+    each_rule(message, |rules: &mut IntegerRules, rule, value| {
         let bound = value.as_i64().or_else(|| value.as_i32().map(i64::from));
-        match rule.name() {
+        match rule {
             "gt" => rules.gt = bound,
             "gte" => rules.gte = bound,
             "lt" => rules.lt = bound,
             "lte" => rules.lte = bound,
-            other => return Err(unsupported(at, "integer", other)),
+            _ => return false,
         }
-    }
-    Ok(rules)
+        true
+    })
+    .map_err(|other| unsupported(at, "integer", &other))
 }
 
 fn item_rules(message: &DynamicMessage, at: &str) -> Result<ItemRules, String> {
-    let mut rules = ItemRules::default();
-    for (rule, value) in message.fields() {
-        match rule.name() {
+    each_rule(message, |rules: &mut ItemRules, rule, value| {
+        match rule {
             "min_items" => rules.min_items = value.as_u64(),
             "max_items" => rules.max_items = value.as_u64(),
-            other => return Err(unsupported(at, "repeated", other)),
+            _ => return false,
         }
-    }
-    Ok(rules)
+        true
+    })
+    .map_err(|other| unsupported(at, "repeated", &other))
 }
 
 fn decimal_rules(message: &DynamicMessage, at: &str) -> Result<DecimalRules, String> {
-    let mut rules = DecimalRules::default();
-    for (rule, value) in message.fields() {
+    each_rule(message, |rules: &mut DecimalRules, rule, value| {
         let text = || value.as_str().map(|t| Cow::Owned(t.to_owned()));
-        match rule.name() {
+        match rule {
             "gt" => rules.gt = text(),
             "gte" => rules.gte = text(),
             "lte" => rules.lte = text(),
             "max_scale" => rules.max_scale = value.as_u32(),
-            other => return Err(format!("{at}: decimal rule `{other}` is not supported")),
+            _ => return false,
         }
-    }
-    Ok(rules)
+        true
+    })
+    .map_err(|other| format!("{at}: decimal rule `{other}` is not supported"))
 }

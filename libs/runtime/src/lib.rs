@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod metrics;
+pub mod peers;
 pub mod series;
 pub mod shed;
 pub mod shutdown;

@@ -239,25 +239,26 @@ fn percent_encode(message: &str) -> String {
 mod tests {
     use std::convert::Infallible;
 
+    use tower::util::BoxCloneService;
     use tower::{Layer, ServiceExt};
 
     use super::*;
 
-    /// A service whose calls take `busy` (a slow query, say).
-    fn slow(
-        busy: Duration,
-    ) -> impl tower::Service<
-        http::Request<String>,
-        Response = http::Response<String>,
-        Error = Infallible,
-        Future: Send,
-    > + Clone
-    + Send
-    + 'static {
-        tower::service_fn(move |_: http::Request<String>| async move {
+    /// A process's gRPC server, as the tests call it.
+    type Server = BoxCloneService<http::Request<String>, http::Response<String>, Infallible>;
+
+    /// A process admitting one call at a time, in which a call waits at most `wait` for the slot
+    /// and takes `busy` once served (a slow query, say).
+    fn one_slot(wait: Duration, busy: Duration) -> Server {
+        let config = ShedConfig {
+            max_concurrent: 1,
+            wait,
+        };
+        let slow = tower::service_fn(move |_: http::Request<String>| async move {
             tokio::time::sleep(busy).await;
             Ok::<_, Infallible>(http::Response::new("served".to_owned()))
-        })
+        });
+        BoxCloneService::new(ShedLayer::new(config).layer(slow))
     }
 
     fn request(path: &str) -> http::Request<String> {
@@ -267,16 +268,21 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn beyond_the_limit_a_call_waits_briefly_then_is_shed_with_retry_after() {
-        let config = ShedConfig {
-            max_concurrent: 1,
-            wait: Duration::from_millis(25),
-        };
-        let service = ShedLayer::new(config).layer(slow(Duration::from_secs(1)));
-        let path = "/flightmesh.flights.v1.FlightService/ListFlights";
+    /// Starts a call to `path` in the background and lets it take the slot.
+    async fn take_the_slot(
+        service: &Server,
+        path: &str,
+    ) -> tokio::task::JoinHandle<Result<http::Response<String>, Infallible>> {
         let first = tokio::spawn(service.clone().oneshot(request(path)));
         tokio::task::yield_now().await;
+        first
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beyond_the_limit_a_call_waits_briefly_then_is_shed_with_retry_after() {
+        let service = one_slot(Duration::from_millis(25), Duration::from_secs(1));
+        let path = "/flightmesh.flights.v1.FlightService/ListFlights";
+        let first = take_the_slot(&service, path).await;
 
         let started = tokio::time::Instant::now();
         let shed = service.clone().oneshot(request(path)).await.unwrap();
@@ -309,14 +315,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_that_gets_a_slot_within_the_wait_is_served() {
-        let config = ShedConfig {
-            max_concurrent: 1,
-            wait: Duration::from_millis(500),
-        };
-        let service = ShedLayer::new(config).layer(slow(Duration::from_millis(100)));
+        let service = one_slot(Duration::from_millis(500), Duration::from_millis(100));
         let path = "/flightmesh.bookings.v1.BookingService/GetBooking";
-        let first = tokio::spawn(service.clone().oneshot(request(path)));
-        tokio::task::yield_now().await;
+        let first = take_the_slot(&service, path).await;
         let second = service.oneshot(request(path)).await.unwrap();
         assert_eq!(second.body(), "served");
         assert_eq!(first.await.unwrap().unwrap().body(), "served");

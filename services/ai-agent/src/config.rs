@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use flightmesh_runtime::config::{Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
+use flightmesh_runtime::peers;
 
 /// The most history messages a conversation may keep (each goes to the model with every question).
 const MAX_HISTORY_MESSAGES: usize = 1000;
@@ -144,7 +145,7 @@ impl Config {
     /// Long because it is the service's list of variables, one declaration each, in the order of
     /// the README table made from it.
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let host = HostConfig::read(r, "0.0.0.0:50054", "0.0.0.0:51054");
+        let host = HostConfig::read(r, peers::AI.grpc_listen, peers::AI.admin_listen);
         let groq_api_key = r.opt::<Secret<String>>(
             Var::optional(
                 "GROQ_API_KEY",
@@ -239,16 +240,10 @@ impl Config {
                 ),
                 MESSAGE_BYTES_RANGE,
             ),
-            flights_url: r.get(Var::new(
-                "FLIGHTS_URL",
-                "http://127.0.0.1:50051",
+            flights_url: r.get(peers::FLIGHTS.url(
                 "gRPC URL of the flights service (market data tools)",
             )),
-            stats_url: r.get(Var::new(
-                "STATS_URL",
-                "http://127.0.0.1:50053",
-                "gRPC URL of the stats worker (demand tools)",
-            )),
+            stats_url: r.get(peers::STATS.url("gRPC URL of the stats worker (demand tools)")),
             embeddings: EmbeddingsProvider::read(r),
         }
     }

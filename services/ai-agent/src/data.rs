@@ -157,16 +157,13 @@ impl Sources {
 
     /// Bookings per destination, revenue and infants.
     pub async fn demand(&self) -> Result<Demand, DataError> {
-        let destinations = self
-            .stats
-            .clone()
+        let mut stats = self.stats.clone();
+        let destinations = stats
             .get_destination_stats(request(GetDestinationStatsRequest {}))
             .await
             .map_err(DataError::stats)?
             .into_inner();
-        let general = self
-            .stats
-            .clone()
+        let general = stats
             .get_general_stats(request(GetGeneralStatsRequest {}))
             .await
             .map_err(DataError::stats)?

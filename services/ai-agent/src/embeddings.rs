@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use rig_core::driver::Model;
 use rig_core::error::ProviderError;
-use rig_core::providers::openai::OpenAIConfig;
-use rig_core::providers::openai::wire::{Auth, Embeddings};
+use rig_core::providers::openai::wire::Embeddings;
 
 use crate::config::EmbeddingsProvider;
+use crate::llm::openai_compatible;
 use crate::offline::normalize;
 
 /// The offline embedder's model name, stored with its vectors.
@@ -169,23 +169,17 @@ impl Embedder {
                 api_key,
                 model,
                 timeout,
-            } => {
-                let config =
-                    OpenAIConfig::new(api_key.as_ref().map_or("", |k| k.expose().as_str()))
-                        .with_base_url(base_url);
-                let config = if api_key.is_none() {
-                    config.with_auth(Auth::OptionalBearer)
-                } else {
-                    config
-                };
-                Self::Remote {
-                    // No declared width: none is sent, and the first answer's is adopted.
-                    model: Box::new(config.client().embedding(model, None)),
-                    name: model.clone(),
-                    timeout: *timeout,
-                    dimensions: OnceLock::new(),
-                }
-            }
+            } => Self::Remote {
+                // No declared width: none is sent, and the first answer's is adopted.
+                model: Box::new(
+                    openai_compatible(base_url, api_key.as_ref())
+                        .client()
+                        .embedding(model, None),
+                ),
+                name: model.clone(),
+                timeout: *timeout,
+                dimensions: OnceLock::new(),
+            },
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use flightmesh_proto::Reply;
 use flightmesh_proto::ai::{self as pb, ai_agent_service_server::AiAgentService};
+use flightmesh_proto::validate::Validate;
 use flightmesh_runtime::caller::Caller;
 use flightmesh_runtime::metrics::Metric;
 use flightmesh_runtime::status::FieldViolations;
@@ -111,7 +112,6 @@ impl AiAgent {
         Ok(offline::chat(&self.sources, message).await?)
     }
 
-    /// Runs one answer, recording its metrics and turning failures into statuses.
     /// A price suggestion or a demand prediction for `destination`: the model, asked to fetch the
     /// figures with its tools, or the offline answerer.
     async fn about_destination(
@@ -144,6 +144,7 @@ impl AiAgent {
         .await
     }
 
+    /// Runs one answer, recording its metrics and turning failures into statuses.
     async fn respond<F>(&self, endpoint: Endpoint, answer: F) -> Result<String, Status>
     where
         F: Future<Output = Result<String, AnswerError>>,
@@ -186,13 +187,19 @@ pub(crate) fn failure_status(endpoint: Endpoint, err: &AnswerError) -> Status {
     }
 }
 
+/// The request's message, once it keeps the rules of its proto (INVALID_ARGUMENT otherwise).
+fn validated<T: Validate>(request: Request<T>) -> Result<T, Status> {
+    let message = request.into_inner();
+    FieldViolations::check(&message)?;
+    Ok(message)
+}
+
 /// A chat request checked: the question and the caller's conversation (unary and streamed).
 pub(crate) fn chat_request(
     request: Request<pb::ChatRequest>,
 ) -> Result<(String, Conversation), Status> {
     let caller = Caller::from_metadata(request.metadata());
-    let req = request.into_inner();
-    FieldViolations::check(&req)?;
+    let req = validated(request)?;
     let session = req.session_id.as_deref().map(str::trim);
     // The caller's own conversation: never another user's, never a shared one.
     Ok((
@@ -241,8 +248,7 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::SuggestPriceRequest>,
     ) -> Reply<pb::SuggestPriceResponse> {
-        let req = request.into_inner();
-        FieldViolations::check(&req)?;
+        let req = validated(request)?;
         let suggestion = self
             .about_destination(Endpoint::SuggestPrice, req.destination_name.trim())
             .await?;
@@ -253,8 +259,7 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::PredictDemandRequest>,
     ) -> Reply<pb::PredictDemandResponse> {
-        let req = request.into_inner();
-        FieldViolations::check(&req)?;
+        let req = validated(request)?;
         let prediction = self
             .about_destination(Endpoint::PredictDemand, req.destination_name.trim())
             .await?;
@@ -265,7 +270,7 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::EmbedDestinationRequest>,
     ) -> Reply<pb::EmbedDestinationResponse> {
-        search::embed_destination_rpc(&self.search, request.into_inner())
+        search::embed_destination_rpc(&self.search, validated(request)?)
             .await
             .map(Response::new)
     }
@@ -274,7 +279,7 @@ impl AiAgentService for AiAgent {
         &self,
         request: Request<pb::SearchDestinationsRequest>,
     ) -> Reply<pb::SearchDestinationsResponse> {
-        search::search_destinations_rpc(&self.search, request.into_inner())
+        search::search_destinations_rpc(&self.search, validated(request)?)
             .await
             .map(Response::new)
     }

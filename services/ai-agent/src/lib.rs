@@ -80,6 +80,11 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
     Ok(host)
 }
 
+/// Builds and runs the service until `shutdown` is cancelled.
+pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
+    Ok(build(config).await?.run(shutdown).await?)
+}
+
 /// The destination search of `config`: its embedder and the flights service's vector search.
 fn destination_search(config: &Config) -> Result<search::DestinationSearch, BoxError> {
     let embedder = embeddings::Embedder::new(&config.embeddings);
@@ -143,11 +148,6 @@ pub async fn reembed_in_batches(
             progress(&model, done, total, so_far);
         })
         .await?)
-}
-
-/// Builds and runs the service until `shutdown` is cancelled.
-pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), BoxError> {
-    Ok(build(config).await?.run(shutdown).await?)
 }
 
 flightmesh_runtime::service_binary! {

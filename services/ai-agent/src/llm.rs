@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flightmesh_runtime::config::Secret;
 use futures::{Stream, StreamExt as _};
 use rig_agent::agent::MultiTurnStreamItem;
 use rig_agent::completion::{Message as RigMessage, PromptError};
@@ -80,18 +81,11 @@ impl Llm {
                 base_url,
                 api_key,
                 model,
-            } => {
-                let config =
-                    OpenAIConfig::new(api_key.as_ref().map_or("", |k| k.expose().as_str()))
-                        .with_base_url(base_url)
-                        .with_route(Route::Chat);
-                let config = if api_key.is_none() {
-                    config.with_auth(Auth::OptionalBearer)
-                } else {
-                    config
-                };
-                flatten_text_content(config).client().chat(model)
-            }
+            } => flatten_text_content(
+                openai_compatible(base_url, api_key.as_ref()).with_route(Route::Chat),
+            )
+            .client()
+            .chat(model),
         };
         let agent = AgentBuilder::new(model)
             .preamble(PREAMBLE)
@@ -182,6 +176,18 @@ pub enum Piece {
     Tool(String),
     /// The run ended with this answer (the final turn's text).
     Done(String),
+}
+
+/// An OpenAI-compatible server at `base_url` (chat or embeddings), sent `api_key` as a bearer
+/// token; without a key, no `Authorization` header at all (a local server needs none).
+pub(crate) fn openai_compatible(base_url: &str, api_key: Option<&Secret<String>>) -> OpenAIConfig {
+    let config =
+        OpenAIConfig::new(api_key.map_or("", |k| k.expose().as_str())).with_base_url(base_url);
+    if api_key.is_none() {
+        config.with_auth(Auth::OptionalBearer)
+    } else {
+        config
+    }
 }
 
 /// rig's text-flattening rewrite on `config`: text-only content arrays (the system preamble

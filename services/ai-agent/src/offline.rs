@@ -419,36 +419,35 @@ mod tests {
             "San Andrés".to_owned(),
             "Bogotá".to_owned(),
         ];
-        assert_eq!(
-            find_destination(
+        for (question, expected) in [
+            (
                 "¿Cuánto cuestan los impuestos para viajar a Cartagena?",
-                &names
+                Some("Cartagena"),
             ),
-            Some("Cartagena")
-        );
-        assert_eq!(
-            find_destination("vuelos a san andres", &names),
-            Some("San Andrés")
-        );
-        assert_eq!(find_destination("BOGOTA hoy", &names), Some("Bogotá"));
-        assert_eq!(find_destination("¿y a Atlantis?", &names), None);
+            ("vuelos a san andres", Some("San Andrés")),
+            ("BOGOTA hoy", Some("Bogotá")),
+            ("¿y a Atlantis?", None),
+        ] {
+            assert_eq!(find_destination(question, &names), expected, "{question}");
+        }
     }
 
     #[test]
     fn finds_the_name_asked_about() {
-        assert_eq!(
-            candidate_name("¿Cuánto cuestan los impuestos para viajar a Atlantis?").as_deref(),
-            Some("Atlantis")
-        );
-        assert_eq!(
-            candidate_name("Quiero ir a Nueva Atlantis del Sur").as_deref(),
-            Some("Nueva Atlantis del Sur")
-        );
-        assert_eq!(
-            candidate_name("Vuelos a Lima y luego").as_deref(),
-            Some("Lima")
-        );
-        assert_eq!(candidate_name("hola"), None);
+        for (question, expected) in [
+            (
+                "¿Cuánto cuestan los impuestos para viajar a Atlantis?",
+                Some("Atlantis"),
+            ),
+            (
+                "Quiero ir a Nueva Atlantis del Sur",
+                Some("Nueva Atlantis del Sur"),
+            ),
+            ("Vuelos a Lima y luego", Some("Lima")),
+            ("hola", None),
+        ] {
+            assert_eq!(candidate_name(question).as_deref(), expected, "{question}");
+        }
     }
 
     #[test]

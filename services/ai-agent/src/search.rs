@@ -305,12 +305,11 @@ impl DestinationSearch {
 
 pub use crate::search_tool::{SearchDestinations, SearchDestinationsArgs};
 
-/// Validates and runs `EmbedDestination`.
+/// Runs `EmbedDestination` (`req` already validated).
 pub async fn embed_destination_rpc(
     search: &DestinationSearch,
     req: pb::EmbedDestinationRequest,
 ) -> Result<pb::EmbedDestinationResponse, Status> {
-    FieldViolations::check(&req)?;
     let description = req.description.trim();
     let result = search
         .embed_destination(req.destination_id, description)
@@ -325,12 +324,11 @@ pub async fn embed_destination_rpc(
     })
 }
 
-/// Validates and runs `SearchDestinations`.
+/// Runs `SearchDestinations` (`req` already validated: the limit is within bounds).
 pub async fn search_destinations_rpc(
     search: &DestinationSearch,
     req: pb::SearchDestinationsRequest,
 ) -> Result<pb::SearchDestinationsResponse, Status> {
-    FieldViolations::check(&req)?;
     let query = req.query.trim();
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
     let result = search.search(query, limit).await;

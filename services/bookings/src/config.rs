@@ -7,6 +7,7 @@ use flightmesh_db::DbConfig;
 use flightmesh_runtime::caller::Policy;
 use flightmesh_runtime::config::{Dur, Environment, Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
+use flightmesh_runtime::peers;
 
 const ACCESS_POLICY: Var = Var::new(
     "ACCESS_POLICY",
@@ -56,14 +57,10 @@ impl Config {
     /// the README table made from it.
     pub fn read(r: &mut Reader<'_>) -> Self {
         let config = Self {
-            host: HostConfig::read(r, "0.0.0.0:50052", "0.0.0.0:51052"),
+            host: HostConfig::read(r, peers::BOOKINGS.grpc_listen, peers::BOOKINGS.admin_listen),
             db: DbConfig::read(r),
             migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
-            flights_url: r.get(Var::new(
-                "FLIGHTS_URL",
-                "http://127.0.0.1:50051",
-                "gRPC URL of the flights service",
-            )),
+            flights_url: r.get(peers::FLIGHTS.url("gRPC URL of the flights service")),
             flights_timeout: r.duration(Var::new(
                 "FLIGHTS_TIMEOUT",
                 "2s",
@@ -75,22 +72,18 @@ impl Config {
                 "How long a fetched flight is reused for pricing (`0s` disables the cache)",
             )),
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            exchange: r.get(Var::new(
-                "BOOKINGS_EXCHANGE",
-                "flightmesh.bookings",
-                "Topic exchange booking events are published to",
-            )),
+            exchange: r.get(flightmesh_events::amqp::BOOKINGS_EXCHANGE.var(
+"Topic exchange booking events are published to",
+)),
             relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
-            relay_batch_size: {
-                let var = Var::new(
+            relay_batch_size: r.within(
+                Var::new(
                     "OUTBOX_BATCH_SIZE",
                     "500",
                     "Events the relay publishes per round",
-                );
-                let size: i64 = r.get(var);
-                r.ensure(&var, (1..=10_000).contains(&size), "must be 1..=10000");
-                size
-            },
+                ),
+                1..=10_000,
+            ),
             relay_lease: r.duration(Var::new(
                 "OUTBOX_LEASE",
                 "30s",

@@ -6,6 +6,7 @@ use std::time::Duration;
 use flightmesh_db::DbConfig;
 use flightmesh_runtime::config::{Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
+use flightmesh_runtime::peers;
 
 /// Everything the flights service needs to run.
 #[derive(Debug, Clone)]
@@ -38,12 +39,10 @@ impl Config {
     /// Reads every variable of the service, in the order of its docs.
     pub fn read(r: &mut Reader<'_>) -> Self {
         Self {
-            host: HostConfig::read(r, "0.0.0.0:50051", "0.0.0.0:51051"),
+            host: HostConfig::read(r, peers::FLIGHTS.grpc_listen, peers::FLIGHTS.admin_listen),
             db: DbConfig::read(r),
             migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
-            bookings_url: r.get(Var::new(
-                "BOOKINGS_URL",
-                "http://127.0.0.1:50052",
+            bookings_url: r.get(peers::BOOKINGS.url(
                 "gRPC URL of the bookings service (it keeps the seat ledger behind `seats_available`)",
             )),
             bookings_timeout: r.duration(Var::new(
@@ -52,11 +51,9 @@ impl Config {
                 "Deadline of a seat-usage lookup in the bookings service",
             )),
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            exchange: r.get(Var::new(
-                "CATALOG_EXCHANGE",
-                "flightmesh.catalog",
-                "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
-            )),
+            exchange: r.get(flightmesh_events::amqp::CATALOG_EXCHANGE.var(
+"Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
+)),
             relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
             outbox_retention: r.duration(Var::new(
                 "OUTBOX_RETENTION",

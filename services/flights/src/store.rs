@@ -1,8 +1,9 @@
 //! The catalog in PostgreSQL. Uniqueness and existence are left to constraints (no
 //! check-then-insert races): a violated constraint becomes the matching domain error.
 
-use diesel::dsl::{avg, count_star, sum};
+use diesel::dsl::{Limit, avg, count_star, sum};
 use diesel::prelude::*;
+use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_db::{DbError, PgConn, PgPool, Violation, constraint_violation};
 use flightmesh_events::outbox;
@@ -74,18 +75,40 @@ impl Store {
 
     /// The destinations with these ids, in any order (unknown ids are left out).
     pub async fn destinations_by_id(&self, ids: &[i64]) -> Result<Vec<DestinationRow>, Error> {
-        Ok(flightmesh_db::read(&self.pool, async |conn| {
+        self.load(
             destinations::table
-                .filter(destinations::id.eq_any(ids))
-                .select(DestinationRow::as_select())
-                .load(conn)
-                .await
-        })
-        .await?)
+                .filter(destinations::id.eq_any(ids.to_vec()))
+                .select(DestinationRow::as_select()),
+        )
+        .await
     }
 
     async fn conn(&self) -> Result<PgConn<'_>, Error> {
         Ok(self.pool.get().await.map_err(DbError::from)?)
+    }
+
+    /// Every row `query` selects (a read: retried once on a connection found broken). The query
+    /// owns its binds (`'static`): it is built once and cloned for each attempt.
+    async fn load<Q, U>(&self, query: Q) -> Result<Vec<U>, Error>
+    where
+        Q: LoadQuery<'static, AsyncPgConnection, U> + Clone + Send + Sync + 'static,
+        U: Send,
+    {
+        Ok(flightmesh_db::read(&self.pool, async |conn| query.clone().load(conn).await).await?)
+    }
+
+    /// The first row `query` selects, `missing` when there is none (a read, as [`Self::load`]).
+    async fn first<Q, U>(&self, query: Q, missing: Error) -> Result<U, Error>
+    where
+        Q: diesel::query_dsl::methods::LimitDsl + Clone + Send + Sync + 'static,
+        Limit<Q>: LoadQuery<'static, AsyncPgConnection, U> + Send + 'static,
+        U: Send,
+    {
+        flightmesh_db::read(&self.pool, async |conn| {
+            query.clone().first(conn).await.optional()
+        })
+        .await?
+        .ok_or(missing)
     }
 
     /// Creates a destination and its `destination.created` event in one transaction.
@@ -103,44 +126,30 @@ impl Store {
     }
 
     pub async fn list_destinations(&self, page: Page) -> Result<Vec<DestinationRow>, Error> {
-        Ok(flightmesh_db::read(&self.pool, async |conn| {
+        self.load(
             destinations::table
                 .select(DestinationRow::as_select())
                 .order(destinations::id)
                 .offset(page.offset)
-                .limit(page.limit)
-                .load(conn)
-                .await
-        })
-        .await?)
+                .limit(page.limit),
+        )
+        .await
     }
 
     pub async fn destination(&self, id: i64) -> Result<DestinationRow, Error> {
-        flightmesh_db::read(&self.pool, async |conn| {
-            destinations::table
-                .find(id)
-                .select(DestinationRow::as_select())
-                .first(conn)
-                .await
-                .optional()
-        })
-        .await?
-        .ok_or(Error::DestinationNotFound)
+        let query = destinations::table
+            .find(id)
+            .select(DestinationRow::as_select());
+        self.first(query, Error::DestinationNotFound).await
     }
 
     /// The destination whose name equals `name` ignoring case (the unique index's rule).
     pub async fn destination_by_name(&self, name: &str) -> Result<DestinationRow, Error> {
         let name = name.trim().to_lowercase();
-        flightmesh_db::read(&self.pool, async |conn| {
-            destinations::table
-                .filter(lower(destinations::name).eq(&name))
-                .select(DestinationRow::as_select())
-                .first(conn)
-                .await
-                .optional()
-        })
-        .await?
-        .ok_or(Error::DestinationNotFound)
+        let query = destinations::table
+            .filter(lower(destinations::name).eq(name))
+            .select(DestinationRow::as_select());
+        self.first(query, Error::DestinationNotFound).await
     }
 
     pub async fn create_flight(
@@ -167,31 +176,23 @@ impl Store {
         &self,
         page: Page,
     ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
-        Ok(flightmesh_db::read(&self.pool, async |conn| {
+        self.load(
             flights::table
                 .inner_join(destinations::table)
                 .select((FlightRow::as_select(), DestinationRow::as_select()))
                 .order(flights::id)
                 .offset(page.offset)
-                .limit(page.limit)
-                .load(conn)
-                .await
-        })
-        .await?)
+                .limit(page.limit),
+        )
+        .await
     }
 
     pub async fn flight(&self, id: i64) -> Result<(FlightRow, DestinationRow), Error> {
-        flightmesh_db::read(&self.pool, async |conn| {
-            flights::table
-                .inner_join(destinations::table)
-                .filter(flights::id.eq(id))
-                .select((FlightRow::as_select(), DestinationRow::as_select()))
-                .first(conn)
-                .await
-                .optional()
-        })
-        .await?
-        .ok_or(Error::FlightNotFound)
+        let query = flights::table
+            .inner_join(destinations::table)
+            .filter(flights::id.eq(id))
+            .select((FlightRow::as_select(), DestinationRow::as_select()));
+        self.first(query, Error::FlightNotFound).await
     }
 
     /// Flight count, mean base price and seats of the flights to `destination_id`.
@@ -232,18 +233,16 @@ impl Store {
     ) -> Result<Vec<(FlightRow, DestinationRow)>, Error> {
         let (origin, destination_name) =
             (contains_pattern(origin), contains_pattern(destination_name));
-        Ok(flightmesh_db::read(&self.pool, async |conn| {
+        self.load(
             flights::table
                 .inner_join(destinations::table)
-                .filter(flights::origin.ilike(&origin))
-                .filter(destinations::name.ilike(&destination_name))
+                .filter(flights::origin.ilike(origin))
+                .filter(destinations::name.ilike(destination_name))
                 .select((FlightRow::as_select(), DestinationRow::as_select()))
                 .order(flights::id)
-                .limit(limit)
-                .load(conn)
-                .await
-        })
-        .await?)
+                .limit(limit),
+        )
+        .await
     }
 }
 
@@ -252,7 +251,7 @@ async fn insert_destination(
     conn: &mut AsyncPgConnection,
     new: &NewDestination,
 ) -> Result<DestinationRow, Error> {
-    diesel::insert_into(destinations::table)
+    let insert = diesel::insert_into(destinations::table)
         .values((
             destinations::name.eq(&new.name),
             destinations::tax_amount.eq(new.tax_amount),
@@ -260,23 +259,20 @@ async fn insert_destination(
             destinations::allows_pets.eq(new.allows_pets),
             destinations::description.eq(&new.description),
         ))
-        .returning(DestinationRow::as_returning())
-        .get_results(conn)
-        .await
-        .map_err(|err| match constraint_violation(&err) {
-            Some(Violation::Unique("destinations_name_key")) => Error::DestinationExists {
-                name: new.name.clone(),
-            },
-            _ => err.into(),
-        })?
-        .pop()
-        .ok_or_else(|| Error::from(Fault::internal("INSERT … RETURNING returned no row")))
+        .returning(DestinationRow::as_returning());
+    insert_one(conn, insert, |violation| match violation {
+        Violation::Unique("destinations_name_key") => Some(Error::DestinationExists {
+            name: new.name.clone(),
+        }),
+        _ => None,
+    })
+    .await
 }
 
 /// Inserts a flight; a taken flight number is `FlightExists`, an unknown destination
 /// `DestinationNotFound`.
 async fn insert_flight(conn: &mut AsyncPgConnection, new: &NewFlight) -> Result<FlightRow, Error> {
-    diesel::insert_into(flights::table)
+    let insert = diesel::insert_into(flights::table)
         .values((
             flights::flight_number.eq(&new.flight_number),
             flights::origin.eq(&new.origin),
@@ -284,20 +280,40 @@ async fn insert_flight(conn: &mut AsyncPgConnection, new: &NewFlight) -> Result<
             flights::destination_id.eq(new.destination_id),
             flights::capacity.eq(new.capacity),
         ))
-        .returning(FlightRow::as_returning())
-        .get_results(conn)
-        .await
-        .map_err(|err| match constraint_violation(&err) {
-            Some(Violation::Unique("flights_flight_number_key")) => Error::FlightExists {
-                flight_number: new.flight_number.clone(),
-            },
-            Some(Violation::ForeignKey("flights_destination_id_fkey")) => {
-                Error::DestinationNotFound
-            }
-            _ => err.into(),
-        })?
-        .pop()
-        .ok_or_else(|| Error::from(Fault::internal("INSERT … RETURNING returned no row")))
+        .returning(FlightRow::as_returning());
+    insert_one(conn, insert, |violation| match violation {
+        Violation::Unique("flights_flight_number_key") => Some(Error::FlightExists {
+            flight_number: new.flight_number.clone(),
+        }),
+        Violation::ForeignKey("flights_destination_id_fkey") => Some(Error::DestinationNotFound),
+        _ => None,
+    })
+    .await
+}
+
+/// Runs an `INSERT … RETURNING` of one row. A violated constraint is the error `conflict` makes
+/// of it; one it makes nothing of, like any other failure, is a database error.
+// Not an `async fn`: the future is declared `Send` here, which the transactions that await it
+// need and the compiler cannot infer for them through the generic query.
+fn insert_one<'a, Q, T>(
+    conn: &'a mut AsyncPgConnection,
+    insert: Q,
+    conflict: impl FnOnce(Violation<'_>) -> Option<Error> + Send + 'a,
+) -> impl Future<Output = Result<T, Error>> + Send + 'a
+where
+    Q: LoadQuery<'a, AsyncPgConnection, T> + 'a,
+    T: Send + 'a,
+{
+    let rows = insert.get_results(conn);
+    async move {
+        rows.await
+            .map_err(|err| match constraint_violation(&err).and_then(conflict) {
+                Some(error) => error,
+                None => err.into(),
+            })?
+            .pop()
+            .ok_or_else(|| Error::from(Fault::internal("INSERT … RETURNING returned no row")))
+    }
 }
 
 diesel::define_sql_function! {

@@ -6,6 +6,7 @@
 use flightmesh_proto::flights as pb;
 use flightmesh_proto::money::decimal_field;
 use flightmesh_proto::types::Decimal as PbDecimal;
+use flightmesh_proto::validate::Validate;
 use flightmesh_runtime::status::FieldViolations;
 use rust_decimal::Decimal;
 
@@ -73,9 +74,11 @@ pub struct VectorQuery {
     pub limit: usize,
 }
 
-/// The vector normalised to unit length; a violation when a component is not finite or all are
-/// zero (no direction to compare). Its length is a rule of the protos, checked before.
-fn unit_vector(vector: &[f32], violations: &mut FieldViolations) -> Vec<f32> {
+/// `req`'s rules checked and its `vector` normalised to unit length; also a violation when a
+/// component is not finite or all are zero (no direction to compare). The vector's length is a
+/// rule of the protos, checked first.
+fn unit_vector(req: &impl Validate, vector: &[f32]) -> Result<Vec<f32>, FieldViolations> {
+    let mut violations = FieldViolations::of(req);
     let mut vector = vector.to_vec();
     let length_ok = !violations.violations().iter().any(|(f, _)| f == "vector");
     violations.require(
@@ -83,15 +86,14 @@ fn unit_vector(vector: &[f32], violations: &mut FieldViolations) -> Vec<f32> {
         "vector",
         "vector debe tener componentes finitos, no todos cero",
     );
-    vector
+    violations.finish()?;
+    Ok(vector)
 }
 
 pub fn new_embedding(
     req: &pb::PutDestinationEmbeddingRequest,
 ) -> Result<NewEmbedding, FieldViolations> {
-    let mut violations = FieldViolations::of(req);
-    let vector = unit_vector(&req.vector, &mut violations);
-    violations.finish()?;
+    let vector = unit_vector(req, &req.vector)?;
     Ok(NewEmbedding {
         destination_id: req.destination_id,
         description: req.description.trim().to_owned(),
@@ -104,9 +106,7 @@ pub fn new_embedding(
 pub fn vector_query(
     req: &pb::SearchDestinationEmbeddingsRequest,
 ) -> Result<VectorQuery, FieldViolations> {
-    let mut violations = FieldViolations::of(req);
-    let vector = unit_vector(&req.vector, &mut violations);
-    violations.finish()?;
+    let vector = unit_vector(req, &req.vector)?;
     Ok(VectorQuery {
         model: req.model.trim().to_owned(),
         vector,

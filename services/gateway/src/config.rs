@@ -11,6 +11,7 @@ use std::time::Duration;
 use flightmesh_db::DbConfig;
 use flightmesh_runtime::config::{ConfigError, Environment, Reader, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
+use flightmesh_runtime::peers;
 use flightmesh_runtime::shed::ShedConfig;
 
 pub use access::{
@@ -110,52 +111,14 @@ impl Config {
     /// each, and splitting it would split the list the README table is made from.
     pub fn read(r: &mut Reader<'_>) -> Self {
         let http_addr = r.get(Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address"));
-        let upstreams = BTreeMap::from([
-            (
-                "flights".to_owned(),
-                upstream(
-                    r,
-                    Var::new(
-                        "FLIGHTS_URL",
-                        "http://127.0.0.1:50051",
-                        "gRPC URL of the flights service",
-                    ),
-                ),
-            ),
-            (
-                "bookings".to_owned(),
-                upstream(
-                    r,
-                    Var::new(
-                        "BOOKINGS_URL",
-                        "http://127.0.0.1:50052",
-                        "gRPC URL of the bookings service",
-                    ),
-                ),
-            ),
-            (
-                "stats".to_owned(),
-                upstream(
-                    r,
-                    Var::new(
-                        "STATS_URL",
-                        "http://127.0.0.1:50053",
-                        "gRPC URL of the stats-worker service",
-                    ),
-                ),
-            ),
-            (
-                "ai".to_owned(),
-                upstream(
-                    r,
-                    Var::new(
-                        "AI_URL",
-                        "http://127.0.0.1:50054",
-                        "gRPC URL of the ai-agent service",
-                    ),
-                ),
-            ),
-        ]);
+        let upstreams = [
+            (peers::FLIGHTS, "gRPC URL of the flights service"),
+            (peers::BOOKINGS, "gRPC URL of the bookings service"),
+            (peers::STATS, "gRPC URL of the stats-worker service"),
+            (peers::AI, "gRPC URL of the ai-agent service"),
+        ]
+        .map(|(peer, doc)| (peer.name.to_owned(), upstream(r, peer.url(doc))))
+        .into();
         let request_timeout = r.duration(Var::new(
             "REQUEST_TIMEOUT",
             "10s",

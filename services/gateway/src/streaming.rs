@@ -25,9 +25,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::RawPathParams;
-use axum::extract::Request;
-use axum::extract::rejection::RawPathParamsRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -36,8 +33,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::error::{self, ApiError};
 use crate::routes::Route;
-use crate::transcode::{Prepared, prepare, ready_client};
-use crate::{AppState, auth, codec, json_out};
+use crate::transcode::Prepared;
+use crate::{AppState, json_out};
 
 /// `Content-Type` of an SSE answer.
 pub const EVENT_STREAM: &str = "text/event-stream";
@@ -108,42 +105,21 @@ impl Framing {
 /// The SSE heartbeat: a comment line, ignored by every EventSource.
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
-/// Serves a server-streaming route (see the module docs).
+/// Serves a server-streaming route's `prepared` call, answered with `framing` (see the module
+/// docs).
 pub(crate) async fn respond(
     state: &AppState,
     route: &Route,
-    identity: Option<&auth::Identity>,
-    params: Result<RawPathParams, RawPathParamsRejection>,
-    request: Request,
+    framing: Framing,
+    prepared: Prepared,
 ) -> Response {
-    let framing = Framing::of(request.headers());
-    let Prepared {
-        request,
-        path,
-        channel,
-        deadline,
-    } = match prepare(state, route, identity, params, request).await {
-        Ok(prepared) => prepared,
+    let deadline = prepared.deadline;
+    let open = prepared.exchange(route, async |client, request, path, codec| {
+        client.server_streaming(request, path, codec).await
+    });
+    let messages = match open.await {
+        Ok(response) => response.into_inner(),
         Err(err) => return err.into_response(),
-    };
-    let deadline = Instant::now() + deadline;
-    let open = async {
-        ready_client(channel, route)
-            .await?
-            .server_streaming(
-                request,
-                path,
-                codec::DynamicCodec::new(route.method.output()),
-            )
-            .await
-            .map_err(|status| ApiError::from_grpc(&status, route))
-    };
-    let messages = match tokio::time::timeout_at(deadline, open).await {
-        Err(_) => {
-            return ApiError::detail(StatusCode::GATEWAY_TIMEOUT, error::TIMEOUT).into_response();
-        }
-        Ok(Err(err)) => return err.into_response(),
-        Ok(Ok(response)) => response.into_inner(),
     };
     let relay = Relay::new(
         messages,

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::routes::Route;
@@ -34,7 +34,11 @@ pub(crate) async fn transcode(
     };
     let mut response = if route.route.is_streaming() {
         // Streams are long and bounded by the AI rate limit, not by this.
-        streaming::respond(&state, &route.route, identity.as_ref(), params, request).await
+        let framing = streaming::Framing::of(request.headers());
+        match prepare(&state, &route.route, identity.as_ref(), params, request).await {
+            Ok(prepared) => streaming::respond(&state, &route.route, framing, prepared).await,
+            Err(err) => err.into_response(),
+        }
     } else {
         // Overload is refused at the edge, in milliseconds and before any upstream work: a
         // queue here would only make every request slow (`MAX_CONCURRENT_REQUESTS`).
@@ -46,8 +50,8 @@ pub(crate) async fn transcode(
             }
             .into_response();
         };
-        match call(&state, &route.route, identity.as_ref(), params, request).await {
-            Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        match prepare(&state, &route.route, identity.as_ref(), params, request).await {
+            Ok(prepared) => call(&route.route, prepared).await,
             Err(err) => err.into_response(),
         }
     };
@@ -131,14 +135,45 @@ async fn admit(
 /// An upstream call ready to be made: the request message with its metadata, the method's path,
 /// the channel and the deadline.
 pub(crate) struct Prepared {
-    pub(crate) request: tonic::Request<prost_reflect::DynamicMessage>,
-    pub(crate) path: http::uri::PathAndQuery,
-    pub(crate) channel: tonic::transport::Channel,
-    pub(crate) deadline: Duration,
+    request: tonic::Request<prost_reflect::DynamicMessage>,
+    path: http::uri::PathAndQuery,
+    channel: tonic::transport::Channel,
+    /// When the call's deadline passes.
+    pub(crate) deadline: Instant,
+}
+
+impl Prepared {
+    /// Makes the call through `method` (a unary or a server-streaming call of a ready client,
+    /// given the request, the method's path and the codec), the upstream's failure answered as
+    /// `route`'s.
+    ///
+    /// The deadline travels as `grpc-timeout` for the service to honour, and is enforced here
+    /// too: an upstream that accepts the connection and never answers still gets a 504.
+    pub(crate) async fn exchange<T>(
+        self,
+        route: &Route,
+        method: impl AsyncFnOnce(
+            &mut tonic::client::Grpc<tonic::transport::Channel>,
+            tonic::Request<prost_reflect::DynamicMessage>,
+            http::uri::PathAndQuery,
+            codec::DynamicCodec,
+        ) -> Result<T, tonic::Status>,
+    ) -> Result<T, ApiError> {
+        let exchange = async {
+            let mut client = ready_client(self.channel, route).await?;
+            let codec = codec::DynamicCodec::new(route.method.output());
+            method(&mut client, self.request, self.path, codec)
+                .await
+                .map_err(|status| ApiError::from_grpc(&status, route))
+        };
+        tokio::time::timeout_at(self.deadline, exchange)
+            .await
+            .map_err(|_| ApiError::detail(StatusCode::GATEWAY_TIMEOUT, error::TIMEOUT))?
+    }
 }
 
 /// A gRPC client on `channel` once it can take a call (its failure answered as `route`'s).
-pub(crate) async fn ready_client(
+async fn ready_client(
     channel: tonic::transport::Channel,
     route: &Route,
 ) -> Result<tonic::client::Grpc<tonic::transport::Channel>, ApiError> {
@@ -181,7 +216,7 @@ async fn read_body(
 }
 
 /// Reads the HTTP request into the upstream call (a 4xx answer when it does not make one).
-pub(crate) async fn prepare(
+async fn prepare(
     state: &AppState,
     route: &Route,
     identity: Option<&auth::Identity>,
@@ -252,43 +287,22 @@ pub(crate) async fn prepare(
         request: grpc_request,
         path,
         channel,
-        deadline,
+        deadline: Instant::now() + deadline,
     })
 }
 
-async fn call(
-    state: &AppState,
-    route: &Route,
-    identity: Option<&auth::Identity>,
-    params: Result<RawPathParams, RawPathParamsRejection>,
-    request: Request,
-) -> Result<String, ApiError> {
-    let Prepared {
-        request: grpc_request,
-        path,
-        channel,
-        deadline,
-    } = prepare(state, route, identity, params, request).await?;
-    // The deadline travels as `grpc-timeout` for the service to honour, and is enforced here too:
-    // an upstream that accepts the connection and never answers still gets a 504.
-    let exchange = async {
-        ready_client(channel, route)
-            .await?
-            .unary(
-                grpc_request,
-                path,
-                codec::DynamicCodec::new(route.method.output()),
-            )
-            .await
-            .map_err(|status| ApiError::from_grpc(&status, route))
-    };
-    let response = tokio::time::timeout(deadline, exchange)
-        .await
-        .map_err(|_| ApiError::detail(StatusCode::GATEWAY_TIMEOUT, error::TIMEOUT))??;
-    Ok(json_out::encode(
-        response.get_ref(),
-        route.response_body.as_ref(),
-    ))
+/// Makes a unary route's `prepared` call → the answer as the contract's JSON.
+async fn call(route: &Route, prepared: Prepared) -> Response {
+    let exchange = prepared.exchange(route, async |client, request, path, codec| {
+        client.unary(request, path, codec).await
+    });
+    match exchange.await {
+        Ok(response) => {
+            let json = json_out::encode(response.get_ref(), route.response_body.as_ref());
+            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+        }
+        Err(err) => err.into_response(),
+    }
 }
 
 /// Copies the correlation id and the allow-listed headers into gRPC metadata.

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 #[path = "api/support.rs"]
 mod support;
 
-use support::{lone_gateway_env, metric, send_as, start_gateway, status_json_and_header};
+use support::{metric, send_as, start_lone_gateway, status_json_and_header};
 
 const PERMITS: u64 = 4;
 const LOGINS: usize = 200;
@@ -48,7 +48,7 @@ async fn log_in(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503() {
     let db = TestDatabase::create().await;
-    let env = lone_gateway_env(
+    let gateway = start_lone_gateway(
         &db,
         &[
             ("PASSWORD_HASH_CONCURRENCY", "4"),
@@ -56,8 +56,8 @@ async fn a_burst_of_200_logins_stays_under_the_memory_bound_and_sheds_with_503()
             // limit (which would refuse part of the burst first, with the generic 503).
             ("MAX_CONCURRENT_REQUESTS", "1000"),
         ],
-    );
-    let gateway = start_gateway(&env).await;
+    )
+    .await;
     let base = gateway.base.as_str();
     let http = reqwest::Client::new();
     let login = json!({"email": "ana@example.com", "password": "secreto-largo"});

@@ -55,18 +55,36 @@ impl Stats {
         self.redis.conn().await.map_err(|err| unavailable(&err))
     }
 
-    /// The newest `limit` entries of the log list `name` (newest first), each as its JSON.
-    async fn log_entries(
+    /// The values of the keys `names`, in their order (`None` where a key is absent).
+    async fn values(
         &self,
         conn: &mut redis::aio::ConnectionManager,
-        name: &str,
+        names: &[&str],
+    ) -> Result<Vec<Option<String>>, Status> {
+        conn.mget(names.iter().map(|k| self.keys.key(k)).collect::<Vec<_>>())
+            .await
+            .map_err(redis_status)
+    }
+
+    /// The newest `limit` entries of the log list `list` (newest first), each as its JSON, and
+    /// the sum of its `counters`: the total ever logged (the list keeps only the newest
+    /// LOG_LIST_CAP).
+    async fn log_page(
+        &self,
+        list: &str,
+        counters: &[&str],
         limit: isize,
-    ) -> Result<Vec<prost_types::Struct>, Status> {
+    ) -> Result<(Vec<prost_types::Struct>, i64), Status> {
+        let mut conn = self.conn().await?;
         let entries: Vec<String> = conn
-            .lrange(self.keys.key(name), 0, limit - 1)
+            .lrange(self.keys.key(list), 0, limit - 1)
             .await
             .map_err(redis_status)?;
-        Ok(entries.iter().map(|e| entry(e)).collect())
+        let totals = self.values(&mut conn, counters).await?;
+        Ok((
+            entries.iter().map(|e| entry(e)).collect(),
+            totals.iter().map(|v| count(v.as_ref())).sum(),
+        ))
     }
 }
 
@@ -128,10 +146,7 @@ impl StatsService for Stats {
             keys::TOTAL_INFANT_COUNT,
             keys::TOTAL_CANDY_COST,
         ];
-        let values: Vec<Option<String>> = conn
-            .mget(names.iter().map(|k| self.keys.key(k)).collect::<Vec<_>>())
-            .await
-            .map_err(redis_status)?;
+        let values = self.values(&mut conn, &names).await?;
         // Exact cents when flightmesh kept them; the float key otherwise (data of the old system).
         let revenue = values[0]
             .as_ref()
@@ -263,16 +278,11 @@ impl StatsService for Stats {
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Reply<pb::DeadLetters> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
-        let mut conn = self.conn().await?;
-        let entries = self
-            .log_entries(&mut conn, keys::DEAD_LETTERS, limit)
+        let (entries, total) = self
+            .log_page(keys::DEAD_LETTERS, &[keys::DEAD_LETTER_COUNT], limit)
             .await?;
-        let total: Option<String> = conn
-            .get(self.keys.key(keys::DEAD_LETTER_COUNT))
-            .await
-            .map_err(redis_status)?;
         Ok(Response::new(pb::DeadLetters {
-            count: count(total.as_ref()),
+            count: total,
             entries,
         }))
     }
@@ -282,19 +292,16 @@ impl StatsService for Stats {
         request: Request<pb::ListNotificationsRequest>,
     ) -> Reply<pb::Notifications> {
         let limit = list_limit(request.get_ref(), request.get_ref().limit)?;
-        let mut conn = self.conn().await?;
-        let entries = self
-            .log_entries(&mut conn, keys::NOTIFICATIONS, limit)
+        // Both kinds of message sent count: notifications and promotion alerts.
+        let (entries, total) = self
+            .log_page(
+                keys::NOTIFICATIONS,
+                &[keys::NOTIFICATIONS_SENT, keys::PROMOTION_ALERTS_SENT],
+                limit,
+            )
             .await?;
-        let sent: Vec<Option<String>> = conn
-            .mget(vec![
-                self.keys.key(keys::NOTIFICATIONS_SENT),
-                self.keys.key(keys::PROMOTION_ALERTS_SENT),
-            ])
-            .await
-            .map_err(redis_status)?;
         Ok(Response::new(pb::Notifications {
-            total_sent: sent.iter().map(|v| count(v.as_ref())).sum(),
+            total_sent: total,
             notifications: entries,
         }))
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use flightmesh_runtime::config::{Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
+use flightmesh_runtime::peers;
 
 use crate::topology::ConsumerConfig;
 
@@ -34,7 +35,7 @@ impl Config {
     /// Reads every variable of the service, in the order of its docs.
     pub fn read(r: &mut Reader<'_>) -> Self {
         Self {
-            host: HostConfig::read(r, "0.0.0.0:50053", "0.0.0.0:51053"),
+            host: HostConfig::read(r, peers::STATS.grpc_listen, peers::STATS.admin_listen),
             redis_url: r.get(Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL").secret()),
             key_prefix: r
                 .raw(Var::new(
@@ -54,14 +55,10 @@ impl Config {
                 "true",
                 "Consume events in this process (`false`: serve the stats API only)",
             )),
-            flights_url: r.get(Var::new(
-                "FLIGHTS_URL",
-                "http://127.0.0.1:50051",
+            flights_url: r.get(peers::FLIGHTS.url(
                 "gRPC URL of the flights service (tax of a destination)",
             )),
-            bookings_url: r.get(Var::new(
-                "BOOKINGS_URL",
-                "http://127.0.0.1:50052",
+            bookings_url: r.get(peers::BOOKINGS.url(
                 "gRPC URL of the bookings service (the source of truth a rebuild reads)",
             )),
         }

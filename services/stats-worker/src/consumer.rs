@@ -45,7 +45,9 @@ use tracing::Instrument;
 
 use crate::ack_window::{AckWindow, Settled};
 use crate::apply::{self, Plan};
-use crate::delivery::{Outcome, Reason, consume_span, decode, event_type, retries, type_label};
+use crate::delivery::{
+    Outcome, Reason, consume_span, decode, event_type, message_id, retries, type_label,
+};
 use crate::keys::{self, Keys};
 use crate::redis_store::Redis;
 
@@ -316,7 +318,7 @@ impl Consumer {
         let entry = serde_json::json!({
             "task": event_type,
             "args": {
-                "message_id": delivery.properties.message_id().as_ref().map(ToString::to_string),
+                "message_id": message_id(delivery),
                 "routing_key": delivery.routing_key.to_string(),
                 "retries": retries(&delivery.properties),
                 "bytes": delivery.data.len(),

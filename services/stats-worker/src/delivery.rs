@@ -17,23 +17,26 @@ use crate::consumer::RETRIES_HEADER;
 /// A `consume` span per message, the child of the span that wrote the event (its `traceparent`
 /// header), so a booking's trace reaches the Redis write it causes.
 pub(crate) fn consume_span(delivery: &Delivery) -> tracing::Span {
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
     let span = tracing::info_span!(
         "consume",
         otel.kind = "consumer",
         messaging.system = "rabbitmq",
-        messaging.message.id = %message_id,
+        messaging.message.id = %message_id(delivery).unwrap_or_default(),
         messaging.rabbitmq.routing_key = %delivery.routing_key,
         redelivered = delivery.redelivered,
     );
     let traceparent = amqp::header_text(&delivery.properties, trace::TRACEPARENT);
     trace::set_parent_from(&span, traceparent.as_deref());
     span
+}
+
+/// The message id (the event's id), if the publisher set one.
+pub(crate) fn message_id(delivery: &Delivery) -> Option<String> {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
 }
 
 /// The metric label of an event type: itself when known, else `unknown` (labels must come from

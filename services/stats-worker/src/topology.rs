@@ -10,7 +10,7 @@ use flightmesh_runtime::Secret;
 use flightmesh_runtime::config::{Reader, Var};
 use lapin::Channel;
 use lapin::ExchangeKind;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
 /// What the consumer needs to know.
@@ -52,16 +52,12 @@ impl ConsumerConfig {
     pub fn read(r: &mut Reader<'_>) -> Self {
         Self {
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            bookings_exchange: r.get(Var::new(
-                "BOOKINGS_EXCHANGE",
-                "flightmesh.bookings",
-                "Topic exchange of booking events",
-            )),
-            catalog_exchange: r.get(Var::new(
-                "CATALOG_EXCHANGE",
-                "flightmesh.catalog",
-                "Topic exchange of catalog events",
-            )),
+            bookings_exchange: r.get(
+                flightmesh_events::amqp::BOOKINGS_EXCHANGE.var("Topic exchange of booking events"),
+            ),
+            catalog_exchange: r.get(
+                flightmesh_events::amqp::CATALOG_EXCHANGE.var("Topic exchange of catalog events"),
+            ),
             queue: r.get(Var::new(
                 "STATS_QUEUE",
                 "flightmesh.stats",
@@ -170,17 +166,12 @@ async fn declare_exchanges(channel: &Channel, config: &ConsumerConfig) -> Result
     for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
         flightmesh_events::amqp::declare_event_exchange(channel, exchange).await?;
     }
-    channel
-        .exchange_declare(
-            ShortString::from(config.dead_exchange().as_str()),
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
+    flightmesh_events::amqp::declare_durable_exchange(
+        channel,
+        &config.dead_exchange(),
+        ExchangeKind::Fanout,
+    )
+    .await
 }
 
 /// `<queue>.dead`, bound to the dead-letter exchange.

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
-use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, Service, Verdict};
+use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, Service};
 
 /// Bookings per second during every scenario.
 const RATE: u32 = 40;
@@ -56,40 +56,95 @@ async fn counter(url: &str, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
-/// A scenario: clients booking throughout, 3 s of steady traffic, then `fault` (which returns
-/// when it injected the fault, and comes back when the fault is over), then the invariants.
-async fn scenario(
-    name: &str,
-    d: &mut Deployment,
-    fault: impl AsyncFnOnce(&mut Deployment, &Bookers) -> Instant,
-) -> (Verdict, ClientReport) {
-    let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let at = fault(d, &clients).await;
-    let report = clients.stop().await;
-    let verdict = d.check(name, &report, at).await;
-    verdict.assert_holds();
-    (verdict, report)
+/// The time since `at`, as the scenarios print it (`12.3 s`).
+fn seconds_since(at: Instant) -> String {
+    format!("{:.1} s", at.elapsed().as_secs_f64())
+}
+
+/// A fault scenario: clients booking throughout, 3 s of steady traffic, the fault, `recovery`
+/// more of traffic, then the invariants. Scenarios run one at a time.
+struct Scenario {
+    /// As the verdict names it.
+    name: &'static str,
+    options: Options,
+    /// How long the clients keep booking after the fault before the invariants are checked.
+    recovery: Duration,
+}
+
+/// What a scenario leaves for checks of its own: the deployment, still running in the
+/// scenario's turn, and what the clients saw.
+struct Ran {
+    d: Deployment,
+    report: ClientReport,
+    // Declared last: released after the deployment is dropped.
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Scenario {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            options: Options::default(),
+            recovery: Duration::ZERO,
+        }
+    }
+
+    fn options(self, options: Options) -> Self {
+        Self { options, ..self }
+    }
+
+    fn recovery(self, recovery: Duration) -> Self {
+        Self { recovery, ..self }
+    }
+
+    /// Runs the scenario with a fault that strikes at once: `fault` gets the instant it struck
+    /// at, and returns when the fault is injected (or over).
+    async fn strike(
+        self,
+        fault: impl AsyncFnOnce(&mut Deployment, &Bookers, Instant),
+    ) -> Option<Ran> {
+        self.run(async |d, clients| {
+            let at = Instant::now();
+            fault(d, clients, at).await;
+            at
+        })
+        .await
+    }
+
+    /// Runs the scenario with a fault that chooses its moment: `fault` returns the instant it
+    /// struck at. `None` (with the reason printed) on a machine that cannot run the deployment.
+    async fn run(
+        self,
+        fault: impl AsyncFnOnce(&mut Deployment, &Bookers) -> Instant,
+    ) -> Option<Ran> {
+        let serial = SERIAL.lock().await;
+        let mut d = deployment(self.options).await?;
+        let clients = Bookers::start(d.gateways(), d.catalog().await, RATE);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let at = fault(&mut d, &clients).await;
+        tokio::time::sleep(self.recovery).await;
+        let report = clients.stop().await;
+        d.check(self.name, &report, at).await.assert_holds();
+        Some(Ran {
+            d,
+            report,
+            _serial: serial,
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_1_a_bookings_process_killed_between_publish_and_mark() {
-    let _serial = SERIAL.lock().await;
     // bookings-1's relay holds each confirmed batch unmarked (the test hook); its lease is short
     // so that bookings-2's relay takes the rows over soon.
-    let Some(mut d) = deployment(
-        Options::default()
-            .with_env("bookings", "OUTBOX_LEASE", "3s")
-            .with_env("bookings-1", "OUTBOX_RELAY_TEST_PAUSE", "60s"),
-    )
-    .await
-    else {
-        return;
-    };
-    scenario(
-        "1. kill -9 bookings between publish and mark",
-        &mut d,
-        async |d, _| {
+    let options = Options::default()
+        .with_env("bookings", "OUTBOX_LEASE", "3s")
+        .with_env("bookings-1", "OUTBOX_RELAY_TEST_PAUSE", "60s");
+    let Some(ran) = Scenario::new("1. kill -9 bookings between publish and mark")
+        .options(options)
+        // The lease runs out; bookings-2 publishes the batch again.
+        .recovery(Duration::from_secs(10))
+        .run(async |d, _| {
             wait_until(
                 Duration::from_secs(30),
                 "bookings-1 published a batch",
@@ -98,16 +153,16 @@ async fn fault_1_a_bookings_process_killed_between_publish_and_mark() {
             .await;
             let fault = Instant::now();
             d.kill("bookings-1");
-            // The lease runs out; bookings-2 publishes the batch again.
-            tokio::time::sleep(Duration::from_secs(10)).await;
             fault
-        },
-    )
-    .await;
+        })
+        .await
+    else {
+        return;
+    };
     let mut absorbed = 0.0;
-    for stats in d.replicas(Service::Stats) {
+    for stats in ran.d.replicas(Service::Stats) {
         absorbed += counter(
-            &d.metrics_url(&stats),
+            &ran.d.metrics_url(&stats),
             "stats_events_total",
             r#"outcome="duplicate""#,
         )
@@ -122,49 +177,31 @@ async fn fault_1_a_bookings_process_killed_between_publish_and_mark() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_2_a_gateway_killed() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario("2. kill -9 one gateway", &mut d, async |d, clients| {
-        let fault = Instant::now();
-        d.kill("gateway-1");
-        // The clients retry on the other gateway at once; the Service drops the dead endpoint
-        // once its readiness probe fails (here after 2 s).
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        clients.set_gateways(d.gateways());
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        fault
-    })
-    .await;
+    Scenario::new("2. kill -9 one gateway")
+        .recovery(Duration::from_secs(4))
+        .strike(async |d, clients, _| {
+            d.kill("gateway-1");
+            // The clients retry on the other gateway at once; the Service drops the dead
+            // endpoint once its readiness probe fails (here after 2 s).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            clients.set_gateways(d.gateways());
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_3_a_flights_process_killed() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario("3. kill -9 one flights", &mut d, async |d, _| {
-        let fault = Instant::now();
-        d.kill("flights-1");
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        fault
-    })
-    .await;
+    Scenario::new("3. kill -9 one flights")
+        .recovery(Duration::from_secs(8))
+        .strike(async |d, _, _| d.kill("flights-1"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_4_both_stats_workers_killed_for_10_seconds() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario(
-        "4. kill -9 both stats workers for 10 s, then restart",
-        &mut d,
-        async |d, _| {
-            let fault = Instant::now();
+    Scenario::new("4. kill -9 both stats workers for 10 s, then restart")
+        .recovery(Duration::from_secs(3))
+        .strike(async |d, _, fault| {
             d.kill("stats-worker-1");
             d.kill("stats-worker-2");
             tokio::time::sleep(Duration::from_secs(10)).await;
@@ -172,15 +209,9 @@ async fn fault_4_both_stats_workers_killed_for_10_seconds() {
             d.restart("stats-worker-2");
             d.wait_ready("stats-worker-1").await;
             d.wait_ready("stats-worker-2").await;
-            eprintln!(
-                "stats workers back {:.1} s after the kill",
-                fault.elapsed().as_secs_f64()
-            );
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            fault
-        },
-    )
-    .await;
+            eprintln!("stats workers back {} after the kill", seconds_since(fault));
+        })
+        .await;
 }
 
 /// The machine's PostgreSQL cluster, as `pg_lsclusters` lists it: (version, name).
@@ -212,7 +243,6 @@ fn run(program: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_5_a_real_postgresql_restart() {
-    let _serial = SERIAL.lock().await;
     let (version, cluster) = match postgres_cluster() {
         Ok(found) => found,
         Err(reason) => {
@@ -220,28 +250,23 @@ async fn fault_5_a_real_postgresql_restart() {
             return;
         }
     };
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario("5. PostgreSQL restarted", &mut d, async |_, _| {
-        let fault = Instant::now();
-        run(
-            "pg_ctlcluster",
-            &["--skip-systemctl-redirect", &version, &cluster, "restart"],
-        );
-        eprintln!(
-            "PostgreSQL {version}/{cluster} restarted in {:.1} s",
-            fault.elapsed().as_secs_f64()
-        );
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        fault
-    })
-    .await;
+    Scenario::new("5. PostgreSQL restarted")
+        .recovery(Duration::from_secs(8))
+        .strike(async |_, _, fault| {
+            run(
+                "pg_ctlcluster",
+                &["--skip-systemctl-redirect", &version, &cluster, "restart"],
+            );
+            eprintln!(
+                "PostgreSQL {version}/{cluster} restarted in {}",
+                seconds_since(fault)
+            );
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_6_a_real_rabbitmq_restart() {
-    let _serial = SERIAL.lock().await;
     if std::process::Command::new("rabbitmqctl")
         .args(["-q", "status"])
         .output()
@@ -251,39 +276,22 @@ async fn fault_6_a_real_rabbitmq_restart() {
         eprintln!("6. RabbitMQ restart SKIPPED: rabbitmqctl cannot manage the broker here");
         return;
     }
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario(
-        "6. RabbitMQ restarted (stop_app, 5 s, start_app)",
-        &mut d,
-        async |_, _| {
-            let fault = Instant::now();
+    Scenario::new("6. RabbitMQ restarted (stop_app, 5 s, start_app)")
+        .recovery(Duration::from_secs(12))
+        .strike(async |_, _, fault| {
             run("rabbitmqctl", &["-q", "stop_app"]);
             tokio::time::sleep(Duration::from_secs(5)).await;
             run("rabbitmqctl", &["-q", "start_app"]);
-            eprintln!(
-                "RabbitMQ back {:.1} s after stop_app",
-                fault.elapsed().as_secs_f64()
-            );
-            tokio::time::sleep(Duration::from_secs(12)).await;
-            fault
-        },
-    )
-    .await;
+            eprintln!("RabbitMQ back {} after stop_app", seconds_since(fault));
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_7_a_redis_restart_with_its_data_lost() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    scenario(
-        "7. Redis restarted empty, statistics rebuilt",
-        &mut d,
-        async |d, _| {
-            let fault = Instant::now();
+    Scenario::new("7. Redis restarted empty, statistics rebuilt")
+        .recovery(Duration::from_secs(3))
+        .strike(async |d, _, fault| {
             d.kill_redis();
             tokio::time::sleep(Duration::from_secs(2)).await;
             d.start_redis().await;
@@ -299,27 +307,18 @@ async fn fault_7_a_redis_restart_with_its_data_lost() {
             let body = rebuilt.text().await.unwrap_or_default();
             assert_eq!(status, 200, "{body}");
             eprintln!(
-                "statistics rebuilt {:.1} s after Redis lost them: {body}",
-                fault.elapsed().as_secs_f64()
+                "statistics rebuilt {} after Redis lost them: {body}",
+                seconds_since(fault)
             );
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            fault
-        },
-    )
-    .await;
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_8_a_rolling_restart_of_every_service_fails_no_request() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut d) = deployment(Options::default()).await else {
-        return;
-    };
-    let (_, report) = scenario(
-        "8. rolling restart of every service",
-        &mut d,
-        async |d, clients| {
-            let fault = Instant::now();
+    let Some(ran) = Scenario::new("8. rolling restart of every service")
+        .recovery(Duration::from_secs(2))
+        .strike(async |d, clients, fault| {
             for service in Service::ALL {
                 // As a Deployment rolls: the new pods start and become ready, the endpoints
                 // change, the old pods get SIGTERM (NOT_SERVING, drain, exit).
@@ -337,19 +336,15 @@ async fn fault_8_a_rolling_restart_of_every_service_fails_no_request() {
                 for name in &old {
                     d.terminate(name).await;
                 }
-                eprintln!(
-                    "rolled {} at {:.1} s",
-                    service.binary(),
-                    fault.elapsed().as_secs_f64()
-                );
+                eprintln!("rolled {} at {}", service.binary(), seconds_since(fault));
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            fault
-        },
-    )
-    .await;
+        })
+        .await
+    else {
+        return;
+    };
     assert_eq!(
-        report.retried, 0,
+        ran.report.retried, 0,
         "a rolling restart fails no client request"
     );
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use flightmesh_runtime::cli::ProcessConfig;
 use flightmesh_runtime::config::{Env, markdown_table};
-use flightmesh_runtime::{CancellationToken, HostConfig, Listeners};
+use flightmesh_runtime::{CancellationToken, ConfigError, HostConfig, Listeners};
 use tokio::task::JoinSet;
 
 /// Start-up and run-time failures, with their cause chain.
@@ -58,6 +58,36 @@ pub enum Service {
 impl Service {
     /// Every service: the whole mesh.
     pub const ALL: [Self; 4] = [Self::Flights, Self::Bookings, Self::Stats, Self::Ai];
+
+    /// The prefix of its variables in a stack's environment (`FLIGHTS_GRPC_ADDR`).
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Self::Flights => "FLIGHTS_",
+            Self::Bookings => "BOOKINGS_",
+            Self::Stats => "STATS_",
+            Self::Ai => "AI_",
+        }
+    }
+}
+
+/// The services a stack runs, each configured from one environment under its own prefix.
+struct Selection<'a> {
+    env: &'a Env,
+    services: &'a [Service],
+}
+
+impl Selection<'_> {
+    /// `service`'s configuration; `None` when the stack leaves it out.
+    fn config<C>(
+        &self,
+        service: Service,
+        from_env: fn(&Env) -> Result<C, ConfigError>,
+    ) -> Result<Option<C>, ConfigError> {
+        self.services
+            .contains(&service)
+            .then(|| from_env(&self.env.clone().with_prefix(service.env_prefix())))
+            .transpose()
+    }
 }
 
 /// A running mesh.
@@ -106,48 +136,40 @@ impl Stack {
     pub async fn start_services(env: &Env, services: &[Service]) -> Result<Self, BoxError> {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let wanted = |service| services.contains(&service);
-        let read = |prefix: &str| env.clone().with_prefix(prefix);
-        let mut flights_config = wanted(Service::Flights)
-            .then(|| flightmesh_flights::Config::from_env(&read("FLIGHTS_")))
-            .transpose()?;
-        let mut bookings_config = wanted(Service::Bookings)
-            .then(|| flightmesh_bookings::Config::from_env(&read("BOOKINGS_")))
-            .transpose()?;
-        let mut stats_config = wanted(Service::Stats)
-            .then(|| flightmesh_stats_worker::Config::from_env(&read("STATS_")))
-            .transpose()?;
-        let mut ai_config = wanted(Service::Ai)
-            .then(|| flightmesh_ai_agent::Config::from_env(&read("AI_")))
-            .transpose()?;
+        let wanted = Selection { env, services };
+        let mut flights = wanted.config(Service::Flights, flightmesh_flights::Config::from_env)?;
+        let mut bookings =
+            wanted.config(Service::Bookings, flightmesh_bookings::Config::from_env)?;
+        let mut stats = wanted.config(Service::Stats, flightmesh_stats_worker::Config::from_env)?;
+        let mut ai = wanted.config(Service::Ai, flightmesh_ai_agent::Config::from_env)?;
         let (closed_socket, closed) = closed_port()?;
         let bind = |host: Option<&mut HostConfig>| match host {
             Some(host) => prebind(host),
             None => Ok((closed, closed)),
         };
-        let (flights_addr, flights_admin) = bind(flights_config.as_mut().map(|c| &mut c.host))?;
-        let (bookings_addr, bookings_admin) = bind(bookings_config.as_mut().map(|c| &mut c.host))?;
-        let (stats_addr, stats_admin) = bind(stats_config.as_mut().map(|c| &mut c.host))?;
-        let (ai_addr, ai_admin) = bind(ai_config.as_mut().map(|c| &mut c.host))?;
+        let (flights_addr, flights_admin) = bind(flights.as_mut().map(|c| &mut c.host))?;
+        let (bookings_addr, bookings_admin) = bind(bookings.as_mut().map(|c| &mut c.host))?;
+        let (stats_addr, stats_admin) = bind(stats.as_mut().map(|c| &mut c.host))?;
+        let (ai_addr, ai_admin) = bind(ai.as_mut().map(|c| &mut c.host))?;
 
         let url = |addr: SocketAddr| format!("http://{addr}");
         let mut hosts = Vec::new();
-        if let Some(mut config) = flights_config {
+        if let Some(mut config) = flights {
             config.bookings_url = url(bookings_addr);
             hosts.push(("flights", flightmesh_flights::build(config).await?));
         }
-        if let Some(mut config) = bookings_config {
+        if let Some(mut config) = bookings {
             config.flights_url = url(flights_addr);
             hosts.push(("bookings", flightmesh_bookings::build(config).await?));
         }
-        if let Some(mut config) = stats_config {
+        if let Some(mut config) = stats {
             (config.flights_url, config.bookings_url) = (url(flights_addr), url(bookings_addr));
             hosts.push((
                 "stats-worker",
                 flightmesh_stats_worker::build(config).await?,
             ));
         }
-        if let Some(mut config) = ai_config {
+        if let Some(mut config) = ai {
             (config.flights_url, config.stats_url) = (url(flights_addr), url(stats_addr));
             hosts.push(("ai-agent", flightmesh_ai_agent::build(config).await?));
         }

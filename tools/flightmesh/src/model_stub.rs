@@ -82,6 +82,18 @@ pub enum Reply {
     BrokenStream(&'static str),
 }
 
+impl Reply {
+    /// [`Reply::ToolCall`]: the model calls `name` with `arguments`, `id` being the call's id.
+    #[must_use]
+    pub fn tool_call(id: &'static str, name: &'static str, arguments: Value) -> Self {
+        Self::ToolCall {
+            id,
+            name,
+            arguments,
+        }
+    }
+}
+
 /// Whose rules the stub enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rules {

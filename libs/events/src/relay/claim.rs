@@ -60,21 +60,18 @@ impl Relay {
     pub(super) async fn settle(&self, sent: &[i64], failed: &[i64]) -> Result<(), DbError> {
         let table = &self.config.table;
         let mut conn = self.pool.get().await?;
-        if !sent.is_empty() {
-            flightmesh_db::prepared(format!(
-                "UPDATE {table} SET published_at = now(), claimed_until = NULL WHERE id = ANY($1)"
-            ))
-            .bind::<Array<BigInt>, _>(sent)
-            .execute(&mut conn)
-            .await?;
-        }
-        if !failed.is_empty() {
-            flightmesh_db::prepared(format!(
-                "UPDATE {table} SET claimed_until = NULL WHERE id = ANY($1)"
-            ))
-            .bind::<Array<BigInt>, _>(failed)
-            .execute(&mut conn)
-            .await?;
+        // Both give up the lease; only the confirmed ones are done.
+        for (ids, set) in [
+            (sent, "published_at = now(), claimed_until = NULL"),
+            (failed, "claimed_until = NULL"),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            flightmesh_db::prepared(format!("UPDATE {table} SET {set} WHERE id = ANY($1)"))
+                .bind::<Array<BigInt>, _>(ids)
+                .execute(&mut conn)
+                .await?;
         }
         Ok(())
     }

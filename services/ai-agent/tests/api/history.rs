@@ -2,18 +2,16 @@
 //! replica; never shared between callers.
 
 use flightmesh::testing::{Replica, TestMesh, test_env};
-use flightmesh_proto::ai::ChatRequest;
 use flightmesh_proto::ai::ai_agent_service_client::AiAgentServiceClient;
+use flightmesh_proto::ai::{ChatRequest, ChatResponse};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::{ask, chat};
+use crate::{ask, chat, messages};
 use flightmesh::model_stub::{Reply, Stub};
 
 fn sent_messages(request: &Value) -> Vec<(String, String)> {
-    request["messages"]
-        .as_array()
-        .unwrap()
+    messages(request)
         .iter()
         .filter(|m| m["role"] != json!("system"))
         .map(|m| {
@@ -38,6 +36,29 @@ async fn chat_as_anonymous(
     let (status, answer) = ask(mesh, "chat", body).await;
     let issued = answer["session_id"].as_str().unwrap_or_default().to_owned();
     (status, answer, issued)
+}
+
+/// Chats over gRPC as user `user_id`, the way the gateway forwards a verified caller, or
+/// anonymously (`None`).
+async fn grpc_chat(
+    client: &mut AiAgentServiceClient<Channel>,
+    user_id: Option<&str>,
+    message: &str,
+    session: Option<&str>,
+) -> ChatResponse {
+    let mut request = tonic::Request::new(ChatRequest {
+        message: message.into(),
+        session_id: session.map(str::to_owned),
+    });
+    if let Some(user_id) = user_id {
+        request
+            .metadata_mut()
+            .insert("x-user-id", user_id.parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("x-user-role", "user".parse().unwrap());
+    }
+    client.chat(request).await.unwrap().into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,14 +114,7 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     let replica = Replica::start(replica);
     let mut client = AiAgentServiceClient::new(mesh.channel(replica.addr).await);
     stub.script([Reply::Text("Sí, desde la otra réplica.")]);
-    let answer = client
-        .chat(ChatRequest {
-            message: "¿Sigues ahí?".into(),
-            session_id: Some(ana.clone()),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = grpc_chat(&mut client, None, "¿Sigues ahí?", Some(&ana)).await;
     assert_eq!(answer.session_id, ana);
     let from_replica = sent_messages(stub.requests().last().unwrap());
     assert_eq!(from_replica[0], ("user".to_owned(), "Hola".to_owned()));
@@ -109,58 +123,39 @@ async fn a_session_carries_its_last_twenty_messages_across_replicas() {
     mesh.stop().await;
 }
 
-/// A chat request as user `user_id`, the way the gateway forwards a verified caller.
-fn as_user(user_id: &str, message: &str, session: Option<&str>) -> tonic::Request<ChatRequest> {
-    let mut request = tonic::Request::new(ChatRequest {
-        message: message.into(),
-        session_id: session.map(str::to_owned),
-    });
-    request
-        .metadata_mut()
-        .insert("x-user-id", user_id.parse().unwrap());
-    request
-        .metadata_mut()
-        .insert("x-user-role", "user".parse().unwrap());
-    request
-}
-
-/// The model stub, a mesh whose agent talks to it, and a gRPC client of the agent.
-async fn grpc_chat_against_the_stub() -> (Stub, TestMesh, AiAgentServiceClient<Channel>) {
+/// The model stub scripted with these text answers, a mesh whose agent talks to it, and a gRPC
+/// client of the agent.
+async fn grpc_chat_against_the_stub(
+    answers: &[&'static str],
+) -> (Stub, TestMesh, AiAgentServiceClient<Channel>) {
     let stub = Stub::start().await;
     let mesh = TestMesh::start_with_model(&stub, &[]).await;
     let client = AiAgentServiceClient::new(mesh.channel(mesh.addrs.ai).await);
+    stub.script(answers.iter().map(|&answer| Reply::Text(answer)));
     (stub, mesh, client)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_signed_in_users_without_a_session_never_share_history() {
-    let (stub, mesh, mut client) = grpc_chat_against_the_stub().await;
+    let (stub, mesh, mut client) =
+        grpc_chat_against_the_stub(&["Anotado, Ana.", "Hola, Luis.", "Tu reserva es la 41."]).await;
 
-    stub.script([
-        Reply::Text("Anotado, Ana."),
-        Reply::Text("Hola, Luis."),
-        Reply::Text("Tu reserva es la 41."),
-    ]);
-    let ana = client
-        .chat(as_user("7", "Soy Ana, mi reserva es la 41", None))
-        .await
-        .unwrap()
-        .into_inner();
+    let ana = grpc_chat(&mut client, Some("7"), "Soy Ana, mi reserva es la 41", None).await;
     assert_eq!(ana.session_id, "default");
     // The old shared "default" list: Luis, with or without naming it, starts empty.
-    client
-        .chat(as_user("8", "¿Qué reserva tengo?", Some("default")))
-        .await
-        .unwrap();
+    grpc_chat(
+        &mut client,
+        Some("8"),
+        "¿Qué reserva tengo?",
+        Some("default"),
+    )
+    .await;
     assert_eq!(
         sent_messages(&stub.requests()[1]),
         [("user".to_owned(), "¿Qué reserva tengo?".to_owned())]
     );
     // Ana's own conversation continues.
-    client
-        .chat(as_user("7", "¿Cuál es mi reserva?", None))
-        .await
-        .unwrap();
+    grpc_chat(&mut client, Some("7"), "¿Cuál es mi reserva?", None).await;
     let third = sent_messages(&stub.requests()[2]);
     assert_eq!(third.len(), 3, "{third:?}");
     assert_eq!(
@@ -174,22 +169,8 @@ async fn two_signed_in_users_without_a_session_never_share_history() {
 
     // Anonymous callers (compatible policy): each call without a session gets its own.
     stub.script([Reply::Text("uno"), Reply::Text("dos")]);
-    let first = client
-        .chat(ChatRequest {
-            message: "Soy Eva".into(),
-            session_id: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let second = client
-        .chat(ChatRequest {
-            message: "¿Quién soy?".into(),
-            session_id: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = grpc_chat(&mut client, None, "Soy Eva", None).await;
+    let second = grpc_chat(&mut client, None, "¿Quién soy?", None).await;
     assert_ne!(first.session_id, second.session_id);
     for issued in [&first.session_id, &second.session_id] {
         assert!(flightmesh_ai_agent::history::is_issued(issued), "{issued}");
@@ -203,24 +184,24 @@ async fn two_signed_in_users_without_a_session_never_share_history() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_id_never_opens_another_callers_conversation() {
-    let (stub, mesh, mut client) = grpc_chat_against_the_stub().await;
+    let (stub, mesh, mut client) =
+        grpc_chat_against_the_stub(&["Anotado.", "No lo sé.", "No lo sé.", "No lo sé."]).await;
 
-    stub.script([
-        Reply::Text("Anotado."),
-        Reply::Text("No lo sé."),
-        Reply::Text("No lo sé."),
-        Reply::Text("No lo sé."),
-    ]);
-    client
-        .chat(as_user("7", "Mi pasaporte es X123", Some("viaje")))
-        .await
-        .unwrap();
+    grpc_chat(
+        &mut client,
+        Some("7"),
+        "Mi pasaporte es X123",
+        Some("viaje"),
+    )
+    .await;
     // User 8 names user 7's session.
-    let answer = client
-        .chat(as_user("8", "¿Cuál es mi pasaporte?", Some("viaje")))
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = grpc_chat(
+        &mut client,
+        Some("8"),
+        "¿Cuál es mi pasaporte?",
+        Some("viaje"),
+    )
+    .await;
     assert_eq!(answer.session_id, "viaje");
     assert_eq!(
         sent_messages(&stub.requests()[1]),
@@ -234,10 +215,7 @@ async fn a_session_id_never_opens_another_callers_conversation() {
     assert_eq!(sent_messages(&stub.requests()[2]).len(), 1);
     // An anonymous conversation is not readable by a signed-in user who learns its id.
     let anonymous_stub_calls = stub.requests().len();
-    client
-        .chat(as_user("8", "¿Y ahora?", Some(&issued)))
-        .await
-        .unwrap();
+    grpc_chat(&mut client, Some("8"), "¿Y ahora?", Some(&issued)).await;
     assert_eq!(
         sent_messages(&stub.requests()[anonymous_stub_calls]),
         [("user".to_owned(), "¿Y ahora?".to_owned())]

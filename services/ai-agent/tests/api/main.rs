@@ -24,6 +24,11 @@ pub async fn ask(mesh: &TestMesh, path: &str, body: Value) -> (u16, Value) {
     mesh.post(&format!("/api/v1/ai/{path}"), &body).await
 }
 
+/// POST /api/v1/ai/<path> about one destination (`suggest-price`, `predict-demand`).
+pub async fn about(mesh: &TestMesh, path: &str, destination: &str) -> (u16, Value) {
+    ask(mesh, path, json!({ "destination_name": destination })).await
+}
+
 /// POST /api/v1/ai/chat with a message and a session.
 pub async fn chat(mesh: &TestMesh, message: &str, session: &str) -> (u16, Value) {
     ask(
@@ -49,6 +54,36 @@ pub async fn chat_stream(mesh: &TestMesh, body: &Value) -> (Value, String) {
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["result"]["done"], json!(true), "{text}");
     (last, text)
+}
+
+/// The messages of a request the model received.
+pub fn messages(request: &Value) -> &Vec<Value> {
+    request["messages"].as_array().unwrap()
+}
+
+/// The names of the tools a request offered the model.
+pub fn offered_tools(request: &Value) -> Vec<&str> {
+    request["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The tool result the agent sent back to the model in `request`.
+pub fn tool_result(request: &Value) -> &Value {
+    messages(request)
+        .iter()
+        .find(|m| m["role"] == json!("tool"))
+        .expect("a tool message")
+}
+
+/// The result of tool call `id` that the agent sent back to the model in `request`, parsed.
+pub fn tool_output(request: &Value, id: &str) -> Value {
+    let result = tool_result(request);
+    assert_eq!(result["tool_call_id"], json!(id));
+    serde_json::from_str(result["content"].as_str().unwrap()).unwrap()
 }
 
 flightmesh_testkit::command_line_test!("ai-agent", ["serve", "reembed", "config"]);

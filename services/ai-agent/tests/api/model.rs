@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use flightmesh::testing::TestMesh;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{ask, chat, seed_cartagena};
+use crate::{about, chat, messages, offered_tools, seed_cartagena, tool_output, tool_result};
 use flightmesh::model_stub::{Reply, Stub};
 
 async fn mesh_with(stub: &Stub, timeout: &str) -> TestMesh {
@@ -17,21 +17,13 @@ async fn mesh_with(stub: &Stub, timeout: &str) -> TestMesh {
     .await
 }
 
-fn messages(request: &Value) -> &Vec<Value> {
-    request["messages"].as_array().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_model_calls_a_tool_that_reads_the_real_catalog() {
     let stub = Stub::start().await;
     let mesh = mesh_with(&stub, "10s").await;
     seed_cartagena(&mesh).await;
     stub.script([
-        Reply::ToolCall {
-            id: "call_1",
-            name: "market_data",
-            arguments: json!({"destination": "cartagena"}),
-        },
+        Reply::tool_call("call_1", "market_data", json!({"destination": "cartagena"})),
         Reply::Text("Viajar a Cartagena cuesta 50.00 de impuestos."),
     ]);
 
@@ -54,12 +46,7 @@ async fn the_model_calls_a_tool_that_reads_the_real_catalog() {
     let first = &requests[0];
     assert_eq!(first["model"], json!("stub-model"));
     assert_eq!(first["temperature"], json!(0.0));
-    let tools: Vec<&str> = first["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let tools = offered_tools(first);
     for tool in [
         "market_data",
         "demand_statistics",
@@ -74,12 +61,7 @@ async fn the_model_calls_a_tool_that_reads_the_real_catalog() {
     );
 
     // The tool ran against the flights service; its result went back with the call's id.
-    let tool_result = messages(&requests[1])
-        .iter()
-        .find(|m| m["role"] == json!("tool"))
-        .expect("a tool message");
-    assert_eq!(tool_result["tool_call_id"], json!("call_1"));
-    let content: Value = serde_json::from_str(tool_result["content"].as_str().unwrap()).unwrap();
+    let content = tool_output(&requests[1], "call_1");
     assert_eq!(content["destination"], json!("Cartagena"));
     assert_eq!(content["tax_amount"], json!("50.00"));
     assert_eq!(content["average_base_price"], json!("750.01"));
@@ -98,27 +80,17 @@ async fn unknown_destinations_and_failing_tools_are_results_the_model_reads() {
     let stub = Stub::start().await;
     let mesh = mesh_with(&stub, "10s").await;
     stub.script([
-        Reply::ToolCall {
-            id: "call_9",
-            name: "demand_prediction",
-            arguments: json!({"destination": "Atlantis"}),
-        },
+        Reply::tool_call(
+            "call_9",
+            "demand_prediction",
+            json!({"destination": "Atlantis"}),
+        ),
         Reply::Text("No tengo datos de Atlantis."),
     ]);
-    let (status, _) = ask(
-        &mesh,
-        "predict-demand",
-        json!({"destination_name": "Atlantis"}),
-    )
-    .await;
+    let (status, _) = about(&mesh, "predict-demand", "Atlantis").await;
     assert_eq!(status, 200);
-    let requests = stub.requests();
-    let tool_result = messages(&requests[1])
-        .iter()
-        .find(|m| m["role"] == json!("tool"))
-        .unwrap();
     assert!(
-        tool_result["content"]
+        tool_result(&stub.requests()[1])["content"]
             .as_str()
             .unwrap()
             .contains("No se encontró información para el destino Atlantis.")
@@ -130,47 +102,40 @@ async fn unknown_destinations_and_failing_tools_are_results_the_model_reads() {
 async fn provider_failures_get_the_contracts_statuses_and_the_service_keeps_serving() {
     let stub = Stub::start().await;
     let mesh = mesh_with(&stub, "1s").await;
-    stub.script([
-        Reply::Status(500),
-        Reply::Malformed,
-        Reply::Status(429),
-        Reply::Slow(Duration::from_secs(3), "too late"),
-        Reply::Status(500),
-        Reply::Status(500),
-        Reply::Text("Sigo aquí."),
-    ]);
-    assert_eq!(
-        chat(&mesh, "hola", "f").await,
-        (500, json!({"detail": "Error procesando solicitud de IA"}))
-    );
-    assert_eq!(
-        chat(&mesh, "hola", "f").await,
-        (500, json!({"detail": "Error procesando solicitud de IA"}))
-    );
-    assert_eq!(
-        chat(&mesh, "hola", "f").await,
+    // Each provider failure, and the contract's answer to it.
+    for (reply, status, detail) in [
+        (Reply::Status(500), 500, "Error procesando solicitud de IA"),
+        (Reply::Malformed, 500, "Error procesando solicitud de IA"),
         (
+            Reply::Status(429),
             503,
-            json!({"detail": "El servicio de IA esta saturado. Intente de nuevo en unos segundos."})
-        )
-    );
-    assert_eq!(
-        chat(&mesh, "hola", "f").await,
+            "El servicio de IA esta saturado. Intente de nuevo en unos segundos.",
+        ),
         (
+            Reply::Slow(Duration::from_secs(3), "too late"),
             504,
-            json!({"detail": "El servicio de IA tardo demasiado en responder. Intente de nuevo."})
-        )
-    );
+            "El servicio de IA tardo demasiado en responder. Intente de nuevo.",
+        ),
+    ] {
+        stub.script([reply.clone()]);
+        assert_eq!(
+            chat(&mesh, "hola", "f").await,
+            (status, json!({ "detail": detail })),
+            "{reply:?}"
+        );
+    }
     for (path, detail) in [
         ("suggest-price", "Error procesando sugerencia de precio"),
         ("predict-demand", "Error procesando prediccion de demanda"),
     ] {
+        stub.script([Reply::Status(500)]);
         assert_eq!(
-            ask(&mesh, path, json!({"destination_name": "Cartagena"})).await,
+            about(&mesh, path, "Cartagena").await,
             (500, json!({ "detail": detail })),
             "{path}"
         );
     }
+    stub.script([Reply::Text("Sigo aquí.")]);
     let (status, body) = chat(&mesh, "hola", "f").await;
     assert_eq!((status, &body["response"]), (200, &json!("Sigo aquí.")));
     mesh.stop().await;

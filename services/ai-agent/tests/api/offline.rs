@@ -5,7 +5,7 @@ use std::time::Duration;
 use flightmesh::testing::{TestMesh, eventually};
 use serde_json::json;
 
-use crate::{ask, chat, seed_cartagena};
+use crate::{about, chat, seed_cartagena};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_chat_answers_with_the_fetched_figures() {
@@ -22,22 +22,19 @@ async fn offline_chat_answers_with_the_fetched_figures() {
     assert!(answer.contains("50.00"), "{answer}");
     assert!(answer.contains("Cartagena"), "{answer}");
 
-    let (_, body) = chat(&mesh, "¿Puedo llevar mi perro a cartagena?", "o").await;
-    assert_eq!(
-        body["response"],
-        json!("Se permite viajar con mascotas a Cartagena.")
-    );
-
-    let (_, body) = chat(
-        &mesh,
-        "¿Cuánto cuestan los impuestos para viajar a Atlantis?",
-        "o",
-    )
-    .await;
-    assert_eq!(
-        body["response"],
-        json!("No se encontró información para el destino Atlantis.")
-    );
+    for (question, expected) in [
+        (
+            "¿Puedo llevar mi perro a cartagena?",
+            "Se permite viajar con mascotas a Cartagena.",
+        ),
+        (
+            "¿Cuánto cuestan los impuestos para viajar a Atlantis?",
+            "No se encontró información para el destino Atlantis.",
+        ),
+    ] {
+        let (_, body) = chat(&mesh, question, "o").await;
+        assert_eq!(body["response"], json!(expected), "{question}");
+    }
     mesh.stop().await;
 }
 
@@ -73,12 +70,7 @@ async fn offline_predictions_follow_the_formula_for_alta_baja_and_estable() {
     })
     .await;
 
-    let (status, body) = ask(
-        &mesh,
-        "predict-demand",
-        json!({"destination_name": "cartagena"}),
-    )
-    .await;
+    let (status, body) = about(&mesh, "predict-demand", "cartagena").await;
     assert_eq!(status, 200);
     let prediction = body["prediction"].as_str().unwrap();
     assert!(
@@ -95,7 +87,7 @@ async fn offline_predictions_follow_the_formula_for_alta_baja_and_estable() {
     let answer = |path: &'static str, destination: &'static str, field: &'static str| {
         let mesh = &mesh;
         async move {
-            let (_, body) = ask(mesh, path, json!({ "destination_name": destination })).await;
+            let (_, body) = about(mesh, path, destination).await;
             body[field].as_str().unwrap_or_default().to_owned()
         }
     };

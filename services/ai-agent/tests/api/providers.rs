@@ -5,7 +5,7 @@ use flightmesh::model_stub::{Reply, Rules, Stub};
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::{chat_stream, seed_cartagena};
+use crate::{chat_stream, messages, seed_cartagena};
 
 const KEY: &str = "gsk-test-key";
 
@@ -22,17 +22,21 @@ fn rigs_default_request() -> Value {
     })
 }
 
+/// Sends [`rigs_default_request`] straight to `groq`, with `key` as the bearer token if any.
+async fn send_rigs_default_request(groq: &Stub, key: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/chat/completions", groq.base_url()))
+        .json(&rigs_default_request());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn groq_refuses_a_content_part_system_message_with_its_400() {
     let groq = Stub::groq(KEY).await;
-    let http = reqwest::Client::new();
-    let answer = http
-        .post(format!("{}/chat/completions", groq.base_url()))
-        .bearer_auth(KEY)
-        .json(&rigs_default_request())
-        .send()
-        .await
-        .unwrap();
+    let answer = send_rigs_default_request(&groq, Some(KEY)).await;
     assert_eq!(answer.status(), 400);
     assert_eq!(
         answer.json::<Value>().await.unwrap(),
@@ -42,12 +46,7 @@ async fn groq_refuses_a_content_part_system_message_with_its_400() {
         }})
     );
     // Without the key: 401, as Groq answers.
-    let anonymous = http
-        .post(format!("{}/chat/completions", groq.base_url()))
-        .json(&rigs_default_request())
-        .send()
-        .await
-        .unwrap();
+    let anonymous = send_rigs_default_request(&groq, None).await;
     assert_eq!(anonymous.status(), 401);
     // The same body is fine for a compatible server (text parts are allowed there).
     assert_eq!(
@@ -56,10 +55,13 @@ async fn groq_refuses_a_content_part_system_message_with_its_400() {
     );
 }
 
-fn system_messages(requests: &[Value]) -> Vec<Value> {
-    requests
-        .iter()
-        .flat_map(|r| r["messages"].as_array().unwrap().clone())
+/// Every message of every request, in order.
+fn all_messages(requests: &[Value]) -> impl Iterator<Item = &Value> {
+    requests.iter().flat_map(messages)
+}
+
+fn system_messages(requests: &[Value]) -> Vec<&Value> {
+    all_messages(requests)
         .filter(|m| m["role"] == json!("system"))
         .collect()
 }
@@ -74,17 +76,12 @@ async fn the_agents_requests_pass_groqs_rules_unary_and_streamed() {
     })
     .await;
     seed_cartagena(&mesh).await;
-    let tool_call = || Reply::ToolCall {
-        id: "call_1",
-        name: "market_data",
-        arguments: json!({"destination": "Cartagena"}),
-    };
-    groq.script([
-        tool_call(),
+    let round = [
+        Reply::tool_call("call_1", "market_data", json!({"destination": "Cartagena"})),
         Reply::Text("Cartagena paga 50.00 de impuestos."),
-        tool_call(),
-        Reply::Text("Cartagena paga 50.00 de impuestos."),
-    ]);
+    ];
+    // The same round twice: unary, then streamed.
+    groq.script([round.clone(), round].concat());
 
     let (status, body) = mesh
         .post(
@@ -131,11 +128,7 @@ async fn the_agents_requests_pass_groqs_rules_unary_and_streamed() {
         "the preamble goes as one string: {systems:?}"
     );
     // Every assistant message (the history's answer, the tool call turn) is a string or null.
-    for message in requests
-        .iter()
-        .flat_map(|r| r["messages"].as_array().unwrap().clone())
-        .filter(|m| m["role"] == json!("assistant"))
-    {
+    for message in all_messages(&requests).filter(|m| m["role"] == json!("assistant")) {
         assert!(
             message["content"].is_string() || message["content"].is_null(),
             "{message}"

@@ -17,7 +17,7 @@ use flightmesh_runtime::Env;
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::{chat, chat_stream};
+use crate::{chat, chat_stream, offered_tools, tool_output};
 
 const DIVING: &str = "Playas de arena blanca, buceo y snorkel en arrecifes de coral, diving";
 const SKIING: &str = "Esquí en montañas nevadas, pistas de nieve y refugios alpinos";
@@ -245,11 +245,11 @@ async fn the_model_calls_search_destinations_and_answers_with_the_names_it_retur
     let (coral, nevado) = two_destinations(&mesh).await;
     embed_both(&mesh, coral, nevado).await;
     stub.script([
-        Reply::ToolCall {
-            id: "call_s",
-            name: "search_destinations",
-            arguments: json!({"query": "bucear en arrecifes de coral"}),
-        },
+        Reply::tool_call(
+            "call_s",
+            "search_destinations",
+            json!({"query": "bucear en arrecifes de coral"}),
+        ),
         Reply::Text("Para bucear le recomiendo Isla Coral."),
     ]);
 
@@ -258,21 +258,9 @@ async fn the_model_calls_search_destinations_and_answers_with_the_names_it_retur
     assert!(body["response"].as_str().unwrap().contains("Isla Coral"));
 
     let requests = stub.requests();
-    let tools: Vec<&str> = requests[0]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let tools = offered_tools(&requests[0]);
     assert!(tools.contains(&"search_destinations"), "{tools:?}");
-    let tool_result = requests[1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == json!("tool"))
-        .expect("a tool message");
-    assert_eq!(tool_result["tool_call_id"], json!("call_s"));
-    let content: Value = serde_json::from_str(tool_result["content"].as_str().unwrap()).unwrap();
+    let content = tool_output(&requests[1], "call_s");
     assert_eq!(content["destinations"][0]["name"], json!("Isla Coral"));
     assert_eq!(content["destinations"][0]["id"], json!(coral));
     mesh.stop().await;

@@ -3,7 +3,7 @@
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::sql;
+use crate::{bookings_stored, events_stored, pool, seats_taken, sql};
 
 async fn book_with_key(mesh: &TestMesh, key: &str, body: &Value) -> (u16, Value) {
     let response = mesh
@@ -55,22 +55,9 @@ async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "every duplicate got the one booking: {ids:?}");
 
-    assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.bookings")
-            .await,
-        2
-    );
-    assert_eq!(
-        mesh.db.count("SELECT count(*) FROM bookings.outbox").await,
-        2
-    );
-    assert_eq!(
-        mesh.db
-            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
-            .await,
-        2
-    );
+    assert_eq!(bookings_stored(&mesh).await, 2);
+    assert_eq!(events_stored(&mesh).await, 2);
+    assert_eq!(seats_taken(&mesh).await, 2);
     mesh.stop().await;
 }
 
@@ -78,21 +65,17 @@ async fn same_key_same_body_is_one_booking_sequentially_and_concurrently() {
 async fn same_key_with_another_body_is_422() {
     let mesh = TestMesh::start().await;
     let flight = mesh.cartagena_flight(100).await;
-    let (status, _) = book_with_key(
-        &mesh,
-        "k-1",
-        &json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight}),
-    )
-    .await;
+    let body = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight});
+    let (status, _) = book_with_key(&mesh, "k-1", &body).await;
     assert_eq!(status, 200);
-    let (status, body) = book_with_key(
+    let (status, answer) = book_with_key(
         &mesh,
         "k-1",
         &json!({"passenger_name": "Ana", "passenger_age": 31, "flight_id": flight}),
     )
     .await;
     assert_eq!(
-        (status, body),
+        (status, answer),
         (
             422,
             json!({"detail": "Idempotency-Key reutilizada con otra solicitud."})
@@ -101,20 +84,10 @@ async fn same_key_with_another_body_is_422() {
 
     // Without a key, two identical requests are two bookings (the old behaviour).
     for _ in 0..2 {
-        let (status, _) = mesh
-            .post(
-                "/api/v1/bookings/",
-                &json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight}),
-            )
-            .await;
+        let (status, _) = mesh.post("/api/v1/bookings/", &body).await;
         assert_eq!(status, 200);
     }
-    assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.bookings")
-            .await,
-        3
-    );
+    assert_eq!(bookings_stored(&mesh).await, 3);
     mesh.stop().await;
 }
 
@@ -123,8 +96,7 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
     use diesel_async::RunQueryDsl;
 
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Leticia", 50.0, true, true).await;
-    let flight = mesh.flight("LT-2", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     for key in ["old-1", "old-2", "fresh-1"] {
         let body = json!({"passenger_name": "Ana", "passenger_age": 30, "flight_id": flight});
         let (status, booking) = book_with_key(&mesh, key, &body).await;
@@ -139,12 +111,7 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
     .await
     .unwrap();
 
-    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
-    let db = flightmesh_db::DbConfig::from_env(&env).unwrap();
-    let store = flightmesh_bookings::store::Store::new(
-        flightmesh_db::pool(&db),
-        mesh.names.exchange.clone(),
-    );
+    let store = flightmesh_bookings::store::Store::new(pool(&mesh), mesh.names.exchange.clone());
     let purged = store
         .purge_idempotency_keys(std::time::Duration::from_secs(48 * 3600))
         .await
@@ -164,9 +131,7 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
         1
     );
     assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.bookings")
-            .await,
+        bookings_stored(&mesh).await,
         3,
         "the bookings themselves stay"
     );

@@ -17,6 +17,31 @@ pub async fn sql(mesh: &TestMesh) -> AsyncPgConnection {
     AsyncPgConnection::establish(mesh.db.url()).await.unwrap()
 }
 
+/// A pool on the test's database, configured as the service configures its own.
+pub fn pool(mesh: &TestMesh) -> flightmesh_db::PgPool {
+    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
+    flightmesh_db::pool(&flightmesh_db::DbConfig::from_env(&env).unwrap())
+}
+
+/// Rows in `bookings.bookings`.
+pub async fn bookings_stored(mesh: &TestMesh) -> i64 {
+    mesh.db
+        .count("SELECT count(*) FROM bookings.bookings")
+        .await
+}
+
+/// Rows in `bookings.outbox`, published or not.
+pub async fn events_stored(mesh: &TestMesh) -> i64 {
+    mesh.db.count("SELECT count(*) FROM bookings.outbox").await
+}
+
+/// The seat ledger's count for the test's flight (the tests that read it book on one flight).
+pub async fn seats_taken(mesh: &TestMesh) -> i64 {
+    mesh.db
+        .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
+        .await
+}
+
 /// POST /api/v1/bookings/.
 pub async fn book(
     mesh: &TestMesh,

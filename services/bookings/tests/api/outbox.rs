@@ -12,7 +12,7 @@ use prost::Message;
 use serde_json::json;
 
 use crate::consumer::consume;
-use crate::{book, sql};
+use crate::{book, events_stored, pool, seats_taken, sql};
 
 /// Outbox rows the broker has not confirmed yet.
 async fn unpublished(mesh: &TestMesh) -> i64 {
@@ -188,13 +188,7 @@ async fn a_booking_whose_transaction_fails_after_the_outbox_insert_leaves_nothin
         mesh.db.count("SELECT count(*) FROM bookings.outbox WHERE payload_json->>'passenger_name' = 'Doomed'").await,
         0
     );
-    assert_eq!(
-        mesh.db
-            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
-            .await,
-        1,
-        "the seat is not taken"
-    );
+    assert_eq!(seats_taken(&mesh).await, 1, "the seat is not taken");
     // The service is fine afterwards.
     assert_eq!(book(&mesh, "After", 30, false, flight).await.0, 200);
     mesh.stop().await;
@@ -203,8 +197,7 @@ async fn a_booking_whose_transaction_fails_after_the_outbox_insert_leaves_nothin
 #[tokio::test(flavor = "multi_thread")]
 async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_once() {
     let mesh = TestMesh::start().await;
-    let destination = mesh.destination("Leticia", 50.0, true, true).await;
-    let flight = mesh.flight("LT-1", 1000.0, destination, 100).await;
+    let flight = mesh.cartagena_flight(100).await;
     for name in ["Ana", "Beto", "Carla", "Dario", "Elena", "Fabio"] {
         let (status, booking) = book(&mesh, name, 1, true, flight).await;
         assert_eq!(status, 200, "{booking}");
@@ -229,8 +222,6 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
     .await
     .unwrap();
 
-    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
-    let db = flightmesh_db::DbConfig::from_env(&env).unwrap();
     let purge = |pool: flightmesh_db::PgPool| async move {
         let mut purged = 0;
         loop {
@@ -248,16 +239,10 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
             purged += deleted;
         }
     };
-    let (first, second) = tokio::join!(
-        purge(flightmesh_db::pool(&db)),
-        purge(flightmesh_db::pool(&db))
-    );
+    let (first, second) = tokio::join!(purge(pool(&mesh)), purge(pool(&mesh)));
     assert_eq!(first + second, 4, "each old published row deleted once");
 
-    assert_eq!(
-        mesh.db.count("SELECT count(*) FROM bookings.outbox").await,
-        2
-    );
+    assert_eq!(events_stored(&mesh).await, 2);
     assert_eq!(
         unpublished(&mesh).await,
         1,

@@ -3,7 +3,7 @@
 use flightmesh::testing::TestMesh;
 use serde_json::json;
 
-use crate::book;
+use crate::{book, bookings_stored, seats_taken};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn booking_for_last_seats_under_contention_books_exactly_capacity() {
@@ -47,18 +47,8 @@ async fn booking_for_last_seats_under_contention_books_exactly_capacity() {
         (CAPACITY as usize, CLIENTS - CAPACITY as usize)
     );
 
-    assert_eq!(
-        mesh.db
-            .count("SELECT count(*) FROM bookings.bookings")
-            .await,
-        i64::from(CAPACITY)
-    );
-    assert_eq!(
-        mesh.db
-            .count("SELECT seats_taken::bigint FROM bookings.flight_seats")
-            .await,
-        i64::from(CAPACITY)
-    );
+    assert_eq!(bookings_stored(&mesh).await, i64::from(CAPACITY));
+    assert_eq!(seats_taken(&mesh).await, i64::from(CAPACITY));
     let (_, seen) = mesh.get(&format!("/api/v1/flights/{flight}")).await;
     assert_eq!(seen["seats_available"], json!(0));
 

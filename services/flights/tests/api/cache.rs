@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use flightmesh::testing::{TestMesh, eventually, test_env};
-use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
-use flightmesh_proto::flights::{
-    GetDestinationRequest, ListDestinationsRequest, ListFlightsRequest,
-};
+use flightmesh_proto::flights::Destination;
 use flightmesh_testkit::ServiceRole;
 use tonic::Code;
 
-use crate::{client, create_destination, flight_request, mesh_behind_a_database_proxy};
+use crate::{
+    Client, client, create_destination, create_flight, get_destination, list_destinations,
+    list_flights, mesh_behind_a_database_proxy, start_flights,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cached_answers_survive_a_database_outage() {
@@ -24,10 +24,7 @@ async fn cached_answers_survive_a_database_outage() {
     let mut client = client(&mesh).await;
     let lima = create_destination(&mut client, "Lima", "10").await;
     let cusco = create_destination(&mut client, "Cusco", "20").await;
-    client
-        .create_flight(flight_request("CA100", "100", lima.id))
-        .await
-        .unwrap();
+    create_flight(&mut client, "CA100", "100", lima.id).await;
     // The writes' own `catalog.changed` events drop the cache when they arrive: let them arrive
     // before filling it.
     eventually(Duration::from_secs(10), || async {
@@ -35,51 +32,22 @@ async fn cached_answers_survive_a_database_outage() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let destinations = client
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let flights = client
-        .list_flights(ListFlightsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let cached_lima = client
-        .get_destination(GetDestinationRequest { id: lima.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let destinations = list_destinations(&mut client).await.unwrap();
+    let flights = list_flights(&mut client).await.unwrap();
+    let cached_lima = get_destination(&mut client, lima.id).await.unwrap();
 
     proxy.cut();
     // What was read before is answered from memory, unchanged…
     for _ in 0..3 {
-        let again = client
-            .list_destinations(ListDestinationsRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(again, destinations);
-        let again = client
-            .list_flights(ListFlightsRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(again, flights);
+        assert_eq!(list_destinations(&mut client).await.unwrap(), destinations);
+        assert_eq!(list_flights(&mut client).await.unwrap(), flights);
         assert_eq!(
-            client
-                .get_destination(GetDestinationRequest { id: lima.id })
-                .await
-                .unwrap()
-                .into_inner(),
+            get_destination(&mut client, lima.id).await.unwrap(),
             cached_lima
         );
     }
     // …what was not needs the database.
-    let status = client
-        .get_destination(GetDestinationRequest { id: cusco.id })
-        .await
-        .unwrap_err();
+    let status = get_destination(&mut client, cusco.id).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     proxy.restore();
     mesh.stop().await;
@@ -100,61 +68,40 @@ async fn a_change_through_one_replica_reaches_the_other_replicas_cache_by_event(
         .set("SEATS_CACHE_TTL", "1h")
         .set("OUTBOX_RELAY", "false")
         .set("MIGRATE_ON_START", "false");
-    let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-        .await
-        .unwrap();
-    let replica = flightmesh::testing::Replica::start(replica);
-    let mut other = FlightServiceClient::new(mesh.channel(replica.addr).await);
+    let replica = start_flights(&env).await;
+    let mut other = Client::new(mesh.channel(replica.addr).await);
     let mut client = client(&mesh).await;
 
     let lima = create_destination(&mut client, "Lima", "10").await;
     // The replica caches the catalog as it is now.
-    let names = |list: flightmesh_proto::flights::ListDestinationsResponse| -> Vec<String> {
-        list.destinations.into_iter().map(|d| d.name).collect()
-    };
+    let names =
+        |list: Vec<Destination>| -> Vec<String> { list.into_iter().map(|d| d.name).collect() };
     eventually(Duration::from_secs(10), || {
         let mut other = other.clone();
         async move {
-            other
-                .list_destinations(ListDestinationsRequest::default())
+            list_destinations(&mut other)
                 .await
-                .is_ok_and(|list| names(list.into_inner()) == ["Lima"])
+                .is_ok_and(|list| names(list) == ["Lima"])
         }
     })
     .await;
-    let before = other
-        .list_flights(ListFlightsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(before.flights.is_empty());
+    let before = list_flights(&mut other).await.unwrap();
+    assert!(before.is_empty());
 
     // A destination and a flight created through the first replica: the second sees both
     // long before its hour-long TTL.
     create_destination(&mut client, "Cusco", "20").await;
-    client
-        .create_flight(flight_request("CA200", "100", lima.id))
-        .await
-        .unwrap();
+    create_flight(&mut client, "CA200", "100", lima.id).await;
     eventually(Duration::from_secs(10), || {
         let mut other = other.clone();
         async move {
-            let destinations = other
-                .list_destinations(ListDestinationsRequest::default())
-                .await
-                .map(|l| names(l.into_inner()));
-            let flights = other
-                .list_flights(ListFlightsRequest::default())
-                .await
-                .map(|l| l.into_inner().flights.len());
+            let destinations = list_destinations(&mut other).await.map(names);
+            let flights = list_flights(&mut other).await.map(|l| l.len());
             destinations.is_ok_and(|d| d == ["Lima", "Cusco"]) && flights.is_ok_and(|n| n == 1)
         }
     })
     .await;
-    other
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap();
+    list_destinations(&mut other).await.unwrap();
     replica.stop().await;
     mesh.stop().await;
 }

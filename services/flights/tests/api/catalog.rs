@@ -1,9 +1,7 @@
 //! Catalog operations, their validation and their status codes.
 
 use flightmesh_proto::flights::{
-    CreateFlightRequest, FindDestinationByNameRequest, GetDestinationMarketRequest,
-    GetDestinationRequest, GetFlightRequest, ListDestinationsRequest, ListFlightsRequest,
-    SearchFlightsRequest,
+    CreateFlightRequest, FindDestinationByNameRequest, ListFlightsRequest, SearchFlightsRequest,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -11,7 +9,11 @@ use tonic_types::StatusExt;
 use flightmesh::Service;
 use flightmesh::testing::TestMesh;
 
-use crate::{client, create_destination, create_flight, dec, destination_request, flight_request};
+use crate::{
+    client, create_destination, create_destination_with, create_flight, create_flight_seating, dec,
+    destination_request, flight_request, get_destination, get_destination_market, get_flight,
+    list_destinations,
+};
 
 /// `(field, description)` of every BadRequest violation in a status.
 fn violations(status: &tonic::Status) -> Vec<(String, String)> {
@@ -35,54 +37,34 @@ async fn creates_lists_and_gets_destinations_and_flights() {
     let mesh = TestMesh::start().await;
     let mut client = client(&mesh).await;
 
-    let cartagena = client
-        .create_destination(destination_request("Cartagena", "50", true, true))
-        .await
-        .unwrap()
-        .into_inner();
+    let cartagena = create_destination(&mut client, "Cartagena", "50").await;
     assert_eq!(cartagena.name, "Cartagena");
     assert_eq!(cartagena.tax_amount, dec("50.00"));
     assert!(cartagena.is_promotion && cartagena.allows_pets);
 
-    let londres = client
-        .create_destination(destination_request("Londres", "100", false, false))
-        .await
-        .unwrap()
-        .into_inner();
+    let londres = create_destination_with(
+        &mut client,
+        destination_request("Londres", "100", false, false),
+    )
+    .await;
     assert!(londres.id > cartagena.id);
 
     // allows_pets defaults to true when absent.
     let mut lima = destination_request("Lima", "0", false, false);
     lima.allows_pets = None;
-    let lima = client.create_destination(lima).await.unwrap().into_inner();
+    let lima = create_destination_with(&mut client, lima).await;
     assert!(lima.allows_pets);
 
-    let listed = client
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .destinations;
+    let listed = list_destinations(&mut client).await.unwrap();
     assert_eq!(
         listed.iter().map(|d| d.id).collect::<Vec<_>>(),
         [cartagena.id, londres.id, lima.id]
     );
 
-    let got = client
-        .get_destination(GetDestinationRequest { id: londres.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_destination(&mut client, londres.id).await.unwrap();
     assert_eq!(got, londres);
 
-    let flight = client
-        .create_flight(CreateFlightRequest {
-            capacity: Some(3),
-            ..flight_request("CT-123", "1000", cartagena.id)
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let flight = create_flight_seating(&mut client, "CT-123", "1000", cartagena.id, 3).await;
     assert_eq!(flight.base_price, dec("1000.00"));
     assert_eq!((flight.capacity, flight.seats_available), (3, 3));
     assert_eq!(flight.destination.as_ref(), Some(&cartagena));
@@ -90,11 +72,7 @@ async fn creates_lists_and_gets_destinations_and_flights() {
     let default_capacity = create_flight(&mut client, "LON-99", "2000", londres.id).await;
     assert_eq!(default_capacity.capacity, 180);
 
-    let got = client
-        .get_flight(GetFlightRequest { id: flight.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_flight(&mut client, flight.id).await.unwrap();
     assert_eq!(got, flight);
 
     let page = client
@@ -214,18 +192,12 @@ async fn duplicates_are_already_exists_and_unknown_ids_not_found() {
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "Destino no encontrado.");
 
-    let status = client
-        .get_flight(GetFlightRequest { id: 999 })
-        .await
-        .unwrap_err();
+    let status = get_flight(&mut client, 999).await.unwrap_err();
     assert_eq!(
         (status.code(), status.message()),
         (Code::NotFound, "Vuelo no encontrado.")
     );
-    let status = client
-        .get_destination(GetDestinationRequest { id: 999 })
-        .await
-        .unwrap_err();
+    let status = get_destination(&mut client, 999).await.unwrap_err();
     assert_eq!(
         (status.code(), status.message()),
         (Code::NotFound, "Destino no encontrado.")
@@ -275,32 +247,19 @@ async fn internal_lookups_for_the_other_services() {
         .into_inner();
     assert_eq!(found.id, cartagena.id);
 
-    let market = client
-        .get_destination_market(GetDestinationMarketRequest {
-            destination_name: "cartagena".into(),
-        })
+    let market = get_destination_market(&mut client, "cartagena")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(market.flight_count, 2);
     // (1000 + 500.01) / 2 = 750.005 → 750.01, half away from zero.
     assert_eq!(market.average_base_price, dec("750.01"));
     assert_eq!((market.total_capacity, market.seats_available), (360, 360));
 
-    let market = client
-        .get_destination_market(GetDestinationMarketRequest {
-            destination_name: "quito".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let market = get_destination_market(&mut client, "quito").await.unwrap();
     assert_eq!((market.flight_count, market.average_base_price), (0, None));
     assert_eq!(market.destination.unwrap().id, empty.id);
 
-    let status = client
-        .get_destination_market(GetDestinationMarketRequest {
-            destination_name: "Atlantis".into(),
-        })
+    let status = get_destination_market(&mut client, "Atlantis")
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);

@@ -5,15 +5,15 @@
 use std::time::{Duration, Instant};
 
 use flightmesh::testing::TestMesh;
-use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::flights::{
-    GetDestinationRequest, ListDestinationsRequest, PutDestinationEmbeddingRequest,
-    SearchDestinationEmbeddingsRequest,
+    Destination, PutDestinationEmbeddingRequest, SearchDestinationEmbeddingsRequest,
 };
 use tonic::Code;
-use tonic::transport::Channel;
 
-use crate::{client, destination_request};
+use crate::{
+    Client, client, create_destination_with, destination_request, get_destination,
+    list_destinations, start_flights,
+};
 
 fn put(
     id: i64,
@@ -38,10 +38,12 @@ fn query(model: &str, vector: Vec<f32>) -> SearchDestinationEmbeddingsRequest {
     }
 }
 
-async fn ids(
-    client: &mut FlightServiceClient<Channel>,
-    q: SearchDestinationEmbeddingsRequest,
-) -> Vec<i64> {
+/// "Isla Coral", not promoted, pets allowed, without a description.
+async fn create_coral(client: &mut Client) -> Destination {
+    create_destination_with(client, destination_request("Isla Coral", "10", false, true)).await
+}
+
+async fn ids(client: &mut Client, q: SearchDestinationEmbeddingsRequest) -> Vec<i64> {
     client
         .search_destination_embeddings(q)
         .await
@@ -59,30 +61,14 @@ async fn descriptions_are_catalog_data_and_models_are_never_mixed() {
     let mut flights = client(&mesh).await;
     let mut request = destination_request("Isla Coral", "10", false, true);
     request.description = Some("  Playas y buceo  ".into());
-    let coral = flights
-        .create_destination(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let coral = create_destination_with(&mut flights, request).await;
     assert_eq!(coral.description.as_deref(), Some("Playas y buceo"));
-    let plain = flights
-        .create_destination(destination_request("Lima", "5", false, true))
-        .await
-        .unwrap()
-        .into_inner();
+    let plain =
+        create_destination_with(&mut flights, destination_request("Lima", "5", false, true)).await;
     assert_eq!(plain.description, None);
-    let got = flights
-        .get_destination(GetDestinationRequest { id: coral.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_destination(&mut flights, coral.id).await.unwrap();
     assert_eq!(got.description.as_deref(), Some("Playas y buceo"));
-    let listed = flights
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .destinations;
+    let listed = list_destinations(&mut flights).await.unwrap();
     assert_eq!(listed[0].description.as_deref(), Some("Playas y buceo"));
     let mut long = destination_request("Largo", "5", false, true);
     long.description = Some("x".repeat(2001));
@@ -155,21 +141,14 @@ async fn descriptions_are_catalog_data_and_models_are_never_mixed() {
 async fn another_replicas_writes_reach_the_index_within_the_refresh_interval() {
     let mesh = TestMesh::start().await;
     let mut first = client(&mesh).await;
-    let coral = first
-        .create_destination(destination_request("Isla Coral", "10", false, true))
-        .await
-        .unwrap()
-        .into_inner();
+    let coral = create_coral(&mut first).await;
 
     // A second replica on the same database, refreshing every 300ms.
     let env = flightmesh::testing::test_env(&mesh.db, &mesh.names)
         .set("OUTBOX_RELAY", "false")
         .set("EMBEDDING_INDEX_REFRESH", "300ms");
-    let replica = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-        .await
-        .unwrap();
-    let replica = flightmesh::testing::Replica::start(replica);
-    let mut second = FlightServiceClient::new(mesh.channel(replica.addr).await);
+    let replica = start_flights(&env).await;
+    let mut second = Client::new(mesh.channel(replica.addr).await);
 
     // The replica loads model M (empty) first, then the first replica writes.
     assert!(
@@ -216,11 +195,7 @@ async fn a_description_event_nobody_listens_to_does_not_stay_in_the_outbox() {
     // retry it forever, one WARN per round, until such rows filled every batch.
     let mesh = TestMesh::start().await;
     let mut flights = client(&mesh).await;
-    let coral = flights
-        .create_destination(destination_request("Isla Coral", "10", false, true))
-        .await
-        .unwrap()
-        .into_inner();
+    let coral = create_coral(&mut flights).await;
     flights
         .put_destination_embedding(put(coral.id, "Playas y buceo", "model-a", vec![1.0, 0.0]))
         .await

@@ -4,28 +4,21 @@
 use std::time::Duration;
 
 use flightmesh::testing::{TestMesh, eventually};
-use flightmesh_proto::flights::ListDestinationsRequest;
 use tonic::Code;
 
 use crate::health::http_get;
-use crate::{client, mesh_behind_a_database_proxy};
+use crate::{client, list_destinations, mesh_behind_a_database_proxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_unavailable_then_recovers_without_restart() {
     // The database path itself (tests/api/cache.rs shows cached answers surviving).
     let (proxy, mesh) = mesh_behind_a_database_proxy(&[("FLIGHTS_CATALOG_CACHE_TTL", "0s")]).await;
     let mut client = client(&mesh).await;
-    client
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap();
+    list_destinations(&mut client).await.unwrap();
 
     proxy.cut();
     for _ in 0..3 {
-        let status = client
-            .list_destinations(ListDestinationsRequest::default())
-            .await
-            .unwrap_err();
+        let status = list_destinations(&mut client).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert_eq!(
             status.message(),
@@ -39,12 +32,7 @@ async fn database_outage_is_unavailable_then_recovers_without_restart() {
     proxy.restore();
     eventually(Duration::from_secs(10), || {
         let mut client = client.clone();
-        async move {
-            client
-                .list_destinations(ListDestinationsRequest::default())
-                .await
-                .is_ok()
-        }
+        async move { list_destinations(&mut client).await.is_ok() }
     })
     .await;
     mesh.stop().await;
@@ -54,17 +42,11 @@ async fn database_outage_is_unavailable_then_recovers_without_restart() {
 async fn killed_backends_are_replaced_on_the_next_checkout() {
     let mesh = TestMesh::start().await;
     let mut client = client(&mesh).await;
-    client
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap();
+    list_destinations(&mut client).await.unwrap();
 
     let killed = mesh.db.terminate_backends().await;
     assert!(killed >= 1, "the pool had a connection to kill");
     // The pool verifies connections on checkout: the very next request already succeeds.
-    client
-        .list_destinations(ListDestinationsRequest::default())
-        .await
-        .unwrap();
+    list_destinations(&mut client).await.unwrap();
     mesh.stop().await;
 }

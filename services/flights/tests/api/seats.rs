@@ -3,26 +3,19 @@
 use flightmesh::testing::TestMesh;
 use flightmesh_proto::bookings::CreateBookingRequest;
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
-use flightmesh_proto::flights::{
-    CreateFlightRequest, GetDestinationMarketRequest, GetFlightRequest, ListFlightsRequest,
-};
 use tonic::Code;
 
-use crate::{client, create_destination, flight_request};
+use crate::{
+    Client, client, create_destination, create_flight, create_flight_seating,
+    get_destination_market, get_flight, list_flights, start_flights,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seats_available_reflects_the_bookings_seat_ledger() {
     let mesh = TestMesh::start().await;
     let mut flights = client(&mesh).await;
     let destination = create_destination(&mut flights, "Cartagena", "50").await;
-    let flight = flights
-        .create_flight(CreateFlightRequest {
-            capacity: Some(5),
-            ..flight_request("CT-1", "100", destination.id)
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let flight = create_flight_seating(&mut flights, "CT-1", "100", destination.id, 5).await;
     assert_eq!(flight.seats_available, 5);
 
     let mut bookings = BookingServiceClient::new(mesh.channel(mesh.addrs.bookings).await);
@@ -37,26 +30,13 @@ async fn seats_available_reflects_the_bookings_seat_ledger() {
             .await
             .unwrap();
     }
-    let got = flights
-        .get_flight(GetFlightRequest { id: flight.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_flight(&mut flights, flight.id).await.unwrap();
     assert_eq!((got.capacity, got.seats_available), (5, 3));
-    let listed = flights
-        .list_flights(ListFlightsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .flights;
+    let listed = list_flights(&mut flights).await.unwrap();
     assert_eq!(listed[0].seats_available, 3);
-    let market = flights
-        .get_destination_market(GetDestinationMarketRequest {
-            destination_name: "Cartagena".into(),
-        })
+    let market = get_destination_market(&mut flights, "Cartagena")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!((market.total_capacity, market.seats_available), (5, 3));
 
     mesh.stop().await;
@@ -73,28 +53,17 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
     let names = flightmesh::testing::Isolation::new();
     let env =
         flightmesh::testing::test_env(&db, &names).set("BOOKINGS_URL", format!("http://{closed}"));
-    let app = flightmesh_flights::build(flightmesh_flights::Config::from_env(&env).unwrap())
-        .await
-        .unwrap();
-    let app = flightmesh::testing::Replica::start(app);
+    let app = start_flights(&env).await;
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let mut flights =
-        flightmesh_proto::flights::flight_service_client::FlightServiceClient::new(channel);
+    let mut flights = Client::new(channel);
     let destination = create_destination(&mut flights, "Cartagena", "50").await;
-    let flight = flights
-        .create_flight(flight_request("CT-1", "100", destination.id))
-        .await
-        .unwrap()
-        .into_inner();
+    let flight = create_flight(&mut flights, "CT-1", "100", destination.id).await;
 
-    let status = flights
-        .get_flight(GetFlightRequest { id: flight.id })
-        .await
-        .unwrap_err();
+    let status = get_flight(&mut flights, flight.id).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(
         status.message(),

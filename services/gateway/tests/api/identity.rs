@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{refused, token};
 use crate::support::{
-    ADMIN_EMAIL, LoneGateway, get_as, lone_gateway_env, mesh_with, send_as, start_gateway,
+    ADMIN_EMAIL, LoneGateway, get_as, production_mesh_with, send_as, start_lone_gateway,
 };
 
 /// A gateway on `db`, alone (no mesh behind it), with the production policy.
@@ -28,7 +28,7 @@ pub struct Edge {
 impl Edge {
     pub async fn start(db: &TestDatabase, vars: &[(&str, &str)]) -> Self {
         Self {
-            gateway: start_gateway(&lone_gateway_env(db, vars)).await,
+            gateway: start_lone_gateway(db, vars).await,
             http: reqwest::Client::new(),
         }
     }
@@ -286,8 +286,7 @@ async fn a_deactivated_user_is_refused_within_the_user_check_interval() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_demoted_admin_loses_admin_within_the_user_check_interval() {
-    let mesh = mesh_with(&[
-        ("GATEWAY_ACCESS_POLICY", "production"),
+    let mesh = production_mesh_with(&[
         ("GATEWAY_USER_CHECK_INTERVAL", "1s"),
         ("GATEWAY_ADMIN_EMAIL", ADMIN_EMAIL),
         ("GATEWAY_ADMIN_PASSWORD", "admin-secreto"),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use flightmesh::testing::{TestMesh, test_env};
 use serde_json::json;
 
-use crate::support::{mesh_with, start_gateway, status_json_and_header};
+use crate::support::{mesh_with, start_gateway, status_json_and_header, with_vars};
 
 /// `POST {base}/api/v1/ai/chat` → (status, body, `Retry-After`).
 async fn chat(http: &reqwest::Client, base: &str) -> (u16, serde_json::Value, Option<String>) {
@@ -48,15 +48,11 @@ async fn the_ai_limit_answers_429_then_recovers_after_the_window() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_gateways_sharing_redis_enforce_one_budget() {
-    let mesh = mesh_with(&[
-        ("GATEWAY_RATE_LIMIT_AI", "4/60s"),
-        ("GATEWAY_RATE_LIMIT_STORE", "redis"),
-    ])
-    .await;
+    // Both gateways get the same budget, kept in Redis.
+    let budget = [("RATE_LIMIT_AI", "4/60s"), ("RATE_LIMIT_STORE", "redis")];
+    let mesh = mesh_with(&budget).await;
     // A second gateway replica in front of the same services and Redis.
-    let env = test_env(&mesh.db, &mesh.names)
-        .set("RATE_LIMIT_AI", "4/60s")
-        .set("RATE_LIMIT_STORE", "redis")
+    let env = with_vars(test_env(&mesh.db, &mesh.names), &budget)
         .set("FLIGHTS_URL", format!("http://{}", mesh.addrs.flights))
         .set("BOOKINGS_URL", format!("http://{}", mesh.addrs.bookings))
         .set("STATS_URL", format!("http://{}", mesh.addrs.stats))

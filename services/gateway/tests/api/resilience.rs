@@ -10,7 +10,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::support::{admin_metrics, closed_port, send_as, start_gateway};
+use crate::support::{admin_metrics, closed_port, mesh_with, send_as, start_gateway};
 use crate::{TestStack, eventually, status_and_json};
 
 /// The contract's answer when a dependency cannot take the call.
@@ -130,29 +130,25 @@ async fn services_that_are_down_answer_503_and_readyz_names_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
-    // One pooled connection, two calls in flight at most, a 20 ms wait beyond that.
-    let stack = TestStack::start_with(|env, _| {
-        env.set("FLIGHTS_DATABASE_MAX_CONNECTIONS", "1")
-            .set("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "30s")
-            .set("FLIGHTS_MAX_CONCURRENT_REQUESTS", "2")
-            .set("FLIGHTS_SHED_WAIT", "20ms")
-            .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
-            .set("FLIGHTS_SEATS_CACHE_TTL", "0s")
-    })
+    // One pooled connection, two calls in flight at most, a 20 ms wait beyond that. Another
+    // session locks the table: the one pooled connection waits behind the lock with the first
+    // read, the second read waits for that connection — the pool is saturated.
+    let (stack, mut held) = HeldReads::start(
+        &[
+            ("FLIGHTS_DATABASE_MAX_CONNECTIONS", "1"),
+            ("FLIGHTS_DATABASE_CONNECT_TIMEOUT", "30s"),
+            ("FLIGHTS_MAX_CONCURRENT_REQUESTS", "2"),
+            ("FLIGHTS_SHED_WAIT", "20ms"),
+        ],
+        2,
+    )
     .await;
-    let path = destination_path(&stack).await;
-
-    // Another session locks the table: the one pooled connection waits behind the lock with the
-    // first read, the second read waits for that connection — the pool is saturated.
-    let mut locker = lock_destinations(&stack).await;
-    let stuck: Vec<_> = (0..2).map(|_| spawn_get(&stack, &path)).collect();
-    wait_for_a_lock_wait(&stack).await;
     // Sequencing only: the second read reaches the service and takes the last slot.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A third read is shed at once: 503, the contract's message, Retry-After.
     let started = std::time::Instant::now();
-    assert_shed(&stack, &path).await;
+    assert_shed(&stack, &held.path).await;
     let shed_after = started.elapsed();
     eprintln!("shed after {shed_after:?} (the pool would have made it wait up to 30 s)");
 
@@ -177,26 +173,53 @@ async fn a_saturated_pool_sheds_fast_503s_and_never_flips_readiness() {
     assert_eq!(health.status(), ServingStatus::Serving);
 
     // The lock goes: the waiting reads are served.
-    locker.batch_execute("COMMIT").await.unwrap();
-    for read in stuck {
-        assert_eq!(read.await.unwrap(), 200);
+    held.release().await;
+}
+
+/// Reads of a destination held up behind a lock on its table.
+struct HeldReads {
+    /// The destination's path.
+    path: String,
+    /// The session holding an exclusive lock on the destinations table until it commits.
+    locker: AsyncPgConnection,
+    /// The reads waiting behind it → their status.
+    reads: Vec<tokio::task::JoinHandle<u16>>,
+}
+
+impl HeldReads {
+    /// Starts the stack with `settings` and no flights caches (reads reach the database, where
+    /// the lock is), creates a destination, locks its table from another session and starts
+    /// `count` reads of it that wait behind the lock.
+    async fn start(settings: &[(&str, &str)], count: usize) -> (TestStack, Self) {
+        let uncached = [
+            ("FLIGHTS_CATALOG_CACHE_TTL", "0s"),
+            ("FLIGHTS_SEATS_CACHE_TTL", "0s"),
+        ];
+        let stack = mesh_with(&[settings, &uncached].concat()).await;
+        let id = stack.destination("Cartagena", 50.0, true, true).await;
+        let path = format!("/api/v1/flights/destinations/{id}");
+        let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
+        locker
+            .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let reads = (0..count).map(|_| spawn_get(&stack, &path)).collect();
+        wait_for_a_lock_wait(&stack).await;
+        let held = Self {
+            path,
+            locker,
+            reads,
+        };
+        (stack, held)
     }
-}
 
-/// Creates a destination; returns its path.
-async fn destination_path(stack: &TestStack) -> String {
-    let id = stack.destination("Cartagena", 50.0, true, true).await;
-    format!("/api/v1/flights/destinations/{id}")
-}
-
-/// A session holding an exclusive lock on the destinations table until it commits.
-async fn lock_destinations(stack: &TestStack) -> AsyncPgConnection {
-    let mut locker = AsyncPgConnection::establish(stack.db.url()).await.unwrap();
-    locker
-        .batch_execute("BEGIN; LOCK TABLE flights.destinations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    locker
+    /// The lock goes: every held read is served.
+    async fn release(&mut self) {
+        self.locker.batch_execute("COMMIT").await.unwrap();
+        for read in self.reads.drain(..) {
+            assert_eq!(read.await.unwrap(), 200);
+        }
+    }
 }
 
 /// A GET of `path` in the background → its status.
@@ -230,19 +253,17 @@ async fn assert_shed(stack: &TestStack, path: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn beyond_its_limit_the_gateway_answers_503_at_once_before_calling_anything() {
-    let stack = TestStack::start_with(|env, _| {
-        env.set("GATEWAY_MAX_CONCURRENT_REQUESTS", "1")
-            .set("GATEWAY_SHED_WAIT", "10ms")
-            .set("FLIGHTS_CATALOG_CACHE_TTL", "0s")
-    })
-    .await;
-    let path = destination_path(&stack).await;
-    let mut locker = lock_destinations(&stack).await;
     // The one slot: a read stuck behind the lock.
-    let stuck = spawn_get(&stack, &path);
-    wait_for_a_lock_wait(&stack).await;
+    let (stack, mut held) = HeldReads::start(
+        &[
+            ("GATEWAY_MAX_CONCURRENT_REQUESTS", "1"),
+            ("GATEWAY_SHED_WAIT", "10ms"),
+        ],
+        1,
+    )
+    .await;
 
-    assert_shed(&stack, &path).await;
+    assert_shed(&stack, &held.path).await;
     // Health and the gateway's own routes are not calls to anything: still answered.
     assert_eq!(stack.get("/health").await.0, 200);
     let metrics = admin_metrics(&stack).await;
@@ -253,9 +274,8 @@ async fn beyond_its_limit_the_gateway_answers_503_at_once_before_calling_anythin
         "gateway_shed_total counted it"
     );
 
-    locker.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(stuck.await.unwrap(), 200);
-    assert_eq!(stack.get(&path).await.0, 200, "the slot is free again");
+    held.release().await;
+    assert_eq!(stack.get(&held.path).await.0, 200, "the slot is free again");
 }
 
 /// The gateway drains on its host like every service: from the stop, both its public port

@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::auth::register_and_login;
-use crate::support::{admin_metrics, mesh_with, metric, with_bearer};
+use crate::support::{admin_metrics, metric, production_mesh_with, with_bearer};
 
 const STREAM: &str = "/api/v1/ai/chat/stream";
 
@@ -114,9 +114,25 @@ async fn seed_cartagena(mesh: &TestMesh) {
     mesh.cartagena_flight(100).await;
 }
 
-async fn mesh_with_model(stub: &Stub, extra: &[(&str, &str)]) -> TestMesh {
+/// A model answer streamed as `word` `count` times, one chunk every `pause`.
+fn repeated(word: &'static str, count: usize, pause: Duration) -> Reply {
+    Reply::Chunks {
+        chunks: vec![word; count],
+        delay: pause,
+    }
+}
+
+/// A model stub that answers `replies` in order, and the mesh with its AI agent on it (model
+/// `stub-model`) and `extra` set.
+async fn model_stub_mesh(
+    replies: impl IntoIterator<Item = Reply>,
+    extra: &[(&str, &str)],
+) -> (Stub, TestMesh) {
+    let stub = Stub::start().await;
+    stub.script(replies);
     let settings = [&[("AI_AI_MODEL", "stub-model")], extra].concat();
-    TestMesh::start_with_model(stub, &settings).await
+    let mesh = TestMesh::start_with_model(&stub, &settings).await;
+    (stub, mesh)
 }
 
 /// The pieces before the last message, and the last message.
@@ -176,20 +192,22 @@ async fn the_offline_answer_arrives_sentence_by_sentence_over_sse() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_model_answer_streams_its_chunks_after_a_tool_call() {
-    let stub = Stub::start().await;
-    let mesh = mesh_with_model(&stub, &[]).await;
+    let (stub, mesh) = model_stub_mesh(
+        [
+            Reply::ToolCall {
+                id: "call_1",
+                name: "market_data",
+                arguments: json!({"destination": "Cartagena"}),
+            },
+            Reply::Chunks {
+                chunks: vec!["Cartagena ", "paga ", "50.00 ", "de impuestos."],
+                delay: Duration::from_millis(50),
+            },
+        ],
+        &[],
+    )
+    .await;
     seed_cartagena(&mesh).await;
-    stub.script([
-        Reply::ToolCall {
-            id: "call_1",
-            name: "market_data",
-            arguments: json!({"destination": "Cartagena"}),
-        },
-        Reply::Chunks {
-            chunks: vec!["Cartagena ", "paga ", "50.00 ", "de impuestos."],
-            delay: Duration::from_millis(50),
-        },
-    ]);
     let mut events = Events::open(&mesh, &json!({"message": "¿Impuestos de Cartagena?"})).await;
     // Several events arrive before the end.
     let first = events.next().await.unwrap();
@@ -265,12 +283,8 @@ async fn without_an_event_stream_accept_the_answer_is_ndjson() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_cancels_the_model_request() {
-    let stub = Stub::start().await;
-    let mesh = mesh_with_model(&stub, &[]).await;
-    stub.script([Reply::Chunks {
-        chunks: vec!["palabra "; 100],
-        delay: Duration::from_millis(100),
-    }]);
+    let (stub, mesh) =
+        model_stub_mesh([repeated("palabra ", 100, Duration::from_millis(100))], &[]).await;
     let cancelled_before = gateway_metric(&mesh, "gateway_stream_cancelled_total").await;
     let mut events = Events::open(&mesh, &json!({"message": "Cuéntame algo largo"})).await;
     let mut session = String::new();
@@ -303,16 +317,15 @@ async fn a_client_that_disconnects_cancels_the_model_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_mid_stream_are_error_events_with_the_contracts_messages() {
-    let stub = Stub::start().await;
-    let mesh = mesh_with_model(&stub, &[("AI_AI_TIMEOUT", "1s")]).await;
-    stub.script([
-        Reply::BrokenStream("Empiezo a responder pero"),
-        Reply::Chunks {
-            chunks: vec!["lento "; 20],
-            delay: Duration::from_millis(200),
-        },
-        Reply::BrokenStream("Otra vez"),
-    ]);
+    let (_stub, mesh) = model_stub_mesh(
+        [
+            Reply::BrokenStream("Empiezo a responder pero"),
+            repeated("lento ", 20, Duration::from_millis(200)),
+            Reply::BrokenStream("Otra vez"),
+        ],
+        &[("AI_AI_TIMEOUT", "1s")],
+    )
+    .await;
     // The provider fails midway: what was written arrived, then the contract's 500 message.
     let mut events = Events::open(&mesh, &json!({"message": "hola"})).await;
     let events = events.rest().await;
@@ -352,19 +365,14 @@ async fn failures_mid_stream_are_error_events_with_the_contracts_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_deadline_bounds_the_whole_stream_and_heartbeats_fill_the_silence() {
-    let stub = Stub::start().await;
-    let mesh = mesh_with_model(
-        &stub,
+    let (_stub, mesh) = model_stub_mesh(
+        [repeated("despacio ", 10, Duration::from_millis(700))],
         &[
             ("GATEWAY_AI_REQUEST_TIMEOUT", "2s"),
             ("GATEWAY_STREAM_HEARTBEAT", "200ms"),
         ],
     )
     .await;
-    stub.script([Reply::Chunks {
-        chunks: vec!["despacio "; 10],
-        delay: Duration::from_millis(700),
-    }]);
     let mut events = Events::open(&mesh, &json!({"message": "hola"})).await;
     let mut all = Vec::new();
     while let Some(event) = events.next().await {
@@ -385,11 +393,7 @@ async fn the_gateway_deadline_bounds_the_whole_stream_and_heartbeats_fill_the_si
 
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_rate_limit_and_validation_answer_plain_json_before_any_stream() {
-    let mesh = mesh_with(&[
-        ("ACCESS_POLICY", "production"),
-        ("GATEWAY_RATE_LIMIT_AI", "2/60s"),
-    ])
-    .await;
+    let mesh = production_mesh_with(&[("GATEWAY_RATE_LIMIT_AI", "2/60s")]).await;
     let (hola, blank) = (json!({"message": "hola"}), json!({"message": "  "}));
     let send = |token, body| post_stream(&mesh, "text/event-stream", token, body);
     let anonymous = send(None, &hola).await;

@@ -12,6 +12,12 @@ use serde_json::Value;
 /// The bootstrap admin's email in the meshes started by [`production_mesh`].
 pub const ADMIN_EMAIL: &str = "admin@flightmesh.test";
 
+/// `env` with `vars` set.
+pub fn with_vars(env: Env, vars: &[(&str, &str)]) -> Env {
+    vars.iter()
+        .fold(env, |env, (name, value)| env.set(*name, *value))
+}
+
 /// Starts the test mesh with `vars` set in its environment.
 pub async fn mesh_with(vars: &[(&str, &str)]) -> TestMesh {
     let vars: Vec<(String, String)> = vars
@@ -25,12 +31,16 @@ pub async fn mesh_with(vars: &[(&str, &str)]) -> TestMesh {
     .await
 }
 
-/// The mesh under the production policy (in the gateway and in bookings), with the bootstrap
-/// admin [`ADMIN_EMAIL`] signing in with `admin_password`.
+/// The mesh under the production policy (in the gateway and in bookings), with `vars` set too.
+pub async fn production_mesh_with(vars: &[(&str, &str)]) -> TestMesh {
+    // Both enforcers: the gateway's route table and bookings' ownership rules.
+    mesh_with(&[&[("ACCESS_POLICY", "production")], vars].concat()).await
+}
+
+/// The mesh under the production policy, with the bootstrap admin [`ADMIN_EMAIL`] signing in
+/// with `admin_password`.
 pub async fn production_mesh(admin_password: &str) -> TestMesh {
-    mesh_with(&[
-        // Both enforcers: the gateway's route table and bookings' ownership rules.
-        ("ACCESS_POLICY", "production"),
+    production_mesh_with(&[
         ("GATEWAY_ADMIN_EMAIL", ADMIN_EMAIL),
         ("GATEWAY_ADMIN_PASSWORD", admin_password),
     ])
@@ -156,8 +166,7 @@ pub fn lone_gateway_env(db: &TestDatabase, vars: &[(&str, &str)]) -> Env {
         ("RATE_LIMIT_AUTH", "100000/60s"),
         ("LOG_FORMAT", "text"),
     ]);
-    vars.iter()
-        .fold(env, |env, (name, value)| env.set(*name, *value))
+    with_vars(env, vars)
 }
 
 /// A gateway started from an environment of its own, outside any mesh.
@@ -184,4 +193,9 @@ pub async fn start_gateway(env: &Env) -> LoneGateway {
         stop: stop.clone(),
         task: tokio::spawn(gateway.run(stop)),
     }
+}
+
+/// Starts a gateway alone on `db` (see [`lone_gateway_env`]), with `vars` set.
+pub async fn start_lone_gateway(db: &TestDatabase, vars: &[(&str, &str)]) -> LoneGateway {
+    start_gateway(&lone_gateway_env(db, vars)).await
 }

@@ -162,28 +162,44 @@ fn spawn_worker(mesh: &TestMesh) -> Child {
         .expect("the stats-worker binary starts")
 }
 
+/// Runs `scenario` on `mesh`: books under load (`per_second`), strikes with `fault`, lets the
+/// mesh recover for 3 s, checks, and stops the mesh. Returns what `fault` returned (a process it
+/// left running).
+async fn under_fault<T>(
+    scenario: &str,
+    mesh: TestMesh,
+    per_second: f64,
+    fault: impl AsyncFnOnce(&TestMesh, &Booker) -> T,
+) -> T {
+    let booker = book_under_load(&mesh, per_second).await;
+    let left = fault(&mesh, &booker).await;
+    booker.fault_over();
+    sleep(Duration::from_secs(3)).await;
+
+    let report = booker.stop().await;
+    check(scenario, &mesh, &report).await;
+    mesh.stop().await;
+    left
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stats_worker_killed_mid_stream_and_restarted() {
     // The mesh's own consumer is off: the worker is a separate process that can be killed.
     let mesh = TestMesh::start_with(|env, _| env.set("STATS_CONSUMER", "false")).await;
     let mut worker = spawn_worker(&mesh);
-    let booker = book_under_load(&mesh, 60.0).await;
-    worker.start_kill().expect("SIGKILL");
-    let status = worker.wait().await.expect("the worker exits");
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "killed, not stopped"
-    );
-    sleep(Duration::from_secs(1)).await;
-    let mut worker = spawn_worker(&mesh);
-    booker.fault_over();
-    sleep(Duration::from_secs(3)).await;
-
-    let report = booker.stop().await;
-    check("kill-stats-worker", &mesh, &report).await;
-    worker.start_kill().expect("SIGKILL");
-    mesh.stop().await;
+    let mut restarted = under_fault("kill-stats-worker", mesh, 60.0, async |mesh, _| {
+        worker.start_kill().expect("SIGKILL");
+        let status = worker.wait().await.expect("the worker exits");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "killed, not stopped"
+        );
+        sleep(Duration::from_secs(1)).await;
+        spawn_worker(mesh)
+    })
+    .await;
+    restarted.start_kill().expect("SIGKILL");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -191,61 +207,49 @@ async fn rabbitmq_unreachable_for_twenty_seconds() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let through_proxy = format!("amqp://guest:guest@{}/%2f", proxy.addr());
     let mesh = TestMesh::start_with(move |env, _| env.set("AMQP_URL", through_proxy)).await;
-    let booker = book_under_load(&mesh, 40.0).await;
-    proxy.cut();
-    let before_cut = booker.acked();
-    sleep(Duration::from_secs(20)).await;
-    let during_cut = booker.acked() - before_cut;
-    proxy.restore();
-    booker.fault_over();
-    sleep(Duration::from_secs(3)).await;
-
-    let report = booker.stop().await;
-    println!(
-        "faults[broker-cut]: bookings acknowledged while RabbitMQ was unreachable: {during_cut}"
-    );
-    assert!(
-        during_cut > 100,
-        "bookings do not wait for the broker ({during_cut} in 20 s)"
-    );
-    check("broker-cut-20s", &mesh, &report).await;
-    mesh.stop().await;
+    under_fault("broker-cut-20s", mesh, 40.0, async |_, booker| {
+        proxy.cut();
+        let before_cut = booker.acked();
+        sleep(Duration::from_secs(20)).await;
+        let during_cut = booker.acked() - before_cut;
+        proxy.restore();
+        println!(
+            "faults[broker-cut]: bookings acknowledged while RabbitMQ was unreachable: {during_cut}"
+        );
+        assert!(
+            during_cut > 100,
+            "bookings do not wait for the broker ({during_cut} in 20 s)"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_postgresql_backend_terminated() {
     let mesh = TestMesh::start().await;
-    let booker = book_under_load(&mesh, 60.0).await;
-    let first = mesh.db.terminate_backends().await;
-    sleep(Duration::from_millis(1500)).await;
-    let second = mesh.db.terminate_backends().await;
-    println!("faults[pg-terminate]: backends terminated: {first} then {second}");
-    assert!(first > 0 && second > 0);
-    booker.fault_over();
-    sleep(Duration::from_secs(3)).await;
-
-    let report = booker.stop().await;
-    check("pg-terminate-backends", &mesh, &report).await;
-    mesh.stop().await;
+    under_fault("pg-terminate-backends", mesh, 60.0, async |mesh, _| {
+        let first = mesh.db.terminate_backends().await;
+        sleep(Duration::from_millis(1500)).await;
+        let second = mesh.db.terminate_backends().await;
+        println!("faults[pg-terminate]: backends terminated: {first} then {second}");
+        assert!(first > 0 && second > 0);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statistics_deleted_from_redis_then_rebuilt_under_load() {
     let mesh = TestMesh::start().await;
-    let booker = book_under_load(&mesh, 60.0).await;
-    let deleted = mesh.forget_statistics().await;
-    println!("faults[redis-loss]: deleted {deleted} keys");
-    assert!(deleted > 0);
-    sleep(Duration::from_secs(1)).await;
+    under_fault("redis-loss-and-rebuild", mesh, 60.0, async |mesh, _| {
+        let deleted = mesh.forget_statistics().await;
+        println!("faults[redis-loss]: deleted {deleted} keys");
+        assert!(deleted > 0);
+        sleep(Duration::from_secs(1)).await;
 
-    // The rebuild runs while bookings keep coming and the consumer keeps applying them.
-    let (status, rebuilt) = mesh.post("/api/v1/stats/rebuild", &json!({})).await;
-    assert_eq!(status, 200, "{rebuilt}");
-    println!("faults[redis-loss]: rebuild {rebuilt}");
-    booker.fault_over();
-    sleep(Duration::from_secs(3)).await;
-
-    let report = booker.stop().await;
-    check("redis-loss-and-rebuild", &mesh, &report).await;
-    mesh.stop().await;
+        // The rebuild runs while bookings keep coming and the consumer keeps applying them.
+        let (status, rebuilt) = mesh.post("/api/v1/stats/rebuild", &json!({})).await;
+        assert_eq!(status, 200, "{rebuilt}");
+        println!("faults[redis-loss]: rebuild {rebuilt}");
+    })
+    .await;
 }

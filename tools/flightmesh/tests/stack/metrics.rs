@@ -70,11 +70,7 @@ async fn every_documented_metric_is_exposed_after_traffic() {
 
     // The model answers with a tool call, then text; the third question is over the AI limit.
     model.script([
-        Reply::ToolCall {
-            id: "c1",
-            name: "market_data",
-            arguments: json!({"destination": "Metrica"}),
-        },
+        Reply::tool_call("c1", "market_data", json!({"destination": "Metrica"})),
         Reply::Text("Metrica paga 10.00 de impuestos."),
         Reply::Text("Hola."),
     ]);
