@@ -1,6 +1,6 @@
 //! RabbitMQ connections and the properties every flightmesh event carries.
 
-use flightmesh_runtime::config::{Secret, Var};
+use flightmesh_runtime::config::{Secret, Shared, Var};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::AMQPUri;
@@ -14,32 +14,11 @@ pub const AMQP_URL: Var = Var::new(
 )
 .secret();
 
-/// An exchange events travel through, as its publisher and its consumers name it: one variable
-/// and one default for both sides, so that they cannot drift apart.
-#[derive(Debug, Clone, Copy)]
-pub struct EventExchange {
-    var: &'static str,
-    default: &'static str,
-}
-
-impl EventExchange {
-    /// The exchange's variable; `doc` says what the reading service does with it.
-    #[must_use]
-    pub const fn var(&self, doc: &'static str) -> Var {
-        Var::new(self.var, self.default, doc)
-    }
-}
-
-/// Booking events: bookings publishes, the stats worker consumes.
-pub const BOOKINGS_EXCHANGE: EventExchange = EventExchange {
-    var: "BOOKINGS_EXCHANGE",
-    default: "flightmesh.bookings",
-};
-/// Catalog events: flights publishes; the stats worker and every flights replica (its cache) consume.
-pub const CATALOG_EXCHANGE: EventExchange = EventExchange {
-    var: "CATALOG_EXCHANGE",
-    default: "flightmesh.catalog",
-};
+/// `BOOKINGS_EXCHANGE`: bookings publishes, the stats worker consumes.
+pub const BOOKINGS_EXCHANGE: Shared = Shared::new("BOOKINGS_EXCHANGE", "flightmesh.bookings");
+/// `CATALOG_EXCHANGE`: flights publishes; the stats worker and every flights replica (its cache)
+/// consume.
+pub const CATALOG_EXCHANGE: Shared = Shared::new("CATALOG_EXCHANGE", "flightmesh.catalog");
 
 /// Content type of event bodies: a protobuf message (`BookingEvent`, `DestinationEvent`).
 pub const CONTENT_TYPE: &str = "application/protobuf";

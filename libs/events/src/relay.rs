@@ -29,7 +29,7 @@ use std::time::Duration;
 use flightmesh_db::{DbError, PgPool};
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
-use flightmesh_runtime::config::{Secret, Var};
+use flightmesh_runtime::config::{Secret, Shared, Var};
 use lapin::types::ShortString;
 use tokio::sync::Notify;
 
@@ -45,6 +45,9 @@ pub const OUTBOX_RELAY: Var = Var::new(
     "true",
     "Run the outbox relay in this process (several replicas may; they share the work)",
 );
+
+/// `OUTBOX_RETENTION`: how long published rows stay (each service says what its rows are).
+pub const OUTBOX_RETENTION: Shared = Shared::new("OUTBOX_RETENTION", "1h");
 
 /// How a relay behaves.
 #[derive(Debug, Clone)]

@@ -8,6 +8,8 @@
 
 use tonic::metadata::MetadataMap;
 
+use crate::config::Shared;
+
 /// Metadata carrying the verified caller's user id.
 pub const USER_ID: &str = "x-user-id";
 /// Metadata carrying the verified caller's role, alongside [`USER_ID`].
@@ -20,6 +22,13 @@ pub const UNAUTHENTICATED: &str = "No autenticado";
 pub const FORBIDDEN: &str = "Permisos insuficientes";
 /// Longest user id accepted from metadata (ids are decimal `i64`s today).
 const MAX_USER_ID_LEN: usize = 64;
+
+/// `ACCESS_POLICY` (the gateway and bookings each say what the words mean for them).
+pub const ACCESS_POLICY: Shared = Shared::new("ACCESS_POLICY", "production");
+/// `ALLOW_COMPATIBLE_IN_PRODUCTION`: the deliberate choice `ACCESS_POLICY=compatible` needs with
+/// `ENVIRONMENT=production`.
+pub const ALLOW_COMPATIBLE_IN_PRODUCTION: Shared =
+    Shared::new("ALLOW_COMPATIBLE_IN_PRODUCTION", "false");
 
 crate::word_enum! {
     /// A named access policy (`ACCESS_POLICY`), the same words in every service.

@@ -130,6 +130,28 @@ impl Var {
     }
 }
 
+/// A variable several services read, each with its own docs line: its name and default are
+/// declared once, so the readers cannot drift apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Shared {
+    name: &'static str,
+    default: &'static str,
+}
+
+impl Shared {
+    /// The variable `name`, `default` when unset.
+    #[must_use]
+    pub const fn new(name: &'static str, default: &'static str) -> Self {
+        Self { name, default }
+    }
+
+    /// The variable as one service reads it; `doc` says what that service does with it.
+    #[must_use]
+    pub const fn doc(self, doc: &'static str) -> Var {
+        Var::new(self.name, self.default, doc)
+    }
+}
+
 /// A configuration value that was missing or unreadable; the message names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -300,6 +322,9 @@ crate::word_enum! {
         Development = "development",
     }
 }
+
+/// `ENVIRONMENT` (each service that reads it says what production refuses).
+pub const ENVIRONMENT: Shared = Shared::new("ENVIRONMENT", "production");
 
 /// A value that must never be printed (passwords, API keys, URLs with credentials).
 #[derive(Clone, PartialEq, Eq)]

@@ -4,15 +4,13 @@
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
-use flightmesh_runtime::caller::Policy;
-use flightmesh_runtime::config::{Dur, Environment, Reader, Secret, Var};
+use flightmesh_runtime::caller::{self, Policy};
+use flightmesh_runtime::config::{Dur, ENVIRONMENT, Environment, Reader, Secret, Var};
 use flightmesh_runtime::host::HostConfig;
 use flightmesh_runtime::peers;
 
-const ACCESS_POLICY: Var = Var::new(
-    "ACCESS_POLICY",
-    "production",
-    "`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
+const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
+"`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
 );
 
 /// Everything the bookings service needs to run.
@@ -72,7 +70,7 @@ impl Config {
                 "How long a fetched flight is reused for pricing (`0s` disables the cache)",
             )),
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            exchange: r.get(flightmesh_events::amqp::BOOKINGS_EXCHANGE.var(
+            exchange: r.get(flightmesh_events::amqp::BOOKINGS_EXCHANGE.doc(
 "Topic exchange booking events are published to",
 )),
             relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
@@ -96,11 +94,9 @@ impl Config {
                     "Test hook only: the relay pauses this long between a confirmed publish and marking its rows (the fault tests kill it there)",
                 ))
                 .map(|pause| pause.0),
-            outbox_retention: r.duration(Var::new(
-                "OUTBOX_RETENTION",
-                "1h",
-                "How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
-            )),
+            outbox_retention: r.duration(flightmesh_events::relay::OUTBOX_RETENTION.doc(
+"How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
+)),
             idempotency_retention: r.duration(Var::new(
                 "IDEMPOTENCY_RETENTION",
                 "48h",
@@ -108,16 +104,12 @@ impl Config {
             )),
             policy: r.get(ACCESS_POLICY),
         };
-        let environment: Environment = r.get(Var::new(
-            "ENVIRONMENT",
-            "production",
-            "`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
-        ));
-        let allow_compatible: bool = r.get(Var::new(
-            "ALLOW_COMPATIBLE_IN_PRODUCTION",
-            "false",
-            "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (logged as a warning at start)",
-        ));
+        let environment: Environment = r.get(ENVIRONMENT.doc(
+"`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
+));
+        let allow_compatible: bool = r.get(caller::ALLOW_COMPATIBLE_IN_PRODUCTION.doc(
+"Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (logged as a warning at start)",
+));
         // The same guard as the gateway's: bookings enforces ownership itself, so an open
         // bookings behind a production gateway must be a deliberate choice too.
         if environment == Environment::Production && config.policy == Policy::Compatible {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
-use flightmesh_runtime::config::{ConfigError, Environment, Reader, Secret, Var};
+use flightmesh_runtime::config::{ConfigError, ENVIRONMENT, Environment, Reader, Secret, Var};
 use flightmesh_runtime::host::DRAIN_DELAY;
 use flightmesh_runtime::peers;
 use flightmesh_runtime::shed::ShedConfig;
@@ -158,11 +158,9 @@ impl Config {
             "true",
             "Apply pending migrations of the `identity` schema at start",
         ));
-        let environment: Environment = r.get(Var::new(
-            "ENVIRONMENT",
-            "production",
-            "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
-        ));
+        let environment: Environment = r.get(ENVIRONMENT.doc(
+"`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
+));
         let access = access::read(r, environment);
         let rate_limits = HashMap::from([
             (

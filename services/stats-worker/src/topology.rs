@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::apply::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_CREATED};
 
+use flightmesh_events::amqp;
 use flightmesh_runtime::Secret;
 use flightmesh_runtime::config::{Reader, Var};
 use lapin::Channel;
@@ -51,13 +52,10 @@ impl ConsumerConfig {
     /// of its docs).
     pub fn read(r: &mut Reader<'_>) -> Self {
         Self {
-            amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            bookings_exchange: r.get(
-                flightmesh_events::amqp::BOOKINGS_EXCHANGE.var("Topic exchange of booking events"),
-            ),
-            catalog_exchange: r.get(
-                flightmesh_events::amqp::CATALOG_EXCHANGE.var("Topic exchange of catalog events"),
-            ),
+            amqp_url: r.get(amqp::AMQP_URL),
+            bookings_exchange: r
+                .get(amqp::BOOKINGS_EXCHANGE.doc("Topic exchange of booking events")),
+            catalog_exchange: r.get(amqp::CATALOG_EXCHANGE.doc("Topic exchange of catalog events")),
             queue: r.get(Var::new(
                 "STATS_QUEUE",
                 "flightmesh.stats",
@@ -164,14 +162,9 @@ fn queue_args(config: &ConsumerConfig) -> FieldTable {
 /// (fanout, durable).
 async fn declare_exchanges(channel: &Channel, config: &ConsumerConfig) -> Result<(), lapin::Error> {
     for exchange in [&config.bookings_exchange, &config.catalog_exchange] {
-        flightmesh_events::amqp::declare_event_exchange(channel, exchange).await?;
+        amqp::declare_event_exchange(channel, exchange).await?;
     }
-    flightmesh_events::amqp::declare_durable_exchange(
-        channel,
-        &config.dead_exchange(),
-        ExchangeKind::Fanout,
-    )
-    .await
+    amqp::declare_durable_exchange(channel, &config.dead_exchange(), ExchangeKind::Fanout).await
 }
 
 /// `<queue>.dead`, bound to the dead-letter exchange.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use flightmesh_runtime::caller;
 use flightmesh_runtime::config::{ConfigError, Environment, Reader, Secret, Var};
 
 use crate::auth::{self, TokenConfig};
@@ -26,10 +27,8 @@ const JWT_SECRET: Var = Var::optional(
     "HS256 signing key of access tokens; production refuses example, `CHANGE-ME`, short (< 32) and low-entropy keys",
 )
 .secret();
-const ACCESS_POLICY: Var = Var::new(
-    "ACCESS_POLICY",
-    "production",
-    "`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
+const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
+"`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
 );
 const ADMIN_PASSWORD: Var = Var::optional(
     "ADMIN_PASSWORD",
@@ -135,11 +134,9 @@ pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Access {
         "10000",
         "Most users kept in the user check cache",
     ));
-    let allow_compatible: bool = r.get(Var::new(
-        "ALLOW_COMPATIBLE_IN_PRODUCTION",
-        "false",
-        "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
-    ));
+    let allow_compatible: bool = r.get(caller::ALLOW_COMPATIBLE_IN_PRODUCTION.doc(
+"Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
+));
     let min_length = r.opt::<usize>(PASSWORD_MIN_LENGTH);
     let memory_mib: u64 = r.get(Var::new(
         "PASSWORD_HASH_MEMORY_MIB",
