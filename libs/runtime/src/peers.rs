@@ -1,17 +1,15 @@
 //! The services of the mesh as their callers and their own hosts see them: one place for each
 //! service's ports, its URL variable and that variable's default.
 
-use crate::config::Var;
+use crate::config::{Shared, Var};
 
 /// One service of the mesh.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
     /// The service's short name (the gateway's upstream key).
     pub name: &'static str,
-    /// The variable its callers read its gRPC URL from.
-    url_var: &'static str,
-    /// That variable's default: the service on this machine.
-    default_url: &'static str,
+    /// The variable its callers read its gRPC URL from; by default the service on this machine.
+    url: Shared,
     /// Default gRPC listen address of the service itself.
     pub grpc_listen: &'static str,
     /// Default admin (health, metrics) listen address of the service itself.
@@ -21,7 +19,7 @@ pub struct Peer {
 impl Peer {
     /// The caller's variable for this service's URL; `doc` says what the caller uses it for.
     pub const fn url(&self, doc: &'static str) -> Var {
-        Var::new(self.url_var, self.default_url, doc)
+        self.url.doc(doc)
     }
 }
 
@@ -30,8 +28,7 @@ macro_rules! peer {
     ($name:literal, $url_var:literal, $port:literal, $admin_port:literal) => {
         Peer {
             name: $name,
-            url_var: $url_var,
-            default_url: concat!("http://127.0.0.1:", $port),
+            url: Shared::new($url_var, concat!("http://127.0.0.1:", $port)),
             grpc_listen: concat!("0.0.0.0:", $port),
             admin_listen: concat!("0.0.0.0:", $admin_port),
         }
@@ -46,3 +43,28 @@ pub const BOOKINGS: Peer = peer!("bookings", "BOOKINGS_URL", 50052, 51052);
 pub const STATS: Peer = peer!("stats", "STATS_URL", 50053, 51053);
 /// The AI agent.
 pub const AI: Peer = peer!("ai", "AI_URL", 50054, 51054);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_default_url_is_the_port_the_service_listens_on() {
+        for peer in [FLIGHTS, BOOKINGS, STATS, AI] {
+            let var = peer.url("doc");
+            let port = peer.grpc_listen.rsplit(':').next().unwrap();
+            assert_eq!(
+                var.default,
+                Some(&*format!("http://127.0.0.1:{port}")),
+                "{}",
+                peer.name
+            );
+            assert!(
+                var.name.starts_with(&peer.name.to_uppercase()),
+                "{}",
+                var.name
+            );
+            assert_ne!(peer.grpc_listen, peer.admin_listen);
+        }
+    }
+}
