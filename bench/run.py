@@ -52,6 +52,7 @@ one runtime thread too (LOADGEN_ENV below).
 Needs PostgreSQL, Redis and RabbitMQ on their standard local ports (scripts/services-up.sh) and
 builds the release binaries itself. Writes bench/results/latest.json and bench/results/latest.md
 (the tables of docs/benchmarks.md); `python3 bench/run.py --render` re-renders the latter.
+`python3 bench/run.py --pgbench-script` prints the baseline's pgbench script and runs nothing.
 """
 
 import json
