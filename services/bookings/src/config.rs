@@ -10,7 +10,7 @@ use flightmesh_runtime::host::HostConfig;
 use flightmesh_runtime::peers;
 
 const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
-"`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
+    "`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
 );
 
 /// Everything the bookings service needs to run.
@@ -71,8 +71,8 @@ impl Config {
             )),
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
             exchange: r.get(flightmesh_events::amqp::BOOKINGS_EXCHANGE.doc(
-"Topic exchange booking events are published to",
-)),
+                "Topic exchange booking events are published to",
+            )),
             relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
             relay_batch_size: r.within(
                 Var::new(
@@ -95,8 +95,8 @@ impl Config {
                 ))
                 .map(|pause| pause.0),
             outbox_retention: r.duration(flightmesh_events::relay::OUTBOX_RETENTION.doc(
-"How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
-)),
+                "How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
+            )),
             idempotency_retention: r.duration(Var::new(
                 "IDEMPOTENCY_RETENTION",
                 "48h",
@@ -105,11 +105,11 @@ impl Config {
             policy: r.get(ACCESS_POLICY),
         };
         let environment: Environment = r.get(ENVIRONMENT.doc(
-"`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
-));
+            "`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
+        ));
         let allow_compatible: bool = r.get(caller::ALLOW_COMPATIBLE_IN_PRODUCTION.doc(
-"Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (logged as a warning at start)",
-));
+            "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (logged as a warning at start)",
+        ));
         // The same guard as the gateway's: bookings enforces ownership itself, so an open
         // bookings behind a production gateway must be a deliberate choice too.
         if environment == Environment::Production && config.policy == Policy::Compatible {

@@ -52,12 +52,12 @@ impl Config {
             )),
             amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
             exchange: r.get(flightmesh_events::amqp::CATALOG_EXCHANGE.doc(
-"Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
-)),
+                "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
+            )),
             relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
             outbox_retention: r.duration(flightmesh_events::relay::OUTBOX_RETENTION.doc(
-"How long published catalog events are kept in the outbox before the relay's process deletes them",
-)),
+                "How long published catalog events are kept in the outbox before the relay's process deletes them",
+            )),
             embedding_index_refresh: r.duration(Var::new(
                 "EMBEDDING_INDEX_REFRESH",
                 "2s",

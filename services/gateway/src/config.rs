@@ -159,8 +159,8 @@ impl Config {
             "Apply pending migrations of the `identity` schema at start",
         ));
         let environment: Environment = r.get(ENVIRONMENT.doc(
-"`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
-));
+            "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
+        ));
         let access = access::read(r, environment);
         let rate_limits = HashMap::from([
             (

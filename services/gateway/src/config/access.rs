@@ -28,7 +28,7 @@ const JWT_SECRET: Var = Var::optional(
 )
 .secret();
 const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
-"`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
+    "`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
 );
 const ADMIN_PASSWORD: Var = Var::optional(
     "ADMIN_PASSWORD",
@@ -135,8 +135,8 @@ pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Access {
         "Most users kept in the user check cache",
     ));
     let allow_compatible: bool = r.get(caller::ALLOW_COMPATIBLE_IN_PRODUCTION.doc(
-"Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
-));
+        "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
+    ));
     let min_length = r.opt::<usize>(PASSWORD_MIN_LENGTH);
     let memory_mib: u64 = r.get(Var::new(
         "PASSWORD_HASH_MEMORY_MIB",
