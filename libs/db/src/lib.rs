@@ -8,8 +8,9 @@
 //!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
 //! - [`read`] runs a read and retries it once on another connection if its connection turns
 //!   out to be dead (the check on checkout can race with the server closing it).
-//! - [`migrate`] runs a service's embedded migrations in its own schema, under an advisory lock
-//!   so that replicas starting together do not race.
+//! - [`migrate`] runs a service's embedded migrations (its own, and shared ones such as the
+//!   outbox's) in its own schema, under an advisory lock so that replicas starting together do
+//!   not race.
 //! - [`prepared`] builds raw SQL that is prepared once per connection (`sql_query` is re-parsed
 //!   every time).
 //! - [`DbError`] tells a dependency outage (→ gRPC UNAVAILABLE, HTTP 503) from a real failure, and
@@ -20,6 +21,8 @@ mod prepared;
 
 use std::time::Duration;
 
+use diesel::migration::{Migration, MigrationSource};
+use diesel::pg::Pg;
 use diesel::result::DatabaseErrorKind;
 /// diesel's query error (what `?` on a query gives).
 pub use diesel::result::Error as DieselError;
@@ -270,7 +273,8 @@ impl DbHealth {
     }
 }
 
-/// Applies `migrations` in `schema` (created if missing and the role may; a service's own role
+/// Applies `sources` (the service's own migrations and shared ones, merged in version order) in
+/// `schema` (created if missing and the role may; a service's own role
 /// finds it created for it by `libs/db/sql/database-roles.sql`), recording them in
 /// `{schema}.__diesel_schema_migrations` so that services sharing a database never see each
 /// other's migrations. Returns the versions applied now. Must run on a multi-threaded runtime
@@ -278,7 +282,7 @@ impl DbHealth {
 pub async fn migrate(
     url: &Secret<String>,
     schema: &str,
-    migrations: EmbeddedMigrations,
+    sources: &[EmbeddedMigrations],
 ) -> Result<Vec<String>, DbError> {
     let failed = |reason: String| DbError::Migration {
         schema: schema.to_owned(),
@@ -335,7 +339,7 @@ pub async fn migrate(
 
     let mut harness = AsyncMigrationHarness::new(conn);
     let applied = harness
-        .run_pending_migrations(migrations)
+        .run_pending_migrations(Sources(sources))
         .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
         .map_err(|err| failed(err.to_string()));
     let mut conn = harness.into_inner();
@@ -350,6 +354,27 @@ pub async fn migrate(
         tracing::info!(schema, versions = ?applied, "migrations applied");
     }
     Ok(applied)
+}
+
+/// Several embedded migration sets as one: diesel sorts what is pending by version, so a shared
+/// migration runs where its version puts it among the service's own. A version in two sets is
+/// refused: diesel would keep one of the two and drop the other silently.
+struct Sources<'a>(&'a [EmbeddedMigrations]);
+
+impl MigrationSource<Pg> for Sources<'_> {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        let mut all: Vec<Box<dyn Migration<Pg>>> = Vec::new();
+        for source in self.0 {
+            for migration in MigrationSource::<Pg>::migrations(source)? {
+                let version = migration.name().version();
+                if all.iter().any(|known| known.name().version() == version) {
+                    return Err(format!("migration version {version} is in two sources").into());
+                }
+                all.push(migration);
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// Creates the database named in `url` if it does not exist (the dev stack's first run).
@@ -393,4 +418,27 @@ pub async fn ensure_database(url: &Secret<String>) -> Result<bool, DbError> {
 struct One {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     one: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROBE: EmbeddedMigrations =
+        diesel_migrations::embed_migrations!("tests/support/migrations");
+
+    #[test]
+    fn merged_sources_keep_every_migration_and_refuse_a_version_in_two() {
+        let one = MigrationSource::<Pg>::migrations(&Sources(&[PROBE])).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].name().version().to_string(), "20260101000001");
+
+        let err = MigrationSource::<Pg>::migrations(&Sources(&[PROBE, PROBE]))
+            .err()
+            .expect("a version in two sources is refused");
+        assert_eq!(
+            err.to_string(),
+            "migration version 20260101000001 is in two sources"
+        );
+    }
 }

@@ -1,24 +1,6 @@
-//! Writing and reading outbox rows. The table lives in the emitting service's schema; its shape
-//! (every service's migrations create it the same way):
-//!
-//! ```sql
-//! CREATE TABLE <schema>.outbox (
-//!     id            BIGSERIAL PRIMARY KEY,
-//!     event_id      UUID        NOT NULL,
-//!     event_type    TEXT        NOT NULL,
-//!     aggregate_id  BIGINT      NOT NULL,
-//!     exchange      TEXT        NOT NULL,
-//!     routing_key   TEXT        NOT NULL,
-//!     payload       BYTEA       NOT NULL,  -- the protobuf message published
-//!     payload_json  JSONB       NOT NULL,  -- the same event for people and REST listings
-//!     traceparent   TEXT,
-//!     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-//!     claimed_until TIMESTAMPTZ,           -- a relay is publishing it until then
-//!     attempts      INTEGER     NOT NULL DEFAULT 0,
-//!     published_at  TIMESTAMPTZ            -- confirmed by the broker
-//! );
-//! CREATE INDEX outbox_pending_idx ON <schema>.outbox (id) WHERE published_at IS NULL;
-//! ```
+//! Writing and reading outbox rows. The table lives in the emitting service's schema, created
+//! by [`MIGRATIONS`] (`libs/events/migrations/`), which every publishing service runs beside its
+//! own migrations: one declaration of the shape the relay and these queries read.
 
 use std::io::Write;
 
@@ -27,8 +9,13 @@ use diesel::pg::Pg;
 use diesel::serialize::{IsNull, Output, ToSql};
 use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use serde::Serialize;
 use uuid::Uuid;
+
+/// The outbox table's migrations, run in the publishing service's schema with its own
+/// (`flightmesh_db::migrate` merges them by version).
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// An event to store in the outbox, inside the caller's transaction.
 #[derive(Debug, Clone)]

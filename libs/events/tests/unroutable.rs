@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh_events::outbox::{self, NewEvent};
 use flightmesh_events::relay::{Relay, RelayConfig};
 use flightmesh_runtime::CancellationToken;
@@ -84,13 +84,14 @@ async fn unroutable_events_are_retried_quietly_until_the_grace_period_then_warne
         .init();
 
     let db = TestDatabase::create().await;
-    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
-    conn.batch_execute(concat!(
-        "CREATE SCHEMA IF NOT EXISTS flights;",
-        include_str!("../../../services/flights/migrations/2026-11-28-000002_create_outbox/up.sql")
-    ))
+    flightmesh_db::migrate(
+        &Secret::new(db.url().to_owned()),
+        "flights",
+        &[outbox::MIGRATIONS],
+    )
     .await
     .unwrap();
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
     let exchange = unique_name("unroutable");
     let young = outbox::insert(&mut conn, TABLE, &event(&exchange, 1))
         .await

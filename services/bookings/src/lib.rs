@@ -32,8 +32,12 @@ pub use config::Config;
 pub const SERVICE_NAME: &str = "bookings";
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "bookings";
-/// The schema's migrations, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The schema's migrations, compiled into the binary: the service's own, and the outbox table
+/// every publishing service shares.
+pub const MIGRATIONS: &[EmbeddedMigrations] = &[
+    embed_migrations!("migrations"),
+    flightmesh_events::outbox::MIGRATIONS,
+];
 /// How often expired Idempotency-Keys are purged: a quarter of the retention, hourly at most.
 fn purge_every(retention: Duration) -> Duration {
     (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600))

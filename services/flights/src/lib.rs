@@ -33,8 +33,12 @@ pub use config::Config;
 pub const SERVICE_NAME: &str = "flights";
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "flights";
-/// The schema's migrations, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The schema's migrations, compiled into the binary: the service's own, and the outbox table
+/// every publishing service shares.
+pub const MIGRATIONS: &[EmbeddedMigrations] = &[
+    embed_migrations!("migrations"),
+    flightmesh_events::outbox::MIGRATIONS,
+];
 
 /// Start-up and run-time failures, with their cause chain (one type for every service).
 pub use flightmesh_runtime::BoxError;

@@ -149,7 +149,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Applies pending migrations of the `identity` schema.
 pub async fn migrate(db: &flightmesh_db::DbConfig) -> Result<Vec<String>, flightmesh_db::DbError> {
-    flightmesh_db::migrate(&db.url, SCHEMA, MIGRATIONS).await
+    flightmesh_db::migrate(&db.url, SCHEMA, &[MIGRATIONS]).await
 }
 
 /// Builds and runs the gateway until `shutdown` is cancelled.

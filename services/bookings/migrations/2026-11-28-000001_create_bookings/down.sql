@@ -1,4 +1,3 @@
-DROP TABLE bookings.outbox;
 DROP TABLE bookings.idempotency_keys;
 DROP TABLE bookings.bookings;
 DROP TABLE bookings.flight_seats;

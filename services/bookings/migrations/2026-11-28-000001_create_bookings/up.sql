@@ -1,5 +1,5 @@
--- Bookings, the seat ledger, idempotency keys and the outbox: everything a booking writes, so
--- that one local transaction covers it (ADR 0003).
+-- Bookings, the seat ledger and idempotency keys: with the outbox (see the end), everything a
+-- booking writes, so that one local transaction covers it (ADR 0003).
 
 -- Seats taken per flight. A flight's row is created by its first booking, from the capacity the
 -- flights service reported; the CHECK makes overbooking impossible even for a buggy writer.
@@ -52,24 +52,7 @@ CREATE TABLE bookings.idempotency_keys (
 
 CREATE INDEX idempotency_keys_created_at_idx ON bookings.idempotency_keys (created_at);
 
--- The transactional outbox (shape documented in flightmesh-events::outbox); also the event log
--- served by GET /bookings/events.
-CREATE TABLE bookings.outbox (
-    id            BIGSERIAL   PRIMARY KEY,
-    event_id      UUID        NOT NULL,
-    event_type    TEXT        NOT NULL,
-    aggregate_id  BIGINT      NOT NULL,
-    exchange      TEXT        NOT NULL,
-    routing_key   TEXT        NOT NULL,
-    payload       BYTEA       NOT NULL,
-    payload_json  JSONB       NOT NULL,
-    traceparent   TEXT,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    claimed_until TIMESTAMPTZ,
-    attempts      INTEGER     NOT NULL DEFAULT 0,
-    published_at  TIMESTAMPTZ
--- Room on every page for the relay's two updates of a row (claim, then published), so that
--- they are HOT updates: the write cost of the outbox stays close to that of the insert.
-) WITH (fillfactor = 50);
-
-CREATE INDEX outbox_pending_idx ON bookings.outbox (id) WHERE published_at IS NULL;
+-- The transactional outbox, the last table a booking writes (also the event log served by
+-- GET /bookings/events), is the migration every publishing service shares:
+-- libs/events/migrations/2026-11-28-000002_create_outbox. It was created here until it moved
+-- there; that migration leaves a table created here as it is.

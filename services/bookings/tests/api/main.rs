@@ -17,10 +17,15 @@ pub async fn sql(mesh: &TestMesh) -> AsyncPgConnection {
     AsyncPgConnection::establish(mesh.db.url()).await.unwrap()
 }
 
+/// The test's database, with the settings the service would read for it.
+pub fn db_config(mesh: &TestMesh) -> flightmesh_db::DbConfig {
+    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
+    flightmesh_db::DbConfig::from_env(&env).unwrap()
+}
+
 /// A pool on the test's database, configured as the service configures its own.
 pub fn pool(mesh: &TestMesh) -> flightmesh_db::PgPool {
-    let env = flightmesh_runtime::config::Env::from_pairs([("DATABASE_URL", mesh.db.url())]);
-    flightmesh_db::pool(&flightmesh_db::DbConfig::from_env(&env).unwrap())
+    flightmesh_db::pool(&db_config(mesh))
 }
 
 /// Rows in `bookings.bookings`.

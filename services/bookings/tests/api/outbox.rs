@@ -12,7 +12,7 @@ use prost::Message;
 use serde_json::json;
 
 use crate::consumer::consume;
-use crate::{book, events_stored, pool, seats_taken, sql};
+use crate::{book, db_config, events_stored, pool, seats_taken, sql};
 
 /// Outbox rows the broker has not confirmed yet.
 async fn unpublished(mesh: &TestMesh) -> i64 {
@@ -253,4 +253,32 @@ async fn published_rows_older_than_the_retention_are_purged_by_two_relays_at_onc
         1,
         "a recently published row is kept"
     );
+}
+
+/// The outbox table moved from bookings' first migration to the one every publishing service
+/// shares (flightmesh-events, version 20261128000002). A database migrated before the move has
+/// the table but not that version: migrating it records the version, keeps the events, and the
+/// service goes on writing them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_whose_outbox_predates_the_shared_migration_migrates_and_keeps_its_events() {
+    let mesh = TestMesh::start().await;
+    let flight = mesh.cartagena_flight(100).await;
+    let (status, booking) = book(&mesh, "Ana", 30, false, flight).await;
+    assert_eq!(status, 200, "{booking}");
+    diesel::sql_query(
+        "DELETE FROM bookings.__diesel_schema_migrations WHERE version = '20261128000002'",
+    )
+    .execute(&mut sql(&mesh).await)
+    .await
+    .unwrap();
+
+    let db = db_config(&mesh);
+    let applied = flightmesh_bookings::migrate(&db).await.unwrap();
+    assert_eq!(applied, ["20261128000002"]);
+    assert!(flightmesh_bookings::migrate(&db).await.unwrap().is_empty());
+
+    assert_eq!(events_stored(&mesh).await, 1, "the stored event is kept");
+    let (status, booking) = book(&mesh, "Beto", 30, false, flight).await;
+    assert_eq!(status, 200, "{booking}");
+    assert_eq!(events_stored(&mesh).await, 2);
 }
