@@ -13,4 +13,4 @@ pub mod outbox;
 pub mod relay;
 
 pub use outbox::{EventJson, EventStamp, NewEvent, OutboxRecord};
-pub use relay::{Relay, RelayConfig};
+pub use relay::{PublisherConfig, Relay, RelayConfig, Tuning};

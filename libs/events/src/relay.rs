@@ -29,7 +29,8 @@ use std::time::Duration;
 use flightmesh_db::{DbError, PgPool};
 use flightmesh_runtime::CancellationToken;
 use flightmesh_runtime::backoff::Backoff;
-use flightmesh_runtime::config::{Secret, Shared, Var};
+use flightmesh_runtime::config::{Dur, Reader, Secret, Shared, Var};
+use flightmesh_runtime::host::Host;
 use lapin::types::ShortString;
 use tokio::sync::Notify;
 
@@ -48,6 +49,100 @@ pub const OUTBOX_RELAY: Var = Var::new(
 
 /// `OUTBOX_RETENTION`: how long published rows stay (each service says what its rows are).
 pub const OUTBOX_RETENTION: Shared = Shared::new("OUTBOX_RETENTION", "1h");
+
+/// Which relay settings a publishing service lets its environment change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tuning {
+    /// None: [`RelayConfig::new`]'s batch size and lease.
+    Defaults,
+    /// `OUTBOX_BATCH_SIZE`, `OUTBOX_LEASE` and the fault tests' `OUTBOX_RELAY_TEST_PAUSE`.
+    FromEnvironment,
+}
+
+/// A publishing service's outbox settings, read in one place for every such service: where its
+/// events go, whether this process relays them, how, and how long published rows stay.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// RabbitMQ (`AMQP_URL`).
+    pub amqp_url: Secret<String>,
+    /// The topic exchange the service publishes to.
+    pub exchange: String,
+    /// Whether this process runs the relay and the purge (`OUTBOX_RELAY`).
+    pub relay: bool,
+    /// Rows per relay round.
+    pub batch_size: i64,
+    /// How long a relay holds the rows it claimed.
+    pub lease: Duration,
+    /// Fault-injection hook: see [`RelayConfig::pause_after_publish`].
+    pub pause_after_publish: Option<Duration>,
+    /// How long published rows are kept (`OUTBOX_RETENTION`).
+    pub retention: Duration,
+}
+
+impl PublisherConfig {
+    /// Reads, in this order: `AMQP_URL`, `exchange` (the service's own variable and docs),
+    /// `OUTBOX_RELAY`, the relay's `tuning` variables if any, then `OUTBOX_RETENTION`, documented
+    /// by `retention_doc` (the service says what its published rows are).
+    pub fn read(
+        r: &mut Reader<'_>,
+        exchange: Var,
+        tuning: Tuning,
+        retention_doc: &'static str,
+    ) -> Self {
+        let amqp_url = r.get(crate::amqp::AMQP_URL);
+        let exchange = r.get(exchange);
+        let relay = r.get(OUTBOX_RELAY);
+        let (batch_size, lease, pause_after_publish) = match tuning {
+            Tuning::Defaults => (DEFAULT_BATCH_SIZE, DEFAULT_LEASE, None),
+            Tuning::FromEnvironment => (
+                r.within(
+                    Var::new(
+                        "OUTBOX_BATCH_SIZE",
+                        "500",
+                        "Events the relay publishes per round",
+                    ),
+                    1..=10_000,
+                ),
+                r.duration(Var::new(
+                    "OUTBOX_LEASE",
+                    "30s",
+                    "How long a relay holds the rows it claimed: a relay that dies after publishing leaves them to another replica after this",
+                )),
+                // A fault-injection hook (tools/faults), not a setting: unset in every deployment.
+                r.opt::<Dur>(Var::optional(
+                    "OUTBOX_RELAY_TEST_PAUSE",
+                    "Test hook only: the relay pauses this long between a confirmed publish and marking its rows (the fault tests kill it there)",
+                ))
+                .map(|pause| pause.0),
+            ),
+        };
+        Self {
+            amqp_url,
+            exchange,
+            relay,
+            batch_size,
+            lease,
+            pause_after_publish,
+            retention: r.duration(OUTBOX_RETENTION.doc(retention_doc)),
+        }
+    }
+
+    /// A relay of the outbox `table` to this exchange, with this tuning.
+    #[must_use]
+    pub fn relay_config(&self, table: &str) -> RelayConfig {
+        let mut config =
+            RelayConfig::new(table, self.amqp_url.clone(), vec![self.exchange.clone()]);
+        config.batch_size = self.batch_size;
+        config.lease = self.lease;
+        config.pause_after_publish = self.pause_after_publish;
+        config
+    }
+}
+
+/// Rows per round unless tuned.
+const DEFAULT_BATCH_SIZE: i64 = 500;
+/// A claimed row's lease unless tuned.
+const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// How a relay behaves.
 #[derive(Debug, Clone)]
@@ -94,8 +189,8 @@ impl RelayConfig {
             table: table.to_owned(),
             amqp_url,
             exchanges,
-            batch_size: 500,
-            lease: Duration::from_secs(30),
+            batch_size: DEFAULT_BATCH_SIZE,
+            lease: DEFAULT_LEASE,
             idle_poll: Duration::from_millis(200),
             batch_window: Duration::from_millis(5),
             confirm_timeout: Duration::from_secs(10),
@@ -148,6 +243,17 @@ impl Relay {
     #[must_use]
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// Runs this relay, and the purge of rows published more than `retention` ago, as tasks of
+    /// `host` (what a service does when `OUTBOX_RELAY` is on).
+    pub fn spawn_on(self, host: &mut Host, retention: Duration) {
+        let purge = crate::outbox::RetentionConfig::new(&self.config.table, retention);
+        let pool = self.pool.clone();
+        host.spawn("outbox relay", move |shutdown| self.run(shutdown));
+        host.spawn("outbox purge", move |shutdown| {
+            crate::outbox::purge_published_forever(pool, purge, shutdown)
+        });
     }
 
     /// Runs until `shutdown`, then publishes what is pending for at most `flush_timeout`.
@@ -268,5 +374,74 @@ impl Relay {
             None if failed.is_empty() => Ok(sent.len()),
             None => Err(RoundError::Unconfirmed(failed.len())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightmesh_runtime::config::{Env, read};
+
+    fn read_publisher(r: &mut Reader<'_>, tuning: Tuning) -> PublisherConfig {
+        let exchange = Var::new("EXCHANGE", "x", "doc");
+        PublisherConfig::read(r, exchange, tuning, "doc")
+    }
+
+    fn publisher(env: &Env, tuning: Tuning) -> PublisherConfig {
+        read(env, |r| read_publisher(r, tuning)).unwrap()
+    }
+
+    #[test]
+    fn an_untuned_environment_relays_as_a_service_that_allows_no_tuning() {
+        let unset = Env::from_pairs::<&str, &str>([]);
+        let tunable = publisher(&unset, Tuning::FromEnvironment).relay_config("s.outbox");
+        let fixed = publisher(&unset, Tuning::Defaults).relay_config("s.outbox");
+        assert_eq!(
+            (
+                tunable.batch_size,
+                tunable.lease,
+                tunable.pause_after_publish
+            ),
+            (fixed.batch_size, fixed.lease, fixed.pause_after_publish)
+        );
+        assert_eq!(fixed.exchanges, ["x"]);
+    }
+
+    #[test]
+    fn only_a_tunable_service_reads_the_relay_variables() {
+        let env = Env::from_pairs([
+            ("OUTBOX_BATCH_SIZE", "7"),
+            ("OUTBOX_LEASE", "3s"),
+            ("OUTBOX_RELAY_TEST_PAUSE", "1s"),
+        ]);
+        let tuned = publisher(&env, Tuning::FromEnvironment);
+        assert_eq!(
+            (tuned.batch_size, tuned.lease, tuned.pause_after_publish),
+            (7, Duration::from_secs(3), Some(Duration::from_secs(1)))
+        );
+        let fixed = publisher(&env, Tuning::Defaults);
+        assert_eq!((fixed.batch_size, fixed.pause_after_publish), (500, None));
+        let names = |tuning| {
+            flightmesh_runtime::config::declared(|r| read_publisher(r, tuning))
+                .into_iter()
+                .map(|var| var.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(Tuning::FromEnvironment),
+            [
+                "AMQP_URL",
+                "EXCHANGE",
+                "OUTBOX_RELAY",
+                "OUTBOX_BATCH_SIZE",
+                "OUTBOX_LEASE",
+                "OUTBOX_RELAY_TEST_PAUSE",
+                "OUTBOX_RETENTION"
+            ]
+        );
+        assert_eq!(
+            names(Tuning::Defaults),
+            ["AMQP_URL", "EXCHANGE", "OUTBOX_RELAY", "OUTBOX_RETENTION"]
+        );
     }
 }

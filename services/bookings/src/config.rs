@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
+use flightmesh_events::{PublisherConfig, Tuning};
 use flightmesh_runtime::caller::{self, Policy};
-use flightmesh_runtime::config::{Dur, ENVIRONMENT, Environment, Reader, Secret, Var};
+use flightmesh_runtime::config::{ENVIRONMENT, Environment, Reader, Var};
 use flightmesh_runtime::host::HostConfig;
 use flightmesh_runtime::peers;
 
@@ -28,20 +29,8 @@ pub struct Config {
     pub flights_timeout: Duration,
     /// Flight snapshot reuse.
     pub flight_cache_ttl: Duration,
-    /// RabbitMQ.
-    pub amqp_url: Secret<String>,
-    /// Where events go.
-    pub exchange: String,
-    /// Whether this process relays the outbox.
-    pub relay: bool,
-    /// Relay batch size.
-    pub relay_batch_size: i64,
-    /// How long a relay holds claimed rows.
-    pub relay_lease: Duration,
-    /// Fault-injection hook: see `OUTBOX_RELAY_TEST_PAUSE`.
-    pub relay_test_pause: Option<Duration>,
-    /// How long published outbox rows are kept.
-    pub outbox_retention: Duration,
+    /// The outbox: RabbitMQ, the exchange events go to, the relay, published rows' retention.
+    pub publisher: PublisherConfig,
     /// Idempotency-Key retention.
     pub idempotency_retention: Duration,
     /// Who may see and change which bookings.
@@ -69,34 +58,13 @@ impl Config {
                 "2s",
                 "How long a fetched flight is reused for pricing (`0s` disables the cache)",
             )),
-            amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            exchange: r.get(flightmesh_events::amqp::BOOKINGS_EXCHANGE.doc(
-                "Topic exchange booking events are published to",
-            )),
-            relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
-            relay_batch_size: r.within(
-                Var::new(
-                    "OUTBOX_BATCH_SIZE",
-                    "500",
-                    "Events the relay publishes per round",
-                ),
-                1..=10_000,
-            ),
-            relay_lease: r.duration(Var::new(
-                "OUTBOX_LEASE",
-                "30s",
-                "How long a relay holds the rows it claimed: a relay that dies after publishing leaves them to another replica after this",
-            )),
-            // A fault-injection hook (tools/faults), not a setting: unset in every deployment.
-            relay_test_pause: r
-                .opt::<Dur>(Var::optional(
-                    "OUTBOX_RELAY_TEST_PAUSE",
-                    "Test hook only: the relay pauses this long between a confirmed publish and marking its rows (the fault tests kill it there)",
-                ))
-                .map(|pause| pause.0),
-            outbox_retention: r.duration(flightmesh_events::relay::OUTBOX_RETENTION.doc(
+            publisher: PublisherConfig::read(
+                r,
+                flightmesh_events::amqp::BOOKINGS_EXCHANGE
+                    .doc("Topic exchange booking events are published to"),
+                Tuning::FromEnvironment,
                 "How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
-            )),
+            ),
             idempotency_retention: r.duration(Var::new(
                 "IDEMPOTENCY_RETENTION",
                 "48h",

@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use flightmesh_db::{DbConfig, DbError};
-use flightmesh_events::outbox::RetentionConfig;
-use flightmesh_events::{Relay, RelayConfig};
+use flightmesh_events::Relay;
 use flightmesh_proto::bookings::booking_service_server::BookingServiceServer;
 use flightmesh_runtime::{CancellationToken, Host};
 
@@ -58,22 +57,14 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
         migrate(&config.db).await?;
     }
     let pool = flightmesh_db::pool(&config.db);
-    let store = store::Store::new(pool.clone(), config.exchange.clone());
+    let store = store::Store::new(pool.clone(), config.publisher.exchange.clone());
     let catalog = Arc::new(flights::FlightCatalog::new(
         flightmesh_runtime::channel::mesh_channel(&config.flights_url)?,
         config.flights_timeout,
         config.flight_cache_ttl,
     ));
 
-    let mut relay_config = RelayConfig::new(
-        store::OUTBOX,
-        config.amqp_url.clone(),
-        vec![config.exchange.clone()],
-    );
-    relay_config.batch_size = config.relay_batch_size;
-    relay_config.lease = config.relay_lease;
-    relay_config.pause_after_publish = config.relay_test_pause;
-    let relay = Relay::new(pool.clone(), relay_config);
+    let relay = Relay::new(pool.clone(), config.publisher.relay_config(store::OUTBOX));
     let waker = relay.waker();
 
     let mut host = Host::bind(SERVICE_NAME, &config.host).await?;
@@ -91,14 +82,9 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
             async move { health.check().await.map_err(|e| e.to_string()) }
         }
     });
-    if config.relay {
-        host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+    if config.publisher.relay {
         // Published rows are only the events feed's history: bounded by OUTBOX_RETENTION.
-        let retention = RetentionConfig::new(store::OUTBOX, config.outbox_retention);
-        let pool = pool.clone();
-        host.spawn("outbox purge", move |shutdown| {
-            flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
-        });
+        relay.spawn_on(&mut host, config.publisher.retention);
     }
     let retention = config.idempotency_retention;
     host.spawn("idempotency key purge", move |shutdown| {

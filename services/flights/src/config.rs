@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use flightmesh_db::DbConfig;
-use flightmesh_runtime::config::{Reader, Secret, Var};
+use flightmesh_events::{PublisherConfig, Tuning};
+use flightmesh_runtime::config::{Reader, Var};
 use flightmesh_runtime::host::HostConfig;
 use flightmesh_runtime::peers;
 
@@ -21,14 +22,9 @@ pub struct Config {
     pub bookings_url: String,
     /// Deadline of a seat-usage lookup.
     pub bookings_timeout: Duration,
-    /// RabbitMQ.
-    pub amqp_url: Secret<String>,
-    /// Where catalog events go.
-    pub exchange: String,
-    /// Whether this process relays the outbox.
-    pub relay: bool,
-    /// How long published outbox rows are kept.
-    pub outbox_retention: Duration,
+    /// The outbox: RabbitMQ, the exchange catalog events go to, the relay, published rows'
+    /// retention.
+    pub publisher: PublisherConfig,
     /// How often the embedding index reads back other replicas' writes.
     pub embedding_index_refresh: Duration,
     /// How long cached catalog answers live.
@@ -50,14 +46,14 @@ impl Config {
                 "2s",
                 "Deadline of a seat-usage lookup in the bookings service",
             )),
-            amqp_url: r.get(flightmesh_events::amqp::AMQP_URL),
-            exchange: r.get(flightmesh_events::amqp::CATALOG_EXCHANGE.doc(
-                "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
-            )),
-            relay: r.get(flightmesh_events::relay::OUTBOX_RELAY),
-            outbox_retention: r.duration(flightmesh_events::relay::OUTBOX_RETENTION.doc(
+            publisher: PublisherConfig::read(
+                r,
+                flightmesh_events::amqp::CATALOG_EXCHANGE.doc(
+                    "Topic exchange catalog events (`destination.created`, `destination.described`, `catalog.changed`) are published to",
+                ),
+                Tuning::Defaults,
                 "How long published catalog events are kept in the outbox before the relay's process deletes them",
-            )),
+            ),
             embedding_index_refresh: r.duration(Var::new(
                 "EMBEDDING_INDEX_REFRESH",
                 "2s",

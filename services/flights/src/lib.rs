@@ -60,20 +60,16 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
     );
     let cache = cache::CatalogCache::new(config.cache);
     let catalog = grpc::Catalog::new(
-        store::Store::new(pool.clone(), config.exchange.clone()),
+        store::Store::new(pool.clone(), config.publisher.exchange.clone()),
         seats,
         embeddings::Embeddings::new(
             pool.clone(),
-            config.exchange.clone(),
+            config.publisher.exchange.clone(),
             config.embedding_index_refresh,
         ),
         cache.clone(),
     );
-    let mut relay_config = flightmesh_events::RelayConfig::new(
-        events::OUTBOX,
-        config.amqp_url.clone(),
-        vec![config.exchange.clone()],
-    );
+    let mut relay_config = config.publisher.relay_config(events::OUTBOX);
     // Notices, not messages someone waits for: nobody consumes description changes yet (the
     // stats worker binds only `destination.created`), and `catalog.changed` only tells the
     // replicas' caches (their TTL covers a missed one).
@@ -93,20 +89,15 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
                 async move { health.check().await.map_err(|e| e.to_string()) }
             }
         });
-    if config.relay {
-        host.spawn("outbox relay", move |shutdown| relay.run(shutdown));
+    if config.publisher.relay {
         // Published rows are history only: bounded by OUTBOX_RETENTION, as in bookings.
-        let retention = flightmesh_events::outbox::RetentionConfig::new(
-            events::OUTBOX,
-            config.outbox_retention,
-        );
-        let pool = pool.clone();
-        host.spawn("outbox purge", move |shutdown| {
-            flightmesh_events::outbox::purge_published_forever(pool, retention, shutdown)
-        });
+        relay.spawn_on(&mut host, config.publisher.retention);
     }
     if !config.cache.catalog_ttl.is_zero() {
-        let (amqp_url, exchange) = (config.amqp_url.clone(), config.exchange.clone());
+        let (amqp_url, exchange) = (
+            config.publisher.amqp_url.clone(),
+            config.publisher.exchange.clone(),
+        );
         host.spawn("catalog cache events", move |shutdown| {
             cache::follow_catalog_events(cache, amqp_url, exchange, shutdown)
         });
