@@ -39,6 +39,20 @@ fn query(seed: u64) -> Vec<f32> {
     vector
 }
 
+/// A flights service alone on `database_url`: ephemeral ports, migrated by the script before
+/// it seeds, no relay (nothing consumes the catalog's events here), no drain on stop.
+fn lone_service(database_url: &str) -> Env {
+    Env::from_pairs([
+        ("DATABASE_URL", database_url),
+        ("GRPC_ADDR", "127.0.0.1:0"),
+        ("ADMIN_ADDR", "127.0.0.1:0"),
+        ("OUTBOX_RELAY", "false"),
+        ("MIGRATE_ON_START", "false"),
+        ("DRAIN_DELAY", "0s"),
+        ("LOG_FORMAT", "text"),
+    ])
+}
+
 // One straight script (seed, embed, search, print), read top to bottom: its length is the
 // walkthrough, not logic to split.
 #[tokio::main]
@@ -49,11 +63,8 @@ async fn main() -> Result<(), flightmesh_runtime::BoxError> {
     println!("|---:|---:|---:|---:|---:|");
     for &size in &sizes {
         let db = flightmesh_testkit::TestDatabase::create().await;
-        flightmesh_flights::migrate(&flightmesh_db::DbConfig::from_env(&Env::from_pairs([(
-            "DATABASE_URL",
-            db.url(),
-        )]))?)
-        .await?;
+        let config = flightmesh_flights::Config::from_env(&lone_service(db.url()))?;
+        flightmesh_flights::migrate(&config.db).await?;
         let mut conn = AsyncPgConnection::establish(db.url()).await?;
         diesel::sql_query(format!(
             "INSERT INTO flights.destinations (name, tax_amount, description) \
@@ -73,17 +84,7 @@ async fn main() -> Result<(), flightmesh_runtime::BoxError> {
         .await?;
         drop(conn);
 
-        let env = Env::from_pairs([
-            ("DATABASE_URL", db.url()),
-            ("GRPC_ADDR", "127.0.0.1:0"),
-            ("ADMIN_ADDR", "127.0.0.1:0"),
-            ("OUTBOX_RELAY", "false"),
-            ("MIGRATE_ON_START", "false"),
-            ("DRAIN_DELAY", "0s"),
-            ("LOG_FORMAT", "text"),
-        ]);
-        let service =
-            flightmesh_flights::build(flightmesh_flights::Config::from_env(&env)?).await?;
+        let service = flightmesh_flights::build(config).await?;
         let addr = service.grpc_addr();
         let shutdown = flightmesh_runtime::CancellationToken::new();
         let running = tokio::spawn(service.run(shutdown.clone()));

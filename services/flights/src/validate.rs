@@ -13,9 +13,6 @@ use rust_decimal::Decimal;
 use crate::embeddings::NewEmbedding;
 use crate::vectors::normalize;
 
-const DEFAULT_CAPACITY: i32 = 180;
-const DEFAULT_SEARCH_RESULTS: i32 = 5;
-
 /// A destination that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDestination {
@@ -54,6 +51,9 @@ pub fn new_destination(
             .to_owned(),
     })
 }
+
+/// Seats of a flight created without a capacity.
+const DEFAULT_CAPACITY: i32 = 180;
 
 pub fn new_flight(req: &pb::CreateFlightRequest) -> Result<NewFlight, FieldViolations> {
     FieldViolations::of(req).finish()?;
@@ -102,6 +102,9 @@ pub fn new_embedding(
         replace_description: req.replace_description,
     })
 }
+
+/// Destinations a search returns when it asks for no number.
+const DEFAULT_SEARCH_RESULTS: i32 = 5;
 
 pub fn vector_query(
     req: &pb::SearchDestinationEmbeddingsRequest,
