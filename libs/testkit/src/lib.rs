@@ -105,19 +105,15 @@ fn admin_url() -> String {
     std::env::var(ADMIN_URL_VAR).unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
 }
 
-/// The server part of the admin URL, with `database` as the database.
-fn url_for(database: &str) -> String {
-    let admin = admin_url();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base);
+/// The server part of `admin` (an admin URL), with `database` as the database.
+fn url_for(admin: &str, database: &str) -> String {
+    let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
     format!("{base}/{database}")
 }
 
-/// `url` (the admin URL) with `user:password` as its credentials and `database` as its database.
-fn url_as(user: &str, password: &str, database: &str) -> String {
-    let admin = admin_url();
-    let (scheme, rest) = admin.split_once("://").unwrap_or(("postgres", &admin));
+/// `admin` (an admin URL) with `user:password` as its credentials and `database` as its database.
+fn url_as(admin: &str, user: &str, password: &str, database: &str) -> String {
+    let (scheme, rest) = admin.split_once("://").unwrap_or(("postgres", admin));
     let authority = rest.split('/').next().unwrap_or(rest);
     let host = authority
         .rsplit_once('@')
@@ -210,6 +206,8 @@ pub fn psql_substitute(sql: &str, vars: &[(&str, &str)]) -> String {
 pub struct TestDatabase {
     name: String,
     url: String,
+    /// The server's admin URL (the superuser's, on its `postgres` database).
+    admin: String,
     /// (role, password) per [`ServiceRole::ALL`] entry.
     roles: [(String, String); 3],
 }
@@ -223,24 +221,39 @@ impl TestDatabase {
     /// # Panics
     /// When PostgreSQL is unreachable: the tests cannot run without it.
     pub async fn create() -> Self {
+        Self::create_on(&admin_url()).await
+    }
+
+    /// As [`create`](Self::create), on the server whose admin URL is `admin` (a server of the
+    /// test's own, say, that it may restart).
+    ///
+    /// # Panics
+    /// When that server is unreachable.
+    pub async fn create_on(admin: &str) -> Self {
         let name = unique_name("fm_test");
-        let mut admin = AsyncPgConnection::establish(&admin_url())
+        let mut conn = AsyncPgConnection::establish(admin)
             .await
             .unwrap_or_else(|err| {
                 panic!("PostgreSQL must run for the tests ({ADMIN_URL_VAR}): {err}")
             });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
+            .execute(&mut conn)
             .await
             .expect("create the test database");
-        let url = url_for(&name);
+        let url = url_for(admin, &name);
+        let admin = admin.to_owned();
         let roles = ServiceRole::ALL.map(|service| {
             (
                 format!("{name}_{}", service.name()),
                 uuid::Uuid::new_v4().simple().to_string(),
             )
         });
-        let database = Self { name, url, roles };
+        let database = Self {
+            name,
+            url,
+            admin,
+            roles,
+        };
         database.create_roles().await;
         database
     }
@@ -280,7 +293,7 @@ impl TestDatabase {
     #[must_use]
     pub fn service_url(&self, service: ServiceRole) -> String {
         let (role, password) = &self.roles[Self::index(service)];
-        url_as(role, password, &self.name)
+        url_as(&self.admin, role, password, &self.name)
     }
 
     fn index(service: ServiceRole) -> usize {
@@ -330,7 +343,7 @@ impl TestDatabase {
     /// # Panics
     /// If PostgreSQL is unreachable.
     pub async fn terminate_backends(&self) -> usize {
-        let mut admin = AsyncPgConnection::establish(&admin_url())
+        let mut admin = AsyncPgConnection::establish(&self.admin)
             .await
             .expect("connect to PostgreSQL");
         #[derive(diesel::QueryableByName)]
@@ -378,6 +391,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let admin_url = self.admin.clone();
         let roles = self
             .roles
             .iter()
@@ -392,7 +406,7 @@ impl Drop for TestDatabase {
                 .build()
                 .expect("a runtime to drop the test database");
             runtime.block_on(async move {
-                let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
+                let mut admin = AsyncPgConnection::establish(&admin_url).await?;
                 // The roles own nothing outside the database (their schemas and grants go with
                 // it), so they can be dropped once it is gone. Roles are cluster-wide: left
                 // behind, they would pile up.
@@ -451,7 +465,12 @@ mod tests {
 
     #[test]
     fn service_urls_keep_the_admin_host_and_replace_the_credentials() {
-        let url = url_as("fm_test_x_flights", "secret", "fm_test_x");
+        let url = url_as(
+            DEFAULT_ADMIN_URL,
+            "fm_test_x_flights",
+            "secret",
+            "fm_test_x",
+        );
         assert!(
             url.starts_with("postgres://fm_test_x_flights:secret@"),
             "{url}"

@@ -63,6 +63,9 @@ pub struct Options {
     /// `(replica or service, variable, value)`: a replica named `bookings-1`, or every replica
     /// of a service named by its binary (`bookings`).
     pub env: Vec<(String, String, String)>,
+    /// The admin URL of the PostgreSQL server the deployment's database is made on; `None`: the
+    /// machine's (`flightmesh_testkit`'s).
+    pub postgres: Option<String>,
 }
 
 impl Default for Options {
@@ -76,11 +79,19 @@ impl Default for Options {
                 (Service::Gateway, 2),
             ],
             env: Vec::new(),
+            postgres: None,
         }
     }
 }
 
 impl Options {
+    /// The deployment's database on the server whose admin URL is `admin_url`.
+    #[must_use]
+    pub fn on_postgres(mut self, admin_url: String) -> Self {
+        self.postgres = Some(admin_url);
+        self
+    }
+
     /// `variable=value` for `target` (a replica name or a service binary name).
     #[must_use]
     pub fn with_env(mut self, target: &str, variable: &str, value: &str) -> Self {
@@ -135,7 +146,8 @@ pub struct Deployment {
 /// The hosts file's constant size (see [`Deployment::publish_dns`]).
 const HOSTS_FILE_SIZE: usize = 16 * 1024;
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now.
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -148,7 +160,10 @@ impl Deployment {
     /// # Panics
     /// If a process cannot start or does not become ready within a minute.
     pub async fn start(options: Options) -> Self {
-        let db = TestDatabase::create().await;
+        let db = match &options.postgres {
+            Some(admin_url) => TestDatabase::create_on(admin_url).await,
+            None => TestDatabase::create().await,
+        };
         let names = Isolation::new();
         let work = std::env::temp_dir().join(unique_name("fm-faults"));
         std::fs::create_dir_all(&work).expect("a work directory");

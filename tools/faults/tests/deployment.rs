@@ -5,19 +5,21 @@
 //! ready — and the time until bookings succeed again, printed (`FAULT-VERDICT` lines, the figures
 //! of docs/reliability.md).
 //!
-//! The scenarios run one at a time (they restart the machine's PostgreSQL and RabbitMQ):
+//! The scenarios run one at a time (one restarts the machine's RabbitMQ; the PostgreSQL restart
+//! is of a server of its own):
 //! `cargo test -p flightmesh-faults --test deployment -- --nocapture`.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
-use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, Service};
+use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, PrivatePostgres, Service};
 
 /// Bookings per second during every scenario.
 const RATE: u32 = 40;
 
-/// One scenario at a time: they share the machine's PostgreSQL and RabbitMQ, which some restart.
+/// One scenario at a time: they share the machine's RabbitMQ, which one restarts, and each
+/// deployment loads the machine's two cores.
 static SERIAL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 /// The deployment, or `None` (with the reason printed) on a machine that cannot run it — a CI
@@ -214,24 +216,6 @@ async fn fault_4_both_stats_workers_killed_for_10_seconds() {
         .await;
 }
 
-/// The machine's PostgreSQL cluster, as `pg_lsclusters` lists it: (version, name).
-fn postgres_cluster() -> Result<(String, String), String> {
-    let out = std::process::Command::new("pg_lsclusters")
-        .arg("--no-header")
-        .output()
-        .map_err(|err| format!("pg_lsclusters is not available ({err}): PostgreSQL is not managed by pg_ctlcluster here"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("5432") && l.contains("online"))
-        .ok_or_else(|| format!("no online cluster on port 5432 in: {text}"))?;
-    let mut fields = line.split_whitespace();
-    match (fields.next(), fields.next()) {
-        (Some(version), Some(name)) => Ok((version.to_owned(), name.to_owned())),
-        _ => Err(format!("cannot read {line:?}")),
-    }
-}
-
 /// Runs one of the machine's service commands, asserting it succeeds.
 fn run(program: &str, args: &[&str]) {
     let status = std::process::Command::new(program)
@@ -243,22 +227,37 @@ fn run(program: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_5_a_real_postgresql_restart() {
-    let (version, cluster) = match postgres_cluster() {
-        Ok(found) => found,
+    // A server of the scenario's own: restarting the machine's would cut every other test's
+    // connections too.
+    let postgres = match PrivatePostgres::start() {
+        Ok(started) => started,
         Err(reason) => {
+            assert!(
+                std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
+                "5. PostgreSQL restart cannot run here: {reason}"
+            );
             eprintln!("5. PostgreSQL restart SKIPPED: {reason}");
             return;
         }
     };
     Scenario::new("5. PostgreSQL restarted")
+        .options(Options::default().on_postgres(postgres.admin_url()))
         .recovery(Duration::from_secs(8))
-        .strike(async |_, _, fault| {
-            run(
-                "pg_ctlcluster",
-                &["--skip-systemctl-redirect", &version, &cluster, "restart"],
+        .strike(async |d, _, fault| {
+            let backends =
+                d.db.count(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .await;
+            assert!(
+                backends > 0,
+                "the deployment works on the scenario's own server"
             );
+            postgres.restart();
             eprintln!(
-                "PostgreSQL {version}/{cluster} restarted in {}",
+                "PostgreSQL {} restarted in {}, cutting {backends} connections",
+                postgres.cluster(),
                 seconds_since(fault)
             );
         })

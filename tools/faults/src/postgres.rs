@@ -1,0 +1,101 @@
+//! A PostgreSQL server of a scenario's own, so that restarting PostgreSQL stops nobody else's
+//! connections: a cluster made with Debian's `pg_createcluster` beside the machine's (same
+//! version), on a free port, with trust authentication on loopback, dropped with this value.
+
+use std::process::Command;
+
+/// See the module docs.
+pub struct PrivatePostgres {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// Creates and starts the cluster. `Err` (the reason) where PostgreSQL is not managed by
+    /// Debian's cluster tools.
+    pub fn start() -> Result<Self, String> {
+        let listed = command_output("pg_lsclusters", &["--no-header"])?;
+        let version = listed
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| format!("no PostgreSQL cluster to take the version from: {listed}"))?
+            .to_owned();
+        let port = crate::deploy::free_port();
+        let cluster = Self {
+            version,
+            name: flightmesh_testkit::unique_name("fm_faults"),
+            port,
+        };
+        let port = port.to_string();
+        command_output(
+            "pg_createcluster",
+            &[
+                &cluster.version,
+                &cluster.name,
+                "--port",
+                &port,
+                "--start",
+                // The deployment's replicas hold up to 10 connections each, and the checks more.
+                "-o",
+                "max_connections=200",
+                "--",
+                "--auth=trust",
+            ],
+        )?;
+        Ok(cluster)
+    }
+
+    /// The superuser's URL, on the `postgres` database.
+    #[must_use]
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Restarts the server (a fast shutdown: every connection is cut).
+    ///
+    /// # Panics
+    /// If `pg_ctlcluster` fails.
+    pub fn restart(&self) {
+        command_output(
+            "pg_ctlcluster",
+            &[
+                "--skip-systemctl-redirect",
+                &self.version,
+                &self.name,
+                "restart",
+            ],
+        )
+        .unwrap_or_else(|err| panic!("restart {}: {err}", self.name));
+    }
+
+    /// `version/name`, as the cluster tools name it.
+    #[must_use]
+    pub fn cluster(&self) -> String {
+        format!("{}/{}", self.version, self.name)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if let Err(err) = command_output("pg_dropcluster", &["--stop", &self.version, &self.name]) {
+            eprintln!("warning: could not drop cluster {}: {err}", self.cluster());
+        }
+    }
+}
+
+/// What `program` printed, or why it could not run or failed.
+fn command_output(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|err| format!("{program} is not available ({err})"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{program} {args:?}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
