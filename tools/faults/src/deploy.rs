@@ -66,6 +66,8 @@ pub struct Options {
     /// The admin URL of the PostgreSQL server the deployment's database is made on; `None`: the
     /// machine's (`flightmesh_testkit`'s).
     pub postgres: Option<String>,
+    /// The AMQP URL of the broker the deployment uses; `None`: the machine's.
+    pub rabbitmq: Option<String>,
 }
 
 impl Default for Options {
@@ -80,11 +82,19 @@ impl Default for Options {
             ],
             env: Vec::new(),
             postgres: None,
+            rabbitmq: None,
         }
     }
 }
 
 impl Options {
+    /// The deployment on the RabbitMQ broker at `amqp_url`.
+    #[must_use]
+    pub fn on_rabbitmq(mut self, amqp_url: String) -> Self {
+        self.rabbitmq = Some(amqp_url);
+        self
+    }
+
     /// The deployment's database on the server whose admin URL is `admin_url`.
     #[must_use]
     pub fn on_postgres(mut self, admin_url: String) -> Self {
@@ -130,6 +140,8 @@ pub struct Deployment {
     pub names: Isolation,
     /// Its own Redis.
     pub redis_url: String,
+    /// The broker it uses.
+    pub amqp_url: String,
     redis_port: u16,
     redis: Option<Child>,
     work: PathBuf,
@@ -187,6 +199,10 @@ impl Deployment {
             db,
             names,
             redis_url: format!("redis://127.0.0.1:{redis_port}"),
+            amqp_url: options
+                .rabbitmq
+                .clone()
+                .unwrap_or_else(|| AMQP_URL.to_owned()),
             redis_port,
             redis: None,
             work,
@@ -243,7 +259,7 @@ impl Deployment {
 
     /// Messages waiting in the deployment's stats queue (0 if it cannot be read).
     pub async fn stats_queue_depth(&self) -> u32 {
-        let url = flightmesh_runtime::config::Secret::new(AMQP_URL.to_owned());
+        let url = flightmesh_runtime::config::Secret::new(self.amqp_url.clone());
         let Ok(connection) = flightmesh_events::amqp::connect(&url, "faults: queue depth").await
         else {
             return 0;

@@ -9,7 +9,8 @@
 //! private mount namespace of each process (`unshare -m`): rewriting it (in place, same inode)
 //! is a headless Service's DNS changing. It has its own database (with the per-service roles),
 //! exchanges and queue, and its own `redis-server`, so that a test may restart Redis with its
-//! data lost; a scenario that restarts PostgreSQL gives it a [`PrivatePostgres`] of its own.
+//! data lost; a scenario that restarts PostgreSQL or RabbitMQ gives it a server of its own
+//! ([`PrivatePostgres`], [`PrivateRabbitMq`]).
 //!
 //! [`Bookers`] book the way the contract asks clients to: each booking has an `Idempotency-Key`,
 //! and a 5xx or a transport error is retried with the same key on the other gateway (clients
@@ -21,11 +22,14 @@
 
 pub mod check;
 pub mod clients;
+mod command;
 pub mod deploy;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod soak;
 
 pub use check::Verdict;
 pub use clients::{Bookers, ClientReport};
 pub use deploy::{Deployment, Options, Service};
 pub use postgres::PrivatePostgres;
+pub use rabbitmq::PrivateRabbitMq;

@@ -2,7 +2,7 @@
 //! connections: a cluster made with Debian's `pg_createcluster` beside the machine's (same
 //! version), on a free port, with trust authentication on loopback, dropped with this value.
 
-use std::process::Command;
+use crate::command::output;
 
 /// See the module docs.
 pub struct PrivatePostgres {
@@ -15,7 +15,7 @@ impl PrivatePostgres {
     /// Creates and starts the cluster. `Err` (the reason) where PostgreSQL is not managed by
     /// Debian's cluster tools.
     pub fn start() -> Result<Self, String> {
-        let listed = command_output("pg_lsclusters", &["--no-header"])?;
+        let listed = output("pg_lsclusters", &["--no-header"], &[])?;
         let version = listed
             .split_whitespace()
             .next()
@@ -28,7 +28,7 @@ impl PrivatePostgres {
             port,
         };
         let port = port.to_string();
-        command_output(
+        output(
             "pg_createcluster",
             &[
                 &cluster.version,
@@ -42,6 +42,7 @@ impl PrivatePostgres {
                 "--",
                 "--auth=trust",
             ],
+            &[],
         )?;
         Ok(cluster)
     }
@@ -57,7 +58,7 @@ impl PrivatePostgres {
     /// # Panics
     /// If `pg_ctlcluster` fails.
     pub fn restart(&self) {
-        command_output(
+        output(
             "pg_ctlcluster",
             &[
                 "--skip-systemctl-redirect",
@@ -65,6 +66,7 @@ impl PrivatePostgres {
                 &self.name,
                 "restart",
             ],
+            &[],
         )
         .unwrap_or_else(|err| panic!("restart {}: {err}", self.name));
     }
@@ -78,24 +80,12 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        if let Err(err) = command_output("pg_dropcluster", &["--stop", &self.version, &self.name]) {
+        if let Err(err) = output(
+            "pg_dropcluster",
+            &["--stop", &self.version, &self.name],
+            &[],
+        ) {
             eprintln!("warning: could not drop cluster {}: {err}", self.cluster());
         }
     }
-}
-
-/// What `program` printed, or why it could not run or failed.
-fn command_output(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|err| format!("{program} is not available ({err})"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} {args:?}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -5,21 +5,22 @@
 //! ready — and the time until bookings succeed again, printed (`FAULT-VERDICT` lines, the figures
 //! of docs/reliability.md).
 //!
-//! The scenarios run one at a time (one restarts the machine's RabbitMQ; the PostgreSQL restart
-//! is of a server of its own):
+//! The scenarios run one at a time (each deployment loads the machine's two cores); the
+//! PostgreSQL and RabbitMQ restarts are of servers of their own:
 //! `cargo test -p flightmesh-faults --test deployment -- --nocapture`.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
-use flightmesh_faults::{Bookers, ClientReport, Deployment, Options, PrivatePostgres, Service};
+use flightmesh_faults::{
+    Bookers, ClientReport, Deployment, Options, PrivatePostgres, PrivateRabbitMq, Service,
+};
 
 /// Bookings per second during every scenario.
 const RATE: u32 = 40;
 
-/// One scenario at a time: they share the machine's RabbitMQ, which one restarts, and each
-/// deployment loads the machine's two cores.
+/// One scenario at a time: each deployment loads the machine's two cores.
 static SERIAL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 /// The deployment, or `None` (with the reason printed) on a machine that cannot run it — a CI
@@ -33,15 +34,24 @@ async fn deployment(options: Options) -> Option<Deployment> {
             .is_err()
             .then(|| "redis-server is not installed".to_owned())
     });
-    if let Some(reason) = missing {
-        assert!(
-            std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
-            "the deployment shape cannot run here: {reason}"
-        );
-        eprintln!("SKIPPED: the deployment shape cannot run here: {reason}");
-        return None;
-    }
+    or_skip("the deployment shape", missing.map_or(Ok(()), Err))?;
     Some(Deployment::start(options).await)
+}
+
+/// `found`'s value, or `None` with the reason printed where the machine cannot run `what`; a
+/// failure instead under `FLIGHTMESH_REQUIRE_FAULTS` (the test command sets it).
+fn or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(value) => Some(value),
+        Err(reason) => {
+            assert!(
+                std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
+                "{what} cannot run here: {reason}"
+            );
+            eprintln!("SKIPPED: {what} cannot run here: {reason}");
+            None
+        }
+    }
 }
 
 /// Sum of a counter's series whose labels contain `labels`, on a replica's `/metrics`.
@@ -216,29 +226,12 @@ async fn fault_4_both_stats_workers_killed_for_10_seconds() {
         .await;
 }
 
-/// Runs one of the machine's service commands, asserting it succeeds.
-fn run(program: &str, args: &[&str]) {
-    let status = std::process::Command::new(program)
-        .args(args)
-        .status()
-        .unwrap_or_else(|err| panic!("{program}: {err}"));
-    assert!(status.success(), "{program} {args:?}: {status}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_5_a_real_postgresql_restart() {
     // A server of the scenario's own: restarting the machine's would cut every other test's
     // connections too.
-    let postgres = match PrivatePostgres::start() {
-        Ok(started) => started,
-        Err(reason) => {
-            assert!(
-                std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
-                "5. PostgreSQL restart cannot run here: {reason}"
-            );
-            eprintln!("5. PostgreSQL restart SKIPPED: {reason}");
-            return;
-        }
+    let Some(postgres) = or_skip("5. PostgreSQL restart", PrivatePostgres::start()) else {
+        return;
     };
     Scenario::new("5. PostgreSQL restarted")
         .options(Options::default().on_postgres(postgres.admin_url()))
@@ -266,22 +259,31 @@ async fn fault_5_a_real_postgresql_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_6_a_real_rabbitmq_restart() {
-    if std::process::Command::new("rabbitmqctl")
-        .args(["-q", "status"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!("6. RabbitMQ restart SKIPPED: rabbitmqctl cannot manage the broker here");
+    // A broker of the scenario's own: stopping the machine's would disconnect every other
+    // test's publishers and consumers too.
+    let Some(rabbitmq) = or_skip("6. RabbitMQ restart", PrivateRabbitMq::start()) else {
         return;
-    }
+    };
     Scenario::new("6. RabbitMQ restarted (stop_app, 5 s, start_app)")
+        .options(Options::default().on_rabbitmq(rabbitmq.amqp_url()))
         .recovery(Duration::from_secs(12))
         .strike(async |_, _, fault| {
-            run("rabbitmqctl", &["-q", "stop_app"]);
+            let connections = rabbitmq
+                .ctl(&["list_connections", "name"])
+                .expect("the broker lists its connections");
+            assert!(
+                connections.lines().count() > 0,
+                "the deployment works on the scenario's own broker"
+            );
+            rabbitmq.ctl(&["stop_app"]).expect("stop_app");
             tokio::time::sleep(Duration::from_secs(5)).await;
-            run("rabbitmqctl", &["-q", "start_app"]);
-            eprintln!("RabbitMQ back {} after stop_app", seconds_since(fault));
+            rabbitmq.ctl(&["start_app"]).expect("start_app");
+            eprintln!(
+                "RabbitMQ {} back {} after stop_app ({} connections cut)",
+                rabbitmq.node(),
+                seconds_since(fault),
+                connections.lines().count()
+            );
         })
         .await;
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flightmesh::testing::AMQP_URL;
 use flightmesh_testkit::ServiceRole;
 
 use super::{Deployment, Process, Service, wait_until};
@@ -154,7 +153,7 @@ impl Deployment {
             ("RUST_LOG", "info".to_owned()),
             ("ENVIRONMENT", "development".to_owned()),
             ("ACCESS_POLICY", "compatible".to_owned()),
-            ("AMQP_URL", AMQP_URL.to_owned()),
+            ("AMQP_URL", self.amqp_url.clone()),
             ("REDIS_URL", self.redis_url.clone()),
             ("REDIS_KEY_PREFIX", self.names.redis_prefix.clone()),
             ("BOOKINGS_EXCHANGE", self.names.exchange.clone()),
