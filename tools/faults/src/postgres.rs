@@ -1,6 +1,7 @@
 //! A PostgreSQL server of a scenario's own, so that restarting PostgreSQL stops nobody else's
 //! connections: a cluster made with Debian's `pg_createcluster` beside the machine's (same
-//! version), on a free port, with trust authentication on loopback, dropped with this value.
+//! version), on a free port, listening on loopback only with trust authentication, dropped with
+//! this value.
 
 use crate::command::output;
 

@@ -50,10 +50,16 @@ impl PrivateRabbitMq {
         let deadline = Instant::now() + Duration::from_secs(60);
         while node.ctl(&["await_startup", "--timeout", "1"]).is_err() {
             if Instant::now() > deadline {
+                // The directory goes with `node`: keep the log's end in the reason.
+                let log = std::fs::read_to_string(
+                    node.dir.join("log").join(format!("{}.log", node.node)),
+                )
+                .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
                 return Err(format!(
-                    "node {} did not start within a minute (logs in {})",
+                    "node {} did not start within a minute; its log ends:\n{}",
                     node.node,
-                    node.dir.display()
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 ));
             }
             std::thread::sleep(Duration::from_millis(250));
