@@ -157,6 +157,17 @@ pub fn unavailable(cause: &(dyn std::error::Error + 'static)) -> Status {
     Status::unavailable(UNAVAILABLE_MESSAGE)
 }
 
+/// UNAVAILABLE with the caller's own message for `peer` (a service it calls; the contract words
+/// each one), logging which peer and the cause with its whole chain. Retryable, never a 500.
+pub fn peer_unavailable(
+    peer: &'static str,
+    message: &'static str,
+    cause: &(dyn std::error::Error + 'static),
+) -> Status {
+    tracing::warn!(peer, error = %crate::telemetry::error_chain(cause), "peer service unavailable");
+    Status::unavailable(message)
+}
+
 /// INTERNAL with the generic message, logging the cause with its whole chain.
 pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Status {
     tracing::error!(error = %crate::telemetry::error_chain(cause), "internal error");
@@ -187,6 +198,16 @@ mod tests {
                 ("name", "name no puede estar vacio")
             ]
         );
+    }
+
+    #[test]
+    fn a_peer_that_cannot_answer_is_retryable_with_the_callers_message() {
+        let cause = Status::deadline_exceeded("flights took too long");
+        let status = peer_unavailable("flights", "El servicio de vuelos no responde.", &cause);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "El servicio de vuelos no responde.");
+        // The cause is logged, never sent.
+        assert!(!format!("{status:?}").contains("took too long"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The bookings service's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_runtime::status::Fault;
+use flightmesh_runtime::status::{self, Fault};
 use tonic::Status;
 
 /// Everything that can go wrong answering a bookings request.
@@ -58,10 +58,11 @@ impl From<Error> for Status {
             Error::SoldOut { flight_number } => Status::aborted(format!(
                 "No hay asientos disponibles en el vuelo {flight_number}."
             )),
-            Error::FlightsUnavailable(cause) => {
-                tracing::warn!(error = %flightmesh_runtime::telemetry::error_chain(cause.as_ref()), "flights unavailable");
-                Status::unavailable("El servicio de vuelos no esta disponible. Intente de nuevo.")
-            }
+            Error::FlightsUnavailable(cause) => status::peer_unavailable(
+                "flights",
+                "El servicio de vuelos no esta disponible. Intente de nuevo.",
+                cause.as_ref(),
+            ),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The catalog's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_runtime::status::Fault;
+use flightmesh_runtime::status::{self, Fault};
 use tonic::Status;
 
 /// Everything that can go wrong answering a catalog request.
@@ -52,12 +52,11 @@ impl From<Error> for Status {
             Error::FlightExists { flight_number } => {
                 Status::already_exists(format!("El vuelo {flight_number} ya existe."))
             }
-            Error::SeatsUnavailable(cause) => {
-                tracing::warn!(error = %flightmesh_runtime::telemetry::error_chain(cause.as_ref()), "seat usage unavailable");
-                Status::unavailable(
-                    "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.",
-                )
-            }
+            Error::SeatsUnavailable(cause) => status::peer_unavailable(
+                "bookings",
+                "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.",
+                cause.as_ref(),
+            ),
         }
     }
 }

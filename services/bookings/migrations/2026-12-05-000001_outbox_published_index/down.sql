@@ -1,1 +1,0 @@
-DROP INDEX bookings.outbox_published_idx;
