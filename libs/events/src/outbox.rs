@@ -13,8 +13,8 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// The outbox table's migrations, run in the publishing service's schema with its own
-/// (`flightmesh_db::migrate` merges them by version).
+/// The outbox table's migrations (the table, the purge's index), run in the publishing
+/// service's schema with its own (`flightmesh_db::migrate` merges them by version).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// An event to store in the outbox, inside the caller's transaction.

@@ -265,12 +265,7 @@ async fn a_database_whose_outbox_predates_the_shared_migration_migrates_and_keep
     let flight = mesh.cartagena_flight(100).await;
     let (status, booking) = book(&mesh, "Ana", 30, false, flight).await;
     assert_eq!(status, 200, "{booking}");
-    diesel::sql_query(
-        "DELETE FROM bookings.__diesel_schema_migrations WHERE version = '20261128000002'",
-    )
-    .execute(&mut sql(&mesh).await)
-    .await
-    .unwrap();
+    forget_migration(&mesh, "20261128000002").await;
 
     let db = db_config(&mesh);
     let applied = flightmesh_bookings::migrate(&db).await.unwrap();
@@ -281,4 +276,47 @@ async fn a_database_whose_outbox_predates_the_shared_migration_migrates_and_keep
     let (status, booking) = book(&mesh, "Beto", 30, false, flight).await;
     assert_eq!(status, 200, "{booking}");
     assert_eq!(events_stored(&mesh).await, 2);
+}
+
+/// The retention purge finds published rows through `outbox_published_idx`, which the shared
+/// outbox migrations create (version 20261206000001) in every publishing service's outbox. It
+/// replaced bookings' own migration of the index (20261205000001): a bookings database that
+/// has the index from it records the new version and keeps its one index.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_outbox_has_the_purge_index_once() {
+    let mesh = TestMesh::start().await;
+    let purge_indexes = "SELECT count(*) FROM pg_indexes WHERE tablename = 'outbox' \
+                         AND indexname = 'outbox_published_idx'";
+    assert_eq!(
+        mesh.db
+            .count(&format!(
+                "{purge_indexes} AND schemaname IN ('flights', 'bookings')"
+            ))
+            .await,
+        2,
+        "flights' and bookings' outboxes each have the purge's index"
+    );
+
+    forget_migration(&mesh, "20261206000001").await;
+    let db = db_config(&mesh);
+    assert_eq!(
+        flightmesh_bookings::migrate(&db).await.unwrap(),
+        ["20261206000001"]
+    );
+    assert_eq!(
+        mesh.db
+            .count(&format!("{purge_indexes} AND schemaname = 'bookings'"))
+            .await,
+        1
+    );
+}
+
+/// Makes the bookings schema look migrated before `version` existed: its record goes, what it
+/// created stays.
+async fn forget_migration(mesh: &TestMesh, version: &str) {
+    diesel::sql_query("DELETE FROM bookings.__diesel_schema_migrations WHERE version = $1")
+        .bind::<diesel::sql_types::Text, _>(version)
+        .execute(&mut sql(mesh).await)
+        .await
+        .unwrap();
 }
