@@ -8,7 +8,8 @@ cargo fmt --all -- --check
 # The gRPC contract: buf lint, and no breaking change against the previous commit.
 scripts/buf.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The fault tests (tools/faults) must run here, not skip: they need unshare and redis-server.
+# The fault tests (tools/faults) must run here, not skip: they need setpriv, unshare (util-linux)
+# and redis-server.
 export FLIGHTMESH_REQUIRE_FAULTS=1
 cargo test --workspace --locked
 scripts/infra-lint.sh

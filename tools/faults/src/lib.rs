@@ -24,6 +24,7 @@ pub mod check;
 pub mod clients;
 mod command;
 pub mod deploy;
+mod leftovers;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod soak;
@@ -33,3 +34,22 @@ pub use clients::{Bookers, ClientReport};
 pub use deploy::{Deployment, Options, Service};
 pub use postgres::PrivatePostgres;
 pub use rabbitmq::PrivateRabbitMq;
+
+/// `found`'s value, or `None` with the reason printed where the machine cannot run `what`; a
+/// failure instead under `FLIGHTMESH_REQUIRE_FAULTS` (the test command sets it).
+///
+/// # Panics
+/// Under `FLIGHTMESH_REQUIRE_FAULTS`, when `found` is an error.
+pub fn or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(value) => Some(value),
+        Err(reason) => {
+            assert!(
+                std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
+                "{what} cannot run here: {reason}"
+            );
+            eprintln!("SKIPPED: {what} cannot run here: {reason}");
+            None
+        }
+    }
+}

@@ -1,9 +1,12 @@
 //! A PostgreSQL server of a scenario's own, so that restarting PostgreSQL stops nobody else's
 //! connections: a cluster made with Debian's `pg_createcluster` beside the machine's (same
 //! version), on a free port, listening on loopback only with trust authentication, dropped with
-//! this value.
+//! this value (or by the next run's [`PrivatePostgres::start`], if its run was killed).
 
 use crate::command::output;
+use crate::leftovers::{orphaned, owned_name};
+
+const PREFIX: &str = "fm_faults";
 
 /// See the module docs.
 pub struct PrivatePostgres {
@@ -13,10 +16,18 @@ pub struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// Creates and starts the cluster. `Err` (the reason) where PostgreSQL is not managed by
-    /// Debian's cluster tools.
+    /// Creates and starts the cluster, first dropping any that a killed test run left. `Err`
+    /// (the reason) where PostgreSQL is not managed by Debian's cluster tools.
     pub fn start() -> Result<Self, String> {
         let listed = output("pg_lsclusters", &["--no-header"], &[])?;
+        for line in listed.lines() {
+            if let [version, name, ..] = line.split_whitespace().collect::<Vec<_>>()[..]
+                && orphaned(PREFIX, name)
+            {
+                eprintln!("dropping cluster {version}/{name}, left by a test run that was killed");
+                output("pg_dropcluster", &["--stop", version, name], &[])?;
+            }
+        }
         let version = listed
             .split_whitespace()
             .next()
@@ -25,7 +36,7 @@ impl PrivatePostgres {
         let port = crate::deploy::free_port();
         let cluster = Self {
             version,
-            name: flightmesh_testkit::unique_name("fm_faults"),
+            name: owned_name(PREFIX),
             port,
         };
         let port = port.to_string();

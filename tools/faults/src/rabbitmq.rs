@@ -1,12 +1,16 @@
 //! A RabbitMQ node of a scenario's own, so that restarting the broker disconnects nobody else: a
 //! second node of the machine's installation (`rabbitmq-server -detached` under another node
 //! name), on free ports, with its data, logs and (empty) plugin list in a directory of its own,
-//! shut down and removed with this value.
+//! shut down and removed with this value (or by the next run's [`PrivateRabbitMq::start`], if
+//! its run was killed).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::command::output;
+use crate::leftovers::{orphaned, owned_name};
+
+const PREFIX: &str = "fmfaults";
 
 /// See the module docs.
 pub struct PrivateRabbitMq {
@@ -16,10 +20,12 @@ pub struct PrivateRabbitMq {
 }
 
 impl PrivateRabbitMq {
-    /// Starts the node and waits (up to a minute) until it accepts connections. `Err` (the
-    /// reason) where RabbitMQ's tools are missing or the node does not start.
+    /// Starts the node and waits (up to a minute) until it accepts connections, first removing
+    /// any node that a killed test run left. `Err` (the reason) where RabbitMQ's tools are
+    /// missing or the node does not start.
     pub fn start() -> Result<Self, String> {
-        let name = flightmesh_testkit::unique_name("fmfaults");
+        remove_orphans();
+        let name = owned_name(PREFIX);
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
         let node = Self {
@@ -99,6 +105,23 @@ impl Drop for PrivateRabbitMq {
             );
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Shuts down and removes the nodes of killed test runs: their directories name them.
+fn remove_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if orphaned(PREFIX, &name) {
+            eprintln!("removing RabbitMQ node {name}, left by a test run that was killed");
+            // Fails where the node is down already; its directory goes either way.
+            let node = format!("{name}@localhost");
+            let _ = output("rabbitmqctl", &["-q", "-n", &node, "shutdown"], &[]);
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

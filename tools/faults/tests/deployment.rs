@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
+use flightmesh_faults::or_skip;
 use flightmesh_faults::{
     Bookers, ClientReport, Deployment, Options, PrivatePostgres, PrivateRabbitMq, Service,
 };
@@ -36,22 +37,6 @@ async fn deployment(options: Options) -> Option<Deployment> {
     });
     or_skip("the deployment shape", missing.map_or(Ok(()), Err))?;
     Some(Deployment::start(options).await)
-}
-
-/// `found`'s value, or `None` with the reason printed where the machine cannot run `what`; a
-/// failure instead under `FLIGHTMESH_REQUIRE_FAULTS` (the test command sets it).
-fn or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
-    match found {
-        Ok(value) => Some(value),
-        Err(reason) => {
-            assert!(
-                std::env::var_os("FLIGHTMESH_REQUIRE_FAULTS").is_none(),
-                "{what} cannot run here: {reason}"
-            );
-            eprintln!("SKIPPED: {what} cannot run here: {reason}");
-            None
-        }
-    }
 }
 
 /// Sum of a counter's series whose labels contain `labels`, on a replica's `/metrics`.

@@ -6,21 +6,23 @@ use std::process::Command;
 
 use super::{Deployment, HOSTS_FILE_SIZE};
 
-/// Whether this machine lets a process mount a hosts file of its own (`unshare -m`).
+/// Whether this machine lets a process mount a hosts file of its own (`unshare -m`), started
+/// the way the deployment starts its processes (through `setpriv --pdeathsig`).
 ///
 /// # Errors
 /// Why it cannot.
 pub fn can_isolate_names() -> Result<(), String> {
-    let probe = Command::new("unshare")
-        .args(["-m", "sh", "-c", "mount --bind /etc/hosts /etc/hosts"])
+    let probe = Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--", "unshare", "-m", "sh", "-c"])
+        .arg("mount --bind /etc/hosts /etc/hosts")
         .output();
     match probe {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => Err(format!(
-            "unshare -m cannot bind-mount /etc/hosts here: {}",
+            "setpriv and unshare -m cannot bind-mount /etc/hosts here: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Err(err) => Err(format!("unshare is not available: {err}")),
+        Err(err) => Err(format!("setpriv (util-linux) is not available: {err}")),
     }
 }
 

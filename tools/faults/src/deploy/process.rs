@@ -28,11 +28,21 @@ fn binary_dir() -> PathBuf {
     dir
 }
 
+/// `program`, run so that it is killed when the thread that starts it ends (util-linux's
+/// `setpriv --pdeathsig KILL`, which then execs it: the child's pid is the program's). A test run
+/// stopped without its `Drop`s (Ctrl-C, SIGKILL) so leaves no service or Redis running. The
+/// deployment is driven from the test's own thread, which outlives it.
+pub(crate) fn dies_with_the_test(program: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command.args(["--pdeathsig", "KILL", "--", program]);
+    command
+}
+
 impl Deployment {
     /// Starts a fresh `redis-server` on the deployment's port (its data is gone with the last).
     pub async fn start_redis(&mut self) {
         let log = std::fs::File::create(self.work.join("redis.log")).expect("redis log");
-        let child = Command::new("redis-server")
+        let child = dies_with_the_test("redis-server")
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -121,7 +131,7 @@ impl Deployment {
         let log_path = self.work.join(format!("{name}.{}.log", self.launches));
         let log = std::fs::File::create(&log_path).expect("a log file");
         let binary = binary_dir().join(service.binary());
-        let mut command = Command::new("unshare");
+        let mut command = dies_with_the_test("unshare");
         command
             .args([
                 "-m",
@@ -241,5 +251,30 @@ impl Deployment {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::dies_with_the_test;
+
+    #[test]
+    fn a_child_dies_when_the_thread_that_started_it_ends() {
+        let child = std::thread::spawn(|| {
+            let child = dies_with_the_test("sleep")
+                .arg("30")
+                .spawn()
+                .expect("setpriv and sleep run");
+            // setpriv sets the signal after it starts; a thread that ended before would go
+            // unnoticed (a test thread lives as long as its deployment).
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            child
+        })
+        .join()
+        .expect("the starting thread");
+        let status = { child }.wait().expect("the child is waited for");
+        assert_eq!(status.signal(), Some(9), "{status:?}");
     }
 }

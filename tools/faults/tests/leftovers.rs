@@ -1,0 +1,67 @@
+//! What a fault test run stopped without its `Drop`s (Ctrl-C, SIGKILL) leaves is cleaned up: the
+//! servers it started as daemons are removed by the next run, and its service processes die
+//! with it (`Deployment`'s children run under `setpriv --pdeathsig`, tested in the library).
+
+use std::process::Command;
+
+use flightmesh_faults::{PrivatePostgres, PrivateRabbitMq, or_skip};
+
+/// A pid no process has: one that just ended.
+fn ended_pid() -> u32 {
+    let mut child = Command::new("true").spawn().expect("true runs");
+    let pid = child.id();
+    child.wait().expect("true ends");
+    pid
+}
+
+fn clusters() -> String {
+    let out = Command::new("pg_lsclusters")
+        .arg("--no-header")
+        .output()
+        .expect("pg_lsclusters");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_cluster_left_by_a_killed_run_is_dropped_by_the_next_private_postgres() {
+    let Some(probe) = or_skip("a private PostgreSQL", PrivatePostgres::start()) else {
+        return;
+    };
+    let version = probe
+        .cluster()
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    drop(probe);
+    // What a killed run leaves: a cluster named for a process that is gone (not started: the
+    // sweep goes by name, and a stopped one is dropped the same way).
+    let left = format!("fm_faults_{}_left", ended_pid());
+    let created = Command::new("pg_createcluster")
+        .args([&version, &left, "--", "--auth=trust"])
+        .output()
+        .expect("pg_createcluster");
+    assert!(created.status.success(), "{created:?}");
+    assert!(clusters().contains(&left));
+
+    let next = PrivatePostgres::start().expect("the next cluster starts");
+    let listed = clusters();
+    assert!(!listed.contains(&left), "the leftover is dropped: {listed}");
+    assert!(
+        listed.contains(next.cluster().split('/').nth(1).unwrap_or_default()),
+        "the new one runs: {listed}"
+    );
+}
+
+#[test]
+fn a_rabbitmq_node_left_by_a_killed_run_is_removed_by_the_next_private_node() {
+    // What a killed run leaves of a node that has stopped since: its directory.
+    let left = std::env::temp_dir().join(format!("fmfaults_{}_left", ended_pid()));
+    std::fs::create_dir_all(left.join("mnesia")).expect("a leftover directory");
+
+    let Some(_next) = or_skip("a private RabbitMQ node", PrivateRabbitMq::start()) else {
+        let _ = std::fs::remove_dir_all(&left);
+        return;
+    };
+    assert!(!left.exists(), "{} is removed", left.display());
+}
