@@ -5,7 +5,8 @@
 //!   `libs/db/sql/database-roles.sql`), dropped afterwards with its roles.
 //! - [`TcpProxy`]: a TCP relay the test can cut and restore, to simulate a dependency outage
 //!   (database, broker) without stopping the shared server other tests use.
-//! - [`unique_name`]: a collision-free name for vhosts, queues, key prefixes.
+//! - [`unique_name`]: a collision-free name for vhosts, queues, key prefixes; [`owned_name`] and
+//!   [`orphaned`] for what a killed test run would leave behind (a database, a daemon).
 //! - [`assert_command_line`] (and [`command_line_test!`], the test that calls it for a crate's
 //!   binary): a binary's `--help` and its answer to an unknown flag.
 
@@ -101,7 +102,45 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-fn admin_url() -> String {
+/// A [`unique_name`] that also names this process: `{prefix}_{pid}_{32 hex digits}`. For what
+/// outlives a test run stopped without its `Drop`s (Ctrl-C, SIGKILL) — a database, a server
+/// started as a daemon — so that a later run can tell, with [`orphaned`], what such a run left
+/// from what a parallel run still uses.
+#[must_use]
+pub fn owned_name(prefix: &str) -> String {
+    unique_name(&format!("{prefix}_{}", std::process::id()))
+}
+
+/// The pid of a process that has just ended: what [`orphaned`] is tested with.
+///
+/// # Panics
+/// When `true` cannot be run.
+#[must_use]
+pub fn ended_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("`true` runs");
+    let pid = child.id();
+    child.wait().expect("`true` ends");
+    pid
+}
+
+/// Whether `name` is an [`owned_name`] of `prefix` made by a process that no longer runs.
+#[must_use]
+pub fn orphaned(prefix: &str, name: &str) -> bool {
+    let pid = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    pid.is_some_and(|pid| {
+        pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })
+}
+
+/// Where tests create their databases: [`ADMIN_URL_VAR`], or the superuser on 127.0.0.1:5432.
+#[must_use]
+pub fn admin_url() -> String {
     std::env::var(ADMIN_URL_VAR).unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
 }
 
@@ -213,7 +252,8 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates `fm_test_<random>` on the test server, and in it the service roles and schemas of
+    /// Creates `fm_test_<pid>_<random>` on the test server (first dropping, with their roles, the
+    /// databases of test runs that ended without dropping theirs), and in it the service roles and schemas of
     /// `libs/db/sql/database-roles.sql`: `<database>_flights` owns `flights`, `<database>_bookings`
     /// owns `bookings`, `<database>_gateway` owns `identity` (roles are cluster-wide: the names
     /// carry the database's so that tests never share one).
@@ -230,12 +270,13 @@ impl TestDatabase {
     /// # Panics
     /// When that server is unreachable.
     pub async fn create_on(admin: &str) -> Self {
-        let name = unique_name("fm_test");
+        let name = owned_name(DATABASE_PREFIX);
         let mut conn = AsyncPgConnection::establish(admin)
             .await
             .unwrap_or_else(|err| {
                 panic!("PostgreSQL must run for the tests ({ADMIN_URL_VAR}): {err}")
             });
+        drop_orphans(&mut conn).await;
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
@@ -392,12 +433,6 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
         let admin_url = self.admin.clone();
-        let roles = self
-            .roles
-            .iter()
-            .map(|(role, _)| format!("\"{role}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
         // Drop runs outside async context (or inside a runtime that is shutting down): use a
         // private runtime on a plain thread.
         let dropped = std::thread::spawn(move || {
@@ -407,19 +442,9 @@ impl Drop for TestDatabase {
                 .expect("a runtime to drop the test database");
             runtime.block_on(async move {
                 let mut admin = AsyncPgConnection::establish(&admin_url).await?;
-                // The roles own nothing outside the database (their schemas and grants go with
-                // it), so they can be dropped once it is gone. Roles are cluster-wide: left
-                // behind, they would pile up.
-                for statement in [
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    format!("DROP ROLE IF EXISTS {roles}"),
-                ] {
-                    diesel::sql_query(statement)
-                        .execute(&mut admin)
-                        .await
-                        .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))?;
-                }
-                Ok::<(), diesel::ConnectionError>(())
+                drop_database(&mut admin, &name)
+                    .await
+                    .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))
             })
         })
         .join();
@@ -429,9 +454,73 @@ impl Drop for TestDatabase {
     }
 }
 
+const DATABASE_PREFIX: &str = "fm_test";
+
+/// Drops database `name` and its service roles (`<name>_<service>`). The roles own nothing outside
+/// the database (their schemas and grants go with it), so they can be dropped once it is gone.
+/// Roles are cluster-wide: left behind, they would pile up.
+async fn drop_database(
+    admin: &mut AsyncPgConnection,
+    name: &str,
+) -> Result<(), diesel::result::Error> {
+    let roles = ServiceRole::ALL
+        .map(|service| format!("\"{name}_{}\"", service.name()))
+        .join(", ");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {roles}"),
+    ] {
+        diesel::sql_query(statement).execute(admin).await?;
+    }
+    Ok(())
+}
+
+/// Drops the test databases (and roles) of test runs that ended without dropping them. Best
+/// effort: another test may be dropping the same one at the same moment.
+async fn drop_orphans(admin: &mut AsyncPgConnection) {
+    #[derive(diesel::QueryableByName)]
+    struct Database {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let Ok(databases) = diesel::sql_query(
+        "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'fm\\_test\\_%'",
+    )
+    .load::<Database>(admin)
+    .await
+    else {
+        return;
+    };
+    for Database { datname } in databases {
+        if orphaned(DATABASE_PREFIX, &datname) {
+            eprintln!("dropping test database {datname}, left by a test run that was killed");
+            let _ = drop_database(admin, &datname).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_of_ended_processes_are_orphaned() {
+        assert!(
+            !orphaned("fm_test", &owned_name("fm_test")),
+            "this run's own"
+        );
+        let ended = ended_pid();
+        assert!(orphaned("fm_test", &format!("fm_test_{ended}_0a1b")));
+        assert!(
+            !orphaned("fm_test", "fm_test_1_0a1b"),
+            "pid 1 runs: a parallel run's"
+        );
+        assert!(
+            !orphaned("fm_test", "fm_test_3f2a9c0e7b"),
+            "no pid: not ours to remove"
+        );
+        assert!(!orphaned("fm_test", &format!("main_{ended}_0a1b")));
+    }
 
     #[test]
     fn psql_variables_are_quoted_as_psql_quotes_them() {

@@ -24,7 +24,6 @@ pub mod check;
 pub mod clients;
 mod command;
 pub mod deploy;
-mod leftovers;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod soak;

@@ -4,7 +4,7 @@
 //! this value (or by the next run's [`PrivatePostgres::start`], if its run was killed).
 
 use crate::command::output;
-use crate::leftovers::{orphaned, owned_name};
+use flightmesh_testkit::{orphaned, owned_name};
 
 const PREFIX: &str = "fm_faults";
 

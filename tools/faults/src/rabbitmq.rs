@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::command::output;
-use crate::leftovers::{orphaned, owned_name};
+use flightmesh_testkit::{orphaned, owned_name};
 
 const PREFIX: &str = "fmfaults";
 

@@ -5,14 +5,7 @@
 use std::process::Command;
 
 use flightmesh_faults::{PrivatePostgres, PrivateRabbitMq, or_skip};
-
-/// A pid no process has: one that just ended.
-fn ended_pid() -> u32 {
-    let mut child = Command::new("true").spawn().expect("true runs");
-    let pid = child.id();
-    child.wait().expect("true ends");
-    pid
-}
+use flightmesh_testkit::ended_pid;
 
 fn clusters() -> String {
     let out = Command::new("pg_lsclusters")
