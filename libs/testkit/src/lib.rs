@@ -253,10 +253,10 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// Creates `fm_test_<pid>_<random>` on the test server (first dropping, with their roles, the
-    /// databases of test runs that ended without dropping theirs), and in it the service roles and schemas of
-    /// `libs/db/sql/database-roles.sql`: `<database>_flights` owns `flights`, `<database>_bookings`
-    /// owns `bookings`, `<database>_gateway` owns `identity` (roles are cluster-wide: the names
-    /// carry the database's so that tests never share one).
+    /// databases of test runs that ended without dropping theirs), and in it the service roles
+    /// and schemas of `libs/db/sql/database-roles.sql`: `<database>_flights` owns `flights`,
+    /// `<database>_bookings` owns `bookings`, `<database>_gateway` owns `identity` (roles are
+    /// cluster-wide: the names carry the database's so that tests never share one).
     ///
     /// # Panics
     /// When PostgreSQL is unreachable: the tests cannot run without it.

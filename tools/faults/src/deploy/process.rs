@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_child_dies_when_the_thread_that_started_it_ends() {
-        let child = std::thread::spawn(|| {
+        let mut child = std::thread::spawn(|| {
             let child = dies_with_the_test("sleep")
                 .arg("30")
                 .spawn()
@@ -274,7 +274,7 @@ mod tests {
         })
         .join()
         .expect("the starting thread");
-        let status = { child }.wait().expect("the child is waited for");
+        let status = child.wait().expect("the child is waited for");
         assert_eq!(status.signal(), Some(9), "{status:?}");
     }
 }
