@@ -90,7 +90,10 @@ pub(crate) fn router(
         .allow_credentials(true)
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([HeaderName::from_static(CORRELATION_ID)]);
+        .expose_headers([
+            HeaderName::from_static(CORRELATION_ID),
+            HeaderName::from_static(REQUEST_ID),
+        ]);
 
     Ok(router
         .fallback(not_found)
@@ -167,15 +170,18 @@ async fn method_not_allowed() -> ApiError {
     ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Metodo no permitido.")
 }
 
-/// Reads `X-Correlation-ID` (or `X-Request-ID`) or mints one; echoes it on the response and
-/// puts it on the span every log line of this request is written in.
+/// Reads `X-Correlation-ID` (or `X-Request-ID`) or mints one; echoes it on the response (as
+/// `X-Correlation-ID`, and as `X-Request-ID` too when that is the header the client sent) and puts
+/// it on the span every log line of this request is written in.
 async fn correlation_id(mut request: Request, next: Next) -> Response {
-    let id: Arc<str> = [CORRELATION_ID, REQUEST_ID]
-        .iter()
-        .find_map(|name| request.headers().get(*name))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string().into(), Into::into);
+    let sent = [CORRELATION_ID, REQUEST_ID].into_iter().find_map(|name| {
+        let value = request.headers().get(name)?.to_str().ok()?;
+        let usable =
+            !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+        usable.then(|| (name, Arc::<str>::from(value)))
+    });
+    let echo_request_id = matches!(sent, Some((REQUEST_ID, _)));
+    let id = sent.map_or_else(|| uuid::Uuid::new_v4().to_string().into(), |(_, id)| id);
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let span = tracing::info_span!(
         "request",
@@ -187,6 +193,9 @@ async fn correlation_id(mut request: Request, next: Next) -> Response {
     trace::set_parent(&span, &trace::HeaderExtractor(request.headers()));
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
+        if echo_request_id {
+            response.headers_mut().insert(REQUEST_ID, value.clone());
+        }
         response.headers_mut().insert(CORRELATION_ID, value);
     }
     response

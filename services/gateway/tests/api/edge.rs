@@ -11,7 +11,19 @@ async fn correlation_id_is_echoed_or_minted() {
     for (header, id) in [("X-Correlation-ID", "abc-123"), ("X-Request-ID", "req-9")] {
         let response = get_with_headers(&stack, "/api/v1/flights/", &[(header, id)]).await;
         assert_eq!(response.headers()["x-correlation-id"], id);
+        // The header the client sent comes back under its own name too.
+        assert_eq!(response.headers()[header], id);
     }
+    let response = get_with_headers(&stack, "/api/v1/flights/", &[("X-Correlation-ID", "c")]).await;
+    assert!(
+        response.headers().get("x-request-id").is_none(),
+        "X-Request-ID only where the client uses it"
+    );
+    // An unusable id (over 128 characters) is replaced, and not echoed.
+    let long = "x".repeat(129);
+    let response = get_with_headers(&stack, "/api/v1/flights/", &[("X-Request-ID", &long)]).await;
+    assert_eq!(response.headers()["x-correlation-id"].len(), 36);
+    assert!(response.headers().get("x-request-id").is_none());
 
     // Errors carry one too, and a minted one is a UUID.
     let response = get_with_headers(&stack, "/nope", &[]).await;
