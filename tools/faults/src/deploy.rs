@@ -346,7 +346,10 @@ impl Drop for Deployment {
             let _ = p.child.wait();
         }
         self.kill_redis();
-        cleanup(self.names.clone());
+        // Its exchanges and queue on the machine's broker; a broker of its own goes away whole.
+        if self.options.rabbitmq.is_none() {
+            cleanup(self.names.clone());
+        }
         if std::env::var_os("FAULTS_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_dir_all(&self.work);
         } else {
