@@ -13,9 +13,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use flightmesh_faults::deploy::{can_isolate_names, wait_until};
-use flightmesh_faults::or_skip;
 use flightmesh_faults::{
-    Bookers, ClientReport, Deployment, Options, PrivatePostgres, PrivateRabbitMq, Service,
+    Bookers, ClientReport, Deployment, Options, PrivatePostgres, PrivateRabbitMq, Service, or_skip,
 };
 
 /// Bookings per second during every scenario.
