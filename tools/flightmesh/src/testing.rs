@@ -15,7 +15,7 @@ use crate::{Addresses, Service, Stack};
 mod isolation;
 mod replica;
 
-pub use isolation::{Isolation, cleanup, test_env};
+pub use isolation::{Isolation, LIVE_ISOLATIONS, cleanup, sweep_orphans, test_env};
 pub use replica::Replica;
 
 /// The default local RabbitMQ, as the services default to it.

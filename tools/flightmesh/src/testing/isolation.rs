@@ -1,15 +1,35 @@
 //! What a test keeps to itself on the shared PostgreSQL, RabbitMQ and Redis: its names, the
 //! environment its services run with, and the cleanup that leaves the broker and Redis as they were.
+//!
+//! A run stopped without its `Drop`s (Ctrl-C, SIGKILL) cannot clean up. So every [`Isolation`] is
+//! named after its process ([`owned_name`]) and listed in a Redis set, [`LIVE_ISOLATIONS`], until
+//! its [`cleanup`]; the first `Isolation` of each later process removes what the listed ones of
+//! ended processes left. The set is what makes that possible: the broker cannot list its queues
+//! over AMQP.
+
+use std::future::Future;
+use std::sync::Once;
 
 use flightmesh_runtime::Env;
 use flightmesh_stats_worker::topology::ConsumerConfig;
-use flightmesh_testkit::{ServiceRole, TestDatabase, unique_name};
+use flightmesh_testkit::{ServiceRole, TestDatabase, orphaned, owned_name};
+use redis::AsyncCommands;
 
 use super::{AMQP_URL, REDIS_URL};
+
+/// The Redis set of the isolations not yet cleaned up, by [`Isolation::id`].
+pub const LIVE_ISOLATIONS: &str = "flightmesh:test:isolations";
+/// What [`Isolation::id`]s start with.
+const ID_PREFIX: &str = "t";
+/// Retry queues removed for an isolation its test left: more than any test declares (the
+/// broker answers a delete of a queue that does not exist with success).
+const SWEPT_RETRY_BUDGET: u32 = 10;
 
 /// Names a test mesh keeps to itself on the shared broker and Redis.
 #[derive(Debug, Clone)]
 pub struct Isolation {
+    /// What the names below are made of: `t_{pid}_{32 hex digits}`.
+    pub id: String,
     /// Booking events exchange.
     pub exchange: String,
     /// Catalog events exchange.
@@ -23,16 +43,31 @@ pub struct Isolation {
 }
 
 impl Isolation {
-    /// Fresh unique names.
+    /// Fresh unique names, listed in [`LIVE_ISOLATIONS`] until [`cleanup`]. The first call in a
+    /// process first removes what ended processes left ([`sweep_orphans`]).
     #[must_use]
     pub fn new() -> Self {
-        let id = unique_name("t");
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(sweep_orphans);
+        let names = Self::named(owned_name(ID_PREFIX), 3);
+        let id = names.id.clone();
+        aside(async move {
+            let mut redis = redis_connection().await?;
+            redis.sadd::<_, _, ()>(LIVE_ISOLATIONS, id).await.ok()
+        });
+        names
+    }
+
+    /// The names made of `id` (not listed anywhere).
+    #[must_use]
+    pub fn named(id: String, retry_budget: u32) -> Self {
         Self {
             exchange: format!("{id}.bookings"),
             catalog_exchange: format!("{id}.catalog"),
             stats_queue: format!("{id}.stats"),
             redis_prefix: format!("{id}:"),
-            retry_budget: 3,
+            retry_budget,
+            id,
         }
     }
 
@@ -109,55 +144,87 @@ pub fn test_env(db: &TestDatabase, names: &Isolation) -> Env {
 }
 
 /// Leaves the shared broker and Redis as they were before the test: deletes its exchanges,
-/// queues and keys.
+/// queues and keys, and takes it off [`LIVE_ISOLATIONS`].
 pub fn cleanup(names: Isolation) {
+    aside(async move {
+        remove(&names).await;
+        Some(())
+    });
+}
+
+/// Removes what the isolations of ended processes left in [`LIVE_ISOLATIONS`] (a run killed
+/// before its cleanup): their exchanges, queues (with the messages they held) and keys. The
+/// isolations of running processes, a parallel test run's included, are left alone.
+pub fn sweep_orphans() {
+    aside(async {
+        let mut redis = redis_connection().await?;
+        let ids: Vec<String> = redis.smembers(LIVE_ISOLATIONS).await.ok()?;
+        for id in ids.into_iter().filter(|id| orphaned(ID_PREFIX, id)) {
+            remove(&Isolation::named(id, SWEPT_RETRY_BUDGET)).await;
+        }
+        Some(())
+    });
+}
+
+/// Deletes `names`' exchanges, queues and keys, then takes it off [`LIVE_ISOLATIONS`]; what cannot
+/// be reached is left (the next sweep tries again only while it is listed).
+async fn remove(names: &Isolation) {
+    let consumer = names.consumer();
+    if let Ok(connection) =
+        flightmesh_events::amqp::connect(&consumer.amqp_url, "test cleanup").await
+        && let Ok(channel) = connection.create_channel().await
+    {
+        for exchange in [
+            &consumer.bookings_exchange,
+            &consumer.catalog_exchange,
+            &consumer.dead_exchange(),
+        ] {
+            let _ = channel
+                .exchange_delete(
+                    exchange.as_str().into(),
+                    lapin::options::ExchangeDeleteOptions::default(),
+                )
+                .await;
+        }
+        for queue in consumer.queues() {
+            let _ = channel
+                .queue_delete(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+    }
+    if let Some(mut redis) = redis_connection().await {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", names.redis_prefix))
+            .query_async(&mut redis)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis.del(keys).await;
+        }
+        let _: Result<i64, _> = redis.srem(LIVE_ISOLATIONS, &names.id).await;
+    }
+}
+
+async fn redis_connection() -> Option<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(REDIS_URL).ok()?;
+    client.get_multiplexed_async_connection().await.ok()
+}
+
+/// Runs `work` to its end on a thread of its own, so that synchronous code (a `Drop`, a
+/// constructor) inside or outside a Tokio runtime can wait for it.
+fn aside<F>(work: F)
+where
+    F: Future<Output = Option<()>> + Send + 'static,
+{
     let _ = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
-        runtime.block_on(async {
-            let consumer = names.consumer();
-            if let Ok(connection) =
-                flightmesh_events::amqp::connect(&consumer.amqp_url, "test cleanup").await
-                && let Ok(channel) = connection.create_channel().await
-            {
-                for exchange in [
-                    &consumer.bookings_exchange,
-                    &consumer.catalog_exchange,
-                    &consumer.dead_exchange(),
-                ] {
-                    let _ = channel
-                        .exchange_delete(
-                            exchange.as_str().into(),
-                            lapin::options::ExchangeDeleteOptions::default(),
-                        )
-                        .await;
-                }
-                for queue in consumer.queues() {
-                    let _ = channel
-                        .queue_delete(
-                            queue.as_str().into(),
-                            lapin::options::QueueDeleteOptions::default(),
-                        )
-                        .await;
-                }
-            }
-            if let Ok(client) = redis::Client::open(REDIS_URL)
-                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-            {
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{}*", names.redis_prefix))
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: Result<i64, _> =
-                        redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                }
-            }
-            Some(())
-        })
+        runtime.block_on(work)
     })
     .join();
 }

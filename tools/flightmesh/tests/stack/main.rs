@@ -1,6 +1,7 @@
 //! The whole mesh as `flightmesh up` runs it: every service in one process on its own port.
 
 mod first_start;
+mod leftovers;
 mod metrics;
 mod reflection;
 mod roles;

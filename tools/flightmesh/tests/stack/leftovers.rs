@@ -1,0 +1,114 @@
+//! A test run killed before its cleanup leaves exchanges, queues and Redis keys on the shared
+//! servers; the next run's first `Isolation` removes them, and only them.
+
+use flightmesh::testing::{Isolation, LIVE_ISOLATIONS, REDIS_URL, cleanup, sweep_orphans};
+use flightmesh_stats_worker::topology::declare_topology;
+use flightmesh_testkit::{ended_pid, unique_name};
+use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ExchangeKind};
+use redis::AsyncCommands;
+
+/// Declares `names`' whole topology, as its stats worker would, and a key under its prefix, and
+/// lists it as a live isolation.
+async fn leave(
+    broker: &Connection,
+    redis: &mut redis::aio::MultiplexedConnection,
+    names: &Isolation,
+) {
+    let channel = broker.create_channel().await.unwrap();
+    declare_topology(&channel, &names.consumer()).await.unwrap();
+    let _: () = redis
+        .set(
+            format!("{}stats:total_revenue", names.redis_prefix),
+            "950.0",
+        )
+        .await
+        .unwrap();
+    let _: () = redis.sadd(LIVE_ISOLATIONS, &names.id).await.unwrap();
+}
+
+/// Whether the queue exists (a passive declare of a missing one closes the channel: one each).
+async fn queue_exists(broker: &Connection, queue: &str) -> bool {
+    let channel = broker.create_channel().await.unwrap();
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), options, FieldTable::default())
+        .await
+        .is_ok()
+}
+
+async fn exchange_exists(broker: &Connection, exchange: &str) -> bool {
+    let channel = broker.create_channel().await.unwrap();
+    let options = ExchangeDeclareOptions {
+        passive: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_run_keeps_its_own() {
+    let left = Isolation::named(unique_name(&format!("t_{}", ended_pid())), 2);
+    let live = Isolation::new();
+    let consumer = left.consumer();
+    let broker = flightmesh_events::amqp::connect(&consumer.amqp_url, "leftovers test")
+        .await
+        .unwrap();
+    let mut redis = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    leave(&broker, &mut redis, &left).await;
+    leave(&broker, &mut redis, &live).await;
+    let left_queues = consumer.queues();
+    assert_eq!(left_queues.len(), 4, "queue, dead letters, 2 retry queues");
+    for queue in &left_queues {
+        assert!(queue_exists(&broker, queue).await, "{queue} declared");
+    }
+
+    sweep_orphans();
+
+    for queue in &left_queues {
+        assert!(!queue_exists(&broker, queue).await, "{queue} removed");
+    }
+    for exchange in [
+        &consumer.bookings_exchange,
+        &consumer.catalog_exchange,
+        &consumer.dead_exchange(),
+    ] {
+        assert!(
+            !exchange_exists(&broker, exchange).await,
+            "{exchange} removed"
+        );
+    }
+    let left_keys: Vec<String> = redis.keys(format!("{}*", left.redis_prefix)).await.unwrap();
+    assert_eq!(left_keys, Vec::<String>::new());
+    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &left.id).await.unwrap();
+    assert!(!listed, "the removed isolation is no longer listed");
+
+    // The running process's isolation is untouched until its own cleanup.
+    assert!(queue_exists(&broker, &live.stats_queue).await);
+    assert!(exchange_exists(&broker, &live.exchange).await);
+    let live_keys: Vec<String> = redis.keys(format!("{}*", live.redis_prefix)).await.unwrap();
+    assert_eq!(live_keys.len(), 1);
+    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &live.id).await.unwrap();
+    assert!(listed);
+
+    cleanup(live.clone());
+    assert!(!queue_exists(&broker, &live.stats_queue).await);
+    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &live.id).await.unwrap();
+    assert!(!listed, "cleanup takes the isolation off the list");
+}
