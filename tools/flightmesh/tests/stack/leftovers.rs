@@ -28,34 +28,34 @@ async fn leave(
     let _: () = redis.sadd(LIVE_ISOLATIONS, &names.id).await.unwrap();
 }
 
-/// Whether the queue exists (a passive declare of a missing one closes the channel: one each).
-async fn queue_exists(broker: &Connection, queue: &str) -> bool {
-    let channel = broker.create_channel().await.unwrap();
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await
-        .is_ok()
+#[derive(Clone, Copy)]
+enum Kind {
+    Queue,
+    Exchange,
 }
 
-async fn exchange_exists(broker: &Connection, exchange: &str) -> bool {
+/// Whether the queue or exchange `name` exists: a passive declare of a missing one closes its
+/// channel, so each check has a channel of its own.
+async fn exists(broker: &Connection, kind: Kind, name: &str) -> bool {
     let channel = broker.create_channel().await.unwrap();
-    let options = ExchangeDeclareOptions {
-        passive: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            options,
-            FieldTable::default(),
-        )
-        .await
-        .is_ok()
+    let (args, name) = (FieldTable::default(), name.into());
+    if let Kind::Queue = kind {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel.queue_declare(name, passive, args).await.is_ok()
+    } else {
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let kind = ExchangeKind::Topic;
+        channel
+            .exchange_declare(name, kind, passive, args)
+            .await
+            .is_ok()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,13 +76,19 @@ async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_ru
     let left_queues = consumer.queues();
     assert_eq!(left_queues.len(), 4, "queue, dead letters, 2 retry queues");
     for queue in &left_queues {
-        assert!(queue_exists(&broker, queue).await, "{queue} declared");
+        assert!(
+            exists(&broker, Kind::Queue, queue).await,
+            "{queue} declared"
+        );
     }
 
     sweep_orphans();
 
     for queue in &left_queues {
-        assert!(!queue_exists(&broker, queue).await, "{queue} removed");
+        assert!(
+            !exists(&broker, Kind::Queue, queue).await,
+            "{queue} removed"
+        );
     }
     for exchange in [
         &consumer.bookings_exchange,
@@ -90,7 +96,7 @@ async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_ru
         &consumer.dead_exchange(),
     ] {
         assert!(
-            !exchange_exists(&broker, exchange).await,
+            !exists(&broker, Kind::Exchange, exchange).await,
             "{exchange} removed"
         );
     }
@@ -100,15 +106,15 @@ async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_ru
     assert!(!listed, "the removed isolation is no longer listed");
 
     // The running process's isolation is untouched until its own cleanup.
-    assert!(queue_exists(&broker, &live.stats_queue).await);
-    assert!(exchange_exists(&broker, &live.exchange).await);
+    assert!(exists(&broker, Kind::Queue, &live.stats_queue).await);
+    assert!(exists(&broker, Kind::Exchange, &live.exchange).await);
     let live_keys: Vec<String> = redis.keys(format!("{}*", live.redis_prefix)).await.unwrap();
     assert_eq!(live_keys.len(), 1);
     let listed: bool = redis.sismember(LIVE_ISOLATIONS, &live.id).await.unwrap();
     assert!(listed);
 
     cleanup(live.clone());
-    assert!(!queue_exists(&broker, &live.stats_queue).await);
+    assert!(!exists(&broker, Kind::Queue, &live.stats_queue).await);
     let listed: bool = redis.sismember(LIVE_ISOLATIONS, &live.id).await.unwrap();
     assert!(!listed, "cleanup takes the isolation off the list");
 }
