@@ -298,8 +298,19 @@ impl TestMesh {
 
 impl Drop for TestMesh {
     fn drop(&mut self) {
-        if let Some(stack) = &self.stack {
+        if let Some(stack) = self.stack.take() {
             stack.shutdown_token().cancel();
+            // Waits for the services to stop before the cleanup: a stats worker still running
+            // would declare its queues again once they are deleted. Only a multi-thread runtime
+            // can wait here; elsewhere the services stop with the runtime.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current()
+                && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(|| {
+                    runtime.block_on(tokio::time::timeout(Duration::from_secs(30), stack.wait()))
+                })
+                .ok();
+            }
         }
         cleanup(self.names.clone());
     }

@@ -455,8 +455,10 @@ async fn a_description_change_is_a_catalog_event_the_stats_worker_ignores() {
     channel
         .queue_declare(
             queue.as_str().into(),
+            // Gone with this connection (it is read with `basic_get`, which never subscribes, so
+            // `auto_delete` would keep it).
             lapin::options::QueueDeclareOptions {
-                auto_delete: true,
+                exclusive: true,
                 ..Default::default()
             },
             lapin::types::FieldTable::default(),

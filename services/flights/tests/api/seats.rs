@@ -70,4 +70,5 @@ async fn without_the_seat_ledger_flight_reads_are_unavailable_not_wrong() {
         "No se pudo consultar la disponibilidad de asientos. Intente de nuevo."
     );
     app.stop().await;
+    flightmesh::testing::cleanup(names);
 }

@@ -21,9 +21,10 @@ use super::{AMQP_URL, REDIS_URL};
 pub const LIVE_ISOLATIONS: &str = "flightmesh:test:isolations";
 /// What [`Isolation::id`]s start with.
 const ID_PREFIX: &str = "t";
-/// Retry queues removed for an isolation its test left: more than any test declares (the
-/// broker answers a delete of a queue that does not exist with success).
-const SWEPT_RETRY_BUDGET: u32 = 10;
+/// Retry queues removed at the least: a process a test starts without `RETRY_BUDGET` declares the
+/// default's 5, whatever [`Isolation::retry_budget`] says; the broker answers a delete of a queue
+/// that does not exist with success.
+const RETRY_QUEUES_REMOVED: u32 = 10;
 
 /// Names a test mesh keeps to itself on the shared broker and Redis.
 #[derive(Debug, Clone)]
@@ -160,7 +161,7 @@ pub fn sweep_orphans() {
         let mut redis = redis_connection().await?;
         let ids: Vec<String> = redis.smembers(LIVE_ISOLATIONS).await.ok()?;
         for id in ids.into_iter().filter(|id| orphaned(ID_PREFIX, id)) {
-            remove(&Isolation::named(id, SWEPT_RETRY_BUDGET)).await;
+            remove(&Isolation::named(id, RETRY_QUEUES_REMOVED)).await;
         }
         Some(())
     });
@@ -169,7 +170,11 @@ pub fn sweep_orphans() {
 /// Deletes `names`' exchanges, queues and keys, then takes it off [`LIVE_ISOLATIONS`]; what cannot
 /// be reached is left (the next sweep tries again only while it is listed).
 async fn remove(names: &Isolation) {
-    let consumer = names.consumer();
+    let consumer = Isolation {
+        retry_budget: names.retry_budget.max(RETRY_QUEUES_REMOVED),
+        ..names.clone()
+    }
+    .consumer();
     if let Ok(connection) =
         flightmesh_events::amqp::connect(&consumer.amqp_url, "test cleanup").await
         && let Ok(channel) = connection.create_channel().await

@@ -11,13 +11,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use flightmesh::testing::{AMQP_URL, Isolation, REDIS_URL, cleanup};
 use flightmesh_testkit::TestDatabase;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[derive(diesel::QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -38,8 +31,10 @@ async fn a_first_start_with_the_demo_catalog_logs_no_warning() {
         .env("CATALOG_EXCHANGE", &names.catalog_exchange)
         .env("STATS_QUEUE", &names.stats_queue)
         .env("REDIS_KEY_PREFIX", &names.redis_prefix)
-        .env("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("GATEWAY_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        // Ports the kernel picks as each one binds: a port found free and then released could be
+        // taken by a parallel test before this process binds it.
+        .env("GATEWAY_HTTP_ADDR", "127.0.0.1:0")
+        .env("GATEWAY_ADMIN_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env_remove("GROQ_API_KEY")
@@ -47,14 +42,8 @@ async fn a_first_start_with_the_demo_catalog_logs_no_warning() {
         .stderr(Stdio::piped());
     for service in ["FLIGHTS", "BOOKINGS", "STATS", "AI"] {
         command
-            .env(
-                format!("{service}_GRPC_ADDR"),
-                format!("127.0.0.1:{}", free_port()),
-            )
-            .env(
-                format!("{service}_ADMIN_ADDR"),
-                format!("127.0.0.1:{}", free_port()),
-            );
+            .env(format!("{service}_GRPC_ADDR"), "127.0.0.1:0")
+            .env(format!("{service}_ADMIN_ADDR"), "127.0.0.1:0");
     }
     let mut child = command.spawn().expect("flightmesh up starts");
     let (lines, received) = mpsc::channel::<String>();

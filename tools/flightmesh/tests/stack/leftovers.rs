@@ -118,3 +118,56 @@ async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_ru
     let listed: bool = redis.sismember(LIVE_ISOLATIONS, &live.id).await.unwrap();
     assert!(!listed, "cleanup takes the isolation off the list");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_mesh_leaves_nothing_on_the_broker_or_in_redis() {
+    let mesh = flightmesh::testing::TestMesh::start().await;
+    let names = mesh.names.clone();
+    let flight = mesh.cartagena_flight(10).await;
+    let booking =
+        serde_json::json!({"passenger_name": "Ana", "passenger_age": 9, "flight_id": flight});
+    assert_eq!(mesh.post("/api/v1/bookings/", &booking).await.0, 200);
+    // The stats worker is busy with the mesh's events, its queues declared, when the mesh goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while mesh.redis_get("stats:total_revenue").await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the booking is never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(mesh);
+
+    let consumer = names.consumer();
+    let broker = flightmesh_events::amqp::connect(&consumer.amqp_url, "leftovers test")
+        .await
+        .unwrap();
+    for queue in consumer.queues() {
+        assert!(
+            !exists(&broker, Kind::Queue, &queue).await,
+            "{queue} removed"
+        );
+    }
+    for exchange in [
+        &consumer.bookings_exchange,
+        &consumer.catalog_exchange,
+        &consumer.dead_exchange(),
+    ] {
+        assert!(
+            !exists(&broker, Kind::Exchange, exchange).await,
+            "{exchange} removed"
+        );
+    }
+    let mut redis = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis
+        .keys(format!("{}*", names.redis_prefix))
+        .await
+        .unwrap();
+    assert_eq!(keys, Vec::<String>::new());
+    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &names.id).await.unwrap();
+    assert!(!listed);
+}
