@@ -1,7 +1,10 @@
 //! A test run killed before its cleanup leaves exchanges, queues and Redis keys on the shared
 //! servers; the next run's first `Isolation` removes them, and only them.
 
-use flightmesh::testing::{Isolation, LIVE_ISOLATIONS, REDIS_URL, cleanup, sweep_orphans};
+use flightmesh::testing::{
+    AMQP_URL, Isolation, LIVE_ISOLATIONS, REDIS_URL, cleanup, sweep_orphans,
+};
+use flightmesh_runtime::Secret;
 use flightmesh_stats_worker::topology::declare_topology;
 use flightmesh_testkit::{ended_pid, unique_name};
 use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
@@ -58,19 +61,56 @@ async fn exists(broker: &Connection, kind: Kind, name: &str) -> bool {
     }
 }
 
+/// The shared broker and Redis.
+async fn connect() -> (Connection, redis::aio::MultiplexedConnection) {
+    let broker =
+        flightmesh_events::amqp::connect(&Secret::new(AMQP_URL.to_owned()), "leftovers test")
+            .await
+            .unwrap();
+    let redis = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    (broker, redis)
+}
+
+/// That nothing of `names` is left: its queues, exchanges and keys, its entry in the list.
+async fn assert_removed(
+    broker: &Connection,
+    redis: &mut redis::aio::MultiplexedConnection,
+    names: &Isolation,
+) {
+    let consumer = names.consumer();
+    for queue in consumer.queues() {
+        assert!(
+            !exists(broker, Kind::Queue, &queue).await,
+            "{queue} removed"
+        );
+    }
+    for exchange in [
+        &consumer.bookings_exchange,
+        &consumer.catalog_exchange,
+        &consumer.dead_exchange(),
+    ] {
+        let gone = !exists(broker, Kind::Exchange, exchange).await;
+        assert!(gone, "{exchange} removed");
+    }
+    let keys: Vec<String> = redis
+        .keys(format!("{}*", names.redis_prefix))
+        .await
+        .unwrap();
+    assert_eq!(keys, Vec::<String>::new());
+    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &names.id).await.unwrap();
+    assert!(!listed, "{} is no longer listed", names.id);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_run_keeps_its_own() {
     let left = Isolation::named(unique_name(&format!("t_{}", ended_pid())), 2);
     let live = Isolation::new();
     let consumer = left.consumer();
-    let broker = flightmesh_events::amqp::connect(&consumer.amqp_url, "leftovers test")
-        .await
-        .unwrap();
-    let mut redis = redis::Client::open(REDIS_URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let (broker, mut redis) = connect().await;
     leave(&broker, &mut redis, &left).await;
     leave(&broker, &mut redis, &live).await;
     let left_queues = consumer.queues();
@@ -84,26 +124,7 @@ async fn what_a_killed_run_left_on_the_broker_and_redis_is_removed_and_a_live_ru
 
     sweep_orphans();
 
-    for queue in &left_queues {
-        assert!(
-            !exists(&broker, Kind::Queue, queue).await,
-            "{queue} removed"
-        );
-    }
-    for exchange in [
-        &consumer.bookings_exchange,
-        &consumer.catalog_exchange,
-        &consumer.dead_exchange(),
-    ] {
-        assert!(
-            !exists(&broker, Kind::Exchange, exchange).await,
-            "{exchange} removed"
-        );
-    }
-    let left_keys: Vec<String> = redis.keys(format!("{}*", left.redis_prefix)).await.unwrap();
-    assert_eq!(left_keys, Vec::<String>::new());
-    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &left.id).await.unwrap();
-    assert!(!listed, "the removed isolation is no longer listed");
+    assert_removed(&broker, &mut redis, &left).await;
 
     // The running process's isolation is untouched until its own cleanup.
     assert!(exists(&broker, Kind::Queue, &live.stats_queue).await);
@@ -138,36 +159,6 @@ async fn a_dropped_mesh_leaves_nothing_on_the_broker_or_in_redis() {
     }
     drop(mesh);
 
-    let consumer = names.consumer();
-    let broker = flightmesh_events::amqp::connect(&consumer.amqp_url, "leftovers test")
-        .await
-        .unwrap();
-    for queue in consumer.queues() {
-        assert!(
-            !exists(&broker, Kind::Queue, &queue).await,
-            "{queue} removed"
-        );
-    }
-    for exchange in [
-        &consumer.bookings_exchange,
-        &consumer.catalog_exchange,
-        &consumer.dead_exchange(),
-    ] {
-        assert!(
-            !exists(&broker, Kind::Exchange, exchange).await,
-            "{exchange} removed"
-        );
-    }
-    let mut redis = redis::Client::open(REDIS_URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis
-        .keys(format!("{}*", names.redis_prefix))
-        .await
-        .unwrap();
-    assert_eq!(keys, Vec::<String>::new());
-    let listed: bool = redis.sismember(LIVE_ISOLATIONS, &names.id).await.unwrap();
-    assert!(!listed);
+    let (broker, mut redis) = connect().await;
+    assert_removed(&broker, &mut redis, &names).await;
 }
