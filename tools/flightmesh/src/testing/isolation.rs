@@ -167,18 +167,20 @@ pub fn sweep_orphans() {
     });
 }
 
-/// Deletes `names`' exchanges, queues and keys, then takes it off [`LIVE_ISOLATIONS`]; what cannot
-/// be reached is left (the next sweep tries again only while it is listed).
+/// Deletes `names`' exchanges, queues and keys, then takes it off [`LIVE_ISOLATIONS`]. When the
+/// broker cannot be reached it stays listed, so that a later sweep tries again.
 async fn remove(names: &Isolation) {
     let consumer = Isolation {
         retry_budget: names.retry_budget.max(RETRY_QUEUES_REMOVED),
         ..names.clone()
     }
     .consumer();
+    let mut reached = false;
     if let Ok(connection) =
         flightmesh_events::amqp::connect(&consumer.amqp_url, "test cleanup").await
         && let Ok(channel) = connection.create_channel().await
     {
+        reached = true;
         for exchange in [
             &consumer.bookings_exchange,
             &consumer.catalog_exchange,
@@ -209,7 +211,9 @@ async fn remove(names: &Isolation) {
         if !keys.is_empty() {
             let _: Result<i64, _> = redis.del(keys).await;
         }
-        let _: Result<i64, _> = redis.srem(LIVE_ISOLATIONS, &names.id).await;
+        if reached {
+            let _: Result<i64, _> = redis.srem(LIVE_ISOLATIONS, &names.id).await;
+        }
     }
 }
 
