@@ -105,10 +105,12 @@ pub async fn wait_for_consumer(mesh: &TestMesh) {
 
 /// Waits until something consumes from `queue`.
 pub async fn wait_for_queue_consumer(queue: &str) {
-    eventually(Duration::from_secs(30), || async {
-        matches!(passive_declare(queue).await, Ok(queue) if queue.consumer_count() > 0)
-    })
-    .await;
+    eventually(Duration::from_secs(30), || has_consumer(queue)).await;
+}
+
+/// Whether something consumes from `queue` now.
+pub async fn has_consumer(queue: &str) -> bool {
+    matches!(passive_declare(queue).await, Ok(queue) if queue.consumer_count() > 0)
 }
 
 /// Messages waiting in `queue` (a passive declare).

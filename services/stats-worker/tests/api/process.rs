@@ -29,35 +29,33 @@ impl Worker {
             retry_budget: 2,
             ..Isolation::new()
         };
-        let admin = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stats-worker"));
-        command
-            .env("GRPC_ADDR", "127.0.0.1:0")
-            .env("ADMIN_ADDR", admin.to_string())
-            .env("DRAIN_DELAY", "0s")
-            .env("REDIS_URL", REDIS_URL)
-            .env("REDIS_KEY_PREFIX", &names.redis_prefix)
-            .env("AMQP_URL", AMQP_URL)
-            .env("BOOKINGS_EXCHANGE", &names.exchange)
-            .env("CATALOG_EXCHANGE", &names.catalog_exchange)
-            .env("STATS_QUEUE", &names.stats_queue)
-            .env("RETRY_BUDGET", names.retry_budget.to_string())
-            .env("RETRY_BASE_DELAY", "50ms")
-            .env("LOG_FORMAT", "text")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (name, value) in extra {
-            command.env(name, value);
+        // The admin port is found free and released before the worker binds it: a parallel test
+        // can take it in between, and the worker then exits at once. It starts again on another.
+        for _attempt in 0..3 {
+            let admin = free_port();
+            let mut child = command(&names, admin, extra)
+                .spawn()
+                .expect("the stats-worker binary starts");
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if child.try_wait().expect("the worker's status").is_some() {
+                    break;
+                }
+                if crate::has_consumer(&names.stats_queue).await {
+                    return Self {
+                        child,
+                        admin,
+                        names,
+                    };
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the worker never consumes from its queue"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
-        let child = command.spawn().expect("the stats-worker binary starts");
-        crate::wait_for_queue_consumer(&names.stats_queue).await;
-        Self {
-            child,
-            admin,
-            names,
-        }
+        panic!("the worker exited at start three times");
     }
 
     /// Publishes `body` to the bookings exchange with the routing key of a booking creation and
@@ -132,6 +130,32 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
+}
+
+/// The worker's command line: the test defaults, `admin` and `extra` variables.
+fn command(names: &Isolation, admin: SocketAddr, extra: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stats-worker"));
+    command
+        .env("GRPC_ADDR", "127.0.0.1:0")
+        .env("ADMIN_ADDR", admin.to_string())
+        .env("DRAIN_DELAY", "0s")
+        .env("REDIS_URL", REDIS_URL)
+        .env("REDIS_KEY_PREFIX", &names.redis_prefix)
+        .env("AMQP_URL", AMQP_URL)
+        .env("BOOKINGS_EXCHANGE", &names.exchange)
+        .env("CATALOG_EXCHANGE", &names.catalog_exchange)
+        .env("STATS_QUEUE", &names.stats_queue)
+        .env("RETRY_BUDGET", names.retry_budget.to_string())
+        .env("RETRY_BASE_DELAY", "50ms")
+        .env("LOG_FORMAT", "text")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    command
 }
 
 /// A free loopback port (bound and released: the worker binds it right after).
