@@ -32,7 +32,7 @@ impl Worker {
         // The admin port is found free and released before the worker binds it: a parallel test
         // can take it in between, and the worker then exits at once. It starts again on another.
         for _attempt in 0..3 {
-            let admin = free_port();
+            let admin = flightmesh::testing::closed_addr();
             let mut child = command(&names, admin, extra)
                 .spawn()
                 .expect("the stats-worker binary starts");
@@ -156,14 +156,6 @@ fn command(names: &Isolation, admin: SocketAddr, extra: &[(&str, &str)]) -> Comm
         command.env(name, value);
     }
     command
-}
-
-/// A free loopback port (bound and released: the worker binds it right after).
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// A booking.created event as the bookings service writes it.
