@@ -94,8 +94,9 @@ impl FieldViolations {
 
 /// What every service's error has in common, mapped to a status in one place: input that breaks
 /// the rules (INVALID_ARGUMENT with every violated field: the gateway's 422 list), a dependency
-/// that cannot be reached (UNAVAILABLE, retryable; cause logged), anything else (INTERNAL with the
-/// generic message; cause logged, never sent). Services wrap it as their error's `Fault` variant.
+/// or a peer service that cannot be reached (UNAVAILABLE, retryable; cause logged), anything else
+/// (INTERNAL with the generic message; cause logged, never sent). Services wrap it as their
+/// error's `Fault` variant.
 #[derive(Debug, thiserror::Error)]
 pub enum Fault {
     /// The request breaks input rules; every violated field is listed.
@@ -104,6 +105,17 @@ pub enum Fault {
     /// A dependency (the database, the broker) cannot be reached.
     #[error("a dependency is unavailable")]
     Unavailable(#[source] crate::BoxError),
+    /// A peer service cannot be reached; the caller words the message (the contract does).
+    #[error("the {peer} service is unavailable")]
+    PeerUnavailable {
+        /// The peer's name, for the log.
+        peer: &'static str,
+        /// What the client reads.
+        message: &'static str,
+        /// Why the call failed (logged, never sent).
+        #[source]
+        cause: crate::BoxError,
+    },
     /// A bug or a broken invariant.
     #[error("internal error")]
     Internal(#[source] crate::BoxError),
@@ -113,6 +125,19 @@ impl Fault {
     /// An internal fault caused by `cause`.
     pub fn internal(cause: impl Into<crate::BoxError>) -> Self {
         Self::Internal(cause.into())
+    }
+
+    /// `peer` could not answer, for `cause`; the client reads `message`.
+    pub fn peer_unavailable(
+        peer: &'static str,
+        message: &'static str,
+        cause: impl Into<crate::BoxError>,
+    ) -> Self {
+        Self::PeerUnavailable {
+            peer,
+            message,
+            cause: cause.into(),
+        }
     }
 }
 
@@ -127,6 +152,11 @@ impl From<Fault> for Status {
         match fault {
             Fault::Invalid(violations) => violations.into_status(),
             Fault::Unavailable(cause) => unavailable(cause.as_ref()),
+            Fault::PeerUnavailable {
+                peer,
+                message,
+                cause,
+            } => peer_unavailable(peer, message, cause.as_ref()),
             Fault::Internal(cause) => internal(cause.as_ref()),
         }
     }
@@ -159,7 +189,7 @@ pub fn unavailable(cause: &(dyn std::error::Error + 'static)) -> Status {
 
 /// UNAVAILABLE with the caller's own message for `peer` (a service it calls; the contract words
 /// each one), logging which peer and the cause with its whole chain. Retryable, never a 500.
-pub fn peer_unavailable(
+fn peer_unavailable(
     peer: &'static str,
     message: &'static str,
     cause: &(dyn std::error::Error + 'static),
@@ -203,7 +233,11 @@ mod tests {
     #[test]
     fn a_peer_that_cannot_answer_is_retryable_with_the_callers_message() {
         let cause = Status::deadline_exceeded("flights took too long");
-        let status = peer_unavailable("flights", "El servicio de vuelos no responde.", &cause);
+        let status = Status::from(Fault::peer_unavailable(
+            "flights",
+            "El servicio de vuelos no responde.",
+            cause,
+        ));
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.message(), "El servicio de vuelos no responde.");
         // The cause is logged, never sent.

@@ -210,6 +210,9 @@ pub(crate) fn chat_request(
 
 #[tonic::async_trait]
 impl AiAgentService for AiAgent {
+    // Associated types first, methods in the proto's order.
+    type ChatStreamStream = crate::stream::ChatEvents;
+
     async fn chat(&self, request: Request<pb::ChatRequest>) -> Reply<pb::ChatResponse> {
         let (message, conversation) = chat_request(request)?;
         let history = self.history.load(&conversation).await;
@@ -229,8 +232,6 @@ impl AiAgentService for AiAgent {
             session_id: conversation.session_id,
         }))
     }
-
-    type ChatStreamStream = crate::stream::ChatEvents;
 
     async fn chat_stream(
         &self,

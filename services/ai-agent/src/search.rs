@@ -13,7 +13,7 @@ use flightmesh_proto::flights::{
 };
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::metrics::Metric;
-use flightmesh_runtime::status::FieldViolations;
+use flightmesh_runtime::status::{Fault, FieldViolations};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -71,24 +71,34 @@ impl From<SearchError> for Status {
     fn from(err: SearchError) -> Self {
         match err {
             SearchError::NotFound(_) => Status::not_found("El destino no existe."),
-            SearchError::Embed(EmbedError::RateLimited(_)) => Status::unavailable(
-                "El servicio de embeddings esta saturado. Intente de nuevo en unos segundos.",
-            ),
-            SearchError::Embed(EmbedError::Unavailable(_)) => Status::unavailable(
-                "El servicio de embeddings no esta disponible. Intente de nuevo.",
-            ),
-            SearchError::Embed(EmbedError::Timeout(_)) => Status::deadline_exceeded(
-                "El servicio de embeddings tardo demasiado en responder. Intente de nuevo.",
-            ),
-            SearchError::Embed(EmbedError::Failed(_)) => {
-                Status::internal("Error procesando solicitud de IA")
-            }
             // The catalog's own field errors (a description it refuses) reach the client as they are.
             SearchError::Flights(status) if status.code() == Code::InvalidArgument => status,
-            SearchError::Flights(_) => {
-                Status::unavailable("Los datos necesarios no estan disponibles. Intente de nuevo.")
+            SearchError::Flights(status) => {
+                let message = "Los datos necesarios no estan disponibles. Intente de nuevo.";
+                Fault::peer_unavailable("flights", message, status).into()
+            }
+            SearchError::Embed(err) => {
+                // The provider's answer is logged, never sent.
+                tracing::warn!(error = %err, "embeddings provider failed");
+                embed_status(&err)
             }
         }
+    }
+}
+
+/// The contract's answer to a provider failure.
+fn embed_status(err: &EmbedError) -> Status {
+    match err {
+        EmbedError::RateLimited(_) => Status::unavailable(
+            "El servicio de embeddings esta saturado. Intente de nuevo en unos segundos.",
+        ),
+        EmbedError::Unavailable(_) => {
+            Status::unavailable("El servicio de embeddings no esta disponible. Intente de nuevo.")
+        }
+        EmbedError::Timeout(_) => Status::deadline_exceeded(
+            "El servicio de embeddings tardo demasiado en responder. Intente de nuevo.",
+        ),
+        EmbedError::Failed(_) => Status::internal("Error procesando solicitud de IA"),
     }
 }
 

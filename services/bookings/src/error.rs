@@ -1,12 +1,12 @@
 //! The bookings service's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_runtime::status::{self, Fault};
+use flightmesh_runtime::status::Fault;
 use tonic::Status;
 
 /// Everything that can go wrong answering a bookings request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// What every service can meet: invalid input, a dependency down, a bug.
+    /// What every service can meet: invalid input, a dependency or peer down, a bug.
     #[error(transparent)]
     Fault(#[from] Fault),
     /// The Idempotency-Key header is not usable.
@@ -33,12 +33,7 @@ pub enum Error {
         /// The flight's number.
         flight_number: String,
     },
-    /// The flights service cannot be reached.
-    #[error("the flights service is unavailable")]
-    FlightsUnavailable(#[source] flightmesh_runtime::BoxError),
 }
-
-flightmesh_db::fault_conversions!(Error);
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
@@ -58,11 +53,9 @@ impl From<Error> for Status {
             Error::SoldOut { flight_number } => Status::aborted(format!(
                 "No hay asientos disponibles en el vuelo {flight_number}."
             )),
-            Error::FlightsUnavailable(cause) => status::peer_unavailable(
-                "flights",
-                "El servicio de vuelos no esta disponible. Intente de nuevo.",
-                cause.as_ref(),
-            ),
         }
     }
 }
+
+// `?` on database errors and field violations.
+flightmesh_db::fault_conversions!(Error);

@@ -19,6 +19,8 @@ use crate::error::Error;
 
 /// Attempts per lookup while flights answers UNAVAILABLE.
 const ATTEMPTS: u32 = 3;
+/// What a client reads when flights cannot answer.
+const UNAVAILABLE: &str = "El servicio de vuelos no esta disponible. Intente de nuevo.";
 /// Most flights cached (expired ones are swept first, then any one is dropped).
 const CACHE_CAPACITY: usize = 10_000;
 
@@ -52,7 +54,7 @@ impl FlightCatalog {
         }
     }
 
-    /// The flight `id`, or `FlightNotFound` / `FlightsUnavailable`.
+    /// The flight `id`, or `FlightNotFound` / a peer-unavailable fault.
     pub async fn flight(&self, id: i64) -> Result<FlightSnapshot, Error> {
         if id <= 0 {
             return Err(Error::FlightNotFound);
@@ -84,9 +86,8 @@ impl FlightCatalog {
                 Err(status) => return Err(Error::from(Fault::internal(status))),
             }
         }
-        Err(Error::FlightsUnavailable(Box::new(
-            last.unwrap_or_else(|| tonic::Status::unavailable("flights")),
-        )))
+        let cause = last.unwrap_or_else(|| tonic::Status::unavailable("flights"));
+        Err(Fault::peer_unavailable("flights", UNAVAILABLE, cause).into())
     }
 }
 

@@ -78,23 +78,24 @@ impl Bookings {
 }
 
 /// The booking as the API shows it.
-#[must_use]
-pub fn booking_message(row: BookingRow) -> pb::Booking {
-    pb::Booking {
-        id: row.id,
-        passenger_age: row.passenger_age,
-        has_pet: row.has_pet,
-        flight_id: row.flight_id,
-        total_price: money(row.total_price),
-        created_at: Some(timestamp(row.created_at)),
-        status: row.status,
-        price: Some(pb::PriceBreakdown {
-            base_price: money(row.base_price),
-            discount: money(row.discount),
-            tax_amount: money(row.tax_amount),
-            total: money(row.total_price),
-        }),
-        passenger_name: row.passenger_name,
+impl From<BookingRow> for pb::Booking {
+    fn from(row: BookingRow) -> Self {
+        Self {
+            id: row.id,
+            passenger_age: row.passenger_age,
+            has_pet: row.has_pet,
+            flight_id: row.flight_id,
+            total_price: money(row.total_price),
+            created_at: Some(timestamp(row.created_at)),
+            status: row.status,
+            price: Some(pb::PriceBreakdown {
+                base_price: money(row.base_price),
+                discount: money(row.discount),
+                tax_amount: money(row.tax_amount),
+                total: money(row.total_price),
+            }),
+            passenger_name: row.passenger_name,
+        }
     }
 }
 
@@ -159,6 +160,9 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::BookingSnapshot, Stat
 
 #[tonic::async_trait]
 impl BookingService for Bookings {
+    // Associated types first, methods in the proto's order.
+    type StreamBookingSnapshotsStream = SnapshotStream;
+
     async fn create_booking(
         &self,
         request: Request<pb::CreateBookingRequest>,
@@ -177,7 +181,7 @@ impl BookingService for Bookings {
             if self.policy == Policy::Production && row.user_id != key_owner {
                 return Err(Status::from(Error::IdempotencyKeyReused));
             }
-            Ok(Response::new(booking_message(row)))
+            Ok(Response::new(pb::Booking::from(row)))
         };
         let key = idempotency_key(metadata, user_id.as_deref(), req, &passenger_name)?;
         if let Some(key) = &key
@@ -227,7 +231,7 @@ impl BookingService for Bookings {
             }
             Booked::Replayed(row) => return replayed(row),
         };
-        Ok(Response::new(booking_message(row)))
+        Ok(Response::new(pb::Booking::from(row)))
     }
 
     async fn list_bookings(
@@ -240,7 +244,7 @@ impl BookingService for Bookings {
         let page = page(req.skip, req.limit, DEFAULT_PAGE);
         let rows = self.store.list(page, scope.owner()).await?;
         Ok(Response::new(pb::ListBookingsResponse {
-            bookings: rows.into_iter().map(booking_message).collect(),
+            bookings: rows.into_iter().map(pb::Booking::from).collect(),
         }))
     }
 
@@ -283,7 +287,7 @@ impl BookingService for Bookings {
             .store
             .booking(request.get_ref().id, scope.owner())
             .await?;
-        Ok(Response::new(booking_message(row)))
+        Ok(Response::new(pb::Booking::from(row)))
     }
 
     async fn cancel_booking(
@@ -309,7 +313,7 @@ impl BookingService for Bookings {
                 .increment(1);
             tracing::info!(booking_id = row.id, "booking cancelled");
         }
-        Ok(Response::new(booking_message(row)))
+        Ok(Response::new(pb::Booking::from(row)))
     }
 
     async fn get_seat_usage(
@@ -323,8 +327,6 @@ impl BookingService for Bookings {
             seats_taken: usage.into_iter().collect(),
         }))
     }
-
-    type StreamBookingSnapshotsStream = SnapshotStream;
 
     async fn stream_booking_snapshots(
         &self,

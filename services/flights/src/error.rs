@@ -1,12 +1,12 @@
 //! The catalog's errors, and their one mapping to gRPC statuses.
 
-use flightmesh_runtime::status::{self, Fault};
+use flightmesh_runtime::status::Fault;
 use tonic::Status;
 
 /// Everything that can go wrong answering a catalog request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// What every service can meet: invalid input, a dependency down, a bug.
+    /// What every service can meet: invalid input, a dependency or peer down, a bug.
     #[error(transparent)]
     Fault(#[from] Fault),
     /// No destination with that id (or name).
@@ -30,12 +30,7 @@ pub enum Error {
         /// The number asked for.
         flight_number: String,
     },
-    /// The bookings service (the seat ledger) cannot be reached.
-    #[error("seat usage is unavailable")]
-    SeatsUnavailable(#[source] flightmesh_runtime::BoxError),
 }
-
-flightmesh_db::fault_conversions!(Error);
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
@@ -52,11 +47,9 @@ impl From<Error> for Status {
             Error::FlightExists { flight_number } => {
                 Status::already_exists(format!("El vuelo {flight_number} ya existe."))
             }
-            Error::SeatsUnavailable(cause) => status::peer_unavailable(
-                "bookings",
-                "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.",
-                cause.as_ref(),
-            ),
         }
     }
 }
+
+// `?` on database errors and field violations.
+flightmesh_db::fault_conversions!(Error);

@@ -6,8 +6,12 @@ use std::time::Duration;
 use flightmesh_proto::bookings::GetSeatUsageRequest;
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
 use flightmesh_runtime::channel::MeshChannel;
+use flightmesh_runtime::status::Fault;
 
 use crate::error::Error;
+
+/// What a client reads when the ledger cannot be asked.
+const UNAVAILABLE: &str = "No se pudo consultar la disponibilidad de asientos. Intente de nuevo.";
 
 /// A client of `BookingService.GetSeatUsage`.
 #[derive(Clone)]
@@ -36,7 +40,7 @@ impl SeatLedger {
             .clone()
             .get_seat_usage(request)
             .await
-            .map_err(|status| Error::SeatsUnavailable(Box::new(status)))?;
+            .map_err(|status| Fault::peer_unavailable("bookings", UNAVAILABLE, status))?;
         Ok(response.into_inner().seats_taken)
     }
 }

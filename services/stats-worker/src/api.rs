@@ -12,7 +12,7 @@ use flightmesh_proto::money::{decimal_field, money};
 use flightmesh_proto::stats::{self as pb, stats_service_server::StatsService};
 use flightmesh_proto::validate::Validate;
 use flightmesh_runtime::channel::MeshChannel;
-use flightmesh_runtime::status::{FieldViolations, page};
+use flightmesh_runtime::status::{Fault, FieldViolations, page};
 use redis::AsyncCommands;
 use rust_decimal::Decimal;
 use tonic::{Code, Request, Response, Status};
@@ -219,10 +219,8 @@ impl StatsService for Stats {
             Ok(found) => found.into_inner(),
             Err(status) if status.code() == Code::NotFound => return Err(not_found()),
             Err(status) => {
-                tracing::warn!(error = %status, "flights unavailable for a taxes lookup");
-                return Err(Status::unavailable(
-                    "El servicio de vuelos no esta disponible. Intente de nuevo.",
-                ));
+                let message = "El servicio de vuelos no esta disponible. Intente de nuevo.";
+                return Err(Fault::peer_unavailable("flights", message, status).into());
             }
         };
         // The catalog answered a tax that is not money: its cause is logged, never sent.
@@ -320,10 +318,8 @@ impl StatsService for Stats {
             )),
             Err(RebuildError::Redis(err)) => Err(unavailable(&err)),
             Err(RebuildError::Bookings(status)) => {
-                tracing::warn!(error = %status, "bookings unavailable for a rebuild");
-                Err(Status::unavailable(
-                    "El servicio de reservas no esta disponible. Intente de nuevo.",
-                ))
+                let message = "El servicio de reservas no esta disponible. Intente de nuevo.";
+                Err(Fault::peer_unavailable("bookings", message, status).into())
             }
             Err(err @ RebuildError::Booking(..)) => Err(flightmesh_runtime::status::internal(&err)),
         }
