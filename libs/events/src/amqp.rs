@@ -102,6 +102,19 @@ pub async fn declare_private_queue(
     Ok(queue.name().clone())
 }
 
+/// The queue `name` as the broker holds it now (its message and consumer counts), without
+/// declaring it: a passive declare. A missing queue is an error that also closes `channel`, so
+/// a caller that may ask about a missing queue gives the question a channel of its own.
+pub async fn inspect_queue(channel: &Channel, name: &str) -> Result<lapin::Queue, lapin::Error> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(ShortString::from(name), passive, FieldTable::default())
+        .await
+}
+
 /// Properties of an event message: persistent, typed, identified by its event id, with the
 /// trace context as a header.
 #[must_use]

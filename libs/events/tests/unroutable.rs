@@ -161,15 +161,7 @@ async fn unroutable_events_are_retried_quietly_until_the_grace_period_then_warne
         pending.n == 0
     })
     .await;
-    let queued = channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
+    let queued = flightmesh_events::amqp::inspect_queue(&channel, &queue)
         .await
         .unwrap();
     assert_eq!(queued.message_count(), 2);

@@ -265,17 +265,11 @@ impl Deployment {
             return 0;
         };
         let depth = match connection.create_channel().await {
-            Ok(channel) => channel
-                .queue_declare(
-                    self.names.stats_queue.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..lapin::options::QueueDeclareOptions::default()
-                    },
-                    lapin::types::FieldTable::default(),
-                )
-                .await
-                .map_or(0, |queue| queue.message_count()),
+            Ok(channel) => {
+                flightmesh_events::amqp::inspect_queue(&channel, &self.names.stats_queue)
+                    .await
+                    .map_or(0, |queue| queue.message_count())
+            }
             Err(_) => 0,
         };
         let _ = connection.close(200, "done".into()).await;

@@ -118,20 +118,10 @@ pub async fn queue_depth(queue: &str) -> u32 {
     passive_declare(queue).await.unwrap().message_count()
 }
 
-/// A passive declare of `queue` on a fresh channel (a passive declare of a missing queue closes
-/// its channel).
+/// `queue` as the broker holds it, asked on a fresh channel (asking about a missing queue
+/// closes its channel).
 async fn passive_declare(queue: &str) -> lapin::Result<lapin::Queue> {
-    amqp()
-        .await
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            lapin::types::FieldTable::default(),
-        )
-        .await
+    flightmesh_events::amqp::inspect_queue(&amqp().await, queue).await
 }
 
 flightmesh_testkit::command_line_test!("stats-worker", ["serve", "rebuild", "config"]);

@@ -7,7 +7,7 @@ use flightmesh::testing::{
 use flightmesh_runtime::Secret;
 use flightmesh_stats_worker::topology::declare_topology;
 use flightmesh_testkit::{ended_pid, unique_name};
-use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ExchangeKind};
 use redis::AsyncCommands;
@@ -41,23 +41,21 @@ enum Kind {
 /// channel, so each check has a channel of its own.
 async fn exists(broker: &Connection, kind: Kind, name: &str) -> bool {
     let channel = broker.create_channel().await.unwrap();
-    let (args, name) = (FieldTable::default(), name.into());
-    if let Kind::Queue = kind {
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel.queue_declare(name, passive, args).await.is_ok()
-    } else {
-        let passive = ExchangeDeclareOptions {
-            passive: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        let kind = ExchangeKind::Topic;
-        channel
-            .exchange_declare(name, kind, passive, args)
+    match kind {
+        Kind::Queue => flightmesh_events::amqp::inspect_queue(&channel, name)
             .await
-            .is_ok()
+            .is_ok(),
+        Kind::Exchange => {
+            let passive = ExchangeDeclareOptions {
+                passive: true,
+                ..ExchangeDeclareOptions::default()
+            };
+            let (kind, args) = (ExchangeKind::Topic, FieldTable::default());
+            channel
+                .exchange_declare(name.into(), kind, passive, args)
+                .await
+                .is_ok()
+        }
     }
 }
 
