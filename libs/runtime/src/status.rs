@@ -232,16 +232,45 @@ mod tests {
 
     #[test]
     fn a_peer_that_cannot_answer_is_retryable_with_the_callers_message() {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || LogLine(writer.clone()))
+            .with_ansi(false)
+            .finish();
         let cause = Status::deadline_exceeded("flights took too long");
-        let status = Status::from(Fault::peer_unavailable(
-            "flights",
-            "El servicio de vuelos no responde.",
-            cause,
-        ));
+        let status = tracing::subscriber::with_default(subscriber, || {
+            Status::from(Fault::peer_unavailable(
+                "flights",
+                "El servicio de vuelos no responde.",
+                cause,
+            ))
+        });
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.message(), "El servicio de vuelos no responde.");
-        // The cause is logged, never sent.
+        // The cause is logged, with the peer, and never sent.
         assert!(!format!("{status:?}").contains("took too long"));
+        let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("peer service unavailable")
+                && log.contains("peer=\"flights\"")
+                && log.contains("flights took too long"),
+            "{log}"
+        );
+    }
+
+    /// A log writer into a shared buffer.
+    struct LogLine(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogLine {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod first_start;
 mod leftovers;
 mod metrics;
+mod peers_down;
 mod reflection;
 mod roles;
 
