@@ -47,36 +47,25 @@ pub type PgConn<'a> = PooledConnection<'a, AsyncPgConnection>;
 pub const DATABASE_URL: Var = Var::new(
     "DATABASE_URL",
     "postgres://postgres@127.0.0.1:5432/flightmesh",
-    "PostgreSQL connection URL",
 )
+.doc("PostgreSQL connection URL")
 .secret();
 /// `DATABASE_MAX_CONNECTIONS`.
-pub const DATABASE_MAX_CONNECTIONS: Var = Var::new(
-    "DATABASE_MAX_CONNECTIONS",
-    "10",
-    "Pool size (connections per replica)",
-);
+pub const DATABASE_MAX_CONNECTIONS: Var =
+    Var::new("DATABASE_MAX_CONNECTIONS", "10").doc("Pool size (connections per replica)");
 /// `DATABASE_CONNECT_TIMEOUT`.
-pub const DATABASE_CONNECT_TIMEOUT: Var = Var::new(
-    "DATABASE_CONNECT_TIMEOUT",
-    "3s",
-    "How long a request waits for a connection before failing with 503",
-);
+pub const DATABASE_CONNECT_TIMEOUT: Var = Var::new("DATABASE_CONNECT_TIMEOUT", "3s")
+    .doc("How long a request waits for a connection before failing with 503");
 
 /// `DATABASE_CHECKOUT_CHECK`.
-pub const DATABASE_CHECKOUT_CHECK: Var = Var::new(
-    "DATABASE_CHECKOUT_CHECK",
-    "socket",
+pub const DATABASE_CHECKOUT_CHECK: Var = Var::new("DATABASE_CHECKOUT_CHECK", "socket").doc(
     "How a pooled connection is checked before use: `socket` (closed or broken? free) or `query` (a `SELECT 1` round trip)",
 );
 
 /// `MIGRATE_ON_START`, as the services that run their migrations at start declare it (the gateway
 /// words it for its `identity` schema).
-pub const MIGRATE_ON_START: Var = Var::new(
-    "MIGRATE_ON_START",
-    "true",
-    "Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)",
-);
+pub const MIGRATE_ON_START: Var = Var::new("MIGRATE_ON_START", "true")
+    .doc("Apply pending migrations at start (Helm runs them in a hook Job and sets this to false)");
 
 flightmesh_runtime::word_enum! {
     /// How the pool checks a connection before handing it out.

@@ -7,12 +7,9 @@ use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 /// `AMQP_URL`.
-pub const AMQP_URL: Var = Var::new(
-    "AMQP_URL",
-    "amqp://guest:guest@127.0.0.1:5672/%2f",
-    "RabbitMQ URL (vhost at the end, `%2f` is `/`)",
-)
-.secret();
+pub const AMQP_URL: Var = Var::new("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+    .doc("RabbitMQ URL (vhost at the end, `%2f` is `/`)")
+    .secret();
 
 /// `BOOKINGS_EXCHANGE`: bookings publishes, the stats worker consumes.
 pub const BOOKINGS_EXCHANGE: Shared = Shared::new("BOOKINGS_EXCHANGE", "flightmesh.bookings");

@@ -41,11 +41,8 @@ use backlog::report_backlog;
 use publish::{Published, Publisher};
 
 /// `OUTBOX_RELAY`: whether a service with an outbox runs its relay in this process.
-pub const OUTBOX_RELAY: Var = Var::new(
-    "OUTBOX_RELAY",
-    "true",
-    "Run the outbox relay in this process (several replicas may; they share the work)",
-);
+pub const OUTBOX_RELAY: Var = Var::new("OUTBOX_RELAY", "true")
+    .doc("Run the outbox relay in this process (several replicas may; they share the work)");
 
 /// `OUTBOX_RETENTION`: how long published rows stay (each service says what its rows are).
 pub const OUTBOX_RETENTION: Shared = Shared::new("OUTBOX_RETENTION", "1h");
@@ -96,21 +93,16 @@ impl PublisherConfig {
             Tuning::Defaults => (DEFAULT_BATCH_SIZE, DEFAULT_LEASE, None),
             Tuning::FromEnvironment => (
                 r.within(
-                    Var::new(
-                        "OUTBOX_BATCH_SIZE",
-                        "500",
+                    Var::new("OUTBOX_BATCH_SIZE", "500").doc(
                         "Events the relay publishes per round",
                     ),
                     1..=10_000,
                 ),
-                r.duration(Var::new(
-                    "OUTBOX_LEASE",
-                    "30s",
+                r.duration(Var::new("OUTBOX_LEASE", "30s").doc(
                     "How long a relay holds the rows it claimed: a relay that dies after publishing leaves them to another replica after this",
                 )),
                 // A fault-injection hook (tools/faults), not a setting: unset in every deployment.
-                r.opt::<Dur>(Var::optional(
-                    "OUTBOX_RELAY_TEST_PAUSE",
+                r.opt::<Dur>(Var::optional("OUTBOX_RELAY_TEST_PAUSE").doc(
                     "Test hook only: the relay pauses this long between a confirmed publish and marking its rows (the fault tests kill it there)",
                 ))
                 .map(|pause| pause.0),
@@ -383,7 +375,7 @@ mod tests {
     use flightmesh_runtime::config::{Env, read};
 
     fn read_publisher(r: &mut Reader<'_>, tuning: Tuning) -> PublisherConfig {
-        let exchange = Var::new("EXCHANGE", "x", "doc");
+        let exchange = Var::new("EXCHANGE", "x").doc("doc");
         PublisherConfig::read(r, exchange, tuning, "doc")
     }
 

@@ -22,8 +22,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 
 /// `TOKIO_WORKER_THREADS`: the runtime's worker threads (Tokio's own name for it).
-pub const WORKER_THREADS: Var = Var::optional(
-    "TOKIO_WORKER_THREADS",
+pub const WORKER_THREADS: Var = Var::optional("TOKIO_WORKER_THREADS").doc(
     "Threads running the service's tasks (1..=256); unset: one per CPU the process may use. One \
      costs the least CPU per request where services share cores (docs/benchmarks.md); the charts \
      set 1 and scale out by replicas",

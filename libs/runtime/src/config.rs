@@ -100,26 +100,33 @@ pub struct Var {
 }
 
 impl Var {
-    /// A variable with a default value.
+    /// The variable `name`, `default` when unset. Its docs line follows: `.doc(…)`.
     #[must_use]
-    pub const fn new(name: &'static str, default: &'static str, doc: &'static str) -> Self {
+    pub const fn new(name: &'static str, default: &'static str) -> Self {
         Self {
             name,
             default: Some(default),
-            doc,
+            doc: "",
             secret: false,
         }
     }
 
     /// A variable with no default: unset means absent (see [`Env::get_opt`]) or an error.
     #[must_use]
-    pub const fn optional(name: &'static str, doc: &'static str) -> Self {
+    pub const fn optional(name: &'static str) -> Self {
         Self {
             name,
             default: None,
-            doc,
+            doc: "",
             secret: false,
         }
+    }
+
+    /// The variable's docs line (every variable has one: the README's tables are made of them).
+    #[must_use]
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
     }
 
     /// Marks the variable's value as secret.
@@ -148,7 +155,7 @@ impl Shared {
     /// The variable as one service reads it; `doc` says what that service does with it.
     #[must_use]
     pub const fn doc(self, doc: &'static str) -> Var {
-        Var::new(self.name, self.default, doc)
+        Var::new(self.name, self.default).doc(doc)
     }
 }
 
@@ -386,10 +393,15 @@ impl FromStr for Dur {
 }
 
 /// The variables as a Markdown table (Variable, Default, Description), for the README.
+///
+/// # Panics
+/// If a variable has no docs line.
 #[must_use]
 pub fn markdown_table(vars: &[Var]) -> String {
     let mut out = String::from("| Variable | Default | Description |\n|---|---|---|\n");
     for var in vars {
+        // A declaration without `.doc(…)` is a bug the README test shows at once.
+        assert!(!var.doc.is_empty(), "{} has no docs line", var.name);
         let default = match var.default {
             Some("") | None => "—".to_owned(),
             Some(value) => format!("`{value}`"),
@@ -408,8 +420,8 @@ pub fn markdown_table(vars: &[Var]) -> String {
 mod tests {
     use super::*;
 
-    const PORT: Var = Var::new("PORT", "8080", "the port");
-    const KEY: Var = Var::optional("API_KEY", "a key").secret();
+    const PORT: Var = Var::new("PORT", "8080").doc("the port");
+    const KEY: Var = Var::optional("API_KEY").doc("a key").secret();
 
     #[test]
     fn layers_override_prefix_plain_default() {
@@ -452,7 +464,7 @@ mod tests {
 
     #[test]
     fn a_reader_reports_every_invalid_variable_and_lists_what_it_read() {
-        const WAIT: Var = Var::new("WAIT", "5s", "a wait");
+        const WAIT: Var = Var::new("WAIT", "5s").doc("a wait");
         let read = |r: &mut Reader<'_>| {
             let port: u16 = r.positive(PORT);
             let wait = r.positive_duration(WAIT);

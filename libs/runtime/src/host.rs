@@ -44,11 +44,8 @@ const CALL_GRACE: Duration = Duration::from_secs(10);
 const TASK_GRACE: Duration = Duration::from_secs(20);
 
 /// `DRAIN_DELAY`: how long a stopping service reports NOT_SERVING before closing its listener.
-pub const DRAIN_DELAY: Var = Var::new(
-    "DRAIN_DELAY",
-    "5s",
-    "How long health reports NOT_SERVING before the listener closes on shutdown",
-);
+pub const DRAIN_DELAY: Var = Var::new("DRAIN_DELAY", "5s")
+    .doc("How long health reports NOT_SERVING before the listener closes on shutdown");
 
 /// Where a service listens.
 #[derive(Debug, Clone)]
@@ -109,12 +106,11 @@ impl HostConfig {
         admin_default: &'static str,
     ) -> Self {
         Self {
-            grpc_addr: r.get(Var::new("GRPC_ADDR", grpc_default, "gRPC listen address")),
-            admin_addr: r.get(Var::new(
-                "ADMIN_ADDR",
-                admin_default,
-                "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
-            )),
+            grpc_addr: r.get(Var::new("GRPC_ADDR", grpc_default).doc("gRPC listen address")),
+            admin_addr: r.get(
+                Var::new("ADMIN_ADDR", admin_default)
+                    .doc("Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)"),
+            ),
             drain_delay: r.duration(DRAIN_DELAY),
             shed: ShedConfig::read(r),
             listeners: None,

@@ -19,17 +19,12 @@ use crate::config::{Reader, Var};
 use crate::metrics::Metric;
 
 /// `MAX_CONCURRENT_REQUESTS`.
-pub const MAX_CONCURRENT_REQUESTS: Var = Var::new(
-    "MAX_CONCURRENT_REQUESTS",
-    "64",
+pub const MAX_CONCURRENT_REQUESTS: Var = Var::new("MAX_CONCURRENT_REQUESTS", "64").doc(
     "Most calls in flight in this process (gRPC calls in a service, unary REST requests in the gateway); beyond it a call waits `SHED_WAIT`, then is refused: UNAVAILABLE, HTTP 503 with `Retry-After`",
 );
 /// `SHED_WAIT`.
-pub const SHED_WAIT: Var = Var::new(
-    "SHED_WAIT",
-    "25ms",
-    "How long a call waits for a free slot under `MAX_CONCURRENT_REQUESTS` before it is shed",
-);
+pub const SHED_WAIT: Var = Var::new("SHED_WAIT", "25ms")
+    .doc("How long a call waits for a free slot under `MAX_CONCURRENT_REQUESTS` before it is shed");
 
 /// The `retry-after` (seconds) a shed call carries: overload passes in about that time, or the
 /// client is better served by another replica.

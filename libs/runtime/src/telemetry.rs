@@ -10,18 +10,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::config::{Reader, Var};
 
 /// `LOG_FORMAT`: `json` or `text`.
-pub const LOG_FORMAT: Var = Var::new(
-    "LOG_FORMAT",
-    "json",
-    "`json` (one object per line, for log collectors) or `text` (for people)",
-);
-/// `RUST_LOG`: the tracing filter.
-pub const RUST_LOG: Var = Var::new(
-    "RUST_LOG",
-    // lapin logs every returned message, body included, at WARN; the relay logs them briefly.
-    "info,lapin::returned_messages=error",
-    "Log filter, e.g. `info,flightmesh_bookings=debug`",
-);
+pub const LOG_FORMAT: Var = Var::new("LOG_FORMAT", "json")
+    .doc("`json` (one object per line, for log collectors) or `text` (for people)");
+/// `RUST_LOG`: the tracing filter. Its default quiets lapin, which logs every returned message,
+/// body included, at WARN (the relay logs them briefly).
+pub const RUST_LOG: Var = Var::new("RUST_LOG", "info,lapin::returned_messages=error")
+    .doc("Log filter, e.g. `info,flightmesh_bookings=debug`");
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,15 +39,12 @@ impl FromStr for LogFormat {
 }
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where spans go (OTLP over gRPC); unset turns tracing off.
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: Var = Var::optional(
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: Var = Var::optional("OTEL_EXPORTER_OTLP_ENDPOINT").doc(
     "OTLP/gRPC collector for traces, e.g. `http://otel-collector:4317`; unset: no spans exported (trace context is still passed on)",
 );
 /// `OTEL_SERVICE_NAME`: the service name on exported spans.
-pub const OTEL_SERVICE_NAME: Var = Var::optional(
-    "OTEL_SERVICE_NAME",
-    "Service name on exported spans (default: the binary's name)",
-);
+pub const OTEL_SERVICE_NAME: Var = Var::optional("OTEL_SERVICE_NAME")
+    .doc("Service name on exported spans (default: the binary's name)");
 
 /// Logging and tracing settings.
 #[derive(Debug, Clone)]

@@ -41,28 +41,23 @@ pub enum EmbeddingsProvider {
 impl EmbeddingsProvider {
     /// `EMBEDDINGS_BASE_URL` and `EMBEDDINGS_MODEL` together, or neither (offline).
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let base_url_var = Var::optional(
-            "EMBEDDINGS_BASE_URL",
+        let base_url_var = Var::optional("EMBEDDINGS_BASE_URL").doc(
             "OpenAI-compatible embeddings server for the destination search, e.g. `http://127.0.0.1:11434/v1` (its `/embeddings`); unset: the offline lexical embedder. Changing it needs `ai-agent reembed`",
         );
-        let model_var = Var::optional(
-            "EMBEDDINGS_MODEL",
+        let model_var = Var::optional("EMBEDDINGS_MODEL").doc(
             "Embedding model name sent to `EMBEDDINGS_BASE_URL` (required with it) and stored with each vector",
         );
         let base_url = http_url(r, base_url_var);
         let model = r.opt::<String>(model_var);
         let api_key = r.opt(
-            Var::optional(
-                "EMBEDDINGS_API_KEY",
-                "API key for `EMBEDDINGS_BASE_URL`, if it needs one",
-            )
-            .secret(),
+            Var::optional("EMBEDDINGS_API_KEY")
+                .doc("API key for `EMBEDDINGS_BASE_URL`, if it needs one")
+                .secret(),
         );
-        let timeout = r.duration(Var::new(
-            "EMBEDDINGS_TIMEOUT",
-            "10s",
-            "Deadline of one embeddings request (504 past it)",
-        ));
+        let timeout = r.duration(
+            Var::new("EMBEDDINGS_TIMEOUT", "10s")
+                .doc("Deadline of one embeddings request (504 past it)"),
+        );
         match (base_url, model) {
             (Some(base_url), Some(model)) if !model.trim().is_empty() => Self::OpenAiCompatible {
                 base_url,
@@ -147,32 +142,28 @@ impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
         let host = HostConfig::read(r, peers::AI.grpc_listen, peers::AI.admin_listen);
         let groq_api_key = r.opt::<Secret<String>>(
-            Var::optional(
-                "GROQ_API_KEY",
-                "Groq API key: answers come from Groq's Llama 3.3 70B",
-            )
-            .secret(),
+            Var::optional("GROQ_API_KEY")
+                .doc("Groq API key: answers come from Groq's Llama 3.3 70B")
+                .secret(),
         );
-        let groq_base_url: String = r.get(Var::new(
-            "GROQ_BASE_URL",
-            GROQ_BASE_URL,
-            "Groq's endpoint (a proxy, or a test double that enforces Groq's request rules)",
-        ));
+        let groq_base_url: String =
+            r.get(Var::new("GROQ_BASE_URL", GROQ_BASE_URL).doc(
+                "Groq's endpoint (a proxy, or a test double that enforces Groq's request rules)",
+            ));
         let base_url = http_url(
             r,
-            Var::optional(
-                "AI_BASE_URL",
+            Var::optional("AI_BASE_URL").doc(
                 "Any OpenAI-compatible chat-completions server (Ollama, llama.cpp, vLLM), e.g. `http://127.0.0.1:11434/v1`; wins over Groq",
             ),
         );
         let api_key = r.opt(
-            Var::optional("AI_API_KEY", "API key for `AI_BASE_URL`, if it needs one").secret(),
+            Var::optional("AI_API_KEY")
+                .doc("API key for `AI_BASE_URL`, if it needs one")
+                .secret(),
         );
-        let model: String = r.get(Var::new(
-            "AI_MODEL",
-            "llama-3.3-70b-versatile",
-            "Model name sent to the provider",
-        ));
+        let model: String = r.get(
+            Var::new("AI_MODEL", "llama-3.3-70b-versatile").doc("Model name sent to the provider"),
+        );
         let provider = match (base_url, groq_api_key) {
             (Some(base_url), _) => Provider::OpenAiCompatible {
                 base_url,
@@ -189,53 +180,39 @@ impl Config {
         Self {
             host,
             provider,
-            timeout: r.duration(Var::new(
-                "AI_TIMEOUT",
-                "45s",
+            timeout: r.duration(Var::new("AI_TIMEOUT", "45s").doc(
                 "Deadline of one answer, tool calls included (504 past it)",
             )),
             max_turns: r.within(
-                Var::new(
-                    "AI_MAX_TURNS",
-                    "5",
+                Var::new("AI_MAX_TURNS", "5").doc(
                     "Most model turns (tool round trips) per answer",
                 ),
                 1..=20,
             ),
             redis_url: r.get(
-                Var::new(
-                    "REDIS_URL",
-                    "redis://127.0.0.1:6379",
+                Var::new("REDIS_URL", "redis://127.0.0.1:6379").doc(
                     "Redis URL (chat history)",
                 )
                 .secret(),
             ),
             key_prefix: r
-                .raw(Var::new(
-                    "REDIS_KEY_PREFIX",
-                    "",
+                .raw(Var::new("REDIS_KEY_PREFIX", "").doc(
                     "Prepended to the chat history keys",
                 ))
                 .unwrap_or_default(),
             // 0 is not "no history": Redis reads LRANGE/LTRIM -0 as "from the first message",
             // which would keep every message forever.
             history_messages: r.within(
-                Var::new(
-                    "HISTORY_MESSAGES",
-                    "20",
+                Var::new("HISTORY_MESSAGES", "20").doc(
                     "Messages of a conversation kept and sent along with a question (1..=1000)",
                 ),
                 1..=MAX_HISTORY_MESSAGES,
             ),
-            history_ttl: r.positive_duration(Var::new(
-                "HISTORY_TTL",
-                "24h",
+            history_ttl: r.positive_duration(Var::new("HISTORY_TTL", "24h").doc(
                 "Idle expiry: a session's history is deleted after this much silence (renewed by every answer; > 0)",
             )),
             history_max_message_bytes: r.within(
-                Var::new(
-                    "HISTORY_MAX_MESSAGE_BYTES",
-                    "8192",
+                Var::new("HISTORY_MAX_MESSAGE_BYTES", "8192").doc(
                     "Each history message is cut to this many bytes (on a character boundary) when kept (64..=1048576)",
                 ),
                 MESSAGE_BYTES_RANGE,

@@ -48,14 +48,10 @@ impl Config {
             db: DbConfig::read(r),
             migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
             flights_url: r.get(peers::FLIGHTS.url("gRPC URL of the flights service")),
-            flights_timeout: r.duration(Var::new(
-                "FLIGHTS_TIMEOUT",
-                "2s",
+            flights_timeout: r.duration(Var::new("FLIGHTS_TIMEOUT", "2s").doc(
                 "Deadline of one flight lookup (retried up to 3 times while flights is unavailable)",
             )),
-            flight_cache_ttl: r.duration(Var::new(
-                "FLIGHT_CACHE_TTL",
-                "2s",
+            flight_cache_ttl: r.duration(Var::new("FLIGHT_CACHE_TTL", "2s").doc(
                 "How long a fetched flight is reused for pricing (`0s` disables the cache)",
             )),
             publisher: PublisherConfig::read(
@@ -65,9 +61,7 @@ impl Config {
                 Tuning::FromEnvironment,
                 "How long published outbox rows are kept before the relay's process deletes them (the events feed reaches back this far)",
             ),
-            idempotency_retention: r.duration(Var::new(
-                "IDEMPOTENCY_RETENTION",
-                "48h",
+            idempotency_retention: r.duration(Var::new("IDEMPOTENCY_RETENTION", "48h").doc(
                 "How long Idempotency-Keys are remembered (the contract asks for at least 24h)",
             )),
             policy: r.get(ACCESS_POLICY),

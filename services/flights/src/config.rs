@@ -41,9 +41,7 @@ impl Config {
             bookings_url: r.get(peers::BOOKINGS.url(
                 "gRPC URL of the bookings service (it keeps the seat ledger behind `seats_available`)",
             )),
-            bookings_timeout: r.duration(Var::new(
-                "BOOKINGS_TIMEOUT",
-                "2s",
+            bookings_timeout: r.duration(Var::new("BOOKINGS_TIMEOUT", "2s").doc(
                 "Deadline of a seat-usage lookup in the bookings service",
             )),
             publisher: PublisherConfig::read(
@@ -54,20 +52,14 @@ impl Config {
                 Tuning::Defaults,
                 "How long published catalog events are kept in the outbox before the relay's process deletes them",
             ),
-            embedding_index_refresh: r.duration(Var::new(
-                "EMBEDDING_INDEX_REFRESH",
-                "2s",
+            embedding_index_refresh: r.duration(Var::new("EMBEDDING_INDEX_REFRESH", "2s").doc(
                 "Longest time the in-memory destination search index may lag embeddings written through other replicas",
             )),
             cache: crate::cache::CacheConfig {
-                catalog_ttl: r.duration(Var::new(
-                    "CATALOG_CACHE_TTL",
-                    "10s",
+                catalog_ttl: r.duration(Var::new("CATALOG_CACHE_TTL", "10s").doc(
                     "Longest a cached catalog answer (destinations) lives when no `catalog.changed` event drops it first; `0s`: not kept, concurrent identical reads share one query",
                 )),
-                seats_ttl: r.duration(Var::new(
-                    "SEATS_CACHE_TTL",
-                    "0s",
+                seats_ttl: r.duration(Var::new("SEATS_CACHE_TTL", "0s").doc(
                     "How long an answer that shows `seats_available` is kept (bookings change seats without catalog events); `0s`: not kept, concurrent identical reads share one lookup",
                 )),
             },

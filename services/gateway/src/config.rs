@@ -24,10 +24,8 @@ use crate::policy::Policy;
 use crate::ratelimit::{Class, Limit};
 
 /// Removed: it trusted the left-most `X-Forwarded-For` hop, which the client writes.
-const TRUST_FORWARDED_FOR: Var = Var::optional(
-    "TRUST_FORWARDED_FOR",
-    "Removed; refused when true (use `TRUSTED_PROXIES`)",
-);
+const TRUST_FORWARDED_FOR: Var =
+    Var::optional("TRUST_FORWARDED_FOR").doc("Removed; refused when true (use `TRUSTED_PROXIES`)");
 
 flightmesh_runtime::word_enum! {
     /// `RATE_LIMIT_STORE`: where the rate limit windows live.
@@ -110,7 +108,7 @@ impl Config {
     /// Longer than most functions: it is the gateway's list of variables, one declaration
     /// each, and splitting it would split the list the README table is made from.
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let http_addr = r.get(Var::new("HTTP_ADDR", "0.0.0.0:8080", "REST listen address"));
+        let http_addr = r.get(Var::new("HTTP_ADDR", "0.0.0.0:8080").doc("REST listen address"));
         let upstreams = [
             (peers::FLIGHTS, "gRPC URL of the flights service"),
             (peers::BOOKINGS, "gRPC URL of the bookings service"),
@@ -119,32 +117,28 @@ impl Config {
         ]
         .map(|(peer, doc)| (peer.name.to_owned(), upstream(r, peer.url(doc))))
         .into();
-        let request_timeout = r.duration(Var::new(
-            "REQUEST_TIMEOUT",
-            "10s",
-            "Deadline of an upstream call (504 when exceeded)",
-        ));
-        let ai_request_timeout = r.duration(Var::new(
-            "AI_REQUEST_TIMEOUT",
-            "60s",
-            "Deadline of an upstream call on `/api/v1/ai/*` (LLM answers are slow)",
-        ));
-        let stream_heartbeat = r.positive_duration(Var::new(
-            "STREAM_HEARTBEAT",
-            "15s",
+        let request_timeout = r.duration(
+            Var::new("REQUEST_TIMEOUT", "10s")
+                .doc("Deadline of an upstream call (504 when exceeded)"),
+        );
+        let ai_request_timeout = r.duration(
+            Var::new("AI_REQUEST_TIMEOUT", "60s")
+                .doc("Deadline of an upstream call on `/api/v1/ai/*` (LLM answers are slow)"),
+        );
+        let stream_heartbeat = r.positive_duration(Var::new("STREAM_HEARTBEAT", "15s").doc(
             "Interval of the comment lines that keep an idle Server-Sent Events answer open through proxies (> 0)",
         ));
-        let max_body_bytes = r.positive(Var::new(
-            "MAX_BODY_BYTES",
-            "65536",
-            "Largest request body accepted (413 above)",
-        ));
+        let max_body_bytes = r.positive(
+            Var::new("MAX_BODY_BYTES", "65536").doc("Largest request body accepted (413 above)"),
+        );
         let cors_allowed_origins = r
-            .get::<String>(Var::new(
-                "CORS_ALLOWED_ORIGINS",
-                "http://localhost:3000,http://localhost:5173",
-                "Comma-separated origins allowed by CORS (credentials allowed)",
-            ))
+            .get::<String>(
+                Var::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    "http://localhost:3000,http://localhost:5173",
+                )
+                .doc("Comma-separated origins allowed by CORS (credentials allowed)"),
+            )
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -153,11 +147,10 @@ impl Config {
         let drain_delay = r.duration(DRAIN_DELAY);
         let shed = ShedConfig::read(r);
         let db = DbConfig::read(r);
-        let migrate_on_start = r.get(Var::new(
-            "MIGRATE_ON_START",
-            "true",
-            "Apply pending migrations of the `identity` schema at start",
-        ));
+        let migrate_on_start = r.get(
+            Var::new("MIGRATE_ON_START", "true")
+                .doc("Apply pending migrations of the `identity` schema at start"),
+        );
         let environment: Environment = r.get(ENVIRONMENT.doc(
             "`production` or `development`; production refuses weak or example signing keys, the compatible policy (see `ALLOW_COMPATIBLE_IN_PRODUCTION`) and passwords under 8 characters",
         ));
@@ -165,53 +158,40 @@ impl Config {
         let rate_limits = HashMap::from([
             (
                 Class::Default,
-                r.get(Var::new(
-                    "RATE_LIMIT_DEFAULT",
-                    "600/60s",
-                    "Requests per client per window on `/api/v1/*`",
-                )),
+                r.get(
+                    Var::new("RATE_LIMIT_DEFAULT", "600/60s")
+                        .doc("Requests per client per window on `/api/v1/*`"),
+                ),
             ),
             (
                 Class::Ai,
-                r.get(Var::new(
-                    "RATE_LIMIT_AI",
-                    "20/60s",
-                    "Requests per client per window on `/api/v1/ai/*`",
-                )),
+                r.get(
+                    Var::new("RATE_LIMIT_AI", "20/60s")
+                        .doc("Requests per client per window on `/api/v1/ai/*`"),
+                ),
             ),
             (
                 Class::Auth,
-                r.get(Var::new(
-                    "RATE_LIMIT_AUTH",
-                    "30/60s",
-                    "Requests per client per window on login and register",
-                )),
+                r.get(
+                    Var::new("RATE_LIMIT_AUTH", "30/60s")
+                        .doc("Requests per client per window on login and register"),
+                ),
             ),
         ]);
-        let store: RateLimitStore = r.get(Var::new(
-            "RATE_LIMIT_STORE",
-            "memory",
-            "`memory` (per replica) or `redis` (one budget shared by every replica)",
-        ));
+        let store: RateLimitStore = r.get(
+            Var::new("RATE_LIMIT_STORE", "memory")
+                .doc("`memory` (per replica) or `redis` (one budget shared by every replica)"),
+        );
         let redis_url: Secret<String> = r.get(
-            Var::new(
-                "REDIS_URL",
-                "redis://127.0.0.1:6379",
-                "Redis URL (shared rate limits)",
-            )
-            .secret(),
+            Var::new("REDIS_URL", "redis://127.0.0.1:6379")
+                .doc("Redis URL (shared rate limits)")
+                .secret(),
         );
         let redis_key_prefix = r
-            .raw(Var::new(
-                "REDIS_KEY_PREFIX",
-                "",
-                "Prepended to the rate limit keys",
-            ))
+            .raw(Var::new("REDIS_KEY_PREFIX", "").doc("Prepended to the rate limit keys"))
             .unwrap_or_default();
         // The edge: client addresses, limiter memory, slow clients, what the public port shows.
-        let trusted_proxies = r.get(Var::new(
-            "TRUSTED_PROXIES",
-            "",
+        let trusted_proxies = r.get(Var::new("TRUSTED_PROXIES", "").doc(
             "Comma-separated networks of the proxies in front of the gateway (`10.0.0.0/8,fd00::/8`); the client is the right-most `X-Forwarded-For` hop outside them, and only when the peer is one of them. Empty: the peer is the client",
         ));
         if let Some(value) = r.raw(TRUST_FORWARDED_FOR) {
@@ -239,35 +219,24 @@ impl Config {
             rate_limit_redis: (store == RateLimitStore::Redis).then_some(redis_url),
             redis_key_prefix,
             trusted_proxies,
-            rate_limit_memory_clients: r.positive(Var::new(
-                "RATE_LIMIT_MEMORY_CLIENTS",
-                "100000",
+            rate_limit_memory_clients: r.positive(Var::new("RATE_LIMIT_MEMORY_CLIENTS", "100000").doc(
                 "Most (class, client) windows the in-memory limiter keeps (also the auth fallback of the Redis store); the oldest are evicted beyond it",
             )),
-            header_read_timeout: r.positive_duration(Var::new(
-                "HEADER_READ_TIMEOUT",
-                "65s",
+            header_read_timeout: r.positive_duration(Var::new("HEADER_READ_TIMEOUT", "65s").doc(
                 "Time a connection gets to send a request's headers, idle keep-alive time included (the connection is closed past it); above the 60 s upstream keep-alive of common proxies",
             )),
-            body_read_timeout: r.positive_duration(Var::new(
-                "BODY_READ_TIMEOUT",
-                "30s",
+            body_read_timeout: r.positive_duration(Var::new("BODY_READ_TIMEOUT", "30s").doc(
                 "Time a request gets to send its body (408 and the connection closed past it)",
             )),
-            admin_addr: r.get(Var::new(
-                "ADMIN_ADDR",
-                "0.0.0.0:8081",
+            admin_addr: r.get(Var::new("ADMIN_ADDR", "0.0.0.0:8081").doc(
                 "Admin HTTP listen address (`/livez`, `/readyz`, `/metrics`)",
             )),
             public_metrics: r
-                .opt(Var::optional(
-                    "PUBLIC_METRICS",
+                .opt(Var::optional("PUBLIC_METRICS").doc(
                     "Also serve `/metrics` on the public port (default: true under `ENVIRONMENT=development`, false under `production`)",
                 ))
                 .unwrap_or(environment == Environment::Development),
-            api_docs: r.get(Var::new(
-                "API_DOCS",
-                "true",
+            api_docs: r.get(Var::new("API_DOCS", "true").doc(
                 "Serve `/docs` and `/openapi.json` (false: 404)",
             )),
         }

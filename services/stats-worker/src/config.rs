@@ -36,23 +36,17 @@ impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
         Self {
             host: HostConfig::read(r, peers::STATS.grpc_listen, peers::STATS.admin_listen),
-            redis_url: r.get(Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL").secret()),
+            redis_url: r.get(Var::new("REDIS_URL", "redis://127.0.0.1:6379").doc("Redis URL").secret()),
             key_prefix: r
-                .raw(Var::new(
-                    "REDIS_KEY_PREFIX",
-                    "",
+                .raw(Var::new("REDIS_KEY_PREFIX", "").doc(
                     "Prepended to every Redis key (the contract's keys have none; tests isolate themselves with one)",
                 ))
                 .unwrap_or_default(),
-            redis_timeout: r.duration(Var::new(
-                "REDIS_TIMEOUT",
-                "1s",
+            redis_timeout: r.duration(Var::new("REDIS_TIMEOUT", "1s").doc(
                 "Connect and response timeout of Redis commands (503 past it)",
             )),
             events: ConsumerConfig::read(r),
-            consumer: r.get(Var::new(
-                "CONSUMER",
-                "true",
+            consumer: r.get(Var::new("CONSUMER", "true").doc(
                 "Consume events in this process (`false`: serve the stats API only)",
             )),
             flights_url: r.get(peers::FLIGHTS.url(

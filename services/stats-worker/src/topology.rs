@@ -56,35 +56,27 @@ impl ConsumerConfig {
             bookings_exchange: r
                 .get(amqp::BOOKINGS_EXCHANGE.doc("Topic exchange of booking events")),
             catalog_exchange: r.get(amqp::CATALOG_EXCHANGE.doc("Topic exchange of catalog events")),
-            queue: r.get(Var::new(
-                "STATS_QUEUE",
-                "flightmesh.stats",
+            queue: r.get(Var::new("STATS_QUEUE", "flightmesh.stats").doc(
                 "The worker's queue; `<queue>.retry.<n>` and `<queue>.dead` are derived from it",
             )),
-            queue_type: r.get(Var::new(
-                "STATS_QUEUE_TYPE",
-                "classic",
-                "`classic` or `quorum` (replicated: use it on a RabbitMQ cluster)",
-            )),
-            prefetch: r.positive(Var::new(
-                "PREFETCH",
-                "32",
-                "Unacknowledged events a consumer holds, and handles, at once",
-            )),
-            retry_budget: r.get(Var::new(
-                "RETRY_BUDGET",
-                "5",
-                "Retries of an event that fails to apply before it is dead-lettered",
-            )),
-            retry_base_delay: r.duration(Var::new(
-                "RETRY_BASE_DELAY",
-                "1s",
-                "Delay before the first retry; each next retry waits twice as long",
-            )),
+            queue_type: r.get(
+                Var::new("STATS_QUEUE_TYPE", "classic")
+                    .doc("`classic` or `quorum` (replicated: use it on a RabbitMQ cluster)"),
+            ),
+            prefetch: r.positive(
+                Var::new("PREFETCH", "32")
+                    .doc("Unacknowledged events a consumer holds, and handles, at once"),
+            ),
+            retry_budget: r.get(
+                Var::new("RETRY_BUDGET", "5")
+                    .doc("Retries of an event that fails to apply before it is dead-lettered"),
+            ),
+            retry_base_delay: r.duration(
+                Var::new("RETRY_BASE_DELAY", "1s")
+                    .doc("Delay before the first retry; each next retry waits twice as long"),
+            ),
             log_cap: {
-                let var = Var::new(
-                    "LOG_LIST_CAP",
-                    "10000",
+                let var = Var::new("LOG_LIST_CAP", "10000").doc(
                     "Entries kept (newest first) in `logs:notifications`, `logs:candy_distribution` and `logs:dead_letter`; the totals the API answers are counters, not list lengths",
                 );
                 let cap: u32 = r.get(var);

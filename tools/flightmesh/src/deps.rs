@@ -7,13 +7,10 @@ use flightmesh_runtime::config::{Env, Var};
 use tokio::net::TcpStream;
 
 /// `REDIS_URL` as the dev stack reads it.
-pub const REDIS_URL: Var = Var::new("REDIS_URL", "redis://127.0.0.1:6379", "Redis URL");
+pub const REDIS_URL: Var = Var::new("REDIS_URL", "redis://127.0.0.1:6379").doc("Redis URL");
 /// `AMQP_URL` as the dev stack reads it.
-pub const AMQP_URL: Var = Var::new(
-    "AMQP_URL",
-    "amqp://guest:guest@127.0.0.1:5672/%2f",
-    "RabbitMQ URL",
-);
+pub const AMQP_URL: Var =
+    Var::new("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f").doc("RabbitMQ URL");
 
 /// A dependency the mesh needs, where it should be, and how it was configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,35 +22,27 @@ pub const PRODUCTION_MIN_PASSWORD_LENGTH: usize = 8;
 /// The contract's minimum (the old clients).
 pub const COMPATIBLE_MIN_PASSWORD_LENGTH: usize = 6;
 
-const JWT_SECRET: Var = Var::optional(
-    "JWT_SECRET",
+const JWT_SECRET: Var = Var::optional("JWT_SECRET").doc(
     "HS256 signing key of access tokens; production refuses example, `CHANGE-ME`, short (< 32) and low-entropy keys",
 )
 .secret();
 const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
     "`production` (bookings and AI need a user; catalog writes, dead letters and rebuild need admin) or `compatible` (all open, as the old clients expect)",
 );
-const ADMIN_PASSWORD: Var = Var::optional(
-    "ADMIN_PASSWORD",
+const ADMIN_PASSWORD: Var = Var::optional("ADMIN_PASSWORD").doc(
     "Password of the bootstrap admin, set on every start (the account is taken over if it exists)",
 )
 .secret();
-const JWT_KEY_ID: Var = Var::new(
-    "JWT_KEY_ID",
-    "k1",
-    "`kid` of the current signing key (`JWT_SECRET`); change it with the key when rotating",
-);
-const JWT_PREVIOUS_KEYS: Var = Var::optional(
-    "JWT_PREVIOUS_KEYS",
+const JWT_KEY_ID: Var = Var::new("JWT_KEY_ID", "k1")
+    .doc("`kid` of the current signing key (`JWT_SECRET`); change it with the key when rotating");
+const JWT_PREVIOUS_KEYS: Var = Var::optional("JWT_PREVIOUS_KEYS").doc(
     "Rotated-out keys still accepted for verification, `kid:secret,kid:secret` (same rules as `JWT_SECRET` in production)",
 )
 .secret();
-const PASSWORD_MIN_LENGTH: Var = Var::optional(
-    "PASSWORD_MIN_LENGTH",
+const PASSWORD_MIN_LENGTH: Var = Var::optional("PASSWORD_MIN_LENGTH").doc(
     "Shortest password of a new account; unset: 8 (NIST 800-63B), or 6 with `ACCESS_POLICY=compatible` outside production; production refuses less than 8",
 );
-const PASSWORD_HASH_CONCURRENCY: Var = Var::optional(
-    "PASSWORD_HASH_CONCURRENCY",
+const PASSWORD_HASH_CONCURRENCY: Var = Var::optional("PASSWORD_HASH_CONCURRENCY").doc(
     "Most concurrent password hashes and checks; beyond it login and register answer 503 with `Retry-After`. Unset: `PASSWORD_HASH_MEMORY_MIB / 19`, at least 1",
 );
 
@@ -99,48 +91,35 @@ pub(super) struct Access {
 pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Access {
     let production = environment == Environment::Production;
     let secret = r.opt::<Secret<String>>(JWT_SECRET);
-    let ttl_var = Var::new(
-        "JWT_TTL",
-        "60m",
-        "Lifetime of an access token (at most 24h)",
-    );
+    let ttl_var = Var::new("JWT_TTL", "60m").doc("Lifetime of an access token (at most 24h)");
     let ttl = r.duration(ttl_var);
     let policy: Policy = r.get(ACCESS_POLICY);
-    let admin_email = r.opt::<String>(Var::optional(
-        "ADMIN_EMAIL",
+    let admin_email = r.opt::<String>(Var::optional("ADMIN_EMAIL").doc(
         "Creates this user as admin at start with `ADMIN_PASSWORD`, or takes the existing account over (its password is replaced, its earlier tokens revoked)",
     ));
     let admin_password = r.opt::<Secret<String>>(ADMIN_PASSWORD);
     let key_id: String = r.get(JWT_KEY_ID);
     let previous_text = r.raw(JWT_PREVIOUS_KEYS);
-    let issuer: String = r.get(Var::new(
-        "JWT_ISSUER",
-        "flightmesh-gateway",
-        "`iss` of issued tokens, required of presented ones",
-    ));
-    let audience: String = r.get(Var::new(
-        "JWT_AUDIENCE",
-        "flightmesh",
-        "`aud` of issued tokens, required of presented ones",
-    ));
-    let user_check_interval_var = Var::new(
-        "USER_CHECK_INTERVAL",
-        "30s",
+    let issuer: String = r.get(
+        Var::new("JWT_ISSUER", "flightmesh-gateway")
+            .doc("`iss` of issued tokens, required of presented ones"),
+    );
+    let audience: String = r.get(
+        Var::new("JWT_AUDIENCE", "flightmesh")
+            .doc("`aud` of issued tokens, required of presented ones"),
+    );
+    let user_check_interval_var = Var::new("USER_CHECK_INTERVAL", "30s").doc(
         "How long a user's state (active, role, token version) is cached per replica: the bound for a deactivation or role change to take effect (`0s`: every request; at most 5m)",
     );
     let user_check_interval = r.duration(user_check_interval_var);
-    let user_check_cache_size: usize = r.positive(Var::new(
-        "USER_CHECK_CACHE_SIZE",
-        "10000",
-        "Most users kept in the user check cache",
-    ));
+    let user_check_cache_size: usize = r.positive(
+        Var::new("USER_CHECK_CACHE_SIZE", "10000").doc("Most users kept in the user check cache"),
+    );
     let allow_compatible: bool = r.get(caller::ALLOW_COMPATIBLE_IN_PRODUCTION.doc(
         "Lets `ACCESS_POLICY=compatible` start with `ENVIRONMENT=production` (refused otherwise; logged as a warning)",
     ));
     let min_length = r.opt::<usize>(PASSWORD_MIN_LENGTH);
-    let memory_mib: u64 = r.get(Var::new(
-        "PASSWORD_HASH_MEMORY_MIB",
-        "128",
+    let memory_mib: u64 = r.get(Var::new("PASSWORD_HASH_MEMORY_MIB", "128").doc(
         "Memory budget for concurrent Argon2 work (19 MiB each); sizes `PASSWORD_HASH_CONCURRENCY` when that is unset",
     ));
     let concurrency = r.opt::<usize>(PASSWORD_HASH_CONCURRENCY);
