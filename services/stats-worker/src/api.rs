@@ -9,7 +9,7 @@ use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
 use flightmesh_proto::flights::FindDestinationByNameRequest;
 use flightmesh_proto::flights::flight_service_client::FlightServiceClient;
 use flightmesh_proto::money::{decimal_field, money};
-use flightmesh_proto::stats::{self as pb, stats_service_server::StatsService};
+use flightmesh_proto::stats as pb;
 use flightmesh_proto::validate::Validate;
 use flightmesh_runtime::channel::MeshChannel;
 use flightmesh_runtime::status::{Fault, FieldViolations, page};
@@ -133,7 +133,7 @@ fn list_limit(request: &impl Validate, limit: Option<i32>) -> Result<isize, Stat
 }
 
 #[tonic::async_trait]
-impl StatsService for Stats {
+impl pb::stats_service_server::StatsService for Stats {
     async fn get_general_stats(
         &self,
         _request: Request<pb::GetGeneralStatsRequest>,
