@@ -1055,7 +1055,7 @@ class GeneratedTest(unittest.TestCase):
                           "CREATE SCHEMA bookings AUTHORIZATION", "CREATE SCHEMA identity AUTHORIZATION",
                           "REVOKE CREATE ON SCHEMA public FROM PUBLIC", "REVOKE ALL ON DATABASE"):
             self.assertIn(statement, body)
-        testkit = (ROOT / "libs/testkit/src/lib.rs").read_text()
+        testkit = (ROOT / "libs/testkit/src/database.rs").read_text()
         self.assertIn('include_str!("../../db/sql/database-roles.sql")', testkit, "the tests run the same file")
 
     def test_chart_readmes_and_schemas_are_generated_from_values(self):
