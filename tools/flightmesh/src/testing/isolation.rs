@@ -21,6 +21,8 @@ use super::{AMQP_URL, REDIS_URL};
 pub const LIVE_ISOLATIONS: &str = "flightmesh:test:isolations";
 /// What [`Isolation::id`]s start with.
 const ID_PREFIX: &str = "t";
+/// [`Isolation::retry_budget`] unless a test says otherwise.
+const DEFAULT_RETRY_BUDGET: u32 = 3;
 /// Retry queues removed at the least: a process a test starts without `RETRY_BUDGET` declares the
 /// default's 5, whatever [`Isolation::retry_budget`] says; the broker answers a delete of a queue
 /// that does not exist with success.
@@ -50,7 +52,7 @@ impl Isolation {
     pub fn new() -> Self {
         static SWEEP: Once = Once::new();
         SWEEP.call_once(sweep_orphans);
-        let names = Self::named(owned_name(ID_PREFIX), 3);
+        let names = Self::named(owned_name(ID_PREFIX), DEFAULT_RETRY_BUDGET);
         let id = names.id.clone();
         aside(async move {
             let mut redis = redis_connection().await?;
@@ -161,7 +163,7 @@ pub fn sweep_orphans() {
         let mut redis = redis_connection().await?;
         let ids: Vec<String> = redis.smembers(LIVE_ISOLATIONS).await.ok()?;
         for id in ids.into_iter().filter(|id| orphaned(ID_PREFIX, id)) {
-            remove(&Isolation::named(id, RETRY_QUEUES_REMOVED)).await;
+            remove(&Isolation::named(id, DEFAULT_RETRY_BUDGET)).await;
         }
         Some(())
     });
