@@ -266,12 +266,11 @@ impl DbHealth {
 /// `schema` (created if missing and the role may; a service's own role
 /// finds it created for it by `libs/db/sql/database-roles.sql`), recording them in
 /// `{schema}.__diesel_schema_migrations` so that services sharing a database never see each
-/// other's migrations. Returns the versions applied now. Must run on a multi-threaded runtime
-/// (diesel's migration harness is synchronous and uses `block_in_place`).
+/// other's migrations. Returns the versions applied now.
 pub async fn migrate(
     url: &Secret<String>,
     schema: &str,
-    sources: &[EmbeddedMigrations],
+    sources: &'static [EmbeddedMigrations],
 ) -> Result<Vec<String>, DbError> {
     let failed = |reason: String| DbError::Migration {
         schema: schema.to_owned(),
@@ -326,12 +325,19 @@ pub async fn migrate(
         .execute(&mut conn)
         .await?;
 
-    let mut harness = AsyncMigrationHarness::new(conn);
-    let applied = harness
-        .run_pending_migrations(Sources(sources))
-        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
-        .map_err(|err| failed(err.to_string()));
-    let mut conn = harness.into_inner();
+    // diesel's harness is synchronous: it runs on a blocking thread, from where it drives the
+    // connection through this runtime's handle (a runtime of one thread cannot block in place).
+    let (applied, mut conn) = tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let applied = harness
+            .run_pending_migrations(Sources(sources))
+            .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|err| err.to_string());
+        (applied, harness.into_inner())
+    })
+    .await
+    .map_err(|err| failed(format!("the migration task failed: {err}")))?;
+    let applied = applied.map_err(failed);
     // Session-level lock: released explicitly, and by the server if the connection dies.
     diesel::sql_query(format!(
         "SELECT pg_advisory_unlock(hashtext('flightmesh.migrations.{schema}'))"

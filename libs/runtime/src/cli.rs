@@ -108,10 +108,7 @@ pub fn run_service<B: Binary>() -> ExitCode {
         }
     };
     telemetry::init(&process.telemetry, B::NAME);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = process.worker_threads {
-        runtime.worker_threads(threads);
-    }
+    let mut runtime = runtime_builder(process.worker_threads);
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return exit(Err(err.into())),
@@ -122,6 +119,23 @@ pub fn run_service<B: Binary>() -> ExitCode {
     });
     runtime.shutdown_timeout(BLOCKING_GRACE);
     exit(result)
+}
+
+/// The runtime for `worker_threads`. One thread is Tokio's current-thread scheduler: the tasks
+/// run on the thread that polls the sockets, with none of the multi-threaded scheduler's
+/// cross-thread queues, notifications and parking (docs/benchmarks.md, "One thread, the
+/// current-thread scheduler"); more threads, or Tokio's default, the multi-threaded one.
+fn runtime_builder(worker_threads: Option<usize>) -> tokio::runtime::Builder {
+    match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                runtime.worker_threads(threads);
+            }
+            runtime
+        }
+    }
 }
 
 /// A service binary's whole `main.rs` body: its allocator and `main`. The allocator is the
@@ -273,6 +287,27 @@ mod tests {
             let err = read(&[("TOKIO_WORKER_THREADS", bad)]).unwrap_err();
             assert!(err.to_string().contains("TOKIO_WORKER_THREADS"), "{err}");
         }
+    }
+
+    #[test]
+    fn one_thread_is_the_current_thread_scheduler_and_more_the_multi_threaded_one() {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let flavor = |threads: Option<usize>| {
+            let runtime = runtime_builder(threads).enable_all().build().unwrap();
+            runtime.block_on(async {
+                // Tasks and blocking work run on either, as the services use them.
+                let task = tokio::spawn(async { 1 });
+                let blocking = tokio::task::spawn_blocking(|| 2);
+                assert_eq!(task.await.unwrap() + blocking.await.unwrap(), 3);
+                (
+                    Handle::current().runtime_flavor(),
+                    Handle::current().metrics().num_workers(),
+                )
+            })
+        };
+        assert_eq!(flavor(Some(1)), (RuntimeFlavor::CurrentThread, 1));
+        assert_eq!(flavor(Some(2)), (RuntimeFlavor::MultiThread, 2));
+        assert_eq!(flavor(None).0, RuntimeFlavor::MultiThread);
     }
 
     /// A binary with a service's usual commands.

@@ -144,13 +144,30 @@ struct BrokerArgs {
     json: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let done = match Cli::parse() {
-        Cli::Run(args) => main_run(args).await,
-        Cli::Verify(args) => main_verify(&args).await,
-        Cli::Broker(args) => main_broker(&args).await,
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `TOKIO_WORKER_THREADS=1` (how bench/run.py runs every load): the current-thread scheduler,
+    // as the services run with it; otherwise Tokio's multi-threaded one, which reads the variable.
+    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|threads| threads == "1");
+    let mut runtime = if one_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
     };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("loadgen: no runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = runtime.block_on(async {
+        match cli {
+            Cli::Run(args) => main_run(args).await,
+            Cli::Verify(args) => main_verify(&args).await,
+            Cli::Broker(args) => main_broker(&args).await,
+        }
+    });
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

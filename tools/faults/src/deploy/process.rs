@@ -161,6 +161,7 @@ impl Deployment {
         let mut env: Vec<(String, String)> = [
             ("LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
+            ("TOKIO_WORKER_THREADS", "1".to_owned()),
             ("ENVIRONMENT", "development".to_owned()),
             ("ACCESS_POLICY", "compatible".to_owned()),
             ("AMQP_URL", self.amqp_url.clone()),
