@@ -43,7 +43,8 @@
              saturates the machine): `python3 bench/run.py overload`.
 
 BENCH_PROFILE=profiling builds and runs the `profiling` profile instead of release (the same code
-with line tables: before/after comparisons without a second release build).
+with line tables: before/after comparisons without a second release build). BENCH_BIN=<dir> runs
+the binaries in that directory and builds nothing: an A/B of two builds kept side by side.
 
 Services started alone run one runtime thread each, as the charts set them (TOKIO_WORKER_THREADS=1);
 BENCH_SERVICE_WORKERS=N sets another count, 0 Tokio's default (one per CPU). The load generator runs
@@ -71,7 +72,7 @@ TARGET = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1"
                                    check=True, capture_output=True, text=True).stdout)["target_directory"]
 # The binaries' profile: release, or `profiling` (its code with line tables) for bench/profile.py.
 PROFILE = os.environ.get("BENCH_PROFILE", "release")
-BIN = os.path.join(TARGET, PROFILE)
+BIN = os.environ.get("BENCH_BIN") or os.path.join(TARGET, PROFILE)
 PG = "postgres://postgres@127.0.0.1:5432"
 DB = "fm_bench"
 PGBENCH_DB = "fm_pgbench"
@@ -780,10 +781,13 @@ def main():
             sys.exit(2)
         return
     sections = sys.argv[1:] or ["broker", "rounds", "bookings", "cpu", "pinned", "stats", "pipeline", "processes"]
-    print(f"building the {PROFILE} binaries…", flush=True)
-    sh("cargo", "build", "--profile", PROFILE, "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
-       "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
-       "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+    if os.environ.get("BENCH_BIN"):
+        print(f"the binaries of {BIN}", flush=True)
+    else:
+        print(f"building the {PROFILE} binaries…", flush=True)
+        sh("cargo", "build", "--profile", PROFILE, "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
+           "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
+           "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
     path = os.path.join(ROOT, "bench", "results", "latest.json")
     results = {}
     if sys.argv[1:] and os.path.exists(path):
