@@ -125,7 +125,7 @@ pub fn run_service<B: Binary>() -> ExitCode {
 /// run on the thread that polls the sockets, with none of the multi-threaded scheduler's
 /// cross-thread queues, notifications and parking (docs/benchmarks.md, "One thread, the
 /// current-thread scheduler"); more threads, or Tokio's default, the multi-threaded one.
-fn runtime_builder(worker_threads: Option<usize>) -> tokio::runtime::Builder {
+pub fn runtime_builder(worker_threads: Option<usize>) -> tokio::runtime::Builder {
     match worker_threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         threads => {

@@ -146,14 +146,12 @@ struct BrokerArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `TOKIO_WORKER_THREADS=1` (how bench/run.py runs every load): the current-thread scheduler,
-    // as the services run with it; otherwise Tokio's multi-threaded one, which reads the variable.
-    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|threads| threads == "1");
-    let mut runtime = if one_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
+    // The services' runtime for `TOKIO_WORKER_THREADS` (bench/run.py runs every load with 1).
+    let threads = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|threads| threads.parse::<usize>().ok())
+        .filter(|&threads| threads > 0);
+    let mut runtime = flightmesh_runtime::cli::runtime_builder(threads);
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
