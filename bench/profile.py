@@ -4,7 +4,8 @@
     python3 bench/profile.py [--via rest|grpc] [--seconds N]
     python3 bench/profile.py --pipeline [--seconds N]
 
-Builds the `profiling` profile (release code with line tables), starts each service as its own
+Builds the `profiling` profile (release code with line tables; BENCH_BIN=<dir> takes kept
+profiling binaries instead, as bench/run.py does), starts each service as its own
 process as `bench/run.py rounds` does (booking path, relays off), drives bookings with the load
 generator (16 clients, 100 flights) and meanwhile records each service with
 `perf record --call-graph dwarf`. Writes, per service, the functions by self time and by
@@ -81,10 +82,13 @@ def main():
     # The load: the rounds' closed loop on the booking path, or the lag runs' steady rate.
     load = ["--rate", "2000"] if pipeline else ["--concurrency", "16"]
     name_of = (lambda name: f"pipeline-{name}") if pipeline else (lambda name: name)
-    print("building the profiling binaries…", flush=True)
-    run.sh("cargo", "build", "--profile", "profiling", "--locked", "-p", "flightmesh-loadgen",
-           "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
-           "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+    if os.environ.get("BENCH_BIN"):
+        print(f"the binaries of {run.BIN}", flush=True)
+    else:
+        print("building the profiling binaries…", flush=True)
+        run.sh("cargo", "build", "--profile", "profiling", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
+               "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
+               "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
     mesh = run.Processes("profile.log", **({} if pipeline else run.RELAYS_OFF))
     out = os.path.join(run.ROOT, "bench", "results")
     try:

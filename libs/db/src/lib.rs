@@ -6,6 +6,8 @@
 //!   next checkout replaces the dead connection, so a service never needs restarting. The check
 //!   is the connection's socket state by default (free), or a `SELECT 1` round trip
 //!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
+//! - [`SharedConnections`] are a few connections that many concurrent single-statement
+//!   transactions share, so that tokio-postgres pipelines them (the bookings statement).
 //! - [`read`] runs a read and retries it once on another connection if its connection turns
 //!   out to be dead (the check on checkout can race with the server closing it).
 //! - [`migrate`] runs a service's embedded migrations (its own, and shared ones such as the
@@ -18,6 +20,7 @@
 
 mod error;
 mod prepared;
+mod shared;
 
 use std::time::Duration;
 
@@ -37,6 +40,7 @@ use flightmesh_runtime::config::{Reader, Secret, Var};
 use error::is_connection_failure;
 pub use error::{DbError, Violation, constraint_violation};
 pub use prepared::{Bind, Binds, Prepared, prepared};
+pub use shared::{SharedConn, SharedConnections};
 
 /// A pool of verified PostgreSQL connections.
 pub type PgPool = Pool<AsyncPgConnection>;

@@ -14,6 +14,10 @@ const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
     "`production` (a caller sees, lists and cancels only the bookings made under its user id; admin: all; the event log is admin-only; no forwarded identity: refused) or `compatible` (all open, as the old clients expect); the same word as the gateway's",
 );
 
+const SHARED_CONNECTIONS: Var = Var::new("DATABASE_SHARED_CONNECTIONS", "8").doc(
+    "Connections that concurrent bookings share, their statements pipelined (`flightmesh_db::shared`); besides the pool, which serves everything else. A replica opens up to this + `DATABASE_MAX_CONNECTIONS` + 1",
+);
+
 /// Everything the bookings service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +25,8 @@ pub struct Config {
     pub host: HostConfig,
     /// PostgreSQL.
     pub db: DbConfig,
+    /// Connections the booking statements share, pipelined; the pool serves everything else.
+    pub shared_connections: usize,
     /// Apply migrations before serving.
     pub migrate_on_start: bool,
     /// Where the flights service is.
@@ -46,6 +52,7 @@ impl Config {
         let config = Self {
             host: HostConfig::read(r, peers::BOOKINGS.grpc_listen, peers::BOOKINGS.admin_listen),
             db: DbConfig::read(r),
+            shared_connections: r.get(SHARED_CONNECTIONS),
             migrate_on_start: r.get(flightmesh_db::MIGRATE_ON_START),
             flights_url: r.get(peers::FLIGHTS.url("gRPC URL of the flights service")),
             flights_timeout: r.duration(Var::new("FLIGHTS_TIMEOUT", "2s").doc(
@@ -66,6 +73,11 @@ impl Config {
             )),
             policy: r.get(ACCESS_POLICY),
         };
+        r.ensure(
+            &SHARED_CONNECTIONS,
+            config.shared_connections > 0,
+            "must be at least 1",
+        );
         let environment: Environment = r.get(ENVIRONMENT.doc(
             "`production` or `development`; production refuses `ACCESS_POLICY=compatible` unless `ALLOW_COMPATIBLE_IN_PRODUCTION=true`, as the gateway does",
         ));

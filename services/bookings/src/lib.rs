@@ -57,7 +57,11 @@ pub async fn build(config: Config) -> Result<Host, BoxError> {
         migrate(&config.db).await?;
     }
     let pool = flightmesh_db::pool(&config.db);
-    let store = store::Store::new(pool.clone(), config.publisher.exchange.clone());
+    let store = store::Store::new(
+        pool.clone(),
+        flightmesh_db::SharedConnections::new(&config.db, config.shared_connections),
+        config.publisher.exchange.clone(),
+    );
     let catalog = Arc::new(flights::FlightCatalog::new(
         flightmesh_runtime::channel::mesh_channel(&config.flights_url)?,
         config.flights_timeout,

@@ -1,6 +1,8 @@
 //! Bookings in PostgreSQL. A booking — seat, row, outbox event and idempotency key — is ONE
-//! statement (so one transaction and one round trip); a cancellation is one transaction. No lock
-//! is held across a call to another service.
+//! statement (so one transaction and one round trip), sent on a connection that concurrent
+//! bookings share and pipeline (`flightmesh_db::SharedConnections`); a cancellation is one
+//! transaction, on a pooled connection of its own. No lock is held across a call to another
+//! service.
 
 mod book;
 mod cancel;
@@ -11,7 +13,7 @@ mod rows;
 
 use std::sync::Arc;
 
-use flightmesh_db::{DbError, PgConn, PgPool};
+use flightmesh_db::{DbError, PgConn, PgPool, SharedConnections};
 
 use crate::error::Error;
 
@@ -30,15 +32,18 @@ pub const CANCELLED: &str = "cancelled";
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// The booking statement's connections, shared and pipelined.
+    shared: Arc<SharedConnections>,
     exchange: String,
     ids: Arc<IdBlocks>,
 }
 
 impl Store {
     /// Events go to `exchange`.
-    pub fn new(pool: PgPool, exchange: String) -> Self {
+    pub fn new(pool: PgPool, shared: SharedConnections, exchange: String) -> Self {
         Self {
             pool,
+            shared: Arc::new(shared),
             exchange,
             ids: Arc::new(IdBlocks::new()),
         }

@@ -70,8 +70,9 @@ impl Store {
         key: Option<IdempotencyKey>,
         traceparent: Option<String>,
     ) -> Result<Booked, Error> {
-        let mut conn = self.conn().await?;
-        let id = self.ids.next(&mut conn).await?;
+        // Shared: concurrent bookings' statements are pipelined on it (flightmesh_db::shared).
+        let conn = self.shared.get().await?;
+        let id = conn.check(self.ids.next(&conn).await)?;
         let row = BookingRow {
             id,
             passenger_name: new.passenger_name,
@@ -128,8 +129,9 @@ impl Store {
             .bind::<Nullable<Text>, _>(scope)
             .bind::<Nullable<Text>, _>(key_text)
             .bind::<Nullable<Text>, _>(fingerprint)
-            .load(&mut conn)
+            .load(&mut &*conn)
             .await;
+        let booked = conn.check(booked);
         let booked = match booked {
             Ok(rows) => rows.iter().any(|r| r.booked == 1),
             Err(err)
@@ -137,7 +139,7 @@ impl Store {
                     == Some(Violation::Unique("idempotency_keys_pkey")) =>
             {
                 let key = key.expect("only a keyed booking writes a key");
-                return replay(&mut conn, &key)
+                return replay(&conn, &key)
                     .await?
                     .map(Booked::Replayed)
                     .ok_or_else(|| {

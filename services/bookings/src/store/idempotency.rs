@@ -25,8 +25,8 @@ pub struct IdempotencyKey {
 impl Store {
     /// The booking an Idempotency-Key already answered, if any; refuses a reused key.
     pub async fn replay(&self, key: &IdempotencyKey) -> Result<Option<BookingRow>, Error> {
-        let mut conn = self.conn().await?;
-        replay(&mut conn, key).await
+        let conn = self.conn().await?;
+        replay(&conn, key).await
     }
 
     /// Forgets Idempotency-Keys older than `retention`; returns how many.
@@ -43,13 +43,13 @@ impl Store {
 }
 
 pub(super) async fn replay(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     key: &IdempotencyKey,
 ) -> Result<Option<BookingRow>, Error> {
     let stored: Option<(String, Option<i64>)> = idempotency_keys::table
         .find((&key.scope, &key.key))
         .select((idempotency_keys::fingerprint, idempotency_keys::booking_id))
-        .first(conn)
+        .first(&mut &*conn)
         .await
         .optional()?;
     let Some((fingerprint, booking_id)) = stored else {
@@ -64,7 +64,7 @@ pub(super) async fn replay(
         bookings::table
             .find(booking_id)
             .select(BookingRow::as_select())
-            .first(conn)
+            .first(&mut &*conn)
             .await?,
     ))
 }

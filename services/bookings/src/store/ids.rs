@@ -6,8 +6,6 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::error::Error;
-
 /// Ids per block; the migration documents the scheme.
 const ID_BLOCK: i64 = 100;
 
@@ -25,7 +23,10 @@ impl IdBlocks {
     }
 
     /// The next unused booking id.
-    pub(super) async fn next(&self, conn: &mut AsyncPgConnection) -> Result<i64, Error> {
+    pub(super) async fn next(
+        &self,
+        conn: &AsyncPgConnection,
+    ) -> Result<i64, diesel::result::Error> {
         if let Some(id) = self.take() {
             return Ok(id);
         }
@@ -36,7 +37,7 @@ impl IdBlocks {
         }
         let block: Block =
             flightmesh_db::prepared("SELECT nextval('bookings.booking_id_blocks') AS block")
-                .get_result(conn)
+                .get_result(&mut &*conn)
                 .await?;
         let start = (block.block - 1) * ID_BLOCK + 1;
         let mut range = self

@@ -3,7 +3,7 @@
 use flightmesh::testing::TestMesh;
 use serde_json::{Value, json};
 
-use crate::{bookings_stored, events_stored, pool, seats_taken, sql};
+use crate::{bookings_stored, db_config, events_stored, pool, seats_taken, sql};
 
 async fn book_with_key(mesh: &TestMesh, key: &str, body: &Value) -> (u16, Value) {
     let response = mesh
@@ -111,7 +111,11 @@ async fn keys_older_than_the_retention_are_purged_and_fresh_ones_stay() {
     .await
     .unwrap();
 
-    let store = flightmesh_bookings::store::Store::new(pool(&mesh), mesh.names.exchange.clone());
+    let store = flightmesh_bookings::store::Store::new(
+        pool(&mesh),
+        flightmesh_db::SharedConnections::new(&db_config(&mesh), 1),
+        mesh.names.exchange.clone(),
+    );
     let purged = store
         .purge_idempotency_keys(std::time::Duration::from_secs(48 * 3600))
         .await
