@@ -15,7 +15,7 @@ const ACCESS_POLICY: Var = caller::ACCESS_POLICY.doc(
 );
 
 const SHARED_CONNECTIONS: Var = Var::new("DATABASE_SHARED_CONNECTIONS", "8").doc(
-    "Connections that concurrent bookings share, their statements pipelined (`flightmesh_db::shared`); besides the pool, which serves everything else. A replica opens up to this + `DATABASE_MAX_CONNECTIONS` + 1",
+    "Connections that concurrent bookings share, their statements pipelined (ADR 0014); besides the pool, which serves everything else. A replica opens up to this + `DATABASE_MAX_CONNECTIONS` + 1",
 );
 
 /// Everything the bookings service needs to run.
