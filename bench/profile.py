@@ -82,13 +82,7 @@ def main():
     # The load: the rounds' closed loop on the booking path, or the lag runs' steady rate.
     load = ["--rate", "2000"] if pipeline else ["--concurrency", "16"]
     name_of = (lambda name: f"pipeline-{name}") if pipeline else (lambda name: name)
-    if os.environ.get("BENCH_BIN"):
-        print(f"the binaries of {run.BIN}", flush=True)
-    else:
-        print("building the profiling binaries…", flush=True)
-        run.sh("cargo", "build", "--profile", "profiling", "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
-               "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
-               "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+    run.build()
     mesh = run.Processes("profile.log", **({} if pipeline else run.RELAYS_OFF))
     out = os.path.join(run.ROOT, "bench", "results")
     try:

@@ -759,6 +759,17 @@ def bench_broker(results):
     print("broker", results["broker"], flush=True)
 
 
+def build():
+    """Builds the binaries of PROFILE, unless BENCH_BIN names kept ones (bench/profile.py too)."""
+    if os.environ.get("BENCH_BIN"):
+        print(f"the binaries of {BIN}", flush=True)
+        return
+    print(f"building the {PROFILE} binaries…", flush=True)
+    sh("cargo", "build", "--profile", PROFILE, "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
+       "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
+       "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+
+
 def main():
     if sys.argv[1:] == ["--pgbench-script"]:
         # The baseline's script, to run pgbench by hand (README, "Load").
@@ -781,13 +792,7 @@ def main():
             sys.exit(2)
         return
     sections = sys.argv[1:] or ["broker", "rounds", "bookings", "cpu", "pinned", "stats", "pipeline", "processes"]
-    if os.environ.get("BENCH_BIN"):
-        print(f"the binaries of {BIN}", flush=True)
-    else:
-        print(f"building the {PROFILE} binaries…", flush=True)
-        sh("cargo", "build", "--profile", PROFILE, "--locked", "-p", "flightmesh", "-p", "flightmesh-loadgen",
-           "-p", "flightmesh-flights", "-p", "flightmesh-bookings", "-p", "flightmesh-stats-worker",
-           "-p", "flightmesh-ai-agent", "-p", "flightmesh-gateway", capture=False)
+    build()
     path = os.path.join(ROOT, "bench", "results", "latest.json")
     results = {}
     if sys.argv[1:] and os.path.exists(path):

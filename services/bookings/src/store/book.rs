@@ -70,7 +70,7 @@ impl Store {
         key: Option<IdempotencyKey>,
         traceparent: Option<String>,
     ) -> Result<Booked, Error> {
-        // Shared: concurrent bookings' statements are pipelined on it (flightmesh_db::shared).
+        // Shared: concurrent bookings' statements are pipelined on it (`SharedConnections`).
         let conn = self.shared.get().await?;
         let id = conn.check(self.ids.next(&conn).await)?;
         let row = BookingRow {
