@@ -110,6 +110,7 @@ def main():
             recorder.wait(timeout=300)
     finally:
         mesh.stop()
+        run.clean_up()
     figures = run.json.loads(result.strip().splitlines()[-1])
     done = run.bookings_done(figures)
     shape = f"{figures['throughput']:.0f}/s, " + ("steady rate, relays on" if pipeline else "16 clients")

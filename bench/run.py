@@ -103,6 +103,14 @@ def fresh_db(name):
     psql(f"CREATE DATABASE {name}")
 
 
+def clean_up():
+    """Leave the machine as found: the runs' databases, keys and queued events go."""
+    for db in (DB, PGBENCH_DB):
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    clear_redis()
+    purge_stats_queue()
+
+
 def purge_stats_queue():
     """Events left by an interrupted run would be counted in this one."""
     sh("rabbitmqctl", "-q", "purge_queue", NAMES["STATS_QUEUE"], check=False)
@@ -805,11 +813,7 @@ def main():
         for section in sections:
             runners[section](results)
     finally:
-        # Leave the machine as found: the runs' databases, keys and queued events go.
-        for db in (DB, PGBENCH_DB):
-            psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        clear_redis()
-        purge_stats_queue()
+        clean_up()
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)
     write_markdown(results)

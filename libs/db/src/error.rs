@@ -96,6 +96,62 @@ pub(crate) fn is_connection_failure(err: &DieselError) -> bool {
     }
 }
 
+/// A tokio-postgres error as diesel-async reports it, so that one classification serves both
+/// ([`is_connection_failure`], [`constraint_violation`]): a server error by its SQLSTATE, any other
+/// (a closed socket, a failed write) as a command that could not be sent.
+pub(crate) fn from_postgres(err: tokio_postgres::Error) -> DieselError {
+    use tokio_postgres::error::SqlState;
+    let Some(db) = err.as_db_error().cloned() else {
+        return DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new(err.to_string()),
+        );
+    };
+    let kind = match *db.code() {
+        SqlState::UNIQUE_VIOLATION => DatabaseErrorKind::UniqueViolation,
+        SqlState::FOREIGN_KEY_VIOLATION => DatabaseErrorKind::ForeignKeyViolation,
+        SqlState::CHECK_VIOLATION => DatabaseErrorKind::CheckViolation,
+        SqlState::NOT_NULL_VIOLATION => DatabaseErrorKind::NotNullViolation,
+        SqlState::T_R_SERIALIZATION_FAILURE => DatabaseErrorKind::SerializationFailure,
+        SqlState::READ_ONLY_SQL_TRANSACTION => DatabaseErrorKind::ReadOnlyTransaction,
+        _ => DatabaseErrorKind::Unknown,
+    };
+    DieselError::DatabaseError(kind, Box::new(ServerError(db)))
+}
+
+/// A server's error report, as diesel reads one.
+struct ServerError(tokio_postgres::error::DbError);
+
+impl diesel::result::DatabaseErrorInformation for ServerError {
+    fn message(&self) -> &str {
+        self.0.message()
+    }
+
+    fn details(&self) -> Option<&str> {
+        self.0.detail()
+    }
+
+    fn hint(&self) -> Option<&str> {
+        self.0.hint()
+    }
+
+    fn table_name(&self) -> Option<&str> {
+        self.0.table()
+    }
+
+    fn column_name(&self) -> Option<&str> {
+        self.0.column()
+    }
+
+    fn constraint_name(&self) -> Option<&str> {
+        self.0.constraint()
+    }
+
+    fn statement_position(&self) -> Option<i32> {
+        None
+    }
+}
+
 /// Which constraint a write violated, for turning it into a domain error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation<'a> {

@@ -7,7 +7,8 @@
 //!   is the connection's socket state by default (free), or a `SELECT 1` round trip
 //!   (`DATABASE_CHECKOUT_CHECK=query`) where middleboxes may silently drop idle connections.
 //! - [`SharedConnections`] are a few connections that many concurrent single-statement
-//!   transactions share, so that tokio-postgres pipelines them (the bookings statement).
+//!   transactions share, so that tokio-postgres pipelines them (the bookings statement). Their
+//!   statements go to tokio-postgres directly, prepared once per connection (ADR 0015).
 //! - [`read`] runs a read and retries it once on another connection if its connection turns
 //!   out to be dead (the check on checkout can race with the server closing it).
 //! - [`migrate`] runs a service's embedded migrations (its own, and shared ones such as the
@@ -40,7 +41,7 @@ use flightmesh_runtime::config::{Reader, Secret, Var};
 use error::is_connection_failure;
 pub use error::{DbError, Violation, constraint_violation};
 pub use prepared::{Bind, Binds, Prepared, prepared};
-pub use shared::{SharedConn, SharedConnections};
+pub use shared::{JsonbText, SharedConn, SharedConnections};
 
 /// A pool of verified PostgreSQL connections.
 pub type PgPool = Pool<AsyncPgConnection>;

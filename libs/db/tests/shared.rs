@@ -4,29 +4,30 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use diesel::sql_types::Integer;
-use diesel_async::RunQueryDsl;
 use flightmesh_db::{DbError, SharedConnections};
 use flightmesh_testkit::TestDatabase;
 
 mod support;
 
-#[derive(diesel::QueryableByName)]
 struct Answer {
-    #[diesel(sql_type = Integer)]
     n: i32,
-    #[diesel(sql_type = Integer)]
     pid: i32,
 }
 
 /// `n` back from the server, with the backend that answered; `n = 0` divides by zero.
 async fn ask(shared: &SharedConnections, n: i32) -> Result<Answer, DbError> {
     let conn = shared.get().await?;
-    let answer = flightmesh_db::prepared("SELECT $1 + 0 * (1 / $1) AS n, pg_backend_pid() AS pid")
-        .bind::<Integer, _>(n)
-        .get_result::<Answer>(&mut &*conn)
-        .await;
-    Ok(conn.check(answer)?)
+    let rows = conn
+        .query(
+            "SELECT $1::int + 0 * (1 / $1::int) AS n, pg_backend_pid() AS pid",
+            &[&n],
+        )
+        .await?;
+    let row = rows.first().expect("one row");
+    Ok(Answer {
+        n: row.get("n"),
+        pid: row.get("pid"),
+    })
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -98,4 +99,40 @@ async fn a_statement_that_meets_a_dead_connection_is_unavailable_and_the_next_re
         assert_eq!(next.n, 30);
         assert_ne!(next.pid, before, "round {round}");
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_statement_is_prepared_once_per_connection_however_many_callers_race_to_it() {
+    let db = TestDatabase::create().await;
+    let shared = SharedConnections::new(&support::config(&db, &[]), 1);
+    // Fifty callers meet the statement unprepared at once: the copies prepared meanwhile close.
+    let answers = futures::future::join_all((1..=50).map(|n| ask(&shared, n))).await;
+    assert!(answers.into_iter().all(|answer| answer.is_ok()));
+    let conn = shared.get().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT count(*) AS prepared FROM pg_prepared_statements",
+            &[],
+        )
+        .await
+        .unwrap();
+    // `ask`'s statement and this one.
+    assert_eq!(rows[0].get::<_, i64>("prepared"), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn json_text_is_bound_as_jsonb() {
+    let db = TestDatabase::create().await;
+    let shared = SharedConnections::new(&support::config(&db, &[]), 1);
+    let conn = shared.get().await.unwrap();
+    let json = r#"{"total": "199.50", "pet": true}"#;
+    let rows = conn
+        .query(
+            "SELECT $1::jsonb ->> 'total' AS total, jsonb_typeof($1::jsonb -> 'pet') AS pet",
+            &[&flightmesh_db::JsonbText(json)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, &str>("total"), "199.50");
+    assert_eq!(rows[0].get::<_, &str>("pet"), "boolean");
 }

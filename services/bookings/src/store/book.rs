@@ -2,15 +2,9 @@
 //! statement.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::{
-    BigInt, Bool, Bytea, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
-};
-use diesel_async::RunQueryDsl;
-use flightmesh_db::{Violation, constraint_violation};
+use flightmesh_db::{JsonbText, Violation, constraint_violation};
 use flightmesh_runtime::status::Fault;
 
-use super::idempotency::replay;
 use super::{Booked, BookingRow, CONFIRMED, IdempotencyKey, NewBooking, Store};
 use crate::error::Error;
 use crate::events::{BOOKING_CREATED, outbox_event};
@@ -20,7 +14,7 @@ use crate::events::{BOOKING_CREATED, outbox_event};
 /// booking id, passenger name, age, pet, flight number, destination id and name, base price,
 /// discount, tax, total, user id, created at, event id, event type, exchange, routing key,
 /// payload, payload JSON, traceparent, key scope, key, fingerprint. The outbox columns are those
-/// of `flightmesh-events::outbox`.
+/// of `flightmesh-events::outbox`. It answers `booked`: 1 booked, 0 sold out.
 const BOOK_SQL: &str = "\
 WITH seat AS (
     INSERT INTO bookings.flight_seats AS s (flight_id, capacity, seats_taken) VALUES ($1, $2, 1)
@@ -44,13 +38,6 @@ WITH seat AS (
 )
 SELECT count(*) AS booked FROM event";
 
-/// What the booking statement answers: 1 booked, 0 sold out.
-#[derive(QueryableByName)]
-struct BookCount {
-    #[diesel(sql_type = BigInt)]
-    booked: i64,
-}
-
 /// Now, at PostgreSQL's precision.
 fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
@@ -72,7 +59,7 @@ impl Store {
     ) -> Result<Booked, Error> {
         // Shared: concurrent bookings' statements are pipelined on it (`SharedConnections`).
         let conn = self.shared.get().await?;
-        let id = conn.check(self.ids.next(&conn).await)?;
+        let id = self.ids.next(&conn).await?;
         let row = BookingRow {
             id,
             passenger_name: new.passenger_name,
@@ -101,45 +88,52 @@ impl Store {
             ),
             None => (None, None, None),
         };
-        // `load`, not `get_result`: it reads the answer to the end, and in autocommit the COMMIT's
-        // own error (a deferred constraint, say) arrives after the row.
-        let booked: Result<Vec<BookCount>, _> = flightmesh_db::prepared(BOOK_SQL)
-            .bind::<BigInt, _>(new.flight.flight_id)
-            .bind::<Integer, _>(new.flight.capacity)
-            .bind::<BigInt, _>(row.id)
-            .bind::<Text, _>(&row.passenger_name)
-            .bind::<Integer, _>(row.passenger_age)
-            .bind::<Bool, _>(row.has_pet)
-            .bind::<Text, _>(&row.flight_number)
-            .bind::<BigInt, _>(row.destination_id)
-            .bind::<Text, _>(&row.destination_name)
-            .bind::<Numeric, _>(row.base_price)
-            .bind::<Numeric, _>(row.discount)
-            .bind::<Numeric, _>(row.tax_amount)
-            .bind::<Numeric, _>(row.total_price)
-            .bind::<Nullable<Text>, _>(row.user_id.as_deref())
-            .bind::<Timestamptz, _>(row.created_at)
-            .bind::<SqlUuid, _>(event.event_id)
-            .bind::<Text, _>(&event.event_type)
-            .bind::<Text, _>(&event.exchange)
-            .bind::<Text, _>(&event.routing_key)
-            .bind::<Bytea, _>(&event.payload)
-            .bind::<Jsonb, _>(&event.payload_json)
-            .bind::<Nullable<Text>, _>(event.traceparent.as_deref())
-            .bind::<Nullable<Text>, _>(scope)
-            .bind::<Nullable<Text>, _>(key_text)
-            .bind::<Nullable<Text>, _>(fingerprint)
-            .load(&mut &*conn)
+        // `query` reads the answer to the end: in autocommit the COMMIT's own error (a deferred
+        // constraint, say) arrives after the row.
+        let booked = conn
+            .query(
+                BOOK_SQL,
+                &[
+                    &new.flight.flight_id,
+                    &new.flight.capacity,
+                    &row.id,
+                    &row.passenger_name,
+                    &row.passenger_age,
+                    &row.has_pet,
+                    &row.flight_number,
+                    &row.destination_id,
+                    &row.destination_name,
+                    &row.base_price,
+                    &row.discount,
+                    &row.tax_amount,
+                    &row.total_price,
+                    &row.user_id,
+                    &row.created_at,
+                    &event.event_id,
+                    &event.event_type,
+                    &event.exchange,
+                    &event.routing_key,
+                    &event.payload,
+                    &JsonbText(event.payload_json.as_str()),
+                    &event.traceparent,
+                    &scope,
+                    &key_text,
+                    &fingerprint,
+                ],
+            )
             .await;
-        let booked = conn.check(booked);
         let booked = match booked {
-            Ok(rows) => rows.iter().any(|r| r.booked == 1),
+            Ok(rows) => match rows.first().map(|row| row.try_get::<_, i64>("booked")) {
+                Some(Ok(count)) => count == 1,
+                _ => return Err(Fault::internal("the booking statement answered no count").into()),
+            },
             Err(err)
                 if constraint_violation(&err)
                     == Some(Violation::Unique("idempotency_keys_pkey")) =>
             {
                 let key = key.expect("only a keyed booking writes a key");
-                return replay(&conn, &key)
+                return self
+                    .replay(&key)
                     .await?
                     .map(Booked::Replayed)
                     .ok_or_else(|| {

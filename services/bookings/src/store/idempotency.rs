@@ -42,7 +42,7 @@ impl Store {
     }
 }
 
-pub(super) async fn replay(
+async fn replay(
     conn: &AsyncPgConnection,
     key: &IdempotencyKey,
 ) -> Result<Option<BookingRow>, Error> {

@@ -2,9 +2,7 @@
 
 use std::sync::Mutex;
 
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use flightmesh_db::SharedConn;
 
 /// Ids per block; the migration documents the scheme.
 const ID_BLOCK: i64 = 100;
@@ -23,23 +21,18 @@ impl IdBlocks {
     }
 
     /// The next unused booking id.
-    pub(super) async fn next(
-        &self,
-        conn: &AsyncPgConnection,
-    ) -> Result<i64, diesel::result::Error> {
+    pub(super) async fn next(&self, conn: &SharedConn<'_>) -> Result<i64, diesel::result::Error> {
         if let Some(id) = self.take() {
             return Ok(id);
         }
-        #[derive(QueryableByName)]
-        struct Block {
-            #[diesel(sql_type = BigInt)]
-            block: i64,
-        }
-        let block: Block =
-            flightmesh_db::prepared("SELECT nextval('bookings.booking_id_blocks') AS block")
-                .get_result(&mut &*conn)
-                .await?;
-        let start = (block.block - 1) * ID_BLOCK + 1;
+        let rows = conn
+            .query("SELECT nextval('bookings.booking_id_blocks')", &[])
+            .await?;
+        let block: i64 = rows
+            .first()
+            .and_then(|row| row.try_get(0).ok())
+            .ok_or(diesel::result::Error::NotFound)?;
+        let start = (block - 1) * ID_BLOCK + 1;
         let mut range = self
             .range
             .lock()
