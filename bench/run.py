@@ -323,14 +323,14 @@ def steady_bookings(mesh, rate):
 
 def bench_stats(results):
     stats = {}
-    worker_env = {"GRPC_ADDR": "127.0.0.1:50063", "ADMIN_ADDR": "127.0.0.1:51063"}
+    worker_env = {"GRPC_ADDR": "127.0.0.1:20063", "ADMIN_ADDR": "127.0.0.1:21063"}  # see PORTS
     for prefetch in (1, 50):
         # The mesh without its consumer; a separate worker declares the queue, then drains it.
         mesh = Mesh(STATS_CONSUMER="false")
         try:
             worker = subprocess.Popen([os.path.join(BIN, "stats-worker")], cwd=ROOT,
                                       env=base_env({**worker_env, "PREFETCH": str(prefetch)}))
-            wait_http("http://127.0.0.1:51063/readyz")
+            wait_http("http://127.0.0.1:21063/readyz")
             time.sleep(1)
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)
@@ -340,7 +340,7 @@ def bench_stats(results):
             started = time.time()
             worker = subprocess.Popen([os.path.join(BIN, "stats-worker")], cwd=ROOT,
                                       env=base_env({**worker_env, "PREFETCH": str(prefetch)}))
-            metrics_url = "http://127.0.0.1:51063/metrics"
+            metrics_url = "http://127.0.0.1:21063/metrics"
             applied = 0
             while applied < queued and time.time() - started < 300:
                 time.sleep(0.1)
@@ -399,9 +399,11 @@ def huge_pages_mb(pid):
         return int(re.search(r"AnonHugePages:\s+(\d+) kB", rollup.read()).group(1)) / 1024
 
 
-PORTS = {"flights": 50071, "bookings": 50072, "stats-worker": 50073, "ai-agent": 50074}
-URLS = {"FLIGHTS_URL": "http://127.0.0.1:50071", "BOOKINGS_URL": "http://127.0.0.1:50072",
-        "STATS_URL": "http://127.0.0.1:50073", "AI_URL": "http://127.0.0.1:50074"}
+# Below Linux's ephemeral range (32768–60999 by default): a port in it can be taken by any
+# client's outgoing connection at the moment a service starts (a full run once failed so).
+PORTS = {"flights": 20071, "bookings": 20072, "stats-worker": 20073, "ai-agent": 20074}
+URLS = {"FLIGHTS_URL": "http://127.0.0.1:20071", "BOOKINGS_URL": "http://127.0.0.1:20072",
+        "STATS_URL": "http://127.0.0.1:20073", "AI_URL": "http://127.0.0.1:20074"}
 GATEWAY = "http://127.0.0.1:8090"
 # loadgen's flags for the separate processes above.
 SEPARATE = ["--gateway", GATEWAY, "--bookings", URLS["BOOKINGS_URL"], "--flights-url", URLS["FLIGHTS_URL"]]
