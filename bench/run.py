@@ -814,6 +814,13 @@ def main():
     try:
         for section in sections:
             runners[section](results)
+    except BaseException:
+        # Keep what the finished sections measured (latest.json is written only by a whole run).
+        partial = os.path.join(ROOT, "bench", "results", "partial.json")
+        with open(partial, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+        print(f"stopped; the finished sections' figures are in {partial}", flush=True)
+        raise
     finally:
         clean_up()
     with open(path, "w") as f:
