@@ -96,16 +96,24 @@ pub(crate) fn is_connection_failure(err: &DieselError) -> bool {
     }
 }
 
-/// A tokio-postgres error as diesel-async reports it, so that one classification serves both
-/// ([`is_connection_failure`], [`constraint_violation`]): a server error by its SQLSTATE, any other
-/// (a closed socket, a failed write) as a command that could not be sent.
+/// A tokio-postgres error in diesel's terms, so that one classification serves both
+/// ([`is_connection_failure`], [`constraint_violation`]): a server error by its SQLSTATE; a closed
+/// or failed socket as a command that could not be sent (a dependency outage); anything else (a
+/// value that does not fit its parameter, an unreadable column) as a failed query, as diesel
+/// reports its own bind errors. (diesel-async calls every error without a SQLSTATE a failed
+/// send, which would answer a bug with a 503 and drop a healthy connection.)
 pub(crate) fn from_postgres(err: tokio_postgres::Error) -> DieselError {
     use tokio_postgres::error::SqlState;
     let Some(db) = err.as_db_error().cloned() else {
-        return DieselError::DatabaseError(
-            DatabaseErrorKind::UnableToSendCommand,
-            Box::new(err.to_string()),
-        );
+        let io = std::error::Error::source(&err)
+            .and_then(|source| source.downcast_ref::<std::io::Error>());
+        let socket = err.is_closed() || io.is_some();
+        let kind = if socket {
+            DatabaseErrorKind::UnableToSendCommand
+        } else {
+            DatabaseErrorKind::Unknown
+        };
+        return DieselError::DatabaseError(kind, Box::new(err.to_string()));
     };
     let kind = match *db.code() {
         SqlState::UNIQUE_VIOLATION => DatabaseErrorKind::UniqueViolation,

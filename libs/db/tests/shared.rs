@@ -136,3 +136,20 @@ async fn json_text_is_bound_as_jsonb() {
     assert_eq!(rows[0].get::<_, &str>("total"), "199.50");
     assert_eq!(rows[0].get::<_, &str>("pet"), "boolean");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_value_that_does_not_fit_its_parameter_is_a_query_error_and_keeps_the_connection() {
+    let db = TestDatabase::create().await;
+    let shared = SharedConnections::new(&support::config(&db, &[]), 1);
+    let before = ask(&shared, 10).await.unwrap().pid;
+    let conn = shared.get().await.unwrap();
+    // Text for an int parameter: refused before anything is sent.
+    let err = conn
+        .query("SELECT $1::int AS n", &[&"ten"])
+        .await
+        .map_err(DbError::from)
+        .expect_err("a text value for an int parameter");
+    assert!(matches!(err, DbError::Query(_)), "{err:?}");
+    drop(conn);
+    assert_eq!(ask(&shared, 20).await.unwrap().pid, before);
+}
