@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use flightmesh_runtime::status::Fault;
 
 use super::{BookingRow, Store};
@@ -25,8 +25,28 @@ pub struct IdempotencyKey {
 impl Store {
     /// The booking an Idempotency-Key already answered, if any; refuses a reused key.
     pub async fn replay(&self, key: &IdempotencyKey) -> Result<Option<BookingRow>, Error> {
-        let conn = self.conn().await?;
-        replay(&conn, key).await
+        let mut conn = self.conn().await?;
+        let stored: Option<(String, Option<i64>)> = idempotency_keys::table
+            .find((&key.scope, &key.key))
+            .select((idempotency_keys::fingerprint, idempotency_keys::booking_id))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        let Some((fingerprint, booking_id)) = stored else {
+            return Ok(None);
+        };
+        if fingerprint != key.fingerprint {
+            return Err(Error::IdempotencyKeyReused);
+        }
+        let booking_id = booking_id
+            .ok_or_else(|| Error::from(Fault::internal("idempotency key without a booking")))?;
+        Ok(Some(
+            bookings::table
+                .find(booking_id)
+                .select(BookingRow::as_select())
+                .first(&mut conn)
+                .await?,
+        ))
     }
 
     /// Forgets Idempotency-Keys older than `retention`; returns how many.
@@ -40,31 +60,4 @@ impl Store {
                 .await?,
         )
     }
-}
-
-async fn replay(
-    conn: &AsyncPgConnection,
-    key: &IdempotencyKey,
-) -> Result<Option<BookingRow>, Error> {
-    let stored: Option<(String, Option<i64>)> = idempotency_keys::table
-        .find((&key.scope, &key.key))
-        .select((idempotency_keys::fingerprint, idempotency_keys::booking_id))
-        .first(&mut &*conn)
-        .await
-        .optional()?;
-    let Some((fingerprint, booking_id)) = stored else {
-        return Ok(None);
-    };
-    if fingerprint != key.fingerprint {
-        return Err(Error::IdempotencyKeyReused);
-    }
-    let booking_id = booking_id
-        .ok_or_else(|| Error::from(Fault::internal("idempotency key without a booking")))?;
-    Ok(Some(
-        bookings::table
-            .find(booking_id)
-            .select(BookingRow::as_select())
-            .first(&mut &*conn)
-            .await?,
-    ))
 }
