@@ -3,6 +3,11 @@
 //! `null`), 64-bit integers as JSON numbers (the contract's ids are numbers),
 //! `flightmesh.type.v1.Decimal` as a JSON number written from its digits, timestamps as
 //! RFC 3339 strings and `google.protobuf.Struct`/`Value` as plain JSON.
+//!
+//! [`from_wire`] writes the same JSON straight from the response's bytes; [`encode`] writes it
+//! from a decoded message, for the bytes the wire reader leaves to the general decoder.
+
+mod wire;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,6 +18,18 @@ use crate::json_in::{DECIMAL, STRUCT, TIMESTAMP};
 
 const VALUE: &str = "google.protobuf.Value";
 const LIST_VALUE: &str = "google.protobuf.ListValue";
+
+/// The JSON of the `descriptor` message encoded in `bytes`, or of only its `field`, as
+/// [`encode`] would write it once decoded; `None` when the bytes need the general decoder (a
+/// singular message sent twice, two members of a oneof, malformed bytes: [`wire`]).
+#[must_use]
+pub fn from_wire(
+    bytes: &[u8],
+    descriptor: &prost_reflect::MessageDescriptor,
+    field: Option<&FieldDescriptor>,
+) -> Option<String> {
+    wire::encode(bytes, descriptor, field)
+}
 
 /// The JSON for `message`, or for only its `field` (how list routes answer bare arrays).
 #[must_use]
@@ -35,6 +52,20 @@ fn write_message(out: &mut String, message: &DynamicMessage) {
         LIST_VALUE => return write_list_value(out, message),
         _ => {}
     }
+    // Writing a decoded message cannot fail.
+    let _ = write_fields(out, &descriptor, |out, field| {
+        write_field_value(out, message, field);
+        Some(())
+    });
+}
+
+/// A message's fields as a JSON object, in declaration order, each value written by `write`
+/// (which stops the writing with `None`).
+fn write_fields(
+    out: &mut String,
+    descriptor: &prost_reflect::MessageDescriptor,
+    mut write: impl FnMut(&mut String, &FieldDescriptor) -> Option<()>,
+) -> Option<()> {
     out.push('{');
     for (i, field) in descriptor.fields().enumerate() {
         if i > 0 {
@@ -42,9 +73,10 @@ fn write_message(out: &mut String, message: &DynamicMessage) {
         }
         write_string(out, field.name());
         out.push(':');
-        write_field_value(out, message, &field);
+        write(out, &field)?;
     }
     out.push('}');
+    Some(())
 }
 
 fn write_field_value(out: &mut String, message: &DynamicMessage, field: &FieldDescriptor) {
@@ -104,12 +136,20 @@ fn write_value(out: &mut String, value: &Value, kind: &Kind) {
 /// A Decimal as a JSON number: its own digits, trailing fractional zeros trimmed to one
 /// (950.00 → 950.0, 19.90 → 19.9, 120 → 120.0), which is how the old system's floats looked.
 fn write_decimal(out: &mut String, message: &DynamicMessage) {
-    let text = match message.get_field_by_name("value").as_deref() {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    match json_number_from_decimal(&text) {
-        Some(number) => out.push_str(&number),
+    match message.get_field_by_name("value").as_deref() {
+        Some(Value::String(text)) => push_decimal(out, text),
+        _ => push_decimal(out, ""),
+    }
+}
+
+/// A Decimal's text as a JSON number (`null`, logged, if it is not a plain decimal number).
+fn push_decimal(out: &mut String, text: &str) {
+    match decimal_parts(text) {
+        Some((sign, int, frac)) => {
+            for part in [sign, int, ".", frac] {
+                out.push_str(part);
+            }
+        }
         None => {
             if !text.is_empty() {
                 tracing::error!(value = %text, "upstream sent a malformed decimal");
@@ -122,6 +162,12 @@ fn write_decimal(out: &mut String, message: &DynamicMessage) {
 /// `"950.00"` → `"950.0"`; `None` unless the text is a plain decimal number.
 #[must_use]
 pub fn json_number_from_decimal(text: &str) -> Option<String> {
+    decimal_parts(text).map(|(sign, int, frac)| format!("{sign}{int}.{frac}"))
+}
+
+/// The sign, integer digits and fractional digits (trailing zeros trimmed to one) of a plain
+/// decimal number.
+fn decimal_parts(text: &str) -> Option<(&'static str, &str, &str)> {
     let unsigned = text.strip_prefix('-').unwrap_or(text);
     let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let well_formed = !int.is_empty()
@@ -133,7 +179,7 @@ pub fn json_number_from_decimal(text: &str) -> Option<String> {
     let frac = frac.trim_end_matches('0');
     let sign = if text.starts_with('-') { "-" } else { "" };
     let frac = if frac.is_empty() { "0" } else { frac };
-    Some(format!("{sign}{int}.{frac}"))
+    Some((sign, int, frac))
 }
 
 fn write_timestamp(out: &mut String, message: &DynamicMessage) {
@@ -142,9 +188,15 @@ fn write_timestamp(out: &mut String, message: &DynamicMessage) {
         _ => 0,
     };
     let nanos = match message.get_field_by_name("nanos").as_deref() {
-        Some(Value::I32(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(Value::I32(n)) => *n,
         _ => 0,
     };
+    write_timestamp_parts(out, seconds, nanos);
+}
+
+/// A timestamp as an RFC 3339 string in UTC with microseconds (`null` if out of range).
+fn write_timestamp_parts(out: &mut String, seconds: i64, nanos: i32) {
+    let nanos = u32::try_from(nanos).unwrap_or(0);
     match chrono::DateTime::from_timestamp(seconds, nanos) {
         Some(at) => write_string(
             out,
@@ -200,20 +252,23 @@ fn write_json_value(out: &mut String, message: &DynamicMessage) {
         return;
     };
     match (field.name(), message.get_field(&field).as_ref()) {
-        // JSON has one number type; an integral value reads best as an integer (`"retries": 0`),
-        // as JavaScript and protojson print it.
-        ("number_value", Value::F64(f))
-            if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 =>
-        {
-            #[allow(clippy::cast_possible_truncation)]
-            push_display(out, *f as i64);
-        }
-        ("number_value", Value::F64(f)) => write_float(out, *f),
+        ("number_value", Value::F64(f)) => write_json_number(out, *f),
         ("string_value", Value::String(s)) => write_string(out, s),
         ("bool_value", Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
         ("struct_value", Value::Message(m)) => write_struct(out, m),
         ("list_value", Value::Message(m)) => write_list_value(out, m),
         _ => out.push_str("null"),
+    }
+}
+
+/// A `google.protobuf.Value`'s number. JSON has one number type; an integral value reads best as
+/// an integer (`"retries": 0`), as JavaScript and protojson print it.
+fn write_json_number(out: &mut String, f: f64) {
+    if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+        #[allow(clippy::cast_possible_truncation)]
+        push_display(out, f as i64);
+    } else {
+        write_float(out, f);
     }
 }
 
@@ -246,8 +301,37 @@ fn write_float(out: &mut String, f: f64) {
     }
 }
 
+/// `s` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and control characters, the
+/// usual ones by their short escapes and the others as `\u00xx`.
 fn write_string(out: &mut String, s: &str) {
-    out.push_str(&serde_json::Value::from(s).to_string());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut plain = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
 fn push_display(out: &mut String, value: impl std::fmt::Display) {
@@ -310,6 +394,25 @@ mod tests {
         }
         assert_eq!(json_number_from_decimal("1e3"), None);
         assert_eq!(json_number_from_decimal(""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(text in "(?s).{0,40}") {
+            let mut out = String::new();
+            write_string(&mut out, &text);
+            proptest::prop_assert_eq!(out, serde_json::Value::from(text).to_string());
+        }
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_as_serde_json_escapes_it() {
+        for byte in 0_u8..0x80 {
+            let text = format!("a{}b", char::from(byte));
+            let mut out = String::new();
+            write_string(&mut out, &text);
+            assert_eq!(out, serde_json::Value::from(text).to_string(), "{byte:#x}");
+        }
     }
 
     #[test]

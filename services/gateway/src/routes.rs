@@ -41,6 +41,8 @@ pub struct Route {
     pub response_body: Option<FieldDescriptor>,
     /// The RPC.
     pub method: MethodDescriptor,
+    /// The RPC's HTTP/2 path, `/<package>.<Service>/<Method>`, made once rather than per call.
+    pub grpc_path: http::uri::PathAndQuery,
 }
 
 impl Route {
@@ -239,9 +241,13 @@ fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, Rout
                 unsupported(format!("response_body field {name} does not exist"))
             })?),
         };
+    let grpc_path = format!("/{}/{}", method.parent_service().full_name(), method.name())
+        .parse()
+        .map_err(|_| unsupported("the RPC's name is not a valid HTTP/2 path".to_owned()))?;
     Ok(Route {
         http_method,
         template: template.trim_end_matches('/').to_owned(),
+        grpc_path,
         path_fields,
         body,
         response_body,

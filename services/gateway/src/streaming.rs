@@ -28,13 +28,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use prost_reflect::DynamicMessage;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
+use crate::AppState;
 use crate::error::{self, ApiError};
 use crate::routes::Route;
 use crate::transcode::Prepared;
-use crate::{AppState, json_out};
 
 /// `Content-Type` of an SSE answer.
 pub const EVENT_STREAM: &str = "text/event-stream";
@@ -157,7 +156,7 @@ enum Frame {
 
 /// Copies one upstream stream into HTTP frames.
 struct Relay {
-    messages: tonic::Streaming<DynamicMessage>,
+    messages: tonic::Streaming<String>,
     route: Route,
     framing: Framing,
     heartbeat: Interval,
@@ -167,7 +166,7 @@ struct Relay {
 
 impl Relay {
     fn new(
-        messages: tonic::Streaming<DynamicMessage>,
+        messages: tonic::Streaming<String>,
         route: Route,
         framing: Framing,
         heartbeat: Duration,
@@ -194,8 +193,7 @@ impl Relay {
                 return Some(Frame::More(Bytes::from_static(HEARTBEAT)));
             }
             next = self.messages.message() => match next {
-                Ok(Some(message)) => {
-                    let json = json_out::encode(&message, self.route.response_body.as_ref());
+                Ok(Some(json)) => {
                     return Some(Frame::More(self.framing.message(&json)));
                 }
                 Ok(None) => {

@@ -3,7 +3,6 @@
 //! upstream call ([`prepare`]), the call, and the answer written as the contract's JSON.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::rejection::RawPathParamsRejection;
@@ -16,7 +15,7 @@ use crate::error::ApiError;
 use crate::routes::Route;
 use crate::{
     AppState, CORRELATION_ID, CorrelationId, FORWARDED_HEADERS, RouteContext, UserId, auth,
-    client_addr, codec, error, identity, json_in, json_out, ratelimit, streaming,
+    client_addr, codec, error, identity, json_in, ratelimit, streaming,
 };
 use flightmesh_runtime::trace;
 
@@ -161,7 +160,8 @@ impl Prepared {
     ) -> Result<T, ApiError> {
         let exchange = async {
             let mut client = ready_client(self.channel, route).await?;
-            let codec = codec::DynamicCodec::new(route.method.output());
+            let codec =
+                codec::DynamicCodec::new(route.method.output(), route.response_body.clone());
             method(&mut client, self.request, self.path, codec)
                 .await
                 .map_err(|status| ApiError::from_grpc(&status, route))
@@ -277,15 +277,9 @@ async fn prepare(
         }
     }
 
-    let path = http::uri::PathAndQuery::from_str(&format!(
-        "/{}/{}",
-        route.method.parent_service().full_name(),
-        route.method.name()
-    ))
-    .map_err(|_| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL))?;
     Ok(Prepared {
         request: grpc_request,
-        path,
+        path: route.grpc_path.clone(),
         channel,
         deadline: Instant::now() + deadline,
     })
@@ -297,10 +291,11 @@ async fn call(route: &Route, prepared: Prepared) -> Response {
         client.unary(request, path, codec).await
     });
     match exchange.await {
-        Ok(response) => {
-            let json = json_out::encode(response.get_ref(), route.response_body.as_ref());
-            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
-        }
+        Ok(response) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            response.into_inner(),
+        )
+            .into_response(),
         Err(err) => err.into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! One call of a scenario, over REST (through the gateway) or gRPC (straight to the services).
 //! Every call reports an outcome label: the HTTP status, or the gRPC code name.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flightmesh_proto::bookings::booking_service_client::BookingServiceClient;
@@ -10,6 +11,8 @@ use flightmesh_proto::flights::{GetFlightRequest, ListFlightsRequest};
 use flightmesh_proto::stats::stats_service_client::StatsServiceClient;
 use flightmesh_proto::stats::{GetDestinationStatsRequest, GetGeneralStatsRequest};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::http1::Http1;
 
 /// What a call was: its label is counted, and only `ok` calls count as throughput.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +65,10 @@ pub enum Client {
     Rest {
         /// `http://host:port`.
         base: String,
-        /// Pooled HTTP/1.1 client.
+        /// Pooled HTTP/1.1 client (setup, and the load of an `https://` gateway).
         http: reqwest::Client,
+        /// The load's lean HTTP/1.1 client, for an `http://` gateway.
+        http1: Option<Arc<Http1>>,
     },
     /// Straight to the services over gRPC.
     Grpc(Box<GrpcClients>),
@@ -92,6 +97,7 @@ impl Client {
         Self::Rest {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            http1: Http1::new(base).map(Arc::new),
         }
     }
 
@@ -116,24 +122,20 @@ impl Client {
     /// Books a seat.
     pub async fn book(&self, flight_id: i64, passenger: &str, age: i32, has_pet: bool) -> Outcome {
         match self {
-            Self::Rest { base, http } => {
+            Self::Rest { base, http, http1 } => {
                 let body = serde_json::json!({
                     "passenger_name": passenger, "passenger_age": age, "has_pet": has_pet, "flight_id": flight_id
-                });
-                match http
-                    .post(format!("{base}/api/v1/bookings/"))
-                    .json(&body)
-                    .send()
-                    .await
-                {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        // Read the body: the connection is reused only once it is drained.
-                        let _ = response.bytes().await;
-                        Outcome::http(status)
-                    }
-                    Err(err) => Outcome::transport(&err),
-                }
+                })
+                .to_string();
+                rest(
+                    http,
+                    http1.as_deref(),
+                    base,
+                    Method::Post,
+                    "/api/v1/bookings/",
+                    Some(body),
+                )
+                .await
             }
             Self::Grpc(grpc) => Outcome::grpc(
                 grpc.bookings
@@ -153,13 +155,13 @@ impl Client {
     /// Reads: a flight, or a page of flights, or a page of bookings, picked by `which`.
     pub async fn read(&self, which: u64, flight_id: i64) -> Outcome {
         match self {
-            Self::Rest { base, http } => {
+            Self::Rest { base, http, http1 } => {
                 let path = match which % 3 {
                     0 => format!("/api/v1/flights/{flight_id}"),
                     1 => "/api/v1/flights/?limit=20".to_owned(),
                     _ => "/api/v1/bookings/?limit=20".to_owned(),
                 };
-                get(http, &format!("{base}{path}")).await
+                rest(http, http1.as_deref(), base, Method::Get, &path, None).await
             }
             Self::Grpc(grpc) => Outcome::grpc(match which % 3 {
                 0 => grpc
@@ -193,7 +195,17 @@ impl Client {
     /// The catalog's front page: every flight (the first page).
     pub async fn read_catalog(&self) -> Outcome {
         match self {
-            Self::Rest { base, http } => get(http, &format!("{base}/api/v1/flights/")).await,
+            Self::Rest { base, http, http1 } => {
+                rest(
+                    http,
+                    http1.as_deref(),
+                    base,
+                    Method::Get,
+                    "/api/v1/flights/",
+                    None,
+                )
+                .await
+            }
             Self::Grpc(grpc) => Outcome::grpc(
                 grpc.flights
                     .clone()
@@ -207,13 +219,13 @@ impl Client {
     /// Reads statistics: the general figures or the per-destination ones, picked by `which`.
     pub async fn read_stats(&self, which: u64) -> Outcome {
         match self {
-            Self::Rest { base, http } => {
+            Self::Rest { base, http, http1 } => {
                 let path = if which.is_multiple_of(2) {
-                    "general"
+                    "/api/v1/stats/general"
                 } else {
-                    "destinations"
+                    "/api/v1/stats/destinations"
                 };
-                get(http, &format!("{base}/api/v1/stats/{path}")).await
+                rest(http, http1.as_deref(), base, Method::Get, path, None).await
             }
             Self::Grpc(grpc) => {
                 let mut stats = grpc.stats.clone();
@@ -233,22 +245,76 @@ impl Client {
     }
 }
 
-/// A GET whose body is read to the end (the connection is reused only once it is drained).
-async fn get(http: &reqwest::Client, url: &str) -> Outcome {
-    match http.get(url).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let _ = response.bytes().await;
-            Outcome {
-                retry_after,
-                ..Outcome::http(status)
-            }
+/// The two methods the scenarios use.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// `method path` on the gateway (a JSON `body`, if any), read to the end: through the lean
+/// client for an `http://` gateway, through reqwest otherwise.
+async fn rest(
+    http: &reqwest::Client,
+    http1: Option<&Http1>,
+    base: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> Outcome {
+    let answer = match http1 {
+        Some(http1) => {
+            let method = match method {
+                Method::Get => hyper::Method::GET,
+                Method::Post => hyper::Method::POST,
+            };
+            http1
+                .send(method, path, body)
+                .await
+                .map(|a| (a.status, a.retry_after))
+                .map_err(|err| Outcome::transport(&err))
         }
-        Err(err) => Outcome::transport(&err),
+        None => reqwest_call(http, base, method, path, body).await,
+    };
+    match answer {
+        Ok((status, retry_after)) => Outcome {
+            retry_after,
+            ..Outcome::http(status)
+        },
+        Err(outcome) => outcome,
     }
+}
+
+/// [`rest`] through reqwest: the status and `Retry-After`, the body read to the end (the
+/// connection is reused only once it is drained).
+async fn reqwest_call(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<(u16, Option<Duration>), Outcome> {
+    let url = format!("{base}{path}");
+    let request = match method {
+        Method::Get => http.get(url),
+        Method::Post => http.post(url),
+    };
+    let request = match body {
+        Some(body) => request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body),
+        None => request,
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|err| Outcome::transport(&err))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let _ = response.bytes().await;
+    Ok((status, retry_after))
 }

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod http1;
 pub mod report;
 pub mod run;
 pub mod setup;
