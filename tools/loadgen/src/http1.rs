@@ -2,9 +2,10 @@
 //! request at a time, reused most recent first.
 //!
 //! The load generator shares the cores it measures, so its own CPU per request lowers the
-//! figures it reports (`docs/benchmarks.md`, "A leaner load generator"). A general client
-//! (reqwest) parses the URL, arms its own timers and keeps pool bookkeeping for every request;
-//! this does only what a request needs. Setup calls and `https://` gateways keep reqwest.
+//! figures it reports (`docs/benchmarks.md`, "The answer written from the wire, and a leaner
+//! load generator"). A general client (reqwest) parses the URL, arms its own timers and keeps
+//! pool bookkeeping for every request; this does only what a request needs. Setup calls and
+//! `https://` gateways keep reqwest.
 
 use std::sync::Mutex;
 use std::time::Duration;
