@@ -228,18 +228,33 @@ fn write_object(
     map: &HashMap<MapKey, Value>,
     mut write: impl FnMut(&mut String, &Value),
 ) {
-    let mut entries: Vec<_> = map.iter().collect();
-    entries.sort_by_key(|(key, _)| map_key_text(key));
+    let entries = map.iter().map(|(key, value)| (map_key_text(key), value));
+    // Writing a decoded message cannot fail.
+    let _ = write_sorted_object(out, entries.collect(), |out, value| {
+        write(out, value);
+        Some(())
+    });
+}
+
+/// Map entries as a JSON object, sorted by their keys' text, each value written by `write`
+/// (which stops the writing with `None`).
+fn write_sorted_object<T>(
+    out: &mut String,
+    mut entries: Vec<(String, T)>,
+    mut write: impl FnMut(&mut String, T) -> Option<()>,
+) -> Option<()> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     out.push('{');
     for (i, (key, value)) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_string(out, &map_key_text(key));
+        write_string(out, &key);
         out.push(':');
-        write(out, value);
+        write(out, value)?;
     }
     out.push('}');
+    Some(())
 }
 
 fn write_json_value(out: &mut String, message: &DynamicMessage) {

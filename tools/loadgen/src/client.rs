@@ -12,7 +12,9 @@ use flightmesh_proto::stats::stats_service_client::StatsServiceClient;
 use flightmesh_proto::stats::{GetDestinationStatsRequest, GetGeneralStatsRequest};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::http1::Http1;
+use hyper::Method;
+
+use crate::http1::{Answer, Http1};
 
 /// What a call was: its label is counted, and only `ok` calls count as throughput.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +133,7 @@ impl Client {
                     http,
                     http1.as_deref(),
                     base,
-                    Method::Post,
+                    Method::POST,
                     "/api/v1/bookings/",
                     Some(body),
                 )
@@ -161,7 +163,7 @@ impl Client {
                     1 => "/api/v1/flights/?limit=20".to_owned(),
                     _ => "/api/v1/bookings/?limit=20".to_owned(),
                 };
-                rest(http, http1.as_deref(), base, Method::Get, &path, None).await
+                rest(http, http1.as_deref(), base, Method::GET, &path, None).await
             }
             Self::Grpc(grpc) => Outcome::grpc(match which % 3 {
                 0 => grpc
@@ -200,7 +202,7 @@ impl Client {
                     http,
                     http1.as_deref(),
                     base,
-                    Method::Get,
+                    Method::GET,
                     "/api/v1/flights/",
                     None,
                 )
@@ -225,7 +227,7 @@ impl Client {
                 } else {
                     "/api/v1/stats/destinations"
                 };
-                rest(http, http1.as_deref(), base, Method::Get, path, None).await
+                rest(http, http1.as_deref(), base, Method::GET, path, None).await
             }
             Self::Grpc(grpc) => {
                 let mut stats = grpc.stats.clone();
@@ -245,13 +247,6 @@ impl Client {
     }
 }
 
-/// The two methods the scenarios use.
-#[derive(Debug, Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-}
-
 /// `method path` on the gateway (a JSON `body`, if any), read to the end: through the lean
 /// client for an `http://` gateway, through reqwest otherwise.
 async fn rest(
@@ -263,42 +258,31 @@ async fn rest(
     body: Option<String>,
 ) -> Outcome {
     let answer = match http1 {
-        Some(http1) => {
-            let method = match method {
-                Method::Get => hyper::Method::GET,
-                Method::Post => hyper::Method::POST,
-            };
-            http1
-                .send(method, path, body)
-                .await
-                .map(|a| (a.status, a.retry_after))
-                .map_err(|err| Outcome::transport(&err))
-        }
+        Some(http1) => http1
+            .send(method, path, body)
+            .await
+            .map_err(|err| Outcome::transport(&err)),
         None => reqwest_call(http, base, method, path, body).await,
     };
     match answer {
-        Ok((status, retry_after)) => Outcome {
-            retry_after,
-            ..Outcome::http(status)
+        Ok(answer) => Outcome {
+            retry_after: answer.retry_after,
+            ..Outcome::http(answer.status)
         },
         Err(outcome) => outcome,
     }
 }
 
-/// [`rest`] through reqwest: the status and `Retry-After`, the body read to the end (the
-/// connection is reused only once it is drained).
+/// [`rest`] through reqwest, the body read to the end (the connection is reused only once it is
+/// drained).
 async fn reqwest_call(
     http: &reqwest::Client,
     base: &str,
     method: Method,
     path: &str,
     body: Option<String>,
-) -> Result<(u16, Option<Duration>), Outcome> {
-    let url = format!("{base}{path}");
-    let request = match method {
-        Method::Get => http.get(url),
-        Method::Post => http.post(url),
-    };
+) -> Result<Answer, Outcome> {
+    let request = http.request(method, format!("{base}{path}"));
     let request = match body {
         Some(body) => request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -309,12 +293,7 @@ async fn reqwest_call(
         .send()
         .await
         .map_err(|err| Outcome::transport(&err))?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let answer = Answer::of(response.status().as_u16(), response.headers());
     let _ = response.bytes().await;
-    Ok((status, retry_after))
+    Ok(answer)
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -45,6 +45,20 @@ pub struct Answer {
     pub status: u16,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// The answer of `status` with `headers` (whichever client read them).
+    #[must_use]
+    pub fn of(status: u16, headers: &HeaderMap) -> Self {
+        Self {
+            status,
+            retry_after: headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .map(Duration::from_secs),
+        }
+    }
 }
 
 /// Keep-alive HTTP/1.1 connections to one server.
@@ -91,19 +105,11 @@ impl Http1 {
         tokio::time::timeout(REQUEST_TIMEOUT, async {
             let mut connection = self.connection().await?;
             let response = connection.send_request(request).await?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let answer = Answer::of(response.status().as_u16(), response.headers());
             // The connection takes the next request only once this body is read.
             response.into_body().collect().await?;
             self.release(connection);
-            Ok(Answer {
-                status,
-                retry_after,
-            })
+            Ok(answer)
         })
         .await
         .map_err(|_| Http1Error::Timeout)?

@@ -13,7 +13,8 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use super::{
     DECIMAL, LIST_VALUE, STRUCT, TIMESTAMP, VALUE, base64, push_decimal, push_display,
-    write_fields, write_float, write_string, write_timestamp_parts, write_value,
+    write_fields, write_float, write_sorted_object, write_string, write_timestamp_parts,
+    write_value,
 };
 
 /// How deep messages may nest, as protobuf's decoder allows.
@@ -332,44 +333,35 @@ fn write_map(
             None => entries.push((key, value)),
         }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push('{');
-    for (i, (key, value)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    write_sorted_object(out, entries, |out, value| match value {
+        Some(value) => write_scalar(out, &value_kind, value, depth),
+        None => {
+            write_value(out, &value_field.default_value(), &value_kind);
+            Some(())
         }
-        write_string(out, &key);
-        out.push(':');
-        match value {
-            Some(value) => write_scalar(out, &value_kind, value, depth)?,
-            None => write_value(out, &value_field.default_value(), &value_kind),
-        }
-    }
-    out.push('}');
-    Some(())
+    })
 }
 
-/// A map key's text as JSON writes it (`None` if the wire does not fit the key's kind).
-#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+/// A map key's text as JSON writes it (`None` if the wire does not fit the key's kind): a
+/// string's own text, any other key as its value would be written.
 fn map_key_text(kind: &Kind, key: Wire<'_>) -> Option<String> {
-    Some(match (kind, key) {
-        (Kind::String, Wire::Len(bytes)) => std::str::from_utf8(bytes).ok()?.to_owned(),
-        (Kind::Bool, Wire::Varint(v)) => (v != 0).to_string(),
-        (Kind::Int32, Wire::Varint(v)) => (v as i32).to_string(),
-        (Kind::Int64, Wire::Varint(v)) => (v as i64).to_string(),
-        (Kind::Uint32, Wire::Varint(v)) => (v as u32).to_string(),
-        (Kind::Uint64, Wire::Varint(v)) => v.to_string(),
-        (Kind::Sint32, Wire::Varint(v)) => {
-            let v = v as u32;
-            (((v >> 1) as i32) ^ -((v & 1) as i32)).to_string()
+    match (kind, key) {
+        (Kind::String, Wire::Len(bytes)) => std::str::from_utf8(bytes).ok().map(str::to_owned),
+        (
+            Kind::String
+            | Kind::Bytes
+            | Kind::Message(_)
+            | Kind::Enum(_)
+            | Kind::Float
+            | Kind::Double,
+            _,
+        ) => None,
+        _ => {
+            let mut text = String::new();
+            write_scalar(&mut text, kind, key, 0)?;
+            Some(text)
         }
-        (Kind::Sint64, Wire::Varint(v)) => (((v >> 1) as i64) ^ -((v & 1) as i64)).to_string(),
-        (Kind::Fixed32, Wire::Fixed32(v)) => v.to_string(),
-        (Kind::Sfixed32, Wire::Fixed32(v)) => (v as i32).to_string(),
-        (Kind::Fixed64, Wire::Fixed64(v)) => v.to_string(),
-        (Kind::Sfixed64, Wire::Fixed64(v)) => (v as i64).to_string(),
-        _ => return None,
-    })
+    }
 }
 
 fn write_decimal(out: &mut String, fields: &[(u32, Wire<'_>)]) -> Option<()> {
