@@ -7,8 +7,9 @@
 
 - rounds:    pgbench, gRPC to bookings and REST through the gateway, alternating, three rounds
              (BENCH_ROUNDS), 16 clients, 100 flights, booking path, each service its own
-             process: the ratios to pgbench as the median of the rounds, and the CPU time per
-             booking of PostgreSQL, each service and the client.
+             process: the ratios to pgbench as the median of the rounds, the CPU time per
+             booking of PostgreSQL, each service and the client, and how busy each run kept
+             the machine (the cores' idle share, PostgreSQL's WAL flushes per booking).
 - bookings:  booking creation through the gateway (REST) and straight to the bookings service
              (gRPC) at 1, 16 and 64 concurrent clients, over 100 flights and on one hot flight;
              once with the booking path alone (outbox relays off: the database work is exactly
@@ -561,12 +562,15 @@ def bench_rounds(results):
     try:
         for number in range(1, ROUNDS + 1):
             row = {}
+            flushes, idle = wal_flushes(), machine_idle()
             pg, client = postgres_cpu_seconds(), children_cpu_seconds()
             run = pgbench(16, 100)
             done = run["throughput"] * float(DURATION.rstrip("s"))
             row["pgbench"] = {"throughput": run["throughput"], "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
-                              "client_us": (children_cpu_seconds() - client) / done * 1e6, "services_us": {}}
+                              "client_us": (children_cpu_seconds() - client) / done * 1e6, "services_us": {},
+                              **how_busy(idle, flushes, done)}
             for via in ("grpc", "rest"):
+                flushes, idle = wal_flushes(), machine_idle()
                 pg, client, services = postgres_cpu_seconds(), children_cpu_seconds(), mesh.cpu()
                 run = loadgen("--scenario", "bookings", "--via", via, *SEPARATE, "--concurrency", "16",
                               "--flights", "100")
@@ -575,12 +579,35 @@ def bench_rounds(results):
                 row[via] = {"throughput": run["throughput"], "p99_ms": run["p99_ms"],
                             "postgres_us": (postgres_cpu_seconds() - pg) / done * 1e6,
                             "client_us": (children_cpu_seconds() - client) / done * 1e6,
-                            "services_us": {name: (after[name] - services[name]) / done * 1e6 for name in after}}
+                            "services_us": {name: (after[name] - services[name]) / done * 1e6 for name in after},
+                            **how_busy(idle, flushes, done)}
             print("round", number, {k: round(v["throughput"]) for k, v in row.items()}, flush=True)
             rounds.append(row)
     finally:
         mesh.stop()
     results["rounds"] = rounds
+
+
+def machine_idle():
+    """The machine's (idle + I/O wait, all) CPU time so far, in clock ticks (/proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(field) for field in f.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def wal_flushes():
+    """How many times PostgreSQL has flushed its WAL to disk (pg_stat_wal, PostgreSQL 14+)."""
+    return int(psql("SELECT wal_sync FROM pg_stat_wal"))
+
+
+def how_busy(idle_before, flushes_before, done):
+    """Since `idle_before` and `flushes_before`: the share of the cores left idle, and the WAL
+    flushes per booking (how many commits each flush carried). With the CPU per booking, these
+    say what a ratio is made of: a run can spend less per booking and still book less, if it
+    keeps the cores less busy."""
+    idle, total = machine_idle()
+    return {"idle_share": (idle - idle_before[0]) / (total - idle_before[1]),
+            "wal_flushes_per_booking": (wal_flushes() - flushes_before) / done}
 
 
 def median(values):
@@ -996,6 +1023,16 @@ def render_rounds(rounds):
         cells.append(median([r[run]["client_us"] for r in rounds]))
         out.append(f"| {label} | " + " | ".join(f"{c:.0f} µs" for c in cells) + f" | {sum(cells):.0f} µs |")
     out.append("")
+    if all("idle_share" in r[run] for r in rounds for run in ("pgbench", "grpc", "rest")):
+        out += ["How busy each run kept the machine, the median of the rounds: the cores' idle share (idle and "
+                f"I/O wait, /proc/stat), the cores busy (of the machine's {os.cpu_count()}), and PostgreSQL's WAL flushes per "
+                "booking (pg_stat_wal; fewer means more commits per flush):", "",
+                "| run | cores idle | cores busy | WAL flushes per booking |", "|---|---|---|---|"]
+        for run, label in (("pgbench", "pgbench"), ("grpc", "gRPC to bookings"), ("rest", "REST through the gateway")):
+            idle = median([r[run]["idle_share"] for r in rounds])
+            flushes = median([r[run]["wal_flushes_per_booking"] for r in rounds])
+            out.append(f"| {label} | {idle:.1%} | {os.cpu_count() * (1 - idle):.2f} | {flushes:.2f} |")
+        out.append("")
     return out
 
 

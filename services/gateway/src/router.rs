@@ -98,11 +98,12 @@ pub(crate) fn router(
     Ok(router
         .fallback(not_found)
         .layer(cors)
+        // One middleware, not two: axum clones each layer's service and boxes its future per
+        // request.
         .layer(middleware::from_fn_with_state(
             Arc::new(Series::new()),
-            access_log,
+            observe,
         ))
-        .layer(middleware::from_fn(correlation_id))
         .with_state(state))
 }
 
@@ -172,8 +173,12 @@ async fn method_not_allowed() -> ApiError {
 
 /// Reads `X-Correlation-ID` (or `X-Request-ID`) or mints one; echoes it on the response (as
 /// `X-Correlation-ID`, and as `X-Request-ID` too when that is the header the client sent) and puts
-/// it on the span every log line of this request is written in.
-async fn correlation_id(mut request: Request, next: Next) -> Response {
+/// it on the span every log line of this request is written in, the access log's included.
+async fn observe(
+    State(handles): State<Arc<Series<RequestHandles>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let sent = [CORRELATION_ID, REQUEST_ID].into_iter().find_map(|name| {
         let value = request.headers().get(name)?.to_str().ok()?;
         let usable =
@@ -181,7 +186,13 @@ async fn correlation_id(mut request: Request, next: Next) -> Response {
         usable.then(|| (name, Arc::<str>::from(value)))
     });
     let echo_request_id = matches!(sent, Some((REQUEST_ID, _)));
-    let id = sent.map_or_else(|| uuid::Uuid::new_v4().to_string().into(), |(_, id)| id);
+    let id = sent.map_or_else(
+        || {
+            let mut text = uuid::Uuid::encode_buffer();
+            Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text))
+        },
+        |(_, id)| id,
+    );
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let span = tracing::info_span!(
         "request",
@@ -191,7 +202,7 @@ async fn correlation_id(mut request: Request, next: Next) -> Response {
         correlation_id = %id,
     );
     trace::set_parent(&span, &trace::HeaderExtractor(request.headers()));
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = access_log(&handles, request, next).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         if echo_request_id {
             response.headers_mut().insert(REQUEST_ID, value.clone());
@@ -206,11 +217,7 @@ type RequestHandles = (metrics::Counter, metrics::Histogram);
 
 /// One log line and the RED metrics per request. The metric handles are kept by their labels
 /// ([`Series`]): made once per method, route and status, not looked up per request.
-async fn access_log(
-    State(handles): State<Arc<Series<RequestHandles>>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn access_log(handles: &Series<RequestHandles>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     // The route's template without its trailing slash (both forms are routed), shared with the

@@ -37,6 +37,10 @@ async fn every_grpc_call_of_the_scenarios_reaches_its_service() {
         .await
         .unwrap();
 
+    // The answer is dropped unread, but its status is not: a refusal is the service's code.
+    let refused = client.book(flight, "Ana", -1, false).await;
+    assert!(!refused.ok);
+    assert_eq!(refused.label, "InvalidArgument");
     for passenger in ["Ana", "Luis"] {
         let booked = client.book(flight, passenger, 30, false).await;
         assert!(booked.ok, "{booked:?}");
