@@ -2,10 +2,23 @@
 //! through the gateway, what the benchmarks' runs load the system with.
 
 use flightmesh::testing::{TestMesh, closed_addr};
-use flightmesh_loadgen::client::Client;
+use flightmesh_loadgen::client::{Client, Outcome};
 
 fn url(addr: std::net::SocketAddr) -> String {
     format!("http://{addr}")
+}
+
+/// Ana and Luis book the two seats of `flight`, each answered `booked` (the transport's success
+/// label); then Eva's booking, which must fail: its outcome.
+async fn two_bookings_then_a_third(client: &Client, flight: i64, booked: &str) -> Outcome {
+    for passenger in ["Ana", "Luis"] {
+        let outcome = client.book(flight, passenger, 30, false).await;
+        assert!(outcome.ok, "{outcome:?}");
+        assert_eq!(outcome.label, booked);
+    }
+    let third = client.book(flight, "Eva", 30, false).await;
+    assert!(!third.ok, "{third:?}");
+    third
 }
 
 /// Every read of the scenarios answers (a flight, a page of flights, a page of bookings; the
@@ -41,14 +54,8 @@ async fn every_grpc_call_of_the_scenarios_reaches_its_service() {
     let refused = client.book(flight, "Ana", -1, false).await;
     assert!(!refused.ok);
     assert_eq!(refused.label, "InvalidArgument");
-    for passenger in ["Ana", "Luis"] {
-        let booked = client.book(flight, passenger, 30, false).await;
-        assert!(booked.ok, "{booked:?}");
-        assert_eq!(booked.label, "OK");
-    }
     // The flight holds two: the third is the service's answer, not a transport failure.
-    let sold_out = client.book(flight, "Eva", 30, false).await;
-    assert!(!sold_out.ok);
+    let sold_out = two_bookings_then_a_third(&client, flight, "OK").await;
     assert_eq!(sold_out.label, "Aborted");
 
     reads_and_the_two_bookings_are_there(&client, &mesh, flight).await;
@@ -76,14 +83,8 @@ async fn every_rest_call_of_the_scenarios_reaches_the_gateway() {
     };
     assert!(http1.is_some(), "an http:// gateway gets the lean client");
 
-    for passenger in ["Ana", "Luis"] {
-        let booked = client.book(flight, passenger, 30, false).await;
-        assert!(booked.ok, "{booked:?}");
-        assert_eq!(booked.label, "200");
-    }
     // Sold out: the contract's answer, not a transport failure.
-    let sold_out = client.book(flight, "Eva", 30, false).await;
-    assert!(!sold_out.ok);
+    let sold_out = two_bookings_then_a_third(&client, flight, "200").await;
     assert!(!sold_out.label.starts_with("transport"), "{sold_out:?}");
 
     reads_and_the_two_bookings_are_there(&client, &mesh, flight).await;
